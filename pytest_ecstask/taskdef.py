@@ -1,0 +1,992 @@
+"""Read an ECS task definition from disk and check it the way RegisterTaskDefinition would.
+
+Accepted shapes: RegisterTaskDefinition input, DescribeTaskDefinition output (with or without its
+``taskDefinition`` wrapper) and a bare ``containerDefinitions`` array. Types come from the ECS API model that
+botocore ships; the rules ECS enforces beyond types (references, cycles, health checks, network modes) are
+written out below. Every problem found is collected and raised as one ``TaskDefinitionError``, each naming
+the JSON path in the file as given, the offending value and what is expected.
+"""
+
+from __future__ import annotations
+
+import difflib
+import enum
+import functools
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar, Union, cast
+
+from .errors import TaskDefinitionError
+
+if TYPE_CHECKING:
+    from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
+
+__all__ = [
+    "READ_ONLY_FIELDS",
+    "ContainerDefinition",
+    "ContainerDependency",
+    "DependencyCondition",
+    "Link",
+    "TaskDefinition",
+    "VolumeFrom",
+    "load_task_definition",
+    "parse_task_definition",
+    "parse_task_definition_text",
+]
+
+# Fields DescribeTaskDefinition returns that RegisterTaskDefinition does not take: accepted and dropped.
+READ_ONLY_FIELDS: frozenset[str] = frozenset(
+    {
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+        "deregisteredAt",
+    }
+)
+
+# Placeholder syntaxes of the tools people render task definitions with. Order matters in PLACEHOLDER:
+# `$$$X$$$` must win over `$X`.
+TRIPLE_DOLLAR_PLACEHOLDER = re.compile(r"\$\$\$[A-Za-z_][A-Za-z0-9_]*\$\$\$")  # ecs-agent functional tests
+DOLLAR_BRACE_PLACEHOLDER = re.compile(r"\$\{[^{}\s]+\}")  # terraform templatefile, envsubst, Fn::Sub
+MUSTACHE_PLACEHOLDER = re.compile(r"\{\{[^{}\n]*\}\}")  # mustache, Go templates (ecspresso)
+DOLLAR_NAME_PLACEHOLDER = re.compile(r"\$[A-Z_][A-Z0-9_]*\b")  # jq --arg, envsubst $VAR
+PLACEHOLDER = re.compile(
+    "|".join(
+        p.pattern
+        for p in (
+            TRIPLE_DOLLAR_PLACEHOLDER,
+            DOLLAR_BRACE_PLACEHOLDER,
+            MUSTACHE_PLACEHOLDER,
+            DOLLAR_NAME_PLACEHOLDER,
+        )
+    )
+)
+
+# Members holding names, images and ARNs: no literal value of these can contain a placeholder, so one that
+# does was never rendered. Free text (environment, command, labels, log options) is left alone because
+# shell commands use `$X` and `${x}` on purpose. Enum and numeric members are always checked.
+_STRICT_MEMBERS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("RegisterTaskDefinitionRequest", "family"),
+        ("RegisterTaskDefinitionRequest", "taskRoleArn"),
+        ("RegisterTaskDefinitionRequest", "executionRoleArn"),
+        ("RegisterTaskDefinitionRequest", "cpu"),
+        ("RegisterTaskDefinitionRequest", "memory"),
+        ("ContainerDefinition", "name"),
+        ("ContainerDefinition", "image"),
+        ("ContainerDefinition", "links"),
+        ("ContainerDependency", "containerName"),
+        ("VolumeFrom", "sourceContainer"),
+        ("Secret", "valueFrom"),  # container secrets and logConfiguration.secretOptions alike
+        ("RepositoryCredentials", "credentialsParameter"),
+        ("MountPoint", "sourceVolume"),
+        ("Volume", "name"),
+        ("ProxyConfiguration", "containerName"),
+    }
+)
+
+# ECS refuses these without them although the API model marks nothing required.
+_EXTRA_REQUIRED: Mapping[str, tuple[str, ...]] = {
+    "ContainerDefinition": ("name", "image"),
+    "MountPoint": ("sourceVolume", "containerPath"),
+    "VolumeFrom": ("sourceContainer",),
+}
+
+_SHAPE_LABELS: Mapping[str, str] = {
+    "RegisterTaskDefinitionRequest": "the task definition",
+    "ContainerDefinition": "a container definition",
+}
+
+_NAME = re.compile(r"[A-Za-z0-9_-]{1,255}")  # containers, volumes, families, link aliases
+_PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_NETWORK_MODES = ("bridge", "host", "awsvpc", "none")
+_DEFAULT_NETWORK_MODE = "bridge"  # what ECS uses on EC2 Linux when networkMode is absent
+_HEALTH_CHECK_KINDS = ("CMD", "CMD-SHELL", "NONE")
+_HEALTH_CHECK_RANGES: Mapping[str, tuple[int, int]] = {
+    "interval": (5, 300),
+    "timeout": (2, 60),
+    "retries": (1, 10),
+    "startPeriod": (0, 300),
+}
+_STOP_TIMEOUT_MAX = 120
+# ECS refuses these in awsvpc: the task's network namespace is configured by ECS, not per container.
+_AWSVPC_REFUSED = ("hostname", "extraHosts", "dnsServers", "dnsSearchDomains")
+_WRAPPER_KEYS = ("taskDefinition", "tags", "ResponseMetadata")  # boto3 responses carry ResponseMetadata
+_SHOW_MAX = 60
+
+_T = TypeVar("_T")
+
+
+class DependencyCondition(str, enum.Enum):
+    """A dependsOn condition, named as ECS names it."""
+
+    START = "START"
+    COMPLETE = "COMPLETE"
+    SUCCESS = "SUCCESS"
+    HEALTHY = "HEALTHY"
+
+
+@dataclass(frozen=True)
+class ContainerDependency:
+    container_name: str
+    condition: DependencyCondition
+
+
+@dataclass(frozen=True)
+class VolumeFrom:
+    source_container: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class Link:
+    container_name: str  # the target container's name
+    alias: str  # equals container_name when the link has no ":alias"
+
+
+@dataclass(frozen=True)
+class ContainerDefinition:
+    name: str
+    image: str
+    essential: bool  # ECS default True
+    depends_on: tuple[ContainerDependency, ...]
+    links: tuple[Link, ...]
+    volumes_from: tuple[VolumeFrom, ...]
+    # The validated camelCase containerDefinition as given, JSON nulls dropped (they mean "absent").
+    raw: Mapping[str, Any] = field(hash=False)
+
+
+@dataclass(frozen=True)
+class TaskDefinition:
+    family: str
+    revision: Optional[int]  # from describe output if present, else None
+    network_mode: str  # "bridge" | "host" | "awsvpc" | "none"
+    containers: tuple[ContainerDefinition, ...]
+    volumes: tuple[Mapping[str, Any], ...] = field(hash=False)  # raw "volumes" entries
+    task_role_arn: Optional[str]
+    execution_role_arn: Optional[str]
+    # Normalized RegisterTaskDefinition input: read-only describe fields removed, family filled in,
+    # the describe wrapper's tags moved in, JSON nulls dropped.
+    raw: Mapping[str, Any] = field(hash=False)
+    source: str
+
+    def container(self, name: str) -> ContainerDefinition:
+        for container in self.containers:
+            if container.name == name:
+                return container
+        known = ", ".join(repr(c.name) for c in self.containers)
+        raise KeyError(f"task definition {self.family!r} has no container {name!r} (containers: {known})")
+
+
+def load_task_definition(path: Union[str, os.PathLike[str]]) -> TaskDefinition:
+    """Read and validate a task definition file (UTF-8, with or without BOM, any line endings)."""
+    source = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise TaskDefinitionError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise TaskDefinitionError(
+            source, [f"byte {exc.start}: not UTF-8 text ({exc.reason}); save the file as UTF-8"]
+        ) from None
+    return parse_task_definition_text(text, source, default_family=Path(source).stem)
+
+
+def parse_task_definition_text(
+    text: str, source: str, *, default_family: Optional[str] = None
+) -> TaskDefinition:
+    """Parse JSON text; a syntax error names its line and column and any unrendered template placeholders."""
+    text = text.lstrip("\ufeff")
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TaskDefinitionError(source, _syntax_problems(text, exc, source, default_family)) from None
+    return parse_task_definition(data, source, default_family=default_family)
+
+
+def parse_task_definition(data: Any, source: str, *, default_family: Optional[str] = None) -> TaskDefinition:
+    """Validate already-parsed JSON. A family missing from the data is taken from default_family, else
+    from the source's file name stem (characters ECS refuses in a family become '-')."""
+    task, problems = _validate(data, source, default_family)
+    if task is None:
+        raise TaskDefinitionError(source, problems)
+    return task
+
+
+# --- where a problem is, and how it is told -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Where:
+    path: str
+    container: Optional[str] = None
+
+    def key(self, name: str) -> _Where:
+        step = f".{name}" if _PLAIN_KEY.fullmatch(name) else f"[{name!r}]"
+        return _Where(self.path + step, self.container)
+
+    def index(self, i: int) -> _Where:
+        return _Where(f"{self.path}[{i}]", self.container)
+
+    def in_container(self, name: Optional[str]) -> _Where:
+        return _Where(self.path, name)
+
+    def __str__(self) -> str:
+        return self.path if self.container is None else f"{self.path} (container {self.container!r})"
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, where: _Where, message: str) -> None:
+        self.items.append(f"{where}: {message}")
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        text = repr(value)
+    else:
+        try:
+            text = json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError, RecursionError):
+            text = repr(value)
+    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 3] + "..."
+
+
+def _has_placeholder(value: str) -> bool:
+    return PLACEHOLDER.search(value) is not None
+
+
+def _placeholder_message(value: str, expected: str = "") -> str:
+    tokens = list(dict.fromkeys(m.group() for m in PLACEHOLDER.finditer(value)))
+    if tokens == [value]:
+        text = f"unresolved template placeholder {value!r}"
+    else:
+        plural = "s" if len(tokens) > 1 else ""
+        listed = ", ".join(repr(t) for t in tokens)
+        text = f"unresolved template placeholder{plural} {listed} in {_show(value)}"
+    if expected:
+        text += f" where {expected} is expected"
+    return text + "; render the template first"
+
+
+def _one_of(value: str, choices: list[str]) -> str:
+    text = f"{value!r} is not one of " + ", ".join(repr(c) for c in choices)
+    close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(
+        value, choices, n=1
+    )
+    return text + (f"; did you mean {close[0]!r}?" if close else "")
+
+
+def _add_wrong_type(value: Any, expected: str, where: _Where, out: _Problems) -> None:
+    if isinstance(value, str) and _has_placeholder(value):
+        out.add(where, _placeholder_message(value, expected))
+    else:
+        out.add(where, f"expected {expected}, got {_show(value)}")
+
+
+def _typed(obj: Mapping[str, Any], key: str, kind: type[_T]) -> Optional[_T]:
+    """obj[key] when it has the wanted type; type problems are reported by the model walk, not here."""
+    value = obj.get(key)
+    if isinstance(value, bool) and kind is not bool:
+        return None
+    return value if isinstance(value, kind) else None
+
+
+# --- the API model walk ----------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _register_input_shape() -> StructureShape:
+    # Imported here: botocore takes ~0.1 s to import and most test runs never read a task definition.
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    shape = model.operation_model("RegisterTaskDefinition").input_shape
+    if shape is None:
+        raise RuntimeError("botocore's ECS model has no RegisterTaskDefinition input")
+    return shape
+
+
+def _container_shape() -> StructureShape:
+    return cast(
+        "StructureShape", cast("ListShape", _register_input_shape().members["containerDefinitions"]).member
+    )
+
+
+def _check_value(value: Any, shape: Shape, where: _Where, out: _Problems, strict: bool) -> None:
+    kind = shape.type_name
+    if kind == "structure":
+        _check_structure(value, cast("StructureShape", shape), where, out)
+    elif kind == "list":
+        _check_list(value, cast("ListShape", shape), where, out, strict)
+    elif kind == "map":
+        _check_map(value, cast("MapShape", shape), where, out)
+    elif kind == "string":
+        _check_string(value, cast("StringShape", shape), where, out, strict)
+    elif kind in ("integer", "long"):
+        _check_integer(value, shape, where, out)
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            _add_wrong_type(value, "true or false", where, out)
+    elif kind in ("double", "float"):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            _add_wrong_type(value, "a number", where, out)
+    # timestamp and blob shapes do not occur in RegisterTaskDefinition input
+
+
+def _check_structure(
+    value: Any,
+    shape: StructureShape,
+    where: _Where,
+    out: _Problems,
+    locate: Optional[Callable[[str], _Where]] = None,
+) -> None:
+    if not isinstance(value, dict):
+        _add_wrong_type(value, "an object", where, out)
+        return
+    if shape.name == "ContainerDefinition":
+        where = where.in_container(_typed(value, "name", str))
+    locate = locate or where.key
+    members = shape.members
+    for key, member_value in value.items():
+        if not isinstance(key, str):
+            out.add(where, f"key {key!r} is not a string")
+            continue
+        member = members.get(key)
+        if member is None:
+            out.add(locate(key), _unknown_key_message(key, shape))
+        elif member_value is not None:  # JSON null for an optional member means absent
+            strict = (shape.name, key) in _STRICT_MEMBERS
+            _check_value(member_value, member, locate(key), out, strict)
+    label = _SHAPE_LABELS.get(shape.name, f"a {shape.name}")
+    for key in [*shape.required_members, *_EXTRA_REQUIRED.get(shape.name, ())]:
+        if value.get(key) is None:
+            out.add(where, f"missing {key!r} (required in {label})")
+
+
+def _unknown_key_message(key: str, shape: StructureShape) -> str:
+    label = _SHAPE_LABELS.get(shape.name, f"a {shape.name}")
+    text = f"unknown key {key!r} in {label}"
+    # A field one level off is the commonest mistake (networkMode inside a container): say where it goes.
+    if shape.name == "ContainerDefinition" and key in _register_input_shape().members:
+        return text + ": it is a task definition field, move it to the top level"
+    if shape.name == "RegisterTaskDefinitionRequest" and key in _container_shape().members:
+        return text + ": it is a container definition field, move it into a container of containerDefinitions"
+    valid = list(shape.members)
+    close = [v for v in valid if v.lower() == key.lower()] or difflib.get_close_matches(key, valid, n=3)
+    if close:
+        return text + "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return text + "; valid keys: " + ", ".join(sorted(valid))
+
+
+def _check_list(value: Any, shape: ListShape, where: _Where, out: _Problems, strict: bool) -> None:
+    if not isinstance(value, list):
+        _add_wrong_type(value, "an array", where, out)
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if isinstance(high, int) and len(value) > high:
+        out.add(where, f"{len(value)} items, at most {high} allowed")
+    if isinstance(low, int) and len(value) < low:
+        out.add(where, f"{len(value)} items, at least {low} needed")
+    for i, item in enumerate(value):
+        _check_value(item, shape.member, where.index(i), out, strict)
+
+
+def _check_map(value: Any, shape: MapShape, where: _Where, out: _Problems) -> None:
+    if not isinstance(value, dict):
+        _add_wrong_type(value, "an object", where, out)
+        return
+    for key, item in value.items():
+        if not isinstance(key, str):
+            out.add(where, f"key {key!r} is not a string")
+            continue
+        _check_value(item, shape.value, where.key(key), out, strict=False)
+
+
+def _check_string(value: Any, shape: StringShape, where: _Where, out: _Problems, strict: bool) -> None:
+    if not isinstance(value, str):
+        _add_wrong_type(value, "a string", where, out)
+        return
+    choices = shape.enum
+    if choices and value not in choices:
+        if _has_placeholder(value):
+            out.add(where, _placeholder_message(value, "one of " + ", ".join(repr(c) for c in choices)))
+        else:
+            out.add(where, _one_of(value, choices))
+        return
+    if strict and _has_placeholder(value):
+        out.add(where, _placeholder_message(value))
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if isinstance(low, int) and len(value) < low:
+        out.add(where, f"{_show(value)} is shorter than {low} characters")
+    if isinstance(high, int) and len(value) > high:
+        out.add(where, f"{_show(value)} is longer than {high} characters")
+
+
+def _check_integer(value: Any, shape: Shape, where: _Where, out: _Problems) -> None:
+    # bool is an int to Python but not to the API; "256" is a string even where it looks like a number.
+    if isinstance(value, bool) or not isinstance(value, int):
+        _add_wrong_type(value, "an integer", where, out)
+        return
+    low, high = shape.metadata.get("min"), shape.metadata.get("max")
+    if (isinstance(low, int) and value < low) or (isinstance(high, int) and value > high):
+        out.add(where, f"{value} is out of range: expected {low}-{high}")
+
+
+# --- shapes of input, and building the result --------------------------------------------------------------
+
+
+@dataclass
+class _Normalized:
+    body: dict[str, Any]  # RegisterTaskDefinition input
+    revision: Optional[int]
+    base: _Where  # where the task definition object is in the file
+    moved: dict[str, _Where]  # top-level members that sit elsewhere in the file
+
+    def locate(self, key: str) -> _Where:
+        return self.moved.get(key) or self.base.key(key)
+
+
+def _family_from(source: str, default_family: Optional[str]) -> str:
+    stem = default_family if default_family is not None else Path(source).stem
+    return re.sub(r"[^A-Za-z0-9_-]", "-", stem).strip("-")[:255]
+
+
+def _normalize(
+    data: Any, source: str, default_family: Optional[str], out: _Problems
+) -> Optional[_Normalized]:
+    root = _Where("$")
+    if isinstance(data, list):
+        body: dict[str, Any] = {"containerDefinitions": data}
+        norm = _Normalized(body, None, root, {"containerDefinitions": root})
+    elif isinstance(data, dict) and "taskDefinition" in data:
+        for key in data:
+            if key not in _WRAPPER_KEYS:
+                out.add(root.key(str(key)), f"unknown key {key!r} next to 'taskDefinition' (expected 'tags')")
+        inner = data["taskDefinition"]
+        if not isinstance(inner, dict):
+            _add_wrong_type(inner, "an object (the task definition)", root.key("taskDefinition"), out)
+            return None
+        norm = _Normalized(dict(inner), None, root.key("taskDefinition"), {})
+        tags = data.get("tags")
+        if tags is not None:
+            if inner.get("tags") is not None:
+                out.add(root.key("tags"), "tags given both here and in $.taskDefinition.tags; keep one")
+            norm.body["tags"] = tags
+            norm.moved["tags"] = root.key("tags")
+    elif isinstance(data, dict):
+        norm = _Normalized(dict(data), None, root, {})
+    else:
+        out.add(
+            root,
+            f"expected a task definition object, a DescribeTaskDefinition output or a containerDefinitions "
+            f"array, got {_show(data)}",
+        )
+        return None
+
+    revision = norm.body.get("revision")
+    if revision is not None:
+        if isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1:
+            norm.revision = revision
+        else:
+            out.add(norm.locate("revision"), f"expected a revision number (1 or more), got {_show(revision)}")
+    for key in READ_ONLY_FIELDS:
+        norm.body.pop(key, None)
+
+    if norm.body.get("family") is None:
+        family = _family_from(source, default_family)
+        if not family:
+            out.add(norm.base, f'no family given and none can be made from {source!r}: add "family"')
+            return None
+        norm.body["family"] = family
+    return norm
+
+
+def _validate(
+    data: Any, source: str, default_family: Optional[str]
+) -> tuple[Optional[TaskDefinition], list[str]]:
+    out = _Problems()
+    norm = _normalize(data, source, default_family, out)
+    if norm is None:
+        return None, out.items
+    _check_structure(norm.body, _register_input_shape(), norm.base, out, locate=norm.locate)
+    _check_ecs_rules(norm, out)
+    if out.items:
+        return None, out.items
+    return _build(norm, source), []
+
+
+def _without_nulls(value: Any) -> Any:
+    """A copy of JSON data with null object members dropped: the API treats them as absent."""
+    if isinstance(value, dict):
+        return {k: _without_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_without_nulls(v) for v in value]
+    return value
+
+
+def _parse_link(text: str) -> Optional[Link]:
+    parts = text.split(":")
+    if len(parts) == 1 and parts[0]:
+        return Link(parts[0], parts[0])
+    if len(parts) == 2 and all(parts):
+        return Link(parts[0], parts[1])
+    return None
+
+
+def _build(norm: _Normalized, source: str) -> TaskDefinition:
+    raw: dict[str, Any] = _without_nulls(norm.body)
+    containers = tuple(
+        ContainerDefinition(
+            name=c["name"],
+            image=c["image"],
+            essential=c.get("essential", True),
+            depends_on=tuple(
+                ContainerDependency(d["containerName"], DependencyCondition(d["condition"]))
+                for d in c.get("dependsOn", ())
+            ),
+            links=tuple(link for link in map(_parse_link, c.get("links", ())) if link is not None),
+            volumes_from=tuple(
+                VolumeFrom(v["sourceContainer"], v.get("readOnly", False)) for v in c.get("volumesFrom", ())
+            ),
+            raw=c,
+        )
+        for c in raw["containerDefinitions"]
+    )
+    return TaskDefinition(
+        family=raw["family"],
+        revision=norm.revision,
+        network_mode=raw.get("networkMode", _DEFAULT_NETWORK_MODE),
+        containers=containers,
+        volumes=tuple(raw.get("volumes", ())),
+        task_role_arn=raw.get("taskRoleArn"),
+        execution_role_arn=raw.get("executionRoleArn"),
+        raw=raw,
+        source=source,
+    )
+
+
+# --- rules ECS enforces beyond types ------------------------------------------------------------------------
+
+
+@dataclass
+class _Container:
+    where: _Where  # the container object, labelled with its name
+    body: dict[str, Any]
+    name: Optional[str]  # None unless a literal, well-typed name
+
+    @property
+    def essential(self) -> bool:
+        return self.body.get("essential") is not False
+
+    @property
+    def health_check_enabled(self) -> bool:
+        check = _typed(self.body, "healthCheck", dict)
+        command = _typed(check, "command", list) if check is not None else None
+        return bool(command) and command is not None and command[0] in ("CMD", "CMD-SHELL")
+
+
+class _Task:
+    """The facts the cross-field rules need, gathered once from a body whose types may be wrong."""
+
+    def __init__(self, norm: _Normalized) -> None:
+        body = self.body = norm.body
+        self.where = norm.locate("containerDefinitions")
+        mode = body.get("networkMode")
+        # Unknown or templated modes are reported by the model walk; mode-specific rules then stay quiet.
+        self.network_mode: Optional[str] = (
+            _DEFAULT_NETWORK_MODE if mode is None else mode if mode in _NETWORK_MODES else None
+        )
+        entries = _typed(body, "containerDefinitions", list) or []
+        self.has_list = isinstance(body.get("containerDefinitions"), list)
+        self.count = len(entries)
+        self.containers: list[_Container] = []
+        for i, entry in enumerate(entries):
+            if isinstance(entry, dict):
+                name = _typed(entry, "name", str)
+                literal = name if name is not None and not _has_placeholder(name) else None
+                self.containers.append(_Container(self.where.index(i).in_container(name), entry, literal))
+        # Names can be checked against only when every container is an object with a literal name: an
+        # entry spliced in by a template, or a templated name, may be the one a reference means.
+        self.all_objects = len(self.containers) == self.count
+        self.names_known = self.all_objects and all(c.name is not None for c in self.containers)
+        self.by_name: dict[str, _Container] = {}
+        for c in self.containers:
+            if c.name is not None:
+                self.by_name.setdefault(c.name, c)
+
+        self.volumes_where = norm.locate("volumes")
+        self.volume_names: dict[str, int] = {}
+        self.volumes_known = True  # as with containers: a templated volume name may be the one meant
+        for i, volume in enumerate(_typed(body, "volumes", list) or []):
+            name = _typed(volume, "name", str) if isinstance(volume, dict) else None
+            if name is None or _has_placeholder(name):
+                self.volumes_known = False
+            else:
+                self.volume_names.setdefault(name, i)
+
+
+def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
+    task = _Task(norm)
+    if not task.has_list:
+        return
+    if task.count == 0:
+        out.add(task.where, "no containers: a task definition needs at least one container definition")
+        return
+    _check_names(task, out)
+    _check_volumes(task, out)
+    if task.all_objects and not any(c.essential for c in task.containers):
+        out.add(
+            task.where,
+            'no essential container: ECS needs at least one container with "essential": true (the default)',
+        )
+    for container in task.containers:
+        _check_references(container, task, out)
+        _check_health_check(container, out)
+        _check_timeouts(container, out)
+        _check_ports(container, task, out)
+        _check_network_fields(container, task, out)
+    _check_cycles(task, out)
+
+
+def _check_names(task: _Task, out: _Problems) -> None:
+    first_at: dict[str, _Container] = {}
+    for c in task.containers:
+        if c.name is None:
+            continue
+        where = c.where.key("name")
+        if not _NAME.fullmatch(c.name):
+            out.add(
+                where, f"{_show(c.name)} is not a valid container name: use 1-255 letters, digits, '_' or '-'"
+            )
+        if c.name in first_at:
+            out.add(where, f"duplicate container name {c.name!r} (also at {first_at[c.name].where.path})")
+        else:
+            first_at[c.name] = c
+
+
+def _check_volumes(task: _Task, out: _Problems) -> None:
+    seen: dict[str, int] = {}
+    for i, volume in _enumerate_dicts(task.body, "volumes"):
+        name = _typed(volume, "name", str)
+        if name is None or _has_placeholder(name):
+            continue
+        where = task.volumes_where.index(i).key("name")
+        if not _NAME.fullmatch(name):
+            out.add(where, f"{_show(name)} is not a valid volume name: use 1-255 letters, digits, '_' or '-'")
+        if name in seen:
+            out.add(
+                where, f"duplicate volume name {name!r} (also at {task.volumes_where.index(seen[name]).path})"
+            )
+        else:
+            seen[name] = i
+    for c in task.containers:
+        for k, mount in _enumerate_dicts(c.body, "mountPoints"):
+            source = _typed(mount, "sourceVolume", str)
+            if source is None or _has_placeholder(source) or not task.volumes_known:
+                continue
+            if source not in task.volume_names:
+                known = ", ".join(repr(n) for n in task.volume_names) or "none"
+                out.add(
+                    c.where.key("mountPoints").index(k).key("sourceVolume"),
+                    f"{source!r} is not a volume of this task definition (volumes: {known}); "
+                    'add it to "volumes"',
+                )
+
+
+def _enumerate_dicts(obj: Mapping[str, Any], key: str) -> list[tuple[int, dict[str, Any]]]:
+    """(index, item) for the object items of the list obj[key]; anything else was reported already."""
+    items = _typed(obj, key, list) or []
+    return [(i, item) for i, item in enumerate(items) if isinstance(item, dict)]
+
+
+def _resolve(
+    target: Optional[str], container: _Container, task: _Task, where: _Where, verb: str, out: _Problems
+) -> Optional[_Container]:
+    """The container a reference names, or None after reporting why it cannot be followed."""
+    if target is None or _has_placeholder(target):
+        return None  # missing, mistyped or templated: reported by the model walk
+    if container.name is not None and target == container.name:
+        out.add(where, f"{target!r} is this container itself: a container cannot {verb} itself")
+        return None
+    if target in task.by_name:
+        return task.by_name[target]
+    if task.names_known:
+        names = list(task.by_name)
+        close = difflib.get_close_matches(target, names, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        known = ", ".join(repr(n) for n in names)
+        out.add(where, f"{target!r} is not a container of this task definition (containers: {known}){hint}")
+    return None
+
+
+def _check_references(container: _Container, task: _Task, out: _Problems) -> None:
+    for j, dependency in _enumerate_dicts(container.body, "dependsOn"):
+        where = container.where.key("dependsOn").index(j)
+        target = _resolve(
+            _typed(dependency, "containerName", str),
+            container,
+            task,
+            where.key("containerName"),
+            "depend on",
+            out,
+        )
+        condition = _typed(dependency, "condition", str)
+        if target is None or target.name is None:
+            continue
+        if condition == DependencyCondition.HEALTHY.value and not target.health_check_enabled:
+            out.add(
+                where.key("condition"),
+                f"HEALTHY needs a healthCheck on container {target.name!r}, which has none; "
+                "add one or depend on START",
+            )
+        if (
+            condition in (DependencyCondition.COMPLETE.value, DependencyCondition.SUCCESS.value)
+            and target.essential
+        ):
+            out.add(
+                where.key("condition"),
+                f"{condition} on essential container {target.name!r}: ECS refuses COMPLETE and SUCCESS "
+                f'dependencies on essential containers; mark {target.name!r} "essential": false',
+            )
+
+    links = _typed(container.body, "links", list) or []
+    for k, text in enumerate(links):
+        if not isinstance(text, str) or _has_placeholder(text):
+            continue
+        where = container.where.key("links").index(k)
+        link = _parse_link(text)
+        if link is None:
+            out.add(where, f"{_show(text)} is not a link: expected 'name' or 'name:alias'")
+            continue
+        if not _NAME.fullmatch(link.alias):
+            out.add(where, f"link alias {link.alias!r} is not valid: use 1-255 letters, digits, '_' or '-'")
+        _resolve(link.container_name, container, task, where, "link to", out)
+    if links and task.network_mode not in (None, "bridge"):
+        out.add(
+            container.where.key("links"),
+            f"links are only supported in bridge network mode, this task uses {task.network_mode!r}"
+            + (
+                "; containers of an awsvpc task reach each other on localhost"
+                if task.network_mode == "awsvpc"
+                else ""
+            ),
+        )
+
+    for k, volume_from in _enumerate_dicts(container.body, "volumesFrom"):
+        where = container.where.key("volumesFrom").index(k).key("sourceContainer")
+        _resolve(
+            _typed(volume_from, "sourceContainer", str), container, task, where, "take volumes from", out
+        )
+
+
+def _check_health_check(container: _Container, out: _Problems) -> None:
+    check = _typed(container.body, "healthCheck", dict)
+    if check is None:
+        return
+    where = container.where.key("healthCheck")
+    command = _typed(check, "command", list)
+    if command is not None:
+        if not command:
+            out.add(
+                where.key("command"),
+                "empty; expected ['CMD', executable, args...], ['CMD-SHELL', 'shell command'] or ['NONE']",
+            )
+        elif isinstance(command[0], str) and command[0] not in _HEALTH_CHECK_KINDS:
+            words = " ".join(w for w in command if isinstance(w, str))
+            out.add(
+                where.key("command").index(0),
+                f"{_show(command[0])} is not CMD, CMD-SHELL or NONE, and Docker accepts nothing else; "
+                f"did you mean {_show(['CMD-SHELL', words])}?",
+            )
+        elif command[0] in ("CMD", "CMD-SHELL") and len(command) == 1:
+            out.add(where.key("command"), f"nothing to run after {command[0]!r}")
+    for key, (low, high) in _HEALTH_CHECK_RANGES.items():
+        value = _typed(check, key, int)
+        if value is not None and not low <= value <= high:
+            unit = "" if key == "retries" else " seconds"
+            out.add(where.key(key), f"{value} is out of range: ECS accepts {low}-{high}{unit}")
+
+
+def _check_timeouts(container: _Container, out: _Problems) -> None:
+    start = _typed(container.body, "startTimeout", int)
+    if start is not None and start < 0:
+        out.add(container.where.key("startTimeout"), f"{start} is negative: expected seconds, 0 or more")
+    stop = _typed(container.body, "stopTimeout", int)
+    if stop is not None and not 0 <= stop <= _STOP_TIMEOUT_MAX:
+        out.add(
+            container.where.key("stopTimeout"),
+            f"{stop} is out of range: ECS accepts 0-{_STOP_TIMEOUT_MAX} seconds",
+        )
+
+
+def _check_ports(container: _Container, task: _Task, out: _Problems) -> None:
+    mappings = _enumerate_dicts(container.body, "portMappings")
+    if mappings and task.network_mode == "none":
+        out.add(container.where.key("portMappings"), "network mode 'none' has no network to map ports on")
+    seen: dict[tuple[int, str], int] = {}
+    for k, mapping in mappings:
+        where = container.where.key("portMappings").index(k)
+        container_port = _typed(mapping, "containerPort", int)
+        host_port = _typed(mapping, "hostPort", int)
+        protocol = _typed(mapping, "protocol", str) or "tcp"
+        if mapping.get("containerPort") is None and mapping.get("containerPortRange") is None:
+            out.add(where, "missing 'containerPort' (or 'containerPortRange')")
+        if container_port is not None and not 1 <= container_port <= 65535:
+            out.add(where.key("containerPort"), f"{container_port} is out of range: expected 1-65535")
+            container_port = None
+        if host_port is not None and not 0 <= host_port <= 65535:
+            out.add(
+                where.key("hostPort"), f"{host_port} is out of range: expected 0-65535 (0 = any free port)"
+            )
+            host_port = None
+        if container_port is not None and host_port is not None and host_port != container_port:
+            if task.network_mode == "awsvpc" and host_port != 0:
+                out.add(
+                    where.key("hostPort"),
+                    f"{host_port} differs from containerPort {container_port}: in awsvpc network mode ECS "
+                    "requires them equal (or hostPort left out)",
+                )
+            elif task.network_mode == "host":
+                out.add(
+                    where.key("hostPort"),
+                    f"{host_port} differs from containerPort {container_port}: in host network mode ECS "
+                    "requires them equal (or hostPort left out)",
+                )
+        if container_port is not None:
+            key = (container_port, protocol)
+            if key in seen:
+                out.add(
+                    where.key("containerPort"),
+                    f"{container_port}/{protocol} is already mapped by portMappings[{seen[key]}]",
+                )
+            else:
+                seen[key] = k
+
+
+def _check_network_fields(container: _Container, task: _Task, out: _Problems) -> None:
+    if task.network_mode != "awsvpc":
+        return
+    for key in _AWSVPC_REFUSED:
+        if container.body.get(key) not in (None, [], ""):
+            out.add(container.where.key(key), f"ECS refuses {key!r} in awsvpc network mode")
+
+
+def _check_cycles(task: _Task, out: _Problems) -> None:
+    # Every reference orders startup (links and volumesFrom imply START), so any cycle deadlocks the task.
+    edges: dict[str, list[str]] = {}
+    for c in task.containers:
+        if c.name is None:
+            continue
+        targets = [_typed(d, "containerName", str) for _, d in _enumerate_dicts(c.body, "dependsOn")]
+        for text in _typed(c.body, "links", list) or []:
+            link = _parse_link(text) if isinstance(text, str) else None
+            targets.append(link.container_name if link is not None else None)
+        targets += [_typed(v, "sourceContainer", str) for _, v in _enumerate_dicts(c.body, "volumesFrom")]
+        edges[c.name] = [
+            t for t in dict.fromkeys(targets) if t is not None and t != c.name and t in task.by_name
+        ]
+
+    order = {name: i for i, name in enumerate(edges)}
+    state: dict[str, str] = {}  # "open" while on the DFS stack, then "done"
+    stack: list[str] = []
+    reported: set[frozenset[str]] = set()
+
+    def visit(name: str) -> None:
+        state[name] = "open"
+        stack.append(name)
+        for target in edges[name]:
+            if state.get(target) == "open":
+                cycle = stack[stack.index(target) :]
+                if frozenset(cycle) not in reported:
+                    reported.add(frozenset(cycle))
+                    start = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+                    cycle = cycle[start:] + cycle[:start]
+                    out.add(
+                        task.by_name[cycle[0]].where,
+                        "dependency cycle "
+                        + " -> ".join([*cycle, cycle[0]])
+                        + " (dependsOn, links and volumesFrom all order startup): none of them can start",
+                    )
+            elif target not in state:
+                visit(target)
+        stack.pop()
+        state[name] = "done"
+
+    for name in edges:
+        if name not in state:
+            visit(name)
+
+
+# --- JSON syntax errors in templates ------------------------------------------------------------------------
+
+
+def _unquoted_placeholders(text: str) -> list[re.Match[str]]:
+    """Placeholders standing where a JSON value should be, i.e. outside any string literal."""
+    found: list[re.Match[str]] = []
+    i, end = 0, len(text)
+    while i < end:
+        char = text[i]
+        if char == '"':
+            i += 1
+            # A raw newline cannot be inside a JSON string: the string was unterminated, resume scanning.
+            while i < end and text[i] not in '"\n':
+                i += 2 if text[i] == "\\" else 1
+            i += 1
+            continue
+        match = PLACEHOLDER.match(text, i)
+        if match:
+            found.append(match)
+            i = match.end()
+        else:
+            i += 1
+    return found
+
+
+def _syntax_problems(
+    text: str, error: json.JSONDecodeError, source: str, default_family: Optional[str]
+) -> list[str]:
+    problems = [f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"]
+    matches = _unquoted_placeholders(text)
+    if not matches:
+        return problems
+    lines: dict[str, list[int]] = {}
+    for match in matches:
+        line = text.count("\n", 0, match.start()) + 1
+        lines.setdefault(match.group(), [])
+        if line not in lines[match.group()]:
+            lines[match.group()].append(line)
+    listed = ", ".join(
+        f"{token!r} at line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}"
+        for token, at in lines.items()
+    )
+    problems.append(
+        f"line {text.count(chr(10), 0, matches[0].start()) + 1}: unresolved template placeholders outside "
+        f"JSON strings: {listed}; this is a template: render it first (terraform templatefile, envsubst, "
+        "jq, ...) and point the plugin at the result"
+    )
+    # With each placeholder quoted the rest of the file can often be checked now rather than after a fix.
+    pieces: list[str] = []
+    last = 0
+    for match in matches:
+        pieces += [text[last : match.start()], json.dumps(match.group())]
+        last = match.end()
+    pieces.append(text[last:])
+    try:
+        data = json.loads("".join(pieces))
+    except json.JSONDecodeError:
+        return problems  # more broken than placeholders alone: the first error has to be fixed first
+    problems += _validate(data, source, default_family)[1]
+    return problems

@@ -1,0 +1,222 @@
+"""The pytest surface, driven through real pytest runs (pytester) against a real engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import IMAGE, service
+from pytest_ecstask.lifecycle import LABEL_SESSION
+
+
+def taskdef(**fields: Any) -> dict[str, Any]:
+    return {
+        "family": "web",
+        "networkMode": "bridge",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": "registry.example/web:1",
+                "command": service("echo ok > /www/index.html; httpd -p 80 -h /www"),
+                "portMappings": [{"containerPort": 80}],
+            }
+        ],
+        **fields,
+    }
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, image: str) -> pytest.Pytester:
+    pytester.makefile(".json", taskdef=json.dumps(taskdef()))
+    pytester.makeini(
+        f"""
+        [pytest]
+        ecs_images = registry.example/web:1={image}
+        ecs_pull = never
+        ecs_stop_timeout = 5
+        """
+    )
+    return pytester
+
+
+def engine_resources(docker_api: Any, session_id: str) -> int:
+    label = {"label": f"{LABEL_SESSION}={session_id}"}
+    return len(docker_api.containers(all=True, filters=label)) + len(docker_api.networks(filters=label))
+
+
+def session_of(result: pytest.RunResult) -> str:
+    line = next(line for line in result.outlines if line.startswith("ecstask: session "))
+    return line.split()[2].rstrip(",")
+
+
+def test_session_task_from_command_line_is_shared_by_the_session(project: pytest.Pytester, docker_api: Any) -> None:
+    project.makepyfile(
+        """
+        import urllib.request
+
+        seen = []
+
+        def test_one(ecs_task):
+            seen.append(ecs_task.id)
+            app = ecs_task.containers["app"]
+            assert app.status == "RUNNING"
+            body = urllib.request.urlopen(f"http://{app.host}:{app.port(80)}/", timeout=10).read()
+            assert body.strip() == b"ok"
+
+        def test_two(ecs_task):
+            assert seen == [ecs_task.id]
+            assert ecs_task.family == "web" and ecs_task.arn.endswith(ecs_task.id)
+        """
+    )
+    result = project.runpytest("--ecs-taskdef=taskdef.json", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["ecstask: session *, taskdef *taskdef.json"])
+    assert engine_resources(docker_api, session_of(result)) == 0
+
+
+def test_ini_taskdef_and_marker_task_per_test(project: pytest.Pytester, docker_api: Any) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        ids = []
+
+        @pytest.mark.ecs_task("taskdef.json", stop_timeout=1)
+        def test_marked(ecs_task):
+            ids.append(ecs_task.id)
+            assert ecs_task.containers["app"].status == "RUNNING"
+
+        @pytest.mark.ecs_task("taskdef.json")
+        def test_marked_again(ecs_task):
+            assert ids and ids[0] != ecs_task.id  # a task of its own
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(passed=2)
+    assert engine_resources(docker_api, session_of(result)) == 0
+
+
+def test_factory_starts_several_tasks_and_removes_them(project: pytest.Pytester, docker_api: Any) -> None:
+    project.makepyfile(
+        """
+        def test_two_tasks(ecs_task_factory):
+            first = ecs_task_factory("taskdef.json")
+            second = ecs_task_factory("taskdef.json", stop_timeout=1)
+            assert first.id != second.id
+            assert first.containers["app"].port(80) != second.containers["app"].port(80)
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(passed=1)
+    assert engine_resources(docker_api, session_of(result)) == 0
+
+
+def test_ecs_task_without_a_task_definition_says_how_to_give_one(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_x(ecs_task):\n    pass\n")
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*needs a task definition: pass --ecs-taskdef=PATH*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_invalid_task_definition_is_a_usage_error_naming_file_and_path(project: pytest.Pytester) -> None:
+    bad = taskdef()
+    bad["containerDefinitions"][0]["dependsOn"] = [{"containerName": "db", "condition": "START"}]
+    project.makefile(".json", bad=json.dumps(bad))
+    project.makepyfile("def test_x():\n    pass\n")
+    result = project.runpytest("--ecs-taskdef=bad.json")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.json*containerDefinitions[[]0[]].dependsOn[[]0[]].containerName*'db'*"])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_task_that_cannot_start_fails_the_test_setup_with_the_reason(project: pytest.Pytester, image: str) -> None:
+    failing = taskdef()
+    failing["containerDefinitions"].insert(
+        0, {"name": "migrate", "image": image, "essential": False, "command": ["sh", "-c", "echo boom; exit 4"]}
+    )
+    failing["containerDefinitions"][1]["dependsOn"] = [{"containerName": "migrate", "condition": "SUCCESS"}]
+    project.makefile(".json", failing=json.dumps(failing))
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ecs_task("failing.json")
+        def test_x(ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(
+        ["*failed to start*", "*app: STOPPED exit code 143*'migrate' exited with code 4*", "*boom*"]
+    )
+
+
+def test_unknown_marker_argument_is_named(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ecs_task("taskdef.json", stop_timout=1)
+        def test_x(ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*unknown argument(s) stop_timout*"])
+
+
+def test_bad_option_values_are_usage_errors(project: pytest.Pytester) -> None:
+    project.makepyfile("def test_x(ecs_task_factory):\n    ecs_task_factory('taskdef.json')\n")
+    result = project.runpytest("--ecs-stop-timeout=soon")
+    result.assert_outcomes(errors=0, failed=1)
+    result.stdout.fnmatch_lines(["*--ecs-stop-timeout: 'soon' is not a number of seconds*"])
+    result = project.runpytest("--ecs-image=nonsense")
+    result.stdout.fnmatch_lines(["*--ecs-image: 'nonsense' is not NAME=LOCAL*"])
+
+
+def test_no_engine_is_a_plain_error(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    project.makepyfile("def test_x(ecs_task):\n    pass\n")
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*No Docker engine answered*DOCKER_HOST*"])
+    assert "Traceback" not in result.stdout.str()
+
+
+def test_xdist_workers_share_the_controllers_session_id(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+        from pathlib import Path
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_id(n, request):
+            from pytest_ecstask.plugin import session_id_key
+            worker = request.config.workerinput["workerid"]
+            Path(f"{worker}-{n}.id").write_text(request.config.stash[session_id_key])
+        """
+    )
+    result = project.runpytest_subprocess("-n", "2")
+    result.assert_outcomes(passed=4)
+    written = {p.name.split("-")[0]: p.read_text() for p in project.path.glob("*.id")}
+    assert set(written) == {"gw0", "gw1"}
+    assert set(written.values()) == {session_of(result)}
+
+
+def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    for option, ini in [
+        ("--ecs-taskdef", "ecs_taskdef"),
+        ("--ecs-pull", "ecs_pull"),
+        ("--ecs-image", "ecs_images"),
+        ("--ecs-stop-timeout", "ecs_stop_timeout"),
+        ("--ecs-start-timeout", "ecs_start_timeout"),
+    ]:
+        result.stdout.fnmatch_lines([f"*{option}*"])
+        result.stdout.fnmatch_lines([f"*{ini} *"])

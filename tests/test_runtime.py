@@ -1,0 +1,307 @@
+"""ECS semantics on a real Docker engine: each test runs a real multi-container task built from busybox."""
+
+from __future__ import annotations
+
+import urllib.request
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import IMAGE, service
+from pytest_ecstask.errors import DockerUnavailable, TaskFailedToStart
+from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK
+from pytest_ecstask.task import TaskOptions, create_task, run_task
+
+Run = Callable[..., Any]
+
+
+def container(name: str, command: list[str], **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": IMAGE, "command": command, **fields}
+
+
+def task(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"family": "test", "containerDefinitions": list(containers), **fields}
+
+
+def state(docker_api: Any, c: Any) -> dict[str, Any]:
+    return dict(docker_api.inspect_container(c.id)["State"])
+
+
+def never_started(docker_api: Any, c: Any) -> bool:
+    return str(state(docker_api, c)["StartedAt"]).startswith("0001-01-01")
+
+
+def test_start_dependency_is_running_before_its_dependent_starts(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container("db", service()),
+            container("app", service(), dependsOn=[{"containerName": "db", "condition": "START"}]),
+        )
+    )
+    assert t.status == "RUNNING"
+    db, app = t.containers["db"], t.containers["app"]
+    assert (db.status, app.status) == ("RUNNING", "RUNNING")
+    assert state(docker_api, db)["StartedAt"] <= state(docker_api, app)["StartedAt"]
+
+
+def test_complete_waits_for_exit_with_any_code_and_task_volume_is_shared(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container(
+                "init",
+                ["sh", "-c", "sleep 0.5; echo seeded > /data/seed; exit 3"],
+                essential=False,
+                mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}],
+            ),
+            container(
+                "app",
+                service("cat /data/seed"),
+                dependsOn=[{"containerName": "init", "condition": "COMPLETE"}],
+                mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}],
+            ),
+            volumes=[{"name": "data", "host": {}}],
+        )
+    )
+    init, app = t.containers["init"], t.containers["app"]
+    assert init.exit_code == 3 and init.status == "STOPPED"
+    assert app.status == "RUNNING"
+    assert state(docker_api, init)["FinishedAt"] <= state(docker_api, app)["StartedAt"]
+    t.containers["app"].exec(["true"])  # still running
+    t.close()
+    assert "seeded" in app.logs()
+
+
+def test_success_dependency_exiting_zero_lets_dependent_start(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container("migrate", ["sh", "-c", "sleep 0.3; exit 0"], essential=False),
+            container("app", service(), dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
+        )
+    )
+    assert t.containers["migrate"].exit_code == 0
+    assert t.containers["app"].status == "RUNNING"
+    assert state(docker_api, t.containers["migrate"])["FinishedAt"] <= state(docker_api, t.containers["app"])["StartedAt"]
+
+
+def test_failed_success_dependency_stops_dependents_with_143_at_once(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container("migrate", ["sh", "-c", "echo 'relation users already exists'; exit 1"], essential=False,
+                      startTimeout=600),
+            container("app", service(), dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
+            container("worker", service(), dependsOn=[{"containerName": "app", "condition": "START"}]),
+        )
+    )
+    app, worker = t.containers["app"], t.containers["worker"]
+    assert (app.status, app.exit_code) == ("STOPPED", 143)
+    assert "'migrate' exited with code 1" in (app.reason or "")
+    assert "relation users already exists" in (app.reason or "")  # the dependency's last log lines
+    assert worker.exit_code == 143 and "'app' never started" in (worker.reason or "")
+    assert never_started(docker_api, app) and never_started(docker_api, worker)
+    assert t.stop_code == "TaskFailedToStart" and t.status == "STOPPED"
+    # Fail fast: the dependents gave up when migrate exited, not at its 600 s startTimeout.
+    assert "startTimeout" not in (app.reason or "")
+
+
+def test_failed_start_raises_with_explanation_and_leaves_nothing(image: str, docker_api: Any) -> None:
+    td = task(
+        container("migrate", ["sh", "-c", "exit 2"], essential=False),
+        container("app", service(), dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
+    )
+    with pytest.raises(TaskFailedToStart) as info:
+        with run_task(td, TaskOptions(pull="never", stop_timeout=5)):
+            pytest.fail("the task should not have started")
+    text = str(info.value)
+    assert "failed to start" in text and "app: STOPPED exit code 143" in text and "'migrate' exited with code 2" in text
+    task_id = text.split("(", 1)[1].split(")", 1)[0]
+    assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={task_id}"}) == []
+
+
+def test_healthy_gates_on_exec_and_shell_form_health_checks(run: Run, docker_api: Any) -> None:
+    health = {"interval": 5, "timeout": 2, "retries": 3}
+    t = run(
+        task(
+            container("db", service("sleep 1; touch /tmp/ready"),
+                      healthCheck={"command": ["CMD", "test", "-f", "/tmp/ready"], **health}),
+            container("cache", service("touch /tmp/ok"),
+                      healthCheck={"command": ["CMD-SHELL", "test -f /tmp/ok && echo fine"], **health}),
+            container("app", service(), dependsOn=[
+                {"containerName": "db", "condition": "HEALTHY"},
+                {"containerName": "cache", "condition": "HEALTHY"},
+            ]),
+        )
+    )
+    db, cache, app = (t.containers[n] for n in ("db", "cache", "app"))
+    assert (db.health, cache.health, app.status) == ("HEALTHY", "HEALTHY", "RUNNING")
+    assert app.health == "UNKNOWN"  # no healthCheck in its definition
+    healthchecks = [docker_api.inspect_container(c.id)["Config"]["Healthcheck"]["Test"] for c in (db, cache)]
+    assert healthchecks == [["CMD", "test", "-f", "/tmp/ready"], ["CMD-SHELL", "test -f /tmp/ok && echo fine"]]
+    log = docker_api.inspect_container(db.id)["State"]["Health"]["Log"]
+    assert log and log[-1]["ExitCode"] == 0
+    assert state(docker_api, app)["StartedAt"] > log[0]["End"][:26]
+
+
+def test_start_timeout_gives_up_on_a_dependency_that_never_gets_healthy(run: Run) -> None:
+    t = run(
+        task(
+            container("db", service(), startTimeout=2,
+                      healthCheck={"command": ["CMD-SHELL", "echo not yet; exit 1"], "interval": 5, "retries": 1}),
+            container("app", service(), dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+        )
+    )
+    app = t.containers["app"]
+    assert (app.status, app.exit_code) == ("STOPPED", 143)
+    assert "'db' did not reach HEALTHY within its startTimeout of 2 s" in (app.reason or "")
+    assert t.stop_code == "TaskFailedToStart"
+
+
+def test_essential_container_exit_stops_the_task(run: Run) -> None:
+    t = run(
+        task(
+            container("app", ["sh", "-c", "sleep 0.5; exit 7"]),
+            container("sidecar", service(), essential=False),
+        )
+    )
+    t.wait(timeout=30)
+    assert t.status == "STOPPED" and t.stop_code == "EssentialContainerExited"
+    assert "'app' exited with code 7" in (t.stopped_reason or "")
+    assert t.containers["app"].exit_code == 7
+    assert (t.containers["sidecar"].status, t.containers["sidecar"].exit_code) == ("STOPPED", 0)
+
+
+def test_batch_task_running_to_completion_is_a_normal_outcome(run: Run) -> None:
+    t = run(task(container("job", ["sh", "-c", "echo done"])), check=True)
+    t.wait(timeout=30)
+    assert t.stop_code == "EssentialContainerExited"
+    assert t.containers["job"].exit_code == 0
+    t.close()
+    assert t.containers["job"].logs().strip() == "done"
+
+
+def test_stop_order_is_dependents_first(run: Run, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    log.touch()
+    log.chmod(0o666)
+
+    def recorder(name: str, **fields: Any) -> dict[str, Any]:
+        return container(
+            name,
+            ["sh", "-c", f"trap 'echo {name} >> /order/log; exit 0' TERM; sleep 3600 & wait"],
+            mountPoints=[{"sourceVolume": "order", "containerPath": "/order"}],
+            **fields,
+        )
+
+    t = run(
+        task(
+            recorder("db"),
+            recorder("app", dependsOn=[{"containerName": "db", "condition": "START"}]),
+            recorder("proxy", links=["app"]),  # a link is an implicit START dependency
+            volumes=[{"name": "order", "host": {"sourcePath": str(tmp_path)}}],
+            networkMode="bridge",
+        )
+    )
+    t.stop()
+    assert log.read_text().split() == ["proxy", "app", "db"]
+    assert all(c.exit_code == 0 for c in t.containers.values())
+
+
+def test_awsvpc_containers_share_localhost_and_publish_ports(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container("web", service("echo hello-from-web > /www/index.html; httpd -p 8080 -h /www"),
+                      portMappings=[{"containerPort": 8080, "hostPort": 8080}]),
+            container("client", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do "
+                                 "wget -qO- http://localhost:8080/ && exit 0; sleep 0.2; done; exit 1"],
+                      essential=False, dependsOn=[{"containerName": "web", "condition": "START"}]),
+            networkMode="awsvpc",
+        )
+    )
+    web, client = t.containers["web"], t.containers["client"]
+    assert docker_api.inspect_container(web.id)["HostConfig"]["NetworkMode"].startswith("container:")
+    with urllib.request.urlopen(f"http://{web.host}:{web.port(8080)}/", timeout=10) as response:
+        assert response.read().decode().strip() == "hello-from-web"
+    t.stop()
+    assert client.exit_code == 0 and "hello-from-web" in client.logs()
+
+
+def test_bridge_containers_reach_each_other_by_name_and_link_alias(run: Run) -> None:
+    t = run(
+        task(
+            container("web", service("echo hi > /www/index.html; httpd -p 80 -h /www"),
+                      portMappings=[{"containerPort": 80, "hostPort": 0}]),
+            container("client", service(), links=["web:frontend"]),
+            networkMode="bridge",
+        )
+    )
+    client = t.containers["client"]
+    for host in ("web", "frontend"):
+        result = client.exec(["wget", "-qO-", f"http://{host}/"])
+        assert (result.exit_code, result.output.strip()) == (0, "hi"), host
+    assert t.containers["web"].port(80) > 0
+
+
+def test_volumes_from_shares_the_source_volumes_read_only(run: Run) -> None:
+    t = run(
+        task(
+            container("writer", service("echo shared > /data/file"),
+                      mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}]),
+            container("reader", service(), volumesFrom=[{"sourceContainer": "writer", "readOnly": True}],
+                      dependsOn=[{"containerName": "writer", "condition": "START"}]),
+            volumes=[{"name": "data"}],
+        )
+    )
+    reader = t.containers["reader"]
+    for _ in range(50):
+        if reader.exec(["cat", "/data/file"]).output.strip() == "shared":
+            break
+    assert reader.exec(["cat", "/data/file"]).output.strip() == "shared"
+    assert reader.exec(["sh", "-c", "echo x > /data/other"]).exit_code != 0  # read-only
+
+
+def test_everything_is_labelled_and_removed(run: Run, docker_api: Any) -> None:
+    t = run(
+        task(
+            container("app", service(), dockerLabels={"team": "payments"}),
+            volumes=[{"name": "scratch", "host": {}}],
+            networkMode="awsvpc",
+        )
+    )
+    selector = {"label": f"{LABEL_TASK}={t.id}"}
+    containers = docker_api.containers(all=True, filters=selector)
+    assert len(containers) == 2  # the app and the pause container
+    labels = docker_api.inspect_container(t.containers["app"].id)["Config"]["Labels"]
+    assert labels["team"] == "payments" and labels[LABEL_SESSION]
+    assert labels["com.amazonaws.ecs.task-arn"] == t.arn and labels["com.amazonaws.ecs.container-name"] == "app"
+    assert labels["com.amazonaws.ecs.task-definition-family"] == "test"
+    assert len(docker_api.networks(filters=selector)) == 1
+    assert len(docker_api.volumes(filters=selector)["Volumes"] or []) == 1
+    t.close()
+    assert docker_api.containers(all=True, filters=selector) == []
+    assert docker_api.networks(filters=selector) == []
+    assert not docker_api.volumes(filters=selector)["Volumes"]
+
+
+def test_missing_image_with_pull_never_names_image_and_container(image: str, docker_api: Any) -> None:
+    td = task(container("app", service(), image="registry.example/team/app:1.2"))
+    td["containerDefinitions"][0]["image"] = "registry.example/team/app:1.2"
+    t = create_task(td, TaskOptions(pull="never"))
+    with pytest.raises(TaskFailedToStart, match=r"image 'registry.example/team/app:1.2' for container 'app'"):
+        t.start()
+    assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
+    assert docker_api.networks(filters={"label": f"{LABEL_TASK}={t.id}"}) == []
+
+
+def test_image_mapping_runs_the_local_image(run: Run, docker_api: Any) -> None:
+    td = task(container("app", service()))
+    td["containerDefinitions"][0]["image"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod"
+    t = run(td, images={"*.amazonaws.com/app:*": IMAGE})
+    assert docker_api.inspect_container(t.containers["app"].id)["Config"]["Image"] == IMAGE
+
+
+def test_no_engine_is_a_plain_error_naming_docker_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask.runtime import Engine
+
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    with pytest.raises(DockerUnavailable, match="DOCKER_HOST"):
+        Engine.connect()

@@ -1,0 +1,1069 @@
+"""taskdef: reading and validating task definitions. Pure: no Docker, runs in milliseconds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Union
+
+import pytest
+
+from pytest_ecstask.errors import TaskDefinitionError
+from pytest_ecstask.taskdef import (
+    READ_ONLY_FIELDS,
+    ContainerDefinition,
+    ContainerDependency,
+    DependencyCondition,
+    Link,
+    TaskDefinition,
+    VolumeFrom,
+    load_task_definition,
+    parse_task_definition,
+    parse_task_definition_text,
+)
+
+TASKDEFS = Path(__file__).resolve().parents[1].parent / "shared" / "taskdefs"
+
+
+# --- the real task definitions in shared/taskdefs -----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Loads:
+    family: str
+    network_mode: str
+    containers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Refused:
+    count: int  # exactly this many problems: a spurious extra one is a bug too
+    says: tuple[str, ...]  # each of these is part of some problem
+
+
+# The verdict for each file, decided from what the file really contains.
+VERDICTS: dict[str, Union[Loads, Refused]] = {
+    # $$$X$$$ placeholders in both role ARNs and in a secretOptions valueFrom (region in options is free text)
+    "02_ecsagent-firelens-fluentbit.json": Refused(
+        3,
+        (
+            "$.taskRoleArn: unresolved template placeholder '$$$TASK_ROLE$$$'",
+            "$.executionRoleArn: unresolved template placeholder '$$$EXECUTION_ROLE$$$'",
+            "$.containerDefinitions[1].logConfiguration.secretOptions[0].valueFrom (container 'logsender'): "
+            "unresolved template placeholder '$$$SECRET_OPTION_PARAM$$$'",
+        ),
+    ),
+    # describe-task-definition wrapper, efs volume, awsvpc with hostPort == containerPort
+    "12_firelens-efs-wrapped-taskDefinition.json": Loads("firelens-efs-example", "awsvpc", ("nginx", "log_router")),
+    # secretOptions valueFrom is an ARN built from ${Partition}/${Region}/... CloudFormation placeholders
+    "13_firelens-datadog-secretoptions.json": Refused(
+        1,
+        (
+            "$.containerDefinitions[1].logConfiguration.secretOptions[0].valueFrom (container 'app'): "
+            "unresolved template placeholders '${Partition}', '${Region}', '${Account}', '${SecretId}'",
+        ),
+    ),
+    # bare array: ${var} in name, image and secrets valueFrom; "secretOptions": null is fine
+    "14_tf-tpl-app-xray-envoy-array.json": Refused(
+        5,
+        (
+            "$[0].name (container '${container_name}'): unresolved template placeholder '${container_name}'",
+            "$[0].image (container '${container_name}'): unresolved template placeholder '${container_image}'",
+            "$[0].secrets[0].valueFrom (container '${container_name}'): unresolved template placeholder "
+            "'${dynamodb_tables}'",
+            "$[0].secrets[1].valueFrom",
+            "$[2].image (container 'envoy'): unresolved template placeholder '${aws_region}'",
+        ),
+    ),
+    # unquoted jq $VARS: a JSON syntax error; then the quoted-placeholder pass names family, images, ARNs
+    "16_appmesh-colorgateway-jq-vars.json": Refused(
+        7,
+        (
+            "line 2, column 13: invalid JSON",
+            "'$NAME' at line 2, '$APP_IMAGE' at line 32",
+            "'$ECS_SERVICE_LOG_GROUP' at lines 57, 92",
+            "'$EXECUTION_ROLE_ARN' at line 109",
+            "render it first",
+            "$.family: unresolved template placeholder '$NAME'",
+            "$.containerDefinitions[1].image (container 'envoy'): unresolved template placeholder '$ENVOY_IMAGE'",
+        ),
+    ),
+    # whole containers spliced in as $ENVOY_CONTAINER_JSON: dependsOn 'envoy' cannot be checked, so is not
+    "17_appmesh-redis-spliced-containers.json": Refused(
+        7,
+        (
+            "line 2, column 13: invalid JSON",
+            "'$ENVOY_CONTAINER_JSON' at line 55, '$XRAY_CONTAINER_JSON' at line 56",
+            "$.containerDefinitions[1]: unresolved template placeholder '$ENVOY_CONTAINER_JSON' "
+            "where an object is expected",
+            "$.taskRoleArn: unresolved template placeholder '$TASK_ROLE_ARN'",
+        ),
+    ),
+    # host bind mounts, no networkMode (bridge), capabilities
+    "20_datadog-agent-sysprobe-host-mounts.json": Loads("datadog-agent-task-lee", "bridge", ("datadog-agent",)),
+    # bare array, no placeholders: family from the file name
+    "23_tf-array-ssm-secrets-dynamic-port.json": Loads(
+        "23_tf-array-ssm-secrets-dynamic-port", "bridge", ("nginx-app",)
+    ),
+    # unquoted ${fargate_cpu}: syntax error, then image/cpu/memory/ports placeholders and a container networkMode
+    "24_tf-tpl-repository-credentials-unquoted.json": Refused(
+        8,
+        (
+            "line 5, column 12: invalid JSON",
+            "'${fargate_cpu}' at line 5, '${fargate_memory}' at line 6, '${app_port}' at lines 21, 22",
+            "$[0].cpu (container 'bible_beasts_prod'): unresolved template placeholder '${fargate_cpu}' "
+            "where an integer is expected",
+            "$[0].networkMode (container 'bible_beasts_prod'): unknown key 'networkMode' in a container "
+            "definition: it is a task definition field, move it to the top level",
+            "$[0].portMappings[0].hostPort",
+        ),
+    ),
+    # {{mustache}} in role ARNs and in an image; bare SSM parameter names and links are fine
+    "25_cwagent-sidecar-links-ssm-name-mustache.json": Refused(
+        3,
+        (
+            "$.taskRoleArn: unresolved template placeholder '{{task-role-arn}}'",
+            "$.containerDefinitions[0].image (container 'demo-app'): unresolved template placeholder "
+            "'{{demo-app-image}}'",
+        ),
+    ),
+    # only the role ARNs are templated; one volume mounted twice is fine
+    "26_cwagent-daemon-host-mounts-dup-volume.json": Refused(
+        2,
+        (
+            "$.taskRoleArn: unresolved template placeholder '{{task-role-arn}}'",
+            "$.executionRoleArn: unresolved template placeholder '{{execution-role-arn}}'",
+        ),
+    ),
+    # {{networkmode}} and {{launchtype}} in enum fields: reported as placeholders, not as bad enum values
+    "27_cwagent-prometheus-templated-networkmode.json": Refused(
+        7,
+        (
+            "$.networkMode: unresolved template placeholder '{{networkmode}}' where one of 'bridge', 'host', "
+            "'awsvpc', 'none' is expected",
+            "$.requiresCompatibilities[0]: unresolved template placeholder '{{launchtype}}'",
+            "$.family: unresolved template placeholders '{{launchtype}}', '{{networkmode}}'",
+            "$.containerDefinitions[0].secrets[0].valueFrom (container 'cloudwatch-agent-prometheus'): "
+            "unresolved template placeholder '{{ssm-prometheus-config}}'",
+        ),
+    ),
+    # host network mode, no port mappings
+    "28_consul-server-host-network.json": Loads("consulServer", "host", ("consulServer",)),
+    # [ {{command}} ]: syntax error; then links in awsvpc and a health check without CMD/CMD-SHELL
+    "30_adot-ec2-sidecar-links-in-awsvpc.json": Refused(
+        6,
+        (
+            "line 42, column 10: invalid JSON",
+            "'{{command}}' at line 42",
+            "$.containerDefinitions[1].links (container 'aws-otel-emitter'): links are only supported in "
+            "bridge network mode, this task uses 'awsvpc'",
+            "$.containerDefinitions[0].healthCheck.command[0] (container 'aws-otel-collector'): '/healthcheck' "
+            "is not CMD, CMD-SHELL or NONE",
+            "$.taskRoleArn: unresolved template placeholder '{{ecsTaskRoleArn}}'",
+        ),
+    ),
+    # Go templates inside the image, the role ARNs and secrets ARNs (but not in environment values)
+    "31_ecspresso-ci-gotemplate-secrets-ephemeral.json": Refused(
+        8,
+        (
+            "$.containerDefinitions[0].image (container 'nginx'): unresolved template placeholder "
+            "'{{ env `NGINX_VERSION` `latest` }}'",
+            "$.containerDefinitions[1].secrets[3].valueFrom (container 'bash')",
+            "$.taskRoleArn: unresolved template placeholder '{{must_env `AWS_ACCOUNT_ID`}}'",
+        ),
+    ),
+    "33_ecsagent-shmsize.json": Loads("ecsftest-shmsize", "bridge", ("exit",)),
+    # unquoted ${DDN_*_PORT} container ports: syntax error; then family/name/image/ARN/port placeholders
+    "36_envsubst-gpu-triton-unquoted-ports.json": Refused(
+        11,
+        (
+            "line 17, column 28: invalid JSON",
+            "'${DDN_FLASK_HTTP_PORT}' at line 17",
+            "$.containerDefinitions[0].portMappings[3].containerPort (container '${DDN_ECS_CONTAINER}'): "
+            "unresolved template placeholder '${DDN_TRITON_GRPC_PORT}' where an integer is expected",
+            "$.family: unresolved template placeholder '${DDN_ECS_TASK_FAMILY}'",
+        ),
+    ),
+    # health check interval 1 s: ECS accepts 5-300
+    "44_ecsagent-container-health-windows.json": Refused(
+        1,
+        (
+            "$.containerDefinitions[0].healthCheck.interval (container 'healthcontainer'): 1 is out of range: "
+            "ECS accepts 5-300 seconds",
+        ),
+    ),
+    # quoted placeholders in numeric fields, a typo'd "{NGINX_CONTAINER_PORT}", a ${APP} link target; CRLF
+    "45_tf-tpl-nginx-laravel-links-string-numbers.json": Refused(
+        11,
+        (
+            "$[0].memory (container '${NGINX_CONTAINER_NAME}'): unresolved template placeholder "
+            "'${NGINX_MEMORY_SIZE}' where an integer is expected",
+            "$[0].portMappings[0].containerPort (container '${NGINX_CONTAINER_NAME}'): expected an integer, "
+            "got '{NGINX_CONTAINER_PORT}'",
+            "$[0].links[0] (container '${NGINX_CONTAINER_NAME}'): unresolved template placeholder '${APP}'",
+            "$[1].name (container '${APP}'): unresolved template placeholder '${APP}'",
+        ),
+    ),
+    # ${...} in the image and the secrets; placeholders in environment values and log options are fine
+    "46_tf-tpl-sre-bot-drop-all-caps-ulimits.json": Refused(
+        4,
+        (
+            "$[0].image (container 'sre-bot'): unresolved template placeholder '${image}'",
+            "$[0].secrets[2].valueFrom (container 'sre-bot'): unresolved template placeholder '${pickle_string}'",
+        ),
+    ),
+    "47_ecsagent-interactive-tty.json": Loads("ecsftest-interactive-tty", "bridge", ("exit",)),
+    # bare array, nginx links to the app
+    "48_tf-array-rails-nginx-links-ssm-names.json": Loads(
+        "48_tf-array-rails-nginx-links-ssm-names", "bridge", ("bd-webapp", "nginx")
+    ),
+}
+
+
+def _real_files() -> list[Any]:
+    if not TASKDEFS.is_dir():
+        return [pytest.param(None, marks=pytest.mark.skip(reason=f"{TASKDEFS} is absent"))]
+    return [pytest.param(p, id=p.name) for p in sorted(TASKDEFS.glob("*.json"))]
+
+
+@pytest.mark.skipif(not TASKDEFS.is_dir(), reason="shared/taskdefs is absent")
+def test_every_real_file_has_a_verdict() -> None:
+    assert sorted(p.name for p in TASKDEFS.glob("*.json")) == sorted(VERDICTS)
+
+
+@pytest.mark.parametrize("path", _real_files())
+def test_real_file_loads_or_is_refused_with_a_located_reason(path: Path) -> None:
+    try:
+        load_task_definition(path)
+    except TaskDefinitionError as exc:
+        assert str(path) in str(exc)
+        assert exc.source == str(path)
+        for problem in exc.problems:
+            assert re.match(r"(\$|line \d+)", problem), problem
+
+
+@pytest.mark.parametrize("path", _real_files())
+def test_real_file_verdict(path: Path) -> None:
+    verdict = VERDICTS[path.name]
+    if isinstance(verdict, Loads):
+        task = load_task_definition(path)
+        assert task.family == verdict.family
+        assert task.network_mode == verdict.network_mode
+        assert tuple(c.name for c in task.containers) == verdict.containers
+        assert task.source == str(path)
+        return
+    with pytest.raises(TaskDefinitionError) as info:
+        load_task_definition(path)
+    problems = info.value.problems
+    for expected in verdict.says:
+        assert any(expected in p for p in problems), f"{expected!r} not in:\n" + "\n".join(problems)
+    assert len(problems) == verdict.count, "\n".join(problems)
+
+
+@pytest.mark.skipif(not TASKDEFS.is_dir(), reason="shared/taskdefs is absent")
+def test_wrapped_file_details() -> None:
+    task = load_task_definition(TASKDEFS / "12_firelens-efs-wrapped-taskDefinition.json")
+    assert task.revision is None
+    assert task.task_role_arn == "arn:aws:iam::11111111111:role/ecsTaskExecutionRole"
+    assert task.volumes[0]["efsVolumeConfiguration"]["fileSystemId"] == "fs-c3c9bcbb"
+    assert task.container("log_router").raw["user"] == "0"
+    assert task.raw["cpu"] == "512"
+
+
+@pytest.mark.skipif(not TASKDEFS.is_dir(), reason="shared/taskdefs is absent")
+def test_links_in_a_real_bare_array() -> None:
+    task = load_task_definition(TASKDEFS / "48_tf-array-rails-nginx-links-ssm-names.json")
+    assert task.container("nginx").links == (Link("bd-webapp", "bd-webapp"),)
+    assert task.container("bd-webapp").essential is True
+    assert task.raw["family"] == "48_tf-array-rails-nginx-links-ssm-names"
+
+
+# --- helpers ---------------------------------------------------------------------------------------------
+
+
+def container(name: str = "app", **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": "busybox", **fields}
+
+
+def task(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    return {"family": "t", "containerDefinitions": list(containers) or [container()], **fields}
+
+
+def problems_of(data: Any, **kwargs: Any) -> list[str]:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition(data, "td.json", **kwargs)
+    return info.value.problems
+
+
+def only_problem(data: Any) -> str:
+    problems = problems_of(data)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+# --- the three input shapes ----------------------------------------------------------------------------------
+
+
+def test_register_input_shape() -> None:
+    td = parse_task_definition(task(container(cpu=10), networkMode="awsvpc"), "td.json")
+    assert isinstance(td, TaskDefinition)
+    assert (td.family, td.network_mode, td.revision, td.source) == ("t", "awsvpc", None, "td.json")
+    assert td.containers == (
+        ContainerDefinition("app", "busybox", True, (), (), (), {"name": "app", "image": "busybox", "cpu": 10}),
+    )
+
+
+def test_network_mode_defaults_to_bridge() -> None:
+    assert parse_task_definition(task(), "x").network_mode == "bridge"
+
+
+def test_describe_output_with_wrapper_drops_read_only_fields_and_keeps_revision_and_tags() -> None:
+    inner = task(
+        taskDefinitionArn="arn:aws:ecs:us-east-1:1:task-definition/t:7",
+        revision=7,
+        status="ACTIVE",
+        requiresAttributes=[{"name": "com.amazonaws.ecs.capability.docker-remote-api.1.18"}],
+        compatibilities=["EC2"],
+        registeredAt="2024-01-01T00:00:00Z",
+        registeredBy="arn:aws:iam::1:user/x",
+        deregisteredAt="2024-01-02T00:00:00Z",
+    )
+    td = parse_task_definition({"taskDefinition": inner, "tags": [{"key": "k", "value": "v"}]}, "d.json")
+    assert td.revision == 7
+    assert not READ_ONLY_FIELDS & set(td.raw)
+    assert td.raw["tags"] == [{"key": "k", "value": "v"}]
+    assert set(td.raw) == {"family", "containerDefinitions", "tags"}
+
+
+def test_describe_output_without_wrapper_is_accepted() -> None:
+    td = parse_task_definition(task(revision=3, status="INACTIVE", compatibilities=["EC2"]), "d.json")
+    assert td.revision == 3
+    assert "status" not in td.raw
+
+
+def test_read_only_field_set_is_the_documented_one() -> None:
+    assert frozenset(
+        {
+            "taskDefinitionArn",
+            "revision",
+            "status",
+            "requiresAttributes",
+            "compatibilities",
+            "registeredAt",
+            "registeredBy",
+            "deregisteredAt",
+        }
+    ) == READ_ONLY_FIELDS
+
+
+def test_paths_inside_a_wrapper_name_the_wrapper() -> None:
+    problem = only_problem({"taskDefinition": task(container(cpu="1"))})
+    assert problem.startswith("$.taskDefinition.containerDefinitions[0].cpu (container 'app'): ")
+
+
+def test_wrapper_tags_paths_and_bad_revision() -> None:
+    problems = problems_of({"taskDefinition": task(revision="7"), "tags": "x", "extra": 1})
+    assert any(p.startswith("$.extra: unknown key 'extra'") for p in problems), problems
+    assert any(p.startswith("$.taskDefinition.revision: expected a revision number") for p in problems)
+    assert any(p.startswith("$.tags: expected an array, got 'x'") for p in problems)
+    assert len(problems) == 3
+
+
+def test_bare_array_family_from_default_family_sanitized() -> None:
+    td = parse_task_definition([container()], "whatever", default_family="my app.v2")
+    assert td.family == "my-app-v2"
+    assert td.raw["family"] == "my-app-v2"
+
+
+def test_bare_array_family_from_file_stem(tmp_path: Path) -> None:
+    path = tmp_path / "23 my+task.json"
+    path.write_text(json.dumps([container()]), encoding="utf-8")
+    assert load_task_definition(path).family == "23-my-task"
+
+
+def test_bare_array_paths_start_at_the_array() -> None:
+    assert only_problem([container(), container("b", essential="no")]).startswith(
+        "$[1].essential (container 'b'): expected true or false, got 'no'"
+    )
+
+
+def test_missing_family_is_taken_from_the_stem(tmp_path: Path) -> None:
+    path = tmp_path / "svc.json"
+    path.write_text(json.dumps({"containerDefinitions": [container()]}), encoding="utf-8")
+    assert load_task_definition(path).family == "svc"
+
+
+def test_input_that_is_neither_object_nor_array() -> None:
+    assert only_problem(42).startswith("$: expected a task definition object")
+
+
+# --- file reading ------------------------------------------------------------------------------------------
+
+
+def test_bom_and_crlf_are_tolerated(tmp_path: Path) -> None:
+    path = tmp_path / "td.json"
+    text = json.dumps(task(), indent=2).replace("\n", "\r\n")
+    path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert load_task_definition(path).family == "t"
+    assert parse_task_definition_text("\ufeff" + text, "<string>").family == "t"
+
+
+def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.json"
+    with pytest.raises(TaskDefinitionError) as info:
+        load_task_definition(missing)
+    assert str(info.value).startswith(f"{missing}: cannot read the file")
+
+
+def test_non_utf8_file(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"family": "caf\xe9"}'.encode("latin-1"))
+    with pytest.raises(TaskDefinitionError) as info:
+        load_task_definition(path)
+    assert "byte 14: not UTF-8 text" in str(info.value)
+
+
+# --- JSON syntax errors and templates -----------------------------------------------------------------------
+
+
+def test_syntax_error_names_line_and_column() -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text('{\n  "family": "x",\n  "containerDefinitions": [}\n', "t.json")
+    assert info.value.problems == ["line 3, column 28: invalid JSON: Expecting value"]
+
+
+def test_syntax_error_names_every_unquoted_placeholder_of_every_style() -> None:
+    text = "\n".join(
+        [
+            "{",
+            '  "family": ${family},',
+            '  "taskRoleArn": $$$TASK_ROLE$$$,',
+            '  "containerDefinitions": [',
+            '    {"name": "app", "image": "busybox", "cpu": {{ cpu }}, "memory": ${family}},',
+            "    $SIDECAR_JSON",
+            "  ]",
+            "}",
+        ]
+    )
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(text, "t.json")
+    problems = info.value.problems
+    assert problems[0] == "line 2, column 13: invalid JSON: Expecting value"
+    assert problems[1].startswith(
+        "line 2: unresolved template placeholders outside JSON strings: '${family}' at lines 2, 5, "
+        "'$$$TASK_ROLE$$$' at line 3, '{{ cpu }}' at line 5, '$SIDECAR_JSON' at line 6; this is a template: "
+        "render it first"
+    )
+    # with the placeholders quoted, the rest is checked too, at the paths of the file as given
+    assert "$.containerDefinitions[0].cpu (container 'app'): unresolved template placeholder '{{ cpu }}'" in (
+        problems[4]
+    )
+    assert problems[6].startswith(
+        "$.containerDefinitions[1]: unresolved template placeholder '$SIDECAR_JSON' where an object is expected"
+    )
+    assert len(problems) == 7
+
+
+def test_placeholders_inside_strings_do_not_count_as_unquoted() -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text('{"family": "${x}", "a": "{{ y }}" "b": 1}', "t.json")
+    assert info.value.problems == ["line 1, column 35: invalid JSON: Expecting ',' delimiter"]
+
+
+def test_second_syntax_error_stops_the_check_after_the_placeholder_list() -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text('{"family": ${x}, "containerDefinitions": [,]}', "t.json")
+    assert len(info.value.problems) == 2
+    assert "'${x}' at line 1" in info.value.problems[1]
+
+
+PLACEHOLDERS = ["${app}", "{{ app }}", "{{app}}", "$APP", "$$$APP$$$"]
+
+# Members where a literal placeholder cannot be meant, each with how to put a value there.
+STRICT: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
+    "family": ("$.family", lambda v: task(family=v)),
+    "networkMode": ("$.networkMode", lambda v: task(networkMode=v)),
+    "taskRoleArn": ("$.taskRoleArn", lambda v: task(taskRoleArn=v)),
+    "executionRoleArn": ("$.executionRoleArn", lambda v: task(executionRoleArn=v)),
+    "container name": ("$.containerDefinitions[0].name", lambda v: task(container(v))),
+    "image": ("$.containerDefinitions[0].image", lambda v: task(container(image=v))),
+    "integer": ("$.containerDefinitions[0].memory", lambda v: task(container(memory=v))),
+    "boolean": ("$.containerDefinitions[0].essential", lambda v: task(container(essential=v))),
+    "enum in a list": ("$.requiresCompatibilities[0]", lambda v: task(requiresCompatibilities=[v])),
+    "dependsOn target": (
+        "$.containerDefinitions[0].dependsOn[0].containerName",
+        lambda v: task(container(dependsOn=[{"containerName": v, "condition": "START"}])),
+    ),
+    "dependsOn condition": (
+        "$.containerDefinitions[0].dependsOn[0].condition",
+        lambda v: task(container(), container("b", dependsOn=[{"containerName": "app", "condition": v}])),
+    ),
+    "link": ("$.containerDefinitions[0].links[0]", lambda v: task(container(links=[v]))),
+    "volumesFrom": (
+        "$.containerDefinitions[0].volumesFrom[0].sourceContainer",
+        lambda v: task(container(volumesFrom=[{"sourceContainer": v}])),
+    ),
+    "secret valueFrom": (
+        "$.containerDefinitions[0].secrets[0].valueFrom",
+        lambda v: task(container(secrets=[{"name": "S", "valueFrom": v}])),
+    ),
+    "secretOptions valueFrom": (
+        "$.containerDefinitions[0].logConfiguration.secretOptions[0].valueFrom",
+        lambda v: task(
+            container(logConfiguration={"logDriver": "awslogs", "secretOptions": [{"name": "k", "valueFrom": v}]})
+        ),
+    ),
+    "repositoryCredentials": (
+        "$.containerDefinitions[0].repositoryCredentials.credentialsParameter",
+        lambda v: task(container(repositoryCredentials={"credentialsParameter": v})),
+    ),
+}
+
+
+@pytest.mark.parametrize("placeholder", PLACEHOLDERS)
+@pytest.mark.parametrize("member", list(STRICT))
+def test_placeholder_in_a_strict_member_is_named_as_such(member: str, placeholder: str) -> None:
+    path, make = STRICT[member]
+    problem = only_problem(make(placeholder))
+    assert problem.startswith(path)
+    assert f"unresolved template placeholder {placeholder!r}" in problem
+    assert "render the template first" in problem
+
+
+def test_placeholder_embedded_in_an_arn_is_named() -> None:
+    problem = only_problem(task(executionRoleArn="arn:aws:iam::${account}:role/x"))
+    assert problem.startswith("$.executionRoleArn: unresolved template placeholder '${account}' in 'arn:aws")
+
+
+def test_placeholders_in_free_text_are_left_alone() -> None:
+    td = parse_task_definition(
+        task(
+            container(
+                environment=[{"name": "HOME_COPY", "value": "$HOME"}, {"name": "X", "value": "${x}"}],
+                command=["sh", "-c", 'echo "$APP ${APP} {{ x }} $$$Y$$$"'],
+                entryPoint=["/bin/sh", "-c", "exec $CMD"],
+                healthCheck={"command": ["CMD-SHELL", "test -n $READY"]},
+                dockerLabels={"tpl": "${label}"},
+                workingDirectory="/srv/${app}",
+                logConfiguration={"logDriver": "awslogs", "options": {"awslogs-region": "${region}"}},
+            )
+        ),
+        "t.json",
+    )
+    assert td.containers[0].raw["command"][2] == 'echo "$APP ${APP} {{ x }} $$$Y$$$"'
+
+
+def test_brace_typo_is_a_type_error_not_a_placeholder() -> None:
+    problem = only_problem(task(container(portMappings=[{"containerPort": "{PORT}"}])))
+    assert problem == (
+        "$.containerDefinitions[0].portMappings[0].containerPort (container 'app'): "
+        "expected an integer, got '{PORT}'"
+    )
+
+
+# --- the API model ----------------------------------------------------------------------------------------
+
+
+def test_unknown_key_suggests_the_close_one() -> None:
+    assert only_problem(task(container(imagee="x"))) == (
+        "$.containerDefinitions[0].imagee (container 'app'): unknown key 'imagee' in a container definition; "
+        "did you mean 'image'?"
+    )
+
+
+def test_unknown_key_without_a_close_one_lists_the_valid_keys() -> None:
+    problem = only_problem(task(container(healthCheck={"command": ["CMD", "true"], "zzz": 1})))
+    assert problem.startswith("$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'")
+    assert problem.endswith("valid keys: command, interval, retries, startPeriod, timeout")
+
+
+def test_task_level_key_inside_a_container_says_where_it_belongs() -> None:
+    assert "it is a task definition field, move it to the top level" in only_problem(
+        task(container(networkMode="awsvpc"))
+    )
+
+
+def test_container_key_at_task_level_says_where_it_belongs() -> None:
+    assert only_problem(task(image="busybox")) == (
+        "$.image: unknown key 'image' in the task definition: it is a container definition field, "
+        "move it into a container of containerDefinitions"
+    )
+
+
+def test_name_and_image_are_required_per_container() -> None:
+    problems = problems_of(task({"name": "a"}, {"image": "busybox"}))
+    assert problems == [
+        "$.containerDefinitions[0] (container 'a'): missing 'image' (required in a container definition)",
+        "$.containerDefinitions[1]: missing 'name' (required in a container definition)",
+    ]
+
+
+def test_required_members_of_nested_structures_come_from_the_model() -> None:
+    problems = problems_of(task(container("a"), container("b", dependsOn=[{"containerName": "a"}])))
+    assert problems == [
+        "$.containerDefinitions[1].dependsOn[0] (container 'b'): missing 'condition' (required in a "
+        "ContainerDependency)"
+    ]
+
+
+def test_containerDefinitions_is_required() -> None:
+    assert only_problem({"family": "x"}) == (
+        "$: missing 'containerDefinitions' (required in the task definition)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [("256", "'256'"), (True, "true"), (2.5, "2.5"), ([1], "[1]"), ({"a": 1}, '{"a": 1}')],
+)
+def test_integer_members_take_only_integers(value: Any, shown: str) -> None:
+    assert only_problem(task(container(memory=value))) == (
+        f"$.containerDefinitions[0].memory (container 'app'): expected an integer, got {shown}"
+    )
+
+
+def test_task_level_cpu_and_memory_are_strings_in_the_model() -> None:
+    assert parse_task_definition(task(cpu="256", memory="512"), "x").raw["memory"] == "512"
+    assert only_problem(task(cpu=256)) == "$.cpu: expected a string, got 256"
+
+
+def test_booleans_are_not_strings() -> None:
+    assert only_problem(task(container(essential="true"))).endswith("expected true or false, got 'true'")
+
+
+def test_enum_values_come_from_the_model() -> None:
+    assert only_problem(task(container(portMappings=[{"containerPort": 80, "protocol": "TCP"}]))) == (
+        "$.containerDefinitions[0].portMappings[0].protocol (container 'app'): 'TCP' is not one of 'tcp', "
+        "'udp'; did you mean 'tcp'?"
+    )
+
+
+def test_map_values_are_checked_and_odd_keys_quoted_in_the_path() -> None:
+    assert only_problem(task(container(dockerLabels={"com.example/x": 1}))) == (
+        "$.containerDefinitions[0].dockerLabels['com.example/x'] (container 'app'): expected a string, got 1"
+    )
+
+
+def test_model_list_and_string_limits() -> None:
+    problems = problems_of(task(tags=[{"key": f"k{i}", "value": "v"} for i in range(51)] + [{"key": ""}]))
+    assert problems == [
+        "$.tags: 52 items, at most 50 allowed",
+        "$.tags[51].key: '' is shorter than 1 characters",
+    ]
+
+
+def test_null_optional_member_is_absent_and_dropped_from_raw() -> None:
+    td = parse_task_definition(
+        task(container(logConfiguration={"logDriver": "awslogs", "secretOptions": None}), cpu=None), "x"
+    )
+    assert td.containers[0].raw["logConfiguration"] == {"logDriver": "awslogs"}
+    assert "cpu" not in td.raw
+
+
+def test_null_required_member_is_missing() -> None:
+    assert only_problem(task(container(image=None))) == (
+        "$.containerDefinitions[0] (container 'app'): missing 'image' (required in a container definition)"
+    )
+
+
+def test_null_list_item_is_a_type_error() -> None:
+    assert only_problem(task(container(links=[None]))) == (
+        "$.containerDefinitions[0].links[0] (container 'app'): expected a string, got null"
+    )
+
+
+def test_long_values_are_truncated() -> None:
+    problem = only_problem(task(container(cpu="x" * 500)))
+    assert problem.endswith("got '" + "x" * 54 + "...")
+
+
+# --- ECS rules beyond types --------------------------------------------------------------------------------
+
+
+def test_several_problems_are_reported_together() -> None:
+    data = task(
+        container("a", cpu="1", dependsOn=[{"containerName": "ghost", "condition": "START"}]),
+        container("a", healthCheck={"command": ["CMD", "true"], "retries": 0}),
+    )
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition(data, "many.json")
+    assert info.value.problems == [
+        "$.containerDefinitions[0].cpu (container 'a'): expected an integer, got '1'",
+        "$.containerDefinitions[1].name (container 'a'): duplicate container name 'a' "
+        "(also at $.containerDefinitions[0])",
+        "$.containerDefinitions[0].dependsOn[0].containerName (container 'a'): 'ghost' is not a container of "
+        "this task definition (containers: 'a')",
+        "$.containerDefinitions[1].healthCheck.retries (container 'a'): 0 is out of range: ECS accepts 1-10",
+    ]
+    assert str(info.value).startswith("many.json: 4 problems:\n  - $.containerDefinitions[0].cpu")
+
+
+def test_container_name_pattern() -> None:
+    assert only_problem(task(container("my app"))) == (
+        "$.containerDefinitions[0].name (container 'my app'): 'my app' is not a valid container name: "
+        "use 1-255 letters, digits, '_' or '-'"
+    )
+
+
+def test_at_least_one_essential_container() -> None:
+    assert only_problem(task(container("a", essential=False), container("b", essential=False))) == (
+        '$.containerDefinitions: no essential container: ECS needs at least one container with "essential": '
+        "true (the default)"
+    )
+
+
+def test_no_containers() -> None:
+    assert only_problem(task(containerDefinitions=[])).startswith("$.containerDefinitions: no containers")
+
+
+def test_essential_defaults_true_and_dependencies_are_typed() -> None:
+    td = parse_task_definition(
+        task(
+            container("db", essential=False),
+            container(
+                "app",
+                dependsOn=[{"containerName": "db", "condition": "SUCCESS"}],
+                links=["db:database"],
+                volumesFrom=[{"sourceContainer": "db", "readOnly": True}],
+            ),
+        ),
+        "x",
+    )
+    app = td.container("app")
+    assert (td.container("db").essential, app.essential) == (False, True)
+    assert app.depends_on == (ContainerDependency("db", DependencyCondition.SUCCESS),)
+    assert app.links == (Link("db", "database"),)
+    assert app.volumes_from == (VolumeFrom("db", True),)
+
+
+def test_unknown_container_lookup_is_a_clear_key_error() -> None:
+    td = parse_task_definition(task(), "x")
+    with pytest.raises(KeyError, match=r"task definition 't' has no container 'web' \(containers: 'app'\)"):
+        td.container("web")
+
+
+def test_result_is_hashable() -> None:
+    td = parse_task_definition(task(volumes=[{"name": "v"}]), "x")
+    assert hash(td) == hash(parse_task_definition(task(volumes=[{"name": "v"}]), "x"))
+
+
+@pytest.mark.parametrize(
+    ("field", "entry", "path"),
+    [
+        ("dependsOn", {"containerName": "db", "condition": "START"}, "dependsOn[0].containerName"),
+        ("links", "db", "links[0]"),
+        ("volumesFrom", {"sourceContainer": "db"}, "volumesFrom[0].sourceContainer"),
+    ],
+)
+def test_reference_targets_must_exist(field: str, entry: Any, path: str) -> None:
+    assert only_problem(task(container(), container("web", **{field: [entry]}))) == (
+        f"$.containerDefinitions[1].{path} (container 'web'): 'db' is not a container of this task "
+        "definition (containers: 'app', 'web')"
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "entry", "verb"),
+    [
+        ("dependsOn", {"containerName": "app", "condition": "START"}, "depend on"),
+        ("links", "app:me", "link to"),
+        ("volumesFrom", {"sourceContainer": "app"}, "take volumes from"),
+    ],
+)
+def test_reference_targets_must_not_be_the_container_itself(field: str, entry: Any, verb: str) -> None:
+    assert only_problem(task(container(**{field: [entry]}))).endswith(
+        f"'app' is this container itself: a container cannot {verb} itself"
+    )
+
+
+def test_reference_typo_suggests_the_close_name() -> None:
+    assert only_problem(task(container("database"), container(links=["databse"]))).endswith(
+        "did you mean 'database'?"
+    )
+
+
+@pytest.mark.parametrize("link", ["a:b:c", ":alias", "db:"])
+def test_link_format(link: str) -> None:
+    assert only_problem(task(container("db"), container(links=[link]))).endswith(
+        "is not a link: expected 'name' or 'name:alias'"
+    )
+
+
+def test_link_alias_pattern() -> None:
+    assert "link alias 'my.db' is not valid" in only_problem(task(container("db"), container(links=["db:my.db"])))
+
+
+def test_mount_point_names_a_volume() -> None:
+    assert only_problem(
+        task(container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "logs"}])
+    ) == (
+        "$.containerDefinitions[0].mountPoints[0].sourceVolume (container 'app'): 'data' is not a volume of "
+        "this task definition (volumes: 'logs'); add it to \"volumes\""
+    )
+
+
+def test_mount_point_needs_source_volume_and_container_path() -> None:
+    assert problems_of(task(container(mountPoints=[{"readOnly": True}]))) == [
+        "$.containerDefinitions[0].mountPoints[0] (container 'app'): missing 'sourceVolume' (required in a "
+        "MountPoint)",
+        "$.containerDefinitions[0].mountPoints[0] (container 'app'): missing 'containerPath' (required in a "
+        "MountPoint)",
+    ]
+
+
+def test_volume_names_are_unique() -> None:
+    assert only_problem(task(volumes=[{"name": "v"}, {"name": "v", "host": {}}])) == (
+        "$.volumes[1].name: duplicate volume name 'v' (also at $.volumes[0])"
+    )
+
+
+def test_dependency_cycle_is_named() -> None:
+    data = task(
+        container("a", dependsOn=[{"containerName": "b", "condition": "START"}]),
+        container("b", dependsOn=[{"containerName": "a", "condition": "START"}]),
+    )
+    assert only_problem(data).startswith("$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a")
+
+
+def test_cycle_through_links_and_volumes_from() -> None:
+    data = task(
+        container("a", links=["b"]),
+        container("b", volumesFrom=[{"sourceContainer": "c"}]),
+        container("c", dependsOn=[{"containerName": "a", "condition": "START"}]),
+        container("d", links=["a"]),
+    )
+    assert only_problem(data).startswith(
+        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> c -> a"
+    )
+
+
+def test_healthy_needs_a_health_check() -> None:
+    data = task(container("db"), container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]))
+    assert only_problem(data) == (
+        "$.containerDefinitions[1].dependsOn[0].condition (container 'app'): HEALTHY needs a healthCheck on "
+        "container 'db', which has none; add one or depend on START"
+    )
+
+
+def test_healthy_on_a_disabled_health_check() -> None:
+    data = task(
+        container("db", healthCheck={"command": ["NONE"]}),
+        container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+    )
+    assert "HEALTHY needs a healthCheck on container 'db'" in only_problem(data)
+
+
+def test_healthy_with_a_health_check_loads() -> None:
+    data = task(
+        container("db", healthCheck={"command": ["CMD-SHELL", "true"]}),
+        container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+    )
+    assert parse_task_definition(data, "x").container("app").depends_on[0].condition is DependencyCondition.HEALTHY
+
+
+@pytest.mark.parametrize("condition", ["COMPLETE", "SUCCESS"])
+def test_complete_and_success_not_on_an_essential_container(condition: str) -> None:
+    data = task(container("init"), container(dependsOn=[{"containerName": "init", "condition": condition}]))
+    assert only_problem(data) == (
+        f"$.containerDefinitions[1].dependsOn[0].condition (container 'app'): {condition} on essential "
+        f"container 'init': ECS refuses COMPLETE and SUCCESS dependencies on essential containers; mark "
+        "'init' \"essential\": false"
+    )
+
+
+@pytest.mark.parametrize(
+    ("command", "path", "message"),
+    [
+        ([], "healthCheck.command", "empty; expected ['CMD', executable, args...]"),
+        (["/healthcheck", "-v"], "healthCheck.command[0]", "'/healthcheck' is not CMD, CMD-SHELL or NONE"),
+        (["CMD-SHELL"], "healthCheck.command", "nothing to run after 'CMD-SHELL'"),
+    ],
+)
+def test_health_check_command(command: list[str], path: str, message: str) -> None:
+    problem = only_problem(task(container(healthCheck={"command": command})))
+    assert problem.startswith(f"$.containerDefinitions[0].{path} (container 'app'): {message}")
+
+
+def test_health_check_command_without_prefix_suggests_cmd_shell() -> None:
+    assert only_problem(task(container(healthCheck={"command": ["curl", "-f", "localhost"]}))).endswith(
+        'did you mean ["CMD-SHELL", "curl -f localhost"]?'
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "bad", "good"),
+    [
+        ("interval", 4, 5),
+        ("interval", 301, 300),
+        ("timeout", 1, 2),
+        ("timeout", 61, 60),
+        ("retries", 0, 1),
+        ("retries", 11, 10),
+        ("startPeriod", -1, 0),
+        ("startPeriod", 301, 300),
+    ],
+)
+def test_health_check_ranges(key: str, bad: int, good: int) -> None:
+    def make(value: int) -> dict[str, Any]:
+        return task(container(healthCheck={"command": ["CMD", "true"], key: value}))
+
+    assert only_problem(make(bad)).startswith(
+        f"$.containerDefinitions[0].healthCheck.{key} (container 'app'): {bad} is out of range"
+    )
+    parse_task_definition(make(good), "x")
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"startTimeout": -1}, "startTimeout (container 'app'): -1 is negative"),
+        ({"stopTimeout": -1}, "stopTimeout (container 'app'): -1 is out of range: ECS accepts 0-120 seconds"),
+        ({"stopTimeout": 121}, "stopTimeout (container 'app'): 121 is out of range"),
+    ],
+)
+def test_start_and_stop_timeouts(fields: dict[str, int], message: str) -> None:
+    assert only_problem(task(container(**fields))).startswith(f"$.containerDefinitions[0].{message}")
+    parse_task_definition(task(container(startTimeout=0, stopTimeout=120)), "x")
+
+
+def test_awsvpc_host_port_must_equal_container_port() -> None:
+    data = task(container(portMappings=[{"containerPort": 80, "hostPort": 8080}]), networkMode="awsvpc")
+    assert only_problem(data) == (
+        "$.containerDefinitions[0].portMappings[0].hostPort (container 'app'): 8080 differs from containerPort "
+        "80: in awsvpc network mode ECS requires them equal (or hostPort left out)"
+    )
+
+
+def test_awsvpc_host_port_zero_or_equal_or_absent_is_fine() -> None:
+    mappings = [{"containerPort": 80, "hostPort": 0}, {"containerPort": 81, "hostPort": 81}, {"containerPort": 82}]
+    parse_task_definition(task(container(portMappings=mappings), networkMode="awsvpc"), "x")
+
+
+def test_host_mode_host_port_must_equal_container_port() -> None:
+    data = task(container(portMappings=[{"containerPort": 80, "hostPort": 0}]), networkMode="host")
+    assert "in host network mode ECS requires them equal" in only_problem(data)
+
+
+def test_bridge_mode_maps_ports_freely() -> None:
+    parse_task_definition(task(container(portMappings=[{"containerPort": 80, "hostPort": 8080}])), "x")
+
+
+def test_links_only_in_bridge_mode() -> None:
+    data = task(container("db"), container(links=["db"]), networkMode="awsvpc")
+    assert only_problem(data).startswith(
+        "$.containerDefinitions[1].links (container 'app'): links are only supported in bridge network mode, "
+        "this task uses 'awsvpc'"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("hostname", "web"),
+        ("extraHosts", [{"hostname": "a", "ipAddress": "10.0.0.1"}]),
+        ("dnsServers", ["10.0.0.2"]),
+        ("dnsSearchDomains", ["example.com"]),
+    ],
+)
+def test_awsvpc_refuses_per_container_network_settings(key: str, value: Any) -> None:
+    assert only_problem(task(container(**{key: value}), networkMode="awsvpc")) == (
+        f"$.containerDefinitions[0].{key} (container 'app'): ECS refuses {key!r} in awsvpc network mode"
+    )
+    parse_task_definition(task(container(**{key: value})), "x")
+
+
+@pytest.mark.parametrize(
+    ("mapping", "message"),
+    [
+        ({"containerPort": 0}, "containerPort (container 'app'): 0 is out of range: expected 1-65535"),
+        ({"containerPort": 65536}, "containerPort (container 'app'): 65536 is out of range"),
+        ({"containerPort": 80, "hostPort": 65536}, "hostPort (container 'app'): 65536 is out of range"),
+        ({"hostPort": 80}, "(container 'app'): missing 'containerPort' (or 'containerPortRange')"),
+    ],
+)
+def test_port_ranges(mapping: dict[str, int], message: str) -> None:
+    assert only_problem(task(container(portMappings=[mapping]))).startswith(
+        f"$.containerDefinitions[0].portMappings[0]{'.' if message[0] != '(' else ' '}{message}"
+    )
+
+
+def test_duplicate_port_and_protocol_in_one_container() -> None:
+    mappings = [{"containerPort": 53}, {"containerPort": 53, "protocol": "udp"}, {"containerPort": 53, "protocol": "tcp"}]
+    assert only_problem(task(container(portMappings=mappings))) == (
+        "$.containerDefinitions[0].portMappings[2].containerPort (container 'app'): 53/tcp is already mapped by "
+        "portMappings[0]"
+    )
+
+
+def test_network_mode_none_has_no_port_mappings() -> None:
+    data = task(container(portMappings=[{"containerPort": 80}]), networkMode="none")
+    assert "network mode 'none' has no network to map ports on" in only_problem(data)
+
+
+# --- odd shapes never escape as anything but TaskDefinitionError -----------------------------------------------
+
+RICH = task(
+    container(
+        "db",
+        essential=False,
+        healthCheck={"command": ["CMD-SHELL", "true"], "interval": 5},
+        portMappings=[{"containerPort": 5432, "hostPort": 0, "protocol": "tcp"}],
+        mountPoints=[{"sourceVolume": "data", "containerPath": "/var/lib/db"}],
+        secrets=[{"name": "P", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/p"}],
+        logConfiguration={"logDriver": "awslogs", "options": {"awslogs-group": "g"}},
+    ),
+    container(
+        "app",
+        dependsOn=[{"containerName": "db", "condition": "HEALTHY"}],
+        links=["db:database"],
+        volumesFrom=[{"sourceContainer": "db", "readOnly": True}],
+        environment=[{"name": "A", "value": "1"}],
+        dockerLabels={"x": "y"},
+    ),
+    volumes=[{"name": "data", "host": {"sourcePath": "/tmp"}}],
+    tags=[{"key": "k", "value": "v"}],
+)
+
+ODD_VALUES: list[Any] = [None, "x", "${X}", 7, True, [], ["x"], {}, {"x": 1}]
+
+
+def _locations(value: Any, at: tuple[Union[str, int], ...] = ()) -> Iterator[tuple[Union[str, int], ...]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield (*at, key)
+            yield from _locations(item, (*at, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield (*at, i)
+            yield from _locations(item, (*at, i))
+
+
+def test_rich_example_loads() -> None:
+    td = parse_task_definition(RICH, "x")
+    assert [c.name for c in td.containers] == ["db", "app"]
+
+
+@pytest.mark.parametrize("odd", ODD_VALUES, ids=repr)
+def test_any_node_replaced_by_an_odd_value_loads_or_is_refused_cleanly(odd: Any) -> None:
+    for location in _locations(RICH):
+        data = copy.deepcopy(RICH)
+        parent: Any = data
+        for step in location[:-1]:
+            parent = parent[step]
+        parent[location[-1]] = odd
+        try:
+            parse_task_definition(data, "x")
+        except TaskDefinitionError as exc:
+            assert all(re.match(r"\$", p) for p in exc.problems), (location, exc.problems)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [None, "x", 1, [], [1], [None], {}, {"taskDefinition": "x"}, {"taskDefinition": []}, {"containerDefinitions": {}}],
+    ids=repr,
+)
+def test_odd_top_level_shapes_are_refused_cleanly(data: Any) -> None:
+    assert problems_of(data)
