@@ -505,7 +505,8 @@ class TaskRunner:
                 c.exit_code = int(code) if code is not None else c.exit_code
                 self._record(c.name, f"exited with code {c.exit_code}")
                 essential_exit = c.plan.essential and self.state.status in ("PENDING", "RUNNING")
-            elif action.startswith("health_status:"):
+            elif action.startswith("health_status:") and c.plan.has_health_check:
+                # An image's own HEALTHCHECK does not count: ECS reports only task definition health checks.
                 status = action.split(":", 1)[1].strip().upper()
                 c.health = status if status in ("HEALTHY", "UNHEALTHY") else c.health
                 self._record(c.name, f"health {c.health}")

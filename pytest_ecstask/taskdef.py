@@ -195,9 +195,11 @@ def load_task_definition(path: Union[str, os.PathLike[str]]) -> TaskDefinition:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise TaskDefinitionError(
-            source, [f"byte {exc.start}: not UTF-8 text ({exc.reason}); save the file as UTF-8"]
-        ) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        problem = (
+            f"line {line}: not UTF-8 text ({exc.reason} at byte offset {exc.start}); save the file as UTF-8"
+        )
+        raise TaskDefinitionError(source, [problem]) from None
     return parse_task_definition_text(text, source, default_family=Path(source).stem)
 
 
@@ -595,7 +597,7 @@ class _Container:
     def health_check_enabled(self) -> bool:
         check = _typed(self.body, "healthCheck", dict)
         command = _typed(check, "command", list) if check is not None else None
-        return bool(command) and command is not None and command[0] in ("CMD", "CMD-SHELL")
+        return command is not None and len(command) > 0 and command[0] in ("CMD", "CMD-SHELL")
 
 
 class _Task:
@@ -631,11 +633,11 @@ class _Task:
         self.volume_names: dict[str, int] = {}
         self.volumes_known = True  # as with containers: a templated volume name may be the one meant
         for i, volume in enumerate(_typed(body, "volumes", list) or []):
-            name = _typed(volume, "name", str) if isinstance(volume, dict) else None
-            if name is None or _has_placeholder(name):
-                self.volumes_known = False
-            else:
+            name = volume.get("name") if isinstance(volume, dict) else None
+            if isinstance(name, str) and not _has_placeholder(name):
                 self.volume_names.setdefault(name, i)
+            elif name is not None or not isinstance(volume, dict):
+                self.volumes_known = False
 
 
 def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
@@ -645,6 +647,7 @@ def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
     if task.count == 0:
         out.add(task.where, "no containers: a task definition needs at least one container definition")
         return
+    _check_family(norm, out)
     _check_names(task, out)
     _check_volumes(task, out)
     if task.all_objects and not any(c.essential for c in task.containers):
@@ -659,6 +662,15 @@ def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
         _check_ports(container, task, out)
         _check_network_fields(container, task, out)
     _check_cycles(task, out)
+
+
+def _check_family(norm: _Normalized, out: _Problems) -> None:
+    family = _typed(norm.body, "family", str)
+    if family is not None and not _has_placeholder(family) and not _NAME.fullmatch(family):
+        out.add(
+            norm.locate("family"),
+            f"{_show(family)} is not a valid family: use 1-255 letters, digits, '_' or '-'",
+        )
 
 
 def _check_names(task: _Task, out: _Problems) -> None:
@@ -962,20 +974,23 @@ def _syntax_problems(
     matches = _unquoted_placeholders(text)
     if not matches:
         return problems
+
+    def line_of(match: re.Match[str]) -> int:
+        return text.count("\n", 0, match.start()) + 1
+
     lines: dict[str, list[int]] = {}
     for match in matches:
-        line = text.count("\n", 0, match.start()) + 1
-        lines.setdefault(match.group(), [])
-        if line not in lines[match.group()]:
-            lines[match.group()].append(line)
+        seen_at = lines.setdefault(match.group(), [])
+        if line_of(match) not in seen_at:
+            seen_at.append(line_of(match))
     listed = ", ".join(
         f"{token!r} at line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}"
         for token, at in lines.items()
     )
     problems.append(
-        f"line {text.count(chr(10), 0, matches[0].start()) + 1}: unresolved template placeholders outside "
-        f"JSON strings: {listed}; this is a template: render it first (terraform templatefile, envsubst, "
-        "jq, ...) and point the plugin at the result"
+        f"line {line_of(matches[0])}: unresolved template placeholders outside JSON strings: {listed}; "
+        "this is a template: render it first (terraform templatefile, envsubst, jq, ...) and point the "
+        "plugin at the result"
     )
     # With each placeholder quoted the rest of the file can often be checked now rather than after a fix.
     pieces: list[str] = []

@@ -55,6 +55,7 @@ def session_of(result: pytest.RunResult) -> str:
 def test_session_task_from_command_line_is_shared_by_the_session(project: pytest.Pytester, docker_api: Any) -> None:
     project.makepyfile(
         """
+        import time
         import urllib.request
 
         seen = []
@@ -63,7 +64,13 @@ def test_session_task_from_command_line_is_shared_by_the_session(project: pytest
             seen.append(ecs_task.id)
             app = ecs_task.containers["app"]
             assert app.status == "RUNNING"
-            body = urllib.request.urlopen(f"http://{app.host}:{app.port(80)}/", timeout=10).read()
+            url = f"http://{app.host}:{app.port(80)}/"
+            for _ in range(50):  # httpd may still be binding its port
+                try:
+                    body = urllib.request.urlopen(url, timeout=10).read()
+                    break
+                except OSError:
+                    time.sleep(0.1)
             assert body.strip() == b"ok"
 
         def test_two(ecs_task):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Callable
@@ -26,6 +27,17 @@ def task(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
 
 def state(docker_api: Any, c: Any) -> dict[str, Any]:
     return dict(docker_api.inspect_container(c.id)["State"])
+
+
+def fetch(url: str) -> str:
+    """GET ``url``, retrying while the server in the container is still binding its port."""
+    for _ in range(50):
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return str(response.read().decode().strip())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} never answered")
 
 
 def never_started(docker_api: Any, c: Any) -> bool:
@@ -219,8 +231,7 @@ def test_awsvpc_containers_share_localhost_and_publish_ports(run: Run, docker_ap
     )
     web, client = t.containers["web"], t.containers["client"]
     assert docker_api.inspect_container(web.id)["HostConfig"]["NetworkMode"].startswith("container:")
-    with urllib.request.urlopen(f"http://{web.host}:{web.port(8080)}/", timeout=10) as response:
-        assert response.read().decode().strip() == "hello-from-web"
+    assert fetch(f"http://{web.host}:{web.port(8080)}/") == "hello-from-web"
     t.stop()
     assert client.exit_code == 0 and "hello-from-web" in client.logs()
 

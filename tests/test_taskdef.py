@@ -57,7 +57,9 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         ),
     ),
     # describe-task-definition wrapper, efs volume, awsvpc with hostPort == containerPort
-    "12_firelens-efs-wrapped-taskDefinition.json": Loads("firelens-efs-example", "awsvpc", ("nginx", "log_router")),
+    "12_firelens-efs-wrapped-taskDefinition.json": Loads(
+        "firelens-efs-example", "awsvpc", ("nginx", "log_router")
+    ),
     # secretOptions valueFrom is an ARN built from ${Partition}/${Region}/... CloudFormation placeholders
     "13_firelens-datadog-secretoptions.json": Refused(
         1,
@@ -71,7 +73,8 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         5,
         (
             "$[0].name (container '${container_name}'): unresolved template placeholder '${container_name}'",
-            "$[0].image (container '${container_name}'): unresolved template placeholder '${container_image}'",
+            "$[0].image (container '${container_name}'): unresolved template placeholder "
+            "'${container_image}'",
             "$[0].secrets[0].valueFrom (container '${container_name}'): unresolved template placeholder "
             "'${dynamodb_tables}'",
             "$[0].secrets[1].valueFrom",
@@ -88,7 +91,8 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
             "'$EXECUTION_ROLE_ARN' at line 109",
             "render it first",
             "$.family: unresolved template placeholder '$NAME'",
-            "$.containerDefinitions[1].image (container 'envoy'): unresolved template placeholder '$ENVOY_IMAGE'",
+            "$.containerDefinitions[1].image (container 'envoy'): unresolved template placeholder "
+            "'$ENVOY_IMAGE'",
         ),
     ),
     # whole containers spliced in as $ENVOY_CONTAINER_JSON: dependsOn 'envoy' cannot be checked, so is not
@@ -103,12 +107,14 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         ),
     ),
     # host bind mounts, no networkMode (bridge), capabilities
-    "20_datadog-agent-sysprobe-host-mounts.json": Loads("datadog-agent-task-lee", "bridge", ("datadog-agent",)),
+    "20_datadog-agent-sysprobe-host-mounts.json": Loads(
+        "datadog-agent-task-lee", "bridge", ("datadog-agent",)
+    ),
     # bare array, no placeholders: family from the file name
     "23_tf-array-ssm-secrets-dynamic-port.json": Loads(
         "23_tf-array-ssm-secrets-dynamic-port", "bridge", ("nginx-app",)
     ),
-    # unquoted ${fargate_cpu}: syntax error, then image/cpu/memory/ports placeholders and a container networkMode
+    # unquoted ${fargate_cpu}: syntax error; then image/cpu/memory/port placeholders, container networkMode
     "24_tf-tpl-repository-credentials-unquoted.json": Refused(
         8,
         (
@@ -160,8 +166,8 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
             "'{{command}}' at line 42",
             "$.containerDefinitions[1].links (container 'aws-otel-emitter'): links are only supported in "
             "bridge network mode, this task uses 'awsvpc'",
-            "$.containerDefinitions[0].healthCheck.command[0] (container 'aws-otel-collector'): '/healthcheck' "
-            "is not CMD, CMD-SHELL or NONE",
+            "$.containerDefinitions[0].healthCheck.command[0] (container 'aws-otel-collector'): "
+            "'/healthcheck' is not CMD, CMD-SHELL or NONE",
             "$.taskRoleArn: unresolved template placeholder '{{ecsTaskRoleArn}}'",
         ),
     ),
@@ -191,8 +197,8 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
     "44_ecsagent-container-health-windows.json": Refused(
         1,
         (
-            "$.containerDefinitions[0].healthCheck.interval (container 'healthcontainer'): 1 is out of range: "
-            "ECS accepts 5-300 seconds",
+            "$.containerDefinitions[0].healthCheck.interval (container 'healthcontainer'): "
+            "1 is out of range: ECS accepts 5-300 seconds",
         ),
     ),
     # quoted placeholders in numeric fields, a typo'd "{NGINX_CONTAINER_PORT}", a ${APP} link target; CRLF
@@ -212,7 +218,8 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         4,
         (
             "$[0].image (container 'sre-bot'): unresolved template placeholder '${image}'",
-            "$[0].secrets[2].valueFrom (container 'sre-bot'): unresolved template placeholder '${pickle_string}'",
+            "$[0].secrets[2].valueFrom (container 'sre-bot'): unresolved template placeholder "
+            "'${pickle_string}'",
         ),
     ),
     "47_ecsagent-interactive-tty.json": Loads("ecsftest-interactive-tty", "bridge", ("exit",)),
@@ -281,10 +288,10 @@ def test_links_in_a_real_bare_array() -> None:
     assert task.raw["family"] == "48_tf-array-rails-nginx-links-ssm-names"
 
 
-# --- helpers ---------------------------------------------------------------------------------------------
+# --- helpers ------------------------------------------------------------------------------------------------
 
 
-def container(name: str = "app", **fields: Any) -> dict[str, Any]:
+def container(name: str = "app", /, **fields: Any) -> dict[str, Any]:
     return {"name": name, "image": "busybox", **fields}
 
 
@@ -304,7 +311,7 @@ def only_problem(data: Any) -> str:
     return problems[0]
 
 
-# --- the three input shapes ----------------------------------------------------------------------------------
+# --- the three input shapes ---------------------------------------------------------------------------------
 
 
 def test_register_input_shape() -> None:
@@ -312,7 +319,9 @@ def test_register_input_shape() -> None:
     assert isinstance(td, TaskDefinition)
     assert (td.family, td.network_mode, td.revision, td.source) == ("t", "awsvpc", None, "td.json")
     assert td.containers == (
-        ContainerDefinition("app", "busybox", True, (), (), (), {"name": "app", "image": "busybox", "cpu": 10}),
+        ContainerDefinition(
+            "app", "busybox", True, (), (), (), {"name": "app", "image": "busybox", "cpu": 10}
+        ),
     )
 
 
@@ -345,18 +354,21 @@ def test_describe_output_without_wrapper_is_accepted() -> None:
 
 
 def test_read_only_field_set_is_the_documented_one() -> None:
-    assert frozenset(
-        {
-            "taskDefinitionArn",
-            "revision",
-            "status",
-            "requiresAttributes",
-            "compatibilities",
-            "registeredAt",
-            "registeredBy",
-            "deregisteredAt",
-        }
-    ) == READ_ONLY_FIELDS
+    assert (
+        frozenset(
+            {
+                "taskDefinitionArn",
+                "revision",
+                "status",
+                "requiresAttributes",
+                "compatibilities",
+                "registeredAt",
+                "registeredBy",
+                "deregisteredAt",
+            }
+        )
+        == READ_ONLY_FIELDS
+    )
 
 
 def test_paths_inside_a_wrapper_name_the_wrapper() -> None:
@@ -400,7 +412,7 @@ def test_input_that_is_neither_object_nor_array() -> None:
     assert only_problem(42).startswith("$: expected a task definition object")
 
 
-# --- file reading ------------------------------------------------------------------------------------------
+# --- file reading -------------------------------------------------------------------------------------------
 
 
 def test_bom_and_crlf_are_tolerated(tmp_path: Path) -> None:
@@ -420,10 +432,12 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
 
 def test_non_utf8_file(tmp_path: Path) -> None:
     path = tmp_path / "latin1.json"
-    path.write_bytes('{"family": "caf\xe9"}'.encode("latin-1"))
+    path.write_bytes('[\n{"name": "caf\xe9"}]'.encode("latin-1"))
     with pytest.raises(TaskDefinitionError) as info:
         load_task_definition(path)
-    assert "byte 14: not UTF-8 text" in str(info.value)
+    assert info.value.problems == [
+        "line 2: not UTF-8 text (invalid continuation byte at byte offset 15); save the file as UTF-8"
+    ]
 
 
 # --- JSON syntax errors and templates -----------------------------------------------------------------------
@@ -458,11 +472,13 @@ def test_syntax_error_names_every_unquoted_placeholder_of_every_style() -> None:
         "render it first"
     )
     # with the placeholders quoted, the rest is checked too, at the paths of the file as given
-    assert "$.containerDefinitions[0].cpu (container 'app'): unresolved template placeholder '{{ cpu }}'" in (
-        problems[4]
+    assert (
+        "$.containerDefinitions[0].cpu (container 'app'): unresolved template placeholder '{{ cpu }}'"
+        in (problems[4])
     )
     assert problems[6].startswith(
-        "$.containerDefinitions[1]: unresolved template placeholder '$SIDECAR_JSON' where an object is expected"
+        "$.containerDefinitions[1]: unresolved template placeholder '$SIDECAR_JSON' "
+        "where an object is expected"
     )
     assert len(problems) == 7
 
@@ -498,7 +514,7 @@ STRICT: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
         lambda v: task(container(dependsOn=[{"containerName": v, "condition": "START"}])),
     ),
     "dependsOn condition": (
-        "$.containerDefinitions[0].dependsOn[0].condition",
+        "$.containerDefinitions[1].dependsOn[0].condition",
         lambda v: task(container(), container("b", dependsOn=[{"containerName": "app", "condition": v}])),
     ),
     "link": ("$.containerDefinitions[0].links[0]", lambda v: task(container(links=[v]))),
@@ -513,7 +529,9 @@ STRICT: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
     "secretOptions valueFrom": (
         "$.containerDefinitions[0].logConfiguration.secretOptions[0].valueFrom",
         lambda v: task(
-            container(logConfiguration={"logDriver": "awslogs", "secretOptions": [{"name": "k", "valueFrom": v}]})
+            container(
+                logConfiguration={"logDriver": "awslogs", "secretOptions": [{"name": "k", "valueFrom": v}]}
+            )
         ),
     ),
     "repositoryCredentials": (
@@ -564,7 +582,7 @@ def test_brace_typo_is_a_type_error_not_a_placeholder() -> None:
     )
 
 
-# --- the API model ----------------------------------------------------------------------------------------
+# --- the API model ------------------------------------------------------------------------------------------
 
 
 def test_unknown_key_suggests_the_close_one() -> None:
@@ -576,7 +594,9 @@ def test_unknown_key_suggests_the_close_one() -> None:
 
 def test_unknown_key_without_a_close_one_lists_the_valid_keys() -> None:
     problem = only_problem(task(container(healthCheck={"command": ["CMD", "true"], "zzz": 1})))
-    assert problem.startswith("$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'")
+    assert problem.startswith(
+        "$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'"
+    )
     assert problem.endswith("valid keys: command, interval, retries, startPeriod, timeout")
 
 
@@ -677,10 +697,10 @@ def test_null_list_item_is_a_type_error() -> None:
 
 def test_long_values_are_truncated() -> None:
     problem = only_problem(task(container(cpu="x" * 500)))
-    assert problem.endswith("got '" + "x" * 54 + "...")
+    assert problem.endswith("got '" + "x" * 56 + "...")
 
 
-# --- ECS rules beyond types --------------------------------------------------------------------------------
+# --- ECS rules beyond types ---------------------------------------------------------------------------------
 
 
 def test_several_problems_are_reported_together() -> None:
@@ -706,6 +726,13 @@ def test_container_name_pattern() -> None:
         "$.containerDefinitions[0].name (container 'my app'): 'my app' is not a valid container name: "
         "use 1-255 letters, digits, '_' or '-'"
     )
+
+
+@pytest.mark.parametrize("family", ["", "my.family", "x" * 256])
+def test_family_pattern(family: str) -> None:
+    problem = only_problem(task(family=family))
+    assert problem.startswith("$.family: '")
+    assert problem.endswith("is not a valid family: use 1-255 letters, digits, '_' or '-'")
 
 
 def test_at_least_one_essential_container() -> None:
@@ -793,12 +820,17 @@ def test_link_format(link: str) -> None:
 
 
 def test_link_alias_pattern() -> None:
-    assert "link alias 'my.db' is not valid" in only_problem(task(container("db"), container(links=["db:my.db"])))
+    assert "link alias 'my.db' is not valid" in only_problem(
+        task(container("db"), container(links=["db:my.db"]))
+    )
 
 
 def test_mount_point_names_a_volume() -> None:
     assert only_problem(
-        task(container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "logs"}])
+        task(
+            container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]),
+            volumes=[{"name": "logs"}],
+        )
     ) == (
         "$.containerDefinitions[0].mountPoints[0].sourceVolume (container 'app'): 'data' is not a volume of "
         "this task definition (volumes: 'logs'); add it to \"volumes\""
@@ -814,6 +846,20 @@ def test_mount_point_needs_source_volume_and_container_path() -> None:
     ]
 
 
+def test_nameless_volume_does_not_hide_unknown_mount_sources() -> None:
+    data = task(
+        container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"host": {}}]
+    )
+    assert "'data' is not a volume of this task definition (volumes: none)" in only_problem(data)
+
+
+def test_templated_volume_name_may_be_the_mount_source() -> None:
+    data = task(
+        container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "${v}"}]
+    )
+    assert only_problem(data).startswith("$.volumes[0].name: unresolved template placeholder '${v}'")
+
+
 def test_volume_names_are_unique() -> None:
     assert only_problem(task(volumes=[{"name": "v"}, {"name": "v", "host": {}}])) == (
         "$.volumes[1].name: duplicate volume name 'v' (also at $.volumes[0])"
@@ -825,7 +871,9 @@ def test_dependency_cycle_is_named() -> None:
         container("a", dependsOn=[{"containerName": "b", "condition": "START"}]),
         container("b", dependsOn=[{"containerName": "a", "condition": "START"}]),
     )
-    assert only_problem(data).startswith("$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a")
+    assert only_problem(data).startswith(
+        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a"
+    )
 
 
 def test_cycle_through_links_and_volumes_from() -> None:
@@ -861,7 +909,10 @@ def test_healthy_with_a_health_check_loads() -> None:
         container("db", healthCheck={"command": ["CMD-SHELL", "true"]}),
         container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
     )
-    assert parse_task_definition(data, "x").container("app").depends_on[0].condition is DependencyCondition.HEALTHY
+    assert (
+        parse_task_definition(data, "x").container("app").depends_on[0].condition
+        is DependencyCondition.HEALTHY
+    )
 
 
 @pytest.mark.parametrize("condition", ["COMPLETE", "SUCCESS"])
@@ -932,13 +983,18 @@ def test_start_and_stop_timeouts(fields: dict[str, int], message: str) -> None:
 def test_awsvpc_host_port_must_equal_container_port() -> None:
     data = task(container(portMappings=[{"containerPort": 80, "hostPort": 8080}]), networkMode="awsvpc")
     assert only_problem(data) == (
-        "$.containerDefinitions[0].portMappings[0].hostPort (container 'app'): 8080 differs from containerPort "
-        "80: in awsvpc network mode ECS requires them equal (or hostPort left out)"
+        "$.containerDefinitions[0].portMappings[0].hostPort (container 'app'): "
+        "8080 differs from containerPort 80: in awsvpc network mode ECS requires them equal "
+        "(or hostPort left out)"
     )
 
 
 def test_awsvpc_host_port_zero_or_equal_or_absent_is_fine() -> None:
-    mappings = [{"containerPort": 80, "hostPort": 0}, {"containerPort": 81, "hostPort": 81}, {"containerPort": 82}]
+    mappings = [
+        {"containerPort": 80, "hostPort": 0},
+        {"containerPort": 81, "hostPort": 81},
+        {"containerPort": 82},
+    ]
     parse_task_definition(task(container(portMappings=mappings), networkMode="awsvpc"), "x")
 
 
@@ -991,10 +1047,14 @@ def test_port_ranges(mapping: dict[str, int], message: str) -> None:
 
 
 def test_duplicate_port_and_protocol_in_one_container() -> None:
-    mappings = [{"containerPort": 53}, {"containerPort": 53, "protocol": "udp"}, {"containerPort": 53, "protocol": "tcp"}]
+    mappings = [
+        {"containerPort": 53},
+        {"containerPort": 53, "protocol": "udp"},
+        {"containerPort": 53, "protocol": "tcp"},
+    ]
     assert only_problem(task(container(portMappings=mappings))) == (
-        "$.containerDefinitions[0].portMappings[2].containerPort (container 'app'): 53/tcp is already mapped by "
-        "portMappings[0]"
+        "$.containerDefinitions[0].portMappings[2].containerPort (container 'app'): "
+        "53/tcp is already mapped by portMappings[0]"
     )
 
 
@@ -1003,7 +1063,7 @@ def test_network_mode_none_has_no_port_mappings() -> None:
     assert "network mode 'none' has no network to map ports on" in only_problem(data)
 
 
-# --- odd shapes never escape as anything but TaskDefinitionError -----------------------------------------------
+# --- odd shapes never escape as anything but TaskDefinitionError --------------------------------------------
 
 RICH = task(
     container(
@@ -1062,7 +1122,18 @@ def test_any_node_replaced_by_an_odd_value_loads_or_is_refused_cleanly(odd: Any)
 
 @pytest.mark.parametrize(
     "data",
-    [None, "x", 1, [], [1], [None], {}, {"taskDefinition": "x"}, {"taskDefinition": []}, {"containerDefinitions": {}}],
+    [
+        None,
+        "x",
+        1,
+        [],
+        [1],
+        [None],
+        {},
+        {"taskDefinition": "x"},
+        {"taskDefinition": []},
+        {"containerDefinitions": {}},
+    ],
     ids=repr,
 )
 def test_odd_top_level_shapes_are_refused_cleanly(data: Any) -> None:
