@@ -37,6 +37,7 @@ def project(pytester: pytest.Pytester, image: str) -> pytest.Pytester:
         ecs_images = registry.example/web:1={image}
         ecs_pull = never
         ecs_stop_timeout = 5
+        addopts = -p no:benchmark
         """
     )
     return pytester
