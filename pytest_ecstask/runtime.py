@@ -182,7 +182,8 @@ class TaskRunner:
         self._event_thread: Optional[threading.Thread] = None
         self._by_id: dict[str, ContainerState] = {}
         self._network_id: Optional[str] = None
-        self._volumes_created: list[str] = []
+        self._volumes_created: list[str] = []  # task-scoped: removed with the task
+        self._shared_volumes: list[str] = []  # shared and made by this run: removed once no task uses them
         self._stop_lock = threading.Lock()
         self._removed = False
         self._gating = False
@@ -275,6 +276,7 @@ class TaskRunner:
                 except docker.errors.NotFound:
                     pass
             _parallel(self._remove_volume, self._volumes_created)
+            _parallel(self._remove_shared_volume, self._shared_volumes)
 
     # -- creation --------------------------------------------------------------------------------------
 
@@ -306,18 +308,22 @@ class TaskRunner:
                 continue
             if volume.scope == "shared":
                 try:
-                    self.api.inspect_volume(volume.docker_name)
-                    continue
+                    existing = self.api.inspect_volume(volume.docker_name)
                 except docker.errors.NotFound:
                     if not volume.autoprovision:
                         raise TaskFailedToStart(
                             f"volume {volume.name!r}: shared Docker volume {volume.docker_name!r} does not exist "
-                            "and autoprovision is false; create it first or set autoprovision"
+                            "and autoprovision is false; create it first, or set autoprovision to true"
                         ) from None
+                else:
+                    # Made by an earlier task of this run: whichever task uses it last removes it.
+                    if (existing.get("Labels") or {}).get(LABEL_SESSION) == self.plan.labels[LABEL_SESSION]:
+                        self._shared_volumes.append(volume.docker_name)
+                    continue
             self.api.create_volume(
                 volume.docker_name, driver=volume.driver, driver_opts=dict(volume.driver_opts), labels=dict(volume.labels)
             )
-            self._volumes_created.append(volume.docker_name)
+            (self._shared_volumes if volume.scope == "shared" else self._volumes_created).append(volume.docker_name)
 
     def _create_containers(self) -> None:
         # volumesFrom needs its source to exist: create in waves, each wave concurrently.
@@ -613,6 +619,17 @@ class TaskRunner:
             self.api.remove_volume(name, force=True)
         except docker.errors.NotFound:
             pass
+
+    def _remove_shared_volume(self, name: str) -> None:
+        import docker.errors
+
+        try:
+            self.api.remove_volume(name)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as exc:
+            if exc.status_code != 409:  # 409: another task of this run still uses it, and will remove it
+                raise
 
     # -- helpers ---------------------------------------------------------------------------------------
 

@@ -316,3 +316,45 @@ def test_no_engine_is_a_plain_error_naming_docker_host(monkeypatch: pytest.Monke
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
     with pytest.raises(DockerUnavailable, match="DOCKER_HOST"):
         Engine.connect()
+
+
+def test_shared_volume_outlives_one_task_and_goes_with_the_last(run: Run, docker_api: Any) -> None:
+    def volume_task(name: str, script: str) -> dict[str, Any]:
+        return task(
+            container(name, service(script), mountPoints=[{"sourceVolume": "cache", "containerPath": "/cache"}]),
+            volumes=[{"name": "cache", "dockerVolumeConfiguration": {
+                "scope": "shared", "autoprovision": True, "labels": {"purpose": "test"}}}],
+        )
+
+    first = run(volume_task("writer", "echo from-first > /cache/file"))
+    second = run(volume_task("reader", ""))
+    reader = second.containers["reader"]
+    for _ in range(50):
+        if reader.exec(["cat", "/cache/file"]).output.strip() == "from-first":
+            break
+        time.sleep(0.1)
+    assert reader.exec(["cat", "/cache/file"]).output.strip() == "from-first"
+    assert docker_api.inspect_volume("cache")["Labels"]["purpose"] == "test"
+    first.close()
+    assert docker_api.inspect_volume("cache")  # still used by the second task
+    second.close()
+    assert not [v for v in docker_api.volumes()["Volumes"] or [] if v["Name"] == "cache"]
+
+
+def test_shared_volume_without_autoprovision_must_exist(image: str, docker_api: Any) -> None:
+    td = task(
+        container("app", service(), mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}]),
+        volumes=[{"name": "data", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": False}}],
+    )
+    t = create_task(td, TaskOptions(pull="never"))
+    with pytest.raises(TaskFailedToStart, match="shared Docker volume 'data' does not exist and autoprovision is false"):
+        t.start()
+    assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
+
+
+def test_container_ignoring_sigterm_is_killed_after_its_stop_timeout(image: str) -> None:
+    td = task(container("stubborn", ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"], stopTimeout=1))
+    with run_task(td, TaskOptions(pull="never")) as t:
+        t.stop()
+        assert t.containers["stubborn"].exit_code == 137  # SIGKILL
+        assert any("stopping (SIGTERM)" in e.what for e in t.timeline)
