@@ -14,7 +14,7 @@ LABEL_CREATED = f"{LABEL_PREFIX}.created"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
 
-# Set by the xdist controller (and inherited by its workers) so that one run has one session id.
+# Lets a wrapper (a CI script running pytest several times) give a run its session id from outside.
 SESSION_ENV = "PYTEST_ECSTASK_SESSION"
 
 

@@ -293,6 +293,8 @@ def _volume_plan(
 def _ports(c: ContainerDefinition, mode: str) -> tuple[PortMapping, ...]:
     ports = []
     for pm in c.raw.get("portMappings") or []:
+        if pm.get("containerPort") is None:
+            continue  # a containerPortRange: refused in _container_plan
         container_port = int(pm["containerPort"])
         host_port = pm.get("hostPort")
         # In awsvpc the task has its own address in ECS; locally every task shares the host, so each
@@ -329,7 +331,8 @@ def _environment(c: ContainerDefinition, options: PlanOptions, problems: list[st
             f"container {c.name!r}: environmentFiles are not read yet; put the variables in environment instead"
         )
     for item in c.raw.get("environment") or []:
-        env[str(item["name"])] = str(item.get("value", ""))
+        if item.get("name"):
+            env[str(item["name"])] = str(item.get("value", ""))
     for item in c.raw.get("secrets") or []:
         value_from = str(item["valueFrom"])
         if value_from in options.secret_values:
@@ -404,13 +407,20 @@ def _container_plan(
     ):
         if raw.get(unsupported) and _wants_gpu_or_any(unsupported, raw[unsupported]):
             problems.append(f"container {c.name!r}: {unsupported}: {why}")
+    for i, pm in enumerate(raw.get("portMappings") or []):
+        if pm.get("containerPort") is None:
+            problems.append(
+                f"container {c.name!r}: portMappings[{i}]: containerPortRange is not reproduced locally; "
+                "list the ports one by one with containerPort"
+            )
     if (raw.get("restartPolicy") or {}).get("enabled"):
         problems.append(f"container {c.name!r}: restartPolicy: container restarts are not reproduced locally")
 
     config: dict[str, Any] = {
         "Image": image,
         "Env": _environment(c, options, problems),
-        "Labels": {**labels, "com.amazonaws.ecs.container-name": c.name, **dict(raw.get("dockerLabels") or {})},
+        # The agent's labels and ours win over dockerLabels: the runtime finds its containers by them.
+        "Labels": {**dict(raw.get("dockerLabels") or {}), **labels, "com.amazonaws.ecs.container-name": c.name},
     }
     if raw.get("command") is not None:
         config["Cmd"] = list(raw["command"])
@@ -489,7 +499,7 @@ def _container_plan(
         host_config["ExtraHosts"] = [f"{h['hostname']}:{h['ipAddress']}" for h in raw["extraHosts"]]
     if raw.get("dockerSecurityOptions"):
         host_config["SecurityOpt"] = list(raw["dockerSecurityOptions"])
-    sysctls = {str(s["namespace"]): str(s["value"]) for s in raw.get("systemControls") or []}
+    sysctls = {str(s["namespace"]): str(s.get("value", "")) for s in raw.get("systemControls") or [] if s.get("namespace")}
     if mode == "awsvpc":
         # Network sysctls belong to the namespace owner (the pause container), as in ECS.
         sysctls = {k: v for k, v in sysctls.items() if not k.startswith("net.")}
@@ -549,10 +559,10 @@ def _pause_plan(
             config["ExposedPorts"] = exposed
             host_config["PortBindings"] = bindings
         sysctls = {
-            str(s["namespace"]): str(s["value"])
+            str(s["namespace"]): str(s.get("value", ""))
             for c in taskdef.containers
             for s in c.raw.get("systemControls") or []
-            if str(s["namespace"]).startswith("net.")
+            if str(s.get("namespace", "")).startswith("net.")
         }
         if sysctls:
             host_config["Sysctls"] = sysctls

@@ -80,8 +80,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[open_tasks_key] = []
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(XdistSessionSharing(), "ecstask-xdist")
+    if config.option.help:
+        return
+    try:
+        task_options(config, {})  # a bad option value is a usage error now, not when the first task starts
+    except EcsTaskError as exc:
+        raise pytest.UsageError(str(exc)) from None
     path = _session_taskdef_path(config)
-    if path is not None and not config.option.help:
+    if path is not None:
         # A broken task definition is a usage error: said once, before any test runs.
         from pytest_ecstask.taskdef import load_task_definition
 
@@ -134,9 +140,9 @@ def _parse_seconds(value: Any, what: str) -> Optional[float]:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise pytest.UsageError(f"{what}: {value!r} is not a number of seconds") from None
+        raise EcsTaskError(f"{what}: {value!r} is not a number of seconds") from None
     if seconds < 0:
-        raise pytest.UsageError(f"{what}: {value!r} must not be negative")
+        raise EcsTaskError(f"{what}: {value!r} must not be negative")
     return seconds
 
 
@@ -145,7 +151,7 @@ def parse_image_mappings(entries: list[str], what: str) -> dict[str, str]:
     for entry in entries:
         name, sep, local = entry.partition("=")
         if not sep or not name.strip() or not local.strip():
-            raise pytest.UsageError(f"{what}: {entry!r} is not NAME=LOCAL")
+            raise EcsTaskError(f"{what}: {entry!r} is not NAME=LOCAL")
         mappings[name.strip()] = local.strip()
     return mappings
 
@@ -156,12 +162,18 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
     unknown = sorted(set(marker_kwargs) - set(MARKER_ARGS))
     if unknown:
         raise EcsTaskError(f"ecs_task: unknown argument(s) {', '.join(unknown)}; known: {', '.join(MARKER_ARGS)}")
-    images = parse_image_mappings(list(config.getini("ecs_images")), "ini ecs_images")
-    images.update(parse_image_mappings(config.getoption("ecs_image"), "--ecs-image"))
-    images.update(dict(marker_kwargs.get("images") or {}))
+    # Highest precedence first: for an exact name and for the first matching glob alike.
+    images: dict[str, str] = {}
+    for source in (
+        dict(marker_kwargs.get("images") or {}),
+        parse_image_mappings(config.getoption("ecs_image"), "--ecs-image"),
+        parse_image_mappings(list(config.getini("ecs_images")), "ini ecs_images"),
+    ):
+        for name, local in source.items():
+            images.setdefault(name, local)
     pull = marker_kwargs.get("pull") or config.getoption("ecs_pull") or config.getini("ecs_pull") or "missing"
     if pull not in ("missing", "always", "never"):
-        raise EcsTaskError(f"pull: {pull!r} is not one of missing, always, never")
+        raise EcsTaskError(f"pull policy {pull!r} is not one of missing, always, never (--ecs-pull, ini ecs_pull)")
 
     def seconds(key: str) -> Optional[float]:
         if marker_kwargs.get(key) is not None:
@@ -223,7 +235,9 @@ def _start(
         config.stash[open_tasks_key].append(task)
         return task.start()
     except EcsTaskError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        message = str(exc)
+    # Outside the except block, so the report shows our message alone, not a chained traceback.
+    pytest.fail(message, pytrace=False)
 
 
 def _close(config: pytest.Config, task: Task) -> None:

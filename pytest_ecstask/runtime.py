@@ -69,7 +69,10 @@ class Engine:
                 try:
                     tag = pause_image_tag(arch)
                 except ValueError as exc:
-                    raise EcsTaskError(f"cannot run awsvpc tasks on this engine: {exc}") from None
+                    raise EcsTaskError(
+                        f"this engine cannot run a pause container (needed by awsvpc and by pidMode/ipcMode "
+                        f"'task'): {exc}"
+                    ) from None
                 try:
                     self.api.inspect_image(tag)
                 except docker.errors.NotFound:
@@ -92,8 +95,9 @@ class Engine:
             except docker.errors.NotFound:
                 if pull == "never":
                     raise TaskFailedToStart(
-                        f"image {image!r} for container {who} is not present on the engine and --ecs-pull=never; "
-                        f"build it, or map it to a local image with --ecs-image '{image}=LOCAL'"
+                        f"image {image!r} for container {who} is not present on the engine and the pull policy is "
+                        f"'never'; build it, or map it to a local image (--ecs-image '{image}=LOCAL', "
+                        "ini ecs_images, or the images argument)"
                     ) from None
         repository, tag = _split_image(image)
         try:
@@ -101,8 +105,8 @@ class Engine:
         except docker.errors.APIError as exc:
             raise TaskFailedToStart(
                 f"CannotPullContainerError: image {image!r} for container {who} could not be pulled "
-                f"({_first_line(exc)}); map it to a local image with --ecs-image '{image}=LOCAL' "
-                "or the ecs_images ini key"
+                f"({_first_line(exc)}); map it to a local image (--ecs-image '{image}=LOCAL', "
+                "ini ecs_images, or the images argument)"
             ) from None
 
 
@@ -187,6 +191,7 @@ class TaskRunner:
         self._stop_lock = threading.Lock()
         self._removed = False
         self._gating = False
+        self._started = False
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -198,6 +203,11 @@ class TaskRunner:
         is an ECS outcome, not an error here: the task stops with ``stop_code`` TaskFailedToStart when
         that container is essential, and its state says why.
         """
+        import docker.errors
+
+        if self._started:
+            raise EcsTaskError(f"task {self.plan.task_id} was already started; start a new task instead")
+        self._started = True
         try:
             self._ensure_images()
             self._watch_events()
@@ -205,16 +215,20 @@ class TaskRunner:
             if self.pause is not None:
                 self._create(self.pause)
                 self._start_container(self.pause)
+                if not self.pause.started:
+                    raise TaskFailedToStart(f"the task's pause container did not start: {self.pause.reason}")
             self._create_containers()
+        except docker.errors.APIError as exc:
+            self.remove()
+            raise TaskFailedToStart(
+                f"task {self.plan.family}:{self.plan.revision}: the Docker engine refused to set it up: "
+                f"{_first_line(exc)}"
+            ) from None
         except BaseException:
             self.remove()
             raise
         self._set_task_status("PENDING")
         self._run_gates()
-        with self._changed:
-            if self.state.status == "PENDING":
-                self.state.status = "RUNNING"
-                self._record(None, "task RUNNING")
         failed = [
             c for c in self.containers.values() if c.plan.essential and not c.started and c.status == "STOPPED"
         ]
@@ -224,6 +238,12 @@ class TaskRunner:
                 stop_code="TaskFailedToStart",
                 reason=f"Essential container {first.name!r} did not start: {first.reason}",
             )
+            return
+        with self._changed:
+            if self.state.status == "PENDING":
+                self.state.status = "RUNNING"
+                self._record(None, "task RUNNING")
+                self._changed.notify_all()
 
     def stop(self, *, stop_code: str = "UserInitiated", reason: str = "Task stopped by the test") -> None:
         """Stop every container, dependents before their dependencies; idempotent and safe from any thread."""

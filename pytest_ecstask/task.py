@@ -37,7 +37,7 @@ def engine_if_connected() -> Optional[Engine]:
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """How to run a task; each has a command-line option, an ini key and a marker/factory argument."""
+    """How to run a task. All but ``check`` also have a command-line option and an ini key."""
 
     images: Mapping[str, str] = field(default_factory=dict)  # task definition image (or glob) -> local image
     pull: str = "missing"  # missing | always | never
@@ -130,9 +130,13 @@ class Container:
             return int(container_port)
         if self._ports is None:
             owner_state = self._task._runner.pause if self._task.network_mode == "awsvpc" else self._state
-            assert owner_state is not None and owner_state.docker_id is not None
+            if owner_state is None or owner_state.docker_id is None:
+                raise EcsTaskError(f"container {self.name!r} was never created, so {key} is not published")
             info = self._task._engine.api.inspect_container(owner_state.docker_id)
-            self._ports = info["NetworkSettings"]["Ports"] or {}
+            ports = info["NetworkSettings"]["Ports"] or {}
+            if not ports:
+                raise EcsTaskError(f"container {self.name!r}: {key} is not published (is the container running?)")
+            self._ports = ports  # published ports do not change while the container lives
         bindings = self._ports.get(key) or []
         if not bindings:
             raise EcsTaskError(f"container {self.name!r}: {key} is not published (is the container running?)")

@@ -275,3 +275,17 @@ def test_secret_with_a_local_value_becomes_an_environment_variable() -> None:
     options = PlanOptions(**{**OPTIONS.__dict__, "secret_values": {arn: "s3cret"}})
     p = plan(c("app", secrets=[{"name": "DB_PASSWORD", "valueFrom": arn}]), options=options)
     assert "DB_PASSWORD=s3cret" in p.container("app").create_body["Env"]
+
+
+def test_docker_labels_cannot_replace_the_labels_the_runtime_relies_on() -> None:
+    p = plan(c("app", dockerLabels={"pytest-ecstask.task": "mine", "com.amazonaws.ecs.container-name": "x",
+                                    "team": "shop"}))
+    labels = p.container("app").create_body["Labels"]
+    assert labels["pytest-ecstask.task"] == OPTIONS.task_id
+    assert labels["com.amazonaws.ecs.container-name"] == "app"
+    assert labels["team"] == "shop"
+
+
+def test_container_port_range_is_refused_by_name() -> None:
+    with pytest.raises(PlanError, match=r"container 'app': portMappings\[0\]: containerPortRange"):
+        plan(c("app", portMappings=[{"containerPortRange": "8000-8010"}]), networkMode="awsvpc")

@@ -179,13 +179,58 @@ def test_unknown_marker_argument_is_named(project: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*unknown argument(s) stop_timout*"])
 
 
-def test_bad_option_values_are_usage_errors(project: pytest.Pytester) -> None:
-    project.makepyfile("def test_x(ecs_task_factory):\n    ecs_task_factory('taskdef.json')\n")
-    result = project.runpytest("--ecs-stop-timeout=soon")
-    result.assert_outcomes(errors=0, failed=1)
-    result.stdout.fnmatch_lines(["*--ecs-stop-timeout: 'soon' is not a number of seconds*"])
-    result = project.runpytest("--ecs-image=nonsense")
-    result.stdout.fnmatch_lines(["*--ecs-image: 'nonsense' is not NAME=LOCAL*"])
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--ecs-stop-timeout=soon"], "--ecs-stop-timeout: 'soon' is not a number of seconds"),
+        (["--ecs-start-timeout=-1"], "--ecs-start-timeout: '-1' must not be negative"),
+        (["--ecs-image=nonsense"], "--ecs-image: 'nonsense' is not NAME=LOCAL"),
+        (["-o", "ecs_pull=sometimes"], "pull policy 'sometimes' is not one of missing, always, never"),
+    ],
+)
+def test_bad_option_values_are_usage_errors_before_any_test(
+    project: pytest.Pytester, args: list[str], says: str
+) -> None:
+    project.makepyfile("def test_x():\n    pass\n")
+    result = project.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"*{says}*"])
+
+
+def test_setup_failure_message_is_shown_once(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ecs_task("taskdef.json", images={"registry.example/web:1": "not-built/anywhere:1"})
+        def test_x(ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    assert result.stdout.str().count("image 'not-built/anywhere:1' for container 'app'") == 1
+    assert "During handling" not in result.stdout.str()
+
+
+def test_image_mapping_precedence_marker_then_command_line_then_ini(project: pytest.Pytester, image: str) -> None:
+    project.makepyfile(
+        f"""
+        import pytest
+
+        @pytest.mark.ecs_task("taskdef.json", images={{"registry.example/*": "{image}"}})
+        def test_marker_wins(ecs_task):
+            assert ecs_task.containers["app"].image == "{image}"
+
+        def test_command_line_glob_beats_ini_glob(ecs_task_factory):
+            task = ecs_task_factory("taskdef.json")
+            assert task.containers["app"].image == "{image}"
+        """
+    )
+    result = project.runpytest(
+        f"--ecs-image=registry.example/web:*={image}", "-o", "ecs_images=registry.example/*=not-built/x:1"
+    )
+    result.assert_outcomes(passed=2)
 
 
 def test_no_engine_is_a_plain_error(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:

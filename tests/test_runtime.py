@@ -358,3 +358,24 @@ def test_container_ignoring_sigterm_is_killed_after_its_stop_timeout(image: str)
         t.stop()
         assert t.containers["stubborn"].exit_code == 137  # SIGKILL
         assert any("stopping (SIGTERM)" in e.what for e in t.timeline)
+
+
+def test_image_that_cannot_be_pulled_names_container_and_how_to_map_it(image: str, docker_api: Any) -> None:
+    td = task(container("app", service()))
+    td["containerDefinitions"][0]["image"] = "127.0.0.1:9/team/app:1"  # nothing listens there
+    t = create_task(td, TaskOptions(pull="missing"))
+    with pytest.raises(TaskFailedToStart) as info:
+        t.start()
+    text = str(info.value)
+    assert "CannotPullContainerError: image '127.0.0.1:9/team/app:1' for container 'app'" in text
+    assert "--ecs-image '127.0.0.1:9/team/app:1=LOCAL'" in text
+    assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
+
+
+def test_task_that_fails_to_start_never_reports_running(run: Run) -> None:
+    t = run(task(container("app", service(), dependsOn=[{"containerName": "gate", "condition": "SUCCESS"}]),
+                 container("gate", ["sh", "-c", "exit 1"], essential=False)))
+    assert t.stop_code == "TaskFailedToStart"
+    assert "task RUNNING" not in [e.what for e in t.timeline]
+    with pytest.raises(Exception, match="already started"):
+        t._runner.start()
