@@ -1,11 +1,24 @@
-"""What is ours: the session id, the task ids and the labels every container, network and volume carries."""
+"""What is ours and who is alive: session ids, labels, leases, and which leftovers belong to dead runs.
+
+A run holds a lease, an OS file lock, for as long as it lives; the OS drops it when the process dies, SIGKILL
+included. Every container, network and volume of the run names its lease file in a label, so any later
+run on the same host can prove the owner dead by taking the lock itself. Resources made from another host
+cannot be checked that way and fall back to an age limit. Nothing here talks to Docker.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
+import tempfile
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 LABEL_PREFIX = "pytest-ecstask"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
@@ -13,9 +26,15 @@ LABEL_TASK = f"{LABEL_PREFIX}.task"
 LABEL_CREATED = f"{LABEL_PREFIX}.created"
 LABEL_OWNER = f"{LABEL_PREFIX}.owner"
 LABEL_ROLE = f"{LABEL_PREFIX}.role"
+LABEL_HOST = f"{LABEL_PREFIX}.host"
+LABEL_LEASE = f"{LABEL_PREFIX}.lease"
+LABEL_KEEP = f"{LABEL_PREFIX}.keep"
 
 # Lets a wrapper (a CI script running pytest several times) give a run its session id from outside.
 SESSION_ENV = "PYTEST_ECSTASK_SESSION"
+# Where leases live; every run on a host must agree, so only set it for all of them.
+LEASE_DIR_ENV = "PYTEST_ECSTASK_LEASE_DIR"
+HOST_ID_ENV = "PYTEST_ECSTASK_HOST_ID"
 
 
 def new_session_id() -> str:
@@ -28,19 +47,236 @@ def new_task_id() -> str:
 
 
 def owner() -> str:
-    """Who created a resource: host and process, so a later run can tell whether its creator is alive."""
+    """Who created a resource, for people reading labels: host and process."""
     return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def host_id() -> str:
+    """This host's identity: the host name plus the machine id, so two machines named alike differ.
+
+    ``PYTEST_ECSTASK_HOST_ID`` overrides it, for setups where runs that share leases disagree on it.
+    """
+    if os.environ.get(HOST_ID_ENV):
+        return os.environ[HOST_ID_ENV]
+    machine = ""
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            machine = Path(path).read_text().strip()
+            break
+        except OSError:
+            continue
+    digest = hashlib.sha256(f"{socket.gethostname()}/{machine}".encode()).hexdigest()[:16]
+    return f"{socket.gethostname()}/{digest}"
 
 
 def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def resource_labels(session_id: str, task_id: str, role: str, created: str, owner_id: str) -> dict[str, str]:
-    return {
-        LABEL_SESSION: session_id,
+def parse_rfc3339(text: str) -> Optional[datetime]:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The run that creates resources: its session, its host and its lease."""
+
+    session_id: str
+    host: str
+    lease: str  # the lease file's path; held by the run for its lifetime
+    keep: bool = False  # --ecs-keep: left running for debugging; the sweep leaves such resources alone
+
+
+def resource_labels(owner_of: Owner, task_id: str, role: str, created: str) -> dict[str, str]:
+    labels = {
+        LABEL_SESSION: owner_of.session_id,
         LABEL_TASK: task_id,
         LABEL_CREATED: created,
-        LABEL_OWNER: owner_id,
+        LABEL_OWNER: owner(),
         LABEL_ROLE: role,
+        LABEL_HOST: owner_of.host,
+        LABEL_LEASE: owner_of.lease,
+    }
+    if owner_of.keep:
+        labels[LABEL_KEEP] = "1"
+    return labels
+
+
+# -- leases ----------------------------------------------------------------------------------------------
+
+
+def lease_dir() -> Path:
+    given = os.environ.get(LEASE_DIR_ENV)
+    path = Path(given) if given else Path(tempfile.gettempdir()) / "pytest-ecstask"
+    if not path.is_dir():
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.chmod(0o1777)  # shared by every user's runs, like /tmp itself
+        except OSError:
+            pass
+    return path
+
+
+class Lease:
+    """An exclusive OS file lock held for the life of a run."""
+
+    def __init__(self, path: Path) -> None:
+        from filelock import FileLock
+
+        self.path = path
+        self._lock = FileLock(str(path), timeout=0, thread_local=False)
+
+    @classmethod
+    def acquire(cls, session_id: str, directory: Optional[Path] = None) -> Lease:
+        lease = cls((directory or lease_dir()) / f"{session_id}.lease")
+        lease._lock.acquire()
+        return lease
+
+    def release(self) -> None:
+        if self._lock.is_locked:
+            self._lock.release()
+            _unlink(self.path)
+
+
+def _unlink(path: Path) -> None:
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def lease_is_held(path: str) -> Optional[bool]:
+    """True when a live run holds the lease, False when it provably does not, None when we cannot tell."""
+    from filelock import FileLock, Timeout
+
+    if not path:
+        return None
+    target = Path(path)
+    if not target.exists():
+        return False  # the owner removes it only after its own cleanup; nobody holds it
+    probe = FileLock(str(target), timeout=0, thread_local=False)
+    try:
+        probe.acquire()
+    except Timeout:
+        return True
+    except OSError:
+        return None  # not ours to open (another user's run): cannot prove it dead
+    try:
+        return False
+    finally:
+        probe.release()
+        _unlink(target)
+
+
+_process_lease: Optional[Lease] = None
+_process_lease_lock = threading.Lock()
+
+
+def process_owner(keep: bool = False) -> Owner:
+    """The owner for tasks started outside pytest: one session and one lease per process, taken on first use."""
+    global _process_lease
+    with _process_lease_lock:
+        if _process_lease is None:
+            import atexit
+
+            session_id = os.environ.get(SESSION_ENV) or new_session_id()
+            _process_lease = Lease.acquire(session_id)
+            atexit.register(_process_lease.release)
+        session = _process_lease.path.name[: -len(".lease")]
+        return Owner(session, host_id(), str(_process_lease.path), keep)
+
+
+# -- which leftovers belong to dead runs --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Resource:
+    kind: str  # "container", "network" or "volume"
+    id: str
+    name: str
+    labels: Mapping[str, str]
+
+    @property
+    def session(self) -> str:
+        return self.labels.get(LABEL_SESSION, "")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    resource: Resource
+    remove: bool
+    why: str
+
+
+def classify(
+    resources: Sequence[Resource],
+    *,
+    this_host: str,
+    now: datetime,
+    max_age_seconds: float,
+    include_kept: bool = False,
+    is_held: Callable[[str], Optional[bool]] = lease_is_held,
+    live_sessions: Sequence[str] = (),
+) -> list[Verdict]:
+    """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen."""
+    held: dict[str, Optional[bool]] = {}
+    verdicts = []
+    for r in resources:
+        labels = r.labels
+        if r.session in live_sessions:
+            verdicts.append(Verdict(r, False, "this run"))
+            continue
+        if labels.get(LABEL_KEEP) == "1" and not include_kept:
+            verdicts.append(Verdict(r, False, "kept on purpose (--ecs-keep)"))
+            continue
+        lease = labels.get(LABEL_LEASE, "")
+        if labels.get(LABEL_HOST) == this_host and lease:
+            if lease not in held:
+                held[lease] = is_held(lease)
+            alive = held[lease]
+            if alive is False:
+                verdicts.append(Verdict(r, True, f"its run ({r.session}) is dead: lease {lease} is free"))
+                continue
+            if alive is True:
+                verdicts.append(Verdict(r, False, f"its run ({r.session}) is alive"))
+                continue
+        created = parse_rfc3339(labels.get(LABEL_CREATED, ""))
+        if created is None:
+            verdicts.append(Verdict(r, False, "no creation time: cannot tell its age"))
+            continue
+        age = (now - created).total_seconds()
+        if age > max_age_seconds:
+            verdicts.append(Verdict(r, True, f"from host {labels.get(LABEL_HOST, '?')}, {age:.0f} s old"))
+        else:
+            verdicts.append(Verdict(r, False, f"from host {labels.get(LABEL_HOST, '?')}, only {age:.0f} s old"))
+    return verdicts
+
+
+def remove_stale_run_files(directory: Path) -> int:
+    """Remove the lease files and shared-state folders of runs that are gone; returns how many went."""
+    import shutil
+
+    removed = 0
+    for path in directory.glob("*.lease"):
+        if lease_is_held(str(path)) is False:  # taking the lock also removes the file
+            removed += 1
+    for folder in directory.glob("*.d"):
+        if lease_is_held(str(directory / f"{folder.name[:-2]}.lease")) is False:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+def describe(resource: Resource) -> dict[str, Any]:
+    return {
+        "kind": resource.kind,
+        "id": resource.id[:12],
+        "name": resource.name,
+        "session": resource.session,
+        "task": resource.labels.get(LABEL_TASK, ""),
+        "created": resource.labels.get(LABEL_CREATED, ""),
+        "host": resource.labels.get(LABEL_HOST, ""),
     }

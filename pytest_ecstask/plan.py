@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from pytest_ecstask.errors import PlanError
-from pytest_ecstask.lifecycle import resource_labels
+from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
 from pytest_ecstask.taskdef import (
     ContainerDefinition,
     ContainerDependency,
@@ -40,9 +40,8 @@ class PlanOptions:
     """Everything besides the task definition that shapes a plan."""
 
     task_id: str
-    session_id: str
+    owner: Owner
     created: str
-    owner: str
     pause_image: str
     image_map: Mapping[str, str] = field(default_factory=dict)
     stop_timeout: Optional[float] = None  # overrides every container's stopTimeout when set
@@ -167,7 +166,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     short_id = options.task_id[:12]
     prefix = f"ecs-{taskdef.family}-{revision}"
     arn = task_arn(options)
-    base_labels = resource_labels(options.session_id, options.task_id, "task", options.created, options.owner)
+    base_labels = resource_labels(options.owner, options.task_id, "task", options.created)
 
     _refuse_unsupported_task_fields(taskdef, problems)
 
@@ -200,7 +199,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
             network=network,
             pause_name=pause_name if needs_pause else None,
             volumes=volumes_by_name,
-            labels={**agent_labels, **base_labels, "pytest-ecstask.role": "container"},
+            labels={**agent_labels, **base_labels, LABEL_ROLE: "container"},
             problems=problems,
         )
         for c in taskdef.containers
@@ -547,7 +546,7 @@ def _pause_plan(
     host_config: dict[str, Any] = {}
     config: dict[str, Any] = {
         "Image": options.pause_image,
-        "Labels": {**labels, "pytest-ecstask.role": "pause", "com.amazonaws.ecs.container-name": "~internal~ecs~pause"},
+        "Labels": {**labels, LABEL_ROLE: "pause", "com.amazonaws.ecs.container-name": "~internal~ecs~pause"},
     }
     ports: tuple[PortMapping, ...] = ()
     if taskdef.network_mode == "awsvpc" and network is not None:

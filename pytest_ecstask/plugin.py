@@ -1,4 +1,4 @@
-"""pytest glue only: options and ini keys, the marker, the fixtures, the report header.
+"""pytest glue only: options and ini keys, the marker, the fixtures, the report header, the sweep command.
 
 Nothing here imports the docker SDK at import time, and no Docker connection is opened until a test asks
 for a task: installing the plugin costs a suite that does not use it nothing.
@@ -6,24 +6,53 @@ for a task: installing the plugin costs a suite that does not use it nothing.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import signal
+import sys
+import threading
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Optional
 
 import pytest
 
 from pytest_ecstask.errors import EcsTaskError, TaskDefinitionError
-from pytest_ecstask.lifecycle import SESSION_ENV, new_session_id
+from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
 
 if TYPE_CHECKING:
+    from pytest_ecstask.runtime import Engine
     from pytest_ecstask.task import Task, TaskOptions, TaskSource
 
 MARKER_ARGS = ("images", "pull", "stop_timeout", "start_timeout", "check")
 DEFAULT_START_TIMEOUT = 300.0
 
+
+@dataclass
+class Run:
+    """This pytest run as the plugin sees it; one per process (the xdist controller and each worker)."""
+
+    session_id: str
+    owner: Owner
+    lease: Optional[Lease]  # held by the controller (or the only process); workers name the controller's
+    is_worker: bool
+    open_tasks: list[Task] = field(default_factory=list)
+    kept: list[Task] = field(default_factory=list)
+    swept: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def session_dir(self) -> Path:
+        """Files the processes of one run share (the xdist session task); removed at the end of the run."""
+        return lease_dir() / f"{self.session_id}.d"
+
+
+run_key = pytest.StashKey[Run]()
+# Kept for plugins and tests that read the id directly.
 session_id_key = pytest.StashKey[str]()
-open_tasks_key = pytest.StashKey[list["Task"]]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -58,11 +87,100 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help=f"how long a dependent waits for a dependency without startTimeout (default {DEFAULT_START_TIMEOUT:g}; "
         "0 = no limit, as in ECS). ini: ecs_start_timeout",
     )
+    group.addoption(
+        "--ecs-keep",
+        action="store_true",
+        default=None,
+        help="leave every task running after the run, for debugging; prints how to reach and remove them. "
+        "ini: ecs_keep",
+    )
+    group.addoption(
+        "--ecs-sweep-orphans",
+        action="store_true",
+        help="remove what dead runs left on the engine, then exit without running tests",
+    )
+    group.addoption("--ecs-dry-run", action="store_true", help="with --ecs-sweep-orphans: list, remove nothing")
+    group.addoption(
+        "--ecs-orphan-age",
+        metavar="SECONDS",
+        help="resources made from another host (whose runs cannot be checked) go when older than this "
+        "(default 7200). ini: ecs_orphan_age",
+    )
+    group.addoption(
+        "--ecs-sweep-cap",
+        metavar="N",
+        help="refuse a sweep that would remove more than N resources, unless --ecs-force (default 300). "
+        "ini: ecs_sweep_cap",
+    )
+    group.addoption("--ecs-force", action="store_true", help="with --ecs-sweep-orphans: remove past the safety cap")
+    group.addoption(
+        "--ecs-include-kept", action="store_true", help="with --ecs-sweep-orphans: also remove tasks kept with --ecs-keep"
+    )
+    group.addoption("--ecs-json", action="store_true", help="with --ecs-sweep-orphans: print the report as JSON")
     parser.addini("ecs_taskdef", "task definition for the session-scoped ecs_task fixture (relative to the ini file)")
     parser.addini("ecs_pull", "when to pull images: missing, always, never", default="missing")
     parser.addini("ecs_images", "image mappings, one NAME=LOCAL a line", type="linelist", default=[])
     parser.addini("ecs_stop_timeout", "seconds between SIGTERM and SIGKILL for every container", default="")
     parser.addini("ecs_start_timeout", "default wait for a dependency's condition (0 = no limit)", default="")
+    parser.addini("ecs_keep", "leave every task running after the run, for debugging", type="bool", default=False)
+    parser.addini("ecs_orphan_age", "age in seconds past which another host's leftovers are swept", default="")
+    parser.addini("ecs_sweep_cap", "most resources one sweep may remove without --ecs-force", default="")
+
+
+# -- the sweep command -----------------------------------------------------------------------------------
+
+
+def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+    if not config.getoption("ecs_sweep_orphans"):
+        return None
+    from pytest_ecstask.errors import DockerUnavailable
+    from pytest_ecstask.sweep import EXIT_NO_ENGINE, sweep
+    from pytest_ecstask.task import get_engine
+
+    try:
+        max_age, cap = sweep_limits(config)
+    except EcsTaskError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    try:
+        engine = get_engine()
+    except DockerUnavailable as exc:
+        if config.getoption("ecs_json"):
+            print(json.dumps({"exit_code": EXIT_NO_ENGINE, "error": str(exc)}))
+        else:
+            print(f"ecstask sweep: {exc}", file=sys.stderr)
+        return EXIT_NO_ENGINE
+    report = sweep(
+        engine.api,
+        dry_run=bool(config.getoption("ecs_dry_run")),
+        max_age=max_age,
+        cap=cap,
+        force=bool(config.getoption("ecs_force")),
+        include_kept=bool(config.getoption("ecs_include_kept")),
+    )
+    if config.getoption("ecs_json"):
+        print(report.as_json())
+    else:
+        print("\n".join(report.lines()))
+    return report.exit_code
+
+
+def sweep_limits(config: pytest.Config) -> tuple[float, int]:
+    from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
+
+    age = config.getoption("ecs_orphan_age")
+    max_age = _parse_seconds(age, "--ecs-orphan-age") if age not in (None, "") else _parse_seconds(
+        config.getini("ecs_orphan_age"), "ini ecs_orphan_age"
+    )
+    cap_text = config.getoption("ecs_sweep_cap") or config.getini("ecs_sweep_cap") or str(DEFAULT_CAP)
+    try:
+        cap = int(cap_text)
+    except ValueError:
+        raise EcsTaskError(f"--ecs-sweep-cap / ini ecs_sweep_cap: {cap_text!r} is not a whole number") from None
+    return (DEFAULT_MAX_AGE if max_age is None else max_age), cap
+
+
+# -- the run ---------------------------------------------------------------------------------------------
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -71,19 +189,11 @@ def pytest_configure(config: pytest.Config) -> None:
         "ecs_task(path, *, images=None, pull=None, stop_timeout=None, start_timeout=None, check=True): "
         "run this task definition for the test; the ecs_task fixture gives it to the test",
     )
-    workerinput = getattr(config, "workerinput", None)
-    if workerinput is not None and "ecstask_session" in workerinput:
-        session_id = str(workerinput["ecstask_session"])
-    else:
-        session_id = os.environ.get(SESSION_ENV) or new_session_id()
-    config.stash[session_id_key] = session_id
-    config.stash[open_tasks_key] = []
-    if config.pluginmanager.hasplugin("xdist"):
-        config.pluginmanager.register(XdistSessionSharing(), "ecstask-xdist")
     if config.option.help:
         return
     try:
         task_options(config, {})  # a bad option value is a usage error now, not when the first task starts
+        sweep_limits(config)
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     path = _session_taskdef_path(config)
@@ -96,28 +206,166 @@ def pytest_configure(config: pytest.Config) -> None:
         except TaskDefinitionError as exc:
             raise pytest.UsageError(str(exc)) from None
 
+    keep = bool(config.getoption("ecs_keep") or config.getini("ecs_keep"))
+    workerinput = getattr(config, "workerinput", None)
+    if workerinput is not None and "ecstask_session" in workerinput:
+        session_id = str(workerinput["ecstask_session"])
+        lease = None
+        lease_path = str(workerinput["ecstask_lease"])
+    else:
+        session_id = os.environ.get(SESSION_ENV) or new_session_id()
+        # Held for the whole run: the OS lets go of it when this process dies, however it dies.
+        lease = Lease.acquire(session_id)
+        lease_path = str(lease.path)
+    run = Run(session_id, Owner(session_id, host_id(), lease_path, keep), lease, is_worker=workerinput is not None)
+    config.stash[run_key] = run
+    config.stash[session_id_key] = session_id
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(XdistSessionSharing(), "ecstask-xdist")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    run = config.stash.get(run_key, None)
+    if run is not None and run.lease is not None:
+        shutil.rmtree(run.session_dir, ignore_errors=True)
+        run.lease.release()
+
 
 class XdistSessionSharing:
-    """Hands the controller's session id to every xdist worker, so one run has one id."""
+    """Hands the controller's session id and lease to every xdist worker, so one run is one owner."""
 
     def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput["ecstask_session"] = node.config.stash[session_id_key]
+        run = node.config.stash[run_key]
+        node.workerinput["ecstask_session"] = run.session_id
+        node.workerinput["ecstask_lease"] = run.owner.lease
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> Optional[str]:
+    run = config.stash.get(run_key, None)
+    if run is None:
+        return None
     path = _session_taskdef_path(config)
     where = f", taskdef {path}" if path else ""
-    return f"ecstask: session {config.stash[session_id_key]}{where}"
+    keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
+    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}{keep}"
 
 
+def engine_for(config: pytest.Config) -> Engine:
+    """The Docker engine; on a run's first use, it is first swept of dead runs' leftovers."""
+    from pytest_ecstask.sweep import sweep
+    from pytest_ecstask.task import get_engine
+
+    run = config.stash[run_key]
+    engine = get_engine()
+    with run.lock:
+        if not run.swept:
+            run.swept = True
+            run.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
+            max_age, cap = sweep_limits(config)
+            report = sweep(engine.api, max_age=max_age, cap=cap, live_sessions=[run.session_id])
+            removed = len(report.chosen) - len(report.failed)
+            if (removed or report.failed or report.refused) and not run.is_worker:
+                reporter = config.pluginmanager.get_plugin("terminalreporter")
+                if reporter is not None:
+                    reporter.write_line("")
+                    for line in report.lines()[-1:] if not report.refused else report.lines()[:1]:
+                        reporter.write_line(line, yellow=True)
+    return engine
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown of session fixtures
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    # A safety net behind the fixtures' own teardown (an interrupted setup, a task a test never closed).
-    for task in reversed(session.config.stash.get(open_tasks_key, [])):
-        try:
-            task.close()
-        except Exception as exc:
-            session.config.get_terminal_writer().line(f"ecstask: could not remove task {task.id}: {exc}", red=True)
-    session.config.stash[open_tasks_key] = []
+    config = session.config
+    run = config.stash.get(run_key, None)
+    if run is None:
+        return
+    # The fixtures' own teardown comes first; this is the net behind it (an interrupted setup, a task never
+    # closed), and at the controller of an xdist run, the one removal of the shared session task.
+    for task in reversed(run.open_tasks):
+        _close(config, task)
+    if not run.is_worker and run.session_dir.exists() and not run.owner.keep:
+        _remove_session_task(config, run)
+        _remove_everything_of(config, run)
+
+
+def _remove_session_task(config: pytest.Config, run: Run) -> None:
+    record_path = run.session_dir / "session-task.json"
+    if not record_path.exists():
+        return
+    record = json.loads(record_path.read_text())
+    if "task_id" not in record:
+        return
+    task = _session_task_from(config, run, record, owned=True)
+    with deferred_interrupts():
+        task.close()
+
+
+def _remove_everything_of(config: pytest.Config, run: Run) -> None:
+    """Whatever a crashed worker left: everything labelled with this session goes."""
+    from pytest_ecstask.lifecycle import LABEL_SESSION
+    from pytest_ecstask.runtime import list_resources, remove_resources
+    from pytest_ecstask.task import get_engine
+
+    try:
+        api = get_engine().api
+        with deferred_interrupts():
+            failures = remove_resources(api, list_resources(api, f"{LABEL_SESSION}={run.session_id}"))
+    except EcsTaskError as exc:
+        failures = []
+        _warn(config, f"ecstask: could not check the engine for leftovers: {exc}")
+    for resource, why in failures:
+        _warn(config, f"ecstask: could not remove {resource.kind} {resource.name}: {why}")
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    run = config.stash.get(run_key, None)
+    if run is None or not run.kept:
+        return
+    terminalreporter.section("ecstask: tasks kept running (--ecs-keep)")
+    for task in run.kept:
+        terminalreporter.write_line(f"task {task.family}:{task.revision} {task.id} ({task.status})")
+        for c in task.containers.values():
+            ports = []
+            for p in c._state.plan.ports:
+                try:
+                    ports.append(f"{p.key} -> {c.host}:{c.port(p.container_port, p.protocol)}")
+                except EcsTaskError:
+                    pass
+            terminalreporter.write_line(f"  {c.name}: docker container {c.docker_name} {' '.join(ports)}")
+    terminalreporter.write_line(
+        "remove them with: pytest --ecs-sweep-orphans --ecs-include-kept   "
+        f"(or: docker rm -f $(docker ps -aq --filter label=pytest-ecstask.session={run.session_id}))"
+    )
+
+
+def _warn(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, red=True)
+    else:
+        print(line, file=sys.stderr)
+
+
+@contextmanager
+def deferred_interrupts() -> Iterator[None]:
+    """Ctrl-C while removing a task is held back until the removal is done, so nothing is left half-removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if not interrupted:
+            print("\necstask: removing tasks, please wait (interrupt again after this finishes)", file=sys.stderr)
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted:
+        raise KeyboardInterrupt
 
 
 # -- settings: marker > command line > ini > default ---------------------------------------------------
@@ -207,32 +455,24 @@ class TaskFactory:
         self.tasks: list[Task] = []
 
     def __call__(self, source: TaskSource, **kwargs: Any) -> Task:
-        return _start(self._config, source, kwargs, self._base_dir, self.tasks)
+        task = _start(self._config, source, kwargs, self._base_dir)
+        self.tasks.append(task)
+        return task
 
     def close(self) -> None:
-        errors = []
         while self.tasks:
-            task = self.tasks.pop()
-            try:
-                _close(self._config, task)
-            except Exception as exc:
-                errors.append(f"task {task.id}: {exc}")
-        if errors:
-            raise EcsTaskError("could not remove every task: " + "; ".join(errors))
+            _close(self._config, self.tasks.pop())
 
 
-def _start(
-    config: pytest.Config, source: TaskSource, kwargs: Mapping[str, Any], base_dir: Path, owned: list[Task]
-) -> Task:
+def _start(config: pytest.Config, source: TaskSource, kwargs: Mapping[str, Any], base_dir: Path) -> Task:
     from pytest_ecstask.task import create_task
 
+    run = config.stash[run_key]
     try:
-        task = create_task(
-            source, task_options(config, kwargs), session_id=config.stash[session_id_key], base_dir=base_dir
-        )
+        task = create_task(source, task_options(config, kwargs), owner=run.owner, engine=engine_for(config),
+                           base_dir=base_dir)
         # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
-        owned.append(task)
-        config.stash[open_tasks_key].append(task)
+        run.open_tasks.append(task)
         return task.start()
     except EcsTaskError as exc:
         message = str(exc)
@@ -241,12 +481,18 @@ def _start(
 
 
 def _close(config: pytest.Config, task: Task) -> None:
-    open_tasks = config.stash[open_tasks_key]
+    run = config.stash[run_key]
+    if task in run.open_tasks:
+        run.open_tasks.remove(task)
+    if run.owner.keep:
+        if task not in run.kept:
+            run.kept.append(task)
+        return
     try:
-        task.close()
-    finally:
-        if task in open_tasks:
-            open_tasks.remove(task)
+        with deferred_interrupts():
+            task.close()
+    except EcsTaskError as exc:
+        _warn(config, f"ecstask: could not remove task {task.id}: {exc}")
 
 
 def _test_dir(request: pytest.FixtureRequest) -> Path:
@@ -264,18 +510,75 @@ def ecs_task_factory(request: pytest.FixtureRequest) -> Iterator[TaskFactory]:
 
 @pytest.fixture(scope="session")
 def ecs_session_task(request: pytest.FixtureRequest) -> Iterator[Task]:
-    """The task of ``--ecs-taskdef`` / ini ``ecs_taskdef``, started once for the session."""
-    path = _session_taskdef_path(request.config)
+    """The task of ``--ecs-taskdef`` / ini ``ecs_taskdef``, started once for the run (xdist workers share it)."""
+    config = request.config
+    path = _session_taskdef_path(config)
     if path is None:
         pytest.fail(
             "the ecs_task fixture needs a task definition: pass --ecs-taskdef=PATH, set the ecs_taskdef ini key, "
             "or mark the test with @pytest.mark.ecs_task(PATH)",
             pytrace=False,
         )
-    owned: list[Task] = []
-    task = _start(request.config, path, {}, Path.cwd(), owned)
+    run = config.stash[run_key]
+    if not run.is_worker:
+        task = _start(config, path, {}, Path.cwd())
+        yield task
+        _close(config, task)
+        return
+    task = _shared_session_task(config, run, path)
     yield task
-    _close(request.config, task)
+    task.close()  # stops following it; the controller removes it once every worker is done
+
+
+def _shared_session_task(config: pytest.Config, run: Run, path: Path) -> Task:
+    """The first worker to get here starts the task, under a file lock; the others take it up."""
+    from filelock import FileLock
+
+    from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
+
+    engine_for(config)
+    record_path = run.session_dir / "session-task.json"
+    with FileLock(str(run.session_dir / "session-task.lock"), thread_local=False):
+        if record_path.exists():
+            record = json.loads(record_path.read_text())
+            if "error" in record:
+                pytest.fail(record["error"], pytrace=False)
+            try:
+                task = _session_task_from(config, run, record, owned=False)
+            except EcsTaskError as exc:
+                pytest.fail(str(exc), pytrace=False)
+            return task
+        record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339()}
+        message = None
+        try:
+            task = _session_task_from(config, run, record, owned=None)
+            record_path.write_text(json.dumps(record))  # before starting: the controller removes even a half start
+            task.start()
+        except EcsTaskError as exc:
+            message = str(exc)
+            record_path.write_text(json.dumps({"error": message}))
+    if message is not None:
+        pytest.fail(message, pytrace=False)
+    # Removal is the controller's: the worker that started it may finish before the others.
+    task._runner._follower = True
+    return task
+
+
+def _session_task_from(config: pytest.Config, run: Run, record: Mapping[str, Any], owned: Optional[bool]) -> Task:
+    """The session task's plan, rebuilt from its record; ``owned`` None = about to be started here."""
+    from pytest_ecstask.task import create_task
+
+    task = create_task(
+        record["source"],
+        task_options(config, {}),
+        owner=run.owner,
+        engine=engine_for(config) if owned is not True else None,
+        task_id=record["task_id"],
+        created=record["created"],
+    )
+    if owned is not None:
+        task._runner.attach(owned=owned)
+    return task
 
 
 @pytest.fixture
@@ -287,7 +590,6 @@ def ecs_task(request: pytest.FixtureRequest) -> Iterator[Task]:
         return
     if not marker.args:
         pytest.fail("@pytest.mark.ecs_task needs the task definition path as its first argument", pytrace=False)
-    owned: list[Task] = []
-    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), owned)
+    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request))
     yield task
     _close(request.config, task)

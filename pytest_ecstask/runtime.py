@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK
+from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource
 from pytest_ecstask.pause import normalize_architecture, pause_image_tag, pause_rootfs_tar
 from pytest_ecstask.plan import ContainerPlan, TaskPlan
 from pytest_ecstask.taskdef import ContainerDependency, DependencyCondition
@@ -192,6 +192,7 @@ class TaskRunner:
         self._removed = False
         self._gating = False
         self._started = False
+        self._follower = False  # follows a task another process owns: never stops or removes it
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -275,9 +276,55 @@ class TaskRunner:
                 self._changed.wait(remaining)
         return True
 
+    def attach(self, *, owned: bool) -> None:
+        """Take up a task another process of this run started (xdist workers share one session task).
+
+        State comes from Docker, then follows its events. An ``owned`` task is stopped and removed by this
+        runner's ``remove()``; otherwise removal only stops following it.
+        """
+        import docker.errors
+
+        self._started = True
+        self._follower = not owned
+        self._watch_events()
+        label = f"{LABEL_TASK}={self.plan.task_id}"
+        by_name = {c.plan.docker_name: c for c in self.containers.values()}
+        if self.pause is not None:
+            by_name[self.pause.plan.docker_name] = self.pause
+        for found in self.api.containers(all=True, filters={"label": label}):
+            c = by_name.get((found.get("Names") or ["/"])[0].lstrip("/"))
+            if c is None:
+                continue
+            try:
+                info = self.api.inspect_container(found["Id"])
+            except docker.errors.NotFound:
+                continue
+            with self._changed:
+                self._by_id[found["Id"]] = c
+                c.docker_id = found["Id"]
+                state = info["State"]
+                c.started = not str(state.get("StartedAt", "")).startswith("0001-")
+                c.status = "RUNNING" if state.get("Running") else ("STOPPED" if c.started else "CREATED")
+                if c.status == "STOPPED":
+                    c.exit_code = int(state.get("ExitCode", 0))
+                health = (state.get("Health") or {}).get("Status", "")
+                if c.plan.has_health_check and health in ("healthy", "unhealthy"):
+                    c.health = health.upper()
+        if self.plan.network is not None:
+            networks = self.api.networks(names=[self.plan.network.docker_name])
+            self._network_id = networks[0]["Id"] if networks else None
+        self._volumes_created = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "task"]
+        self._shared_volumes = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "shared"]
+        running = any(c.status == "RUNNING" for c in self.containers.values() if c.plan.essential)
+        self._set_task_status("RUNNING" if running else "STOPPED")
+
     def remove(self) -> None:
         """Stop what still runs, keep the logs, remove every container, the network and task volumes."""
         if self._removed:
+            return
+        if self._follower:
+            self._removed = True
+            self._close_events()
             return
         import docker.errors
 
@@ -531,6 +578,10 @@ class TaskRunner:
                 c.exit_code = int(code) if code is not None else c.exit_code
                 self._record(c.name, f"exited with code {c.exit_code}")
                 essential_exit = c.plan.essential and self.state.status in ("PENDING", "RUNNING")
+                if self._follower:
+                    essential_exit = False  # the owning process stops the task
+                    if all(x.status == "STOPPED" for x in self.containers.values()):
+                        self.state.status = "STOPPED"
             elif action.startswith("health_status:") and c.plan.has_health_check:
                 # An image's own HEALTHCHECK does not count: ECS reports only task definition health checks.
                 status = action.split(":", 1)[1].strip().upper()
@@ -681,31 +732,54 @@ def _parallel(fn: Callable[[T], Any], items: Sequence[T], workers: Optional[int]
         raise errors[0]  # type: ignore[misc]
 
 
-def remove_labelled(api: docker.APIClient, label: str) -> int:
-    """Remove every container, network and volume carrying ``label`` (``key=value``); returns the count."""
+def list_resources(api: docker.APIClient, label: str = LABEL_SESSION) -> list[Resource]:
+    """Every container, network and volume carrying ``label``: one filtered call per resource type."""
+    found = [
+        Resource("container", c["Id"], (c.get("Names") or [c["Id"]])[0].lstrip("/"), c.get("Labels") or {})
+        for c in api.containers(all=True, filters={"label": label})
+    ]
+    found += [Resource("network", n["Id"], n["Name"], n.get("Labels") or {}) for n in api.networks(filters={"label": label})]
+    found += [
+        Resource("volume", v["Name"], v["Name"], v.get("Labels") or {})
+        for v in api.volumes(filters={"label": label}).get("Volumes") or []
+    ]
+    return found
+
+
+def remove_resources(api: docker.APIClient, resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """Remove in parallel: containers first (they hold networks and volumes), then networks, then volumes.
+
+    Returns what could not be removed, with Docker's reason; something already gone counts as removed.
+    """
     import docker.errors
 
-    removed = 0
-    for c in api.containers(all=True, filters={"label": label}):
+    failures: list[tuple[Resource, str]] = []
+    lock = threading.Lock()
+
+    def remove(r: Resource) -> None:
         try:
-            api.remove_container(c["Id"], v=True, force=True)
-            removed += 1
+            if r.kind == "container":
+                api.remove_container(r.id, v=True, force=True)
+            elif r.kind == "network":
+                api.remove_network(r.id)
+            else:
+                api.remove_volume(r.id, force=True)
         except docker.errors.NotFound:
             pass
-    for n in api.networks(filters={"label": label}):
-        try:
-            api.remove_network(n["Id"])
-            removed += 1
-        except docker.errors.NotFound:
-            pass
-    for v in api.volumes(filters={"label": label}).get("Volumes") or []:
-        try:
-            api.remove_volume(v["Name"], force=True)
-            removed += 1
-        except docker.errors.NotFound:
-            pass
-    return removed
+        except docker.errors.APIError as exc:
+            with lock:
+                failures.append((r, _first_line(exc)))
+
+    for kind in ("container", "network", "volume"):
+        batch = [r for r in resources if r.kind == kind]
+        if batch:
+            with ThreadPoolExecutor(max_workers=min(len(batch), 16)) as pool:
+                list(pool.map(remove, batch))
+    return failures
 
 
-def session_label(session_id: str) -> str:
-    return f"{LABEL_SESSION}={session_id}"
+def remove_labelled(api: docker.APIClient, label: str) -> int:
+    """Remove every container, network and volume carrying ``label``; returns how many were found."""
+    found = list_resources(api, label)
+    remove_resources(api, found)
+    return len(found)

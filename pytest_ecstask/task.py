@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Optional, Union
 
 from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import new_session_id, new_task_id, now_rfc3339, owner
+from pytest_ecstask.lifecycle import Owner, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
 from pytest_ecstask.runtime import ContainerState, Engine, TaskRunner, TimelineEntry
 from pytest_ecstask.taskdef import TaskDefinition, load_task_definition, parse_task_definition
@@ -265,11 +265,16 @@ def create_task(
     source: TaskSource,
     options: TaskOptions = TaskOptions(),
     *,
-    session_id: Optional[str] = None,
+    owner: Optional[Owner] = None,
     engine: Optional[Engine] = None,
     base_dir: Optional[Path] = None,
+    task_id: Optional[str] = None,
+    created: Optional[str] = None,
 ) -> Task:
-    """A planned, not yet started task (nothing on the engine yet)."""
+    """A planned, not yet started task (nothing on the engine yet).
+
+    ``owner`` is the run the task belongs to (its session and lease); outside pytest, the process's own.
+    """
     taskdef = load_source(source, base_dir=base_dir)
     engine = engine or get_engine()
     needs_pause = taskdef.network_mode == "awsvpc" or taskdef.raw.get("pidMode") == "task" or (
@@ -278,10 +283,9 @@ def create_task(
     plan = build_plan(
         taskdef,
         PlanOptions(
-            task_id=new_task_id(),
-            session_id=session_id or new_session_id(),
-            created=now_rfc3339(),
-            owner=owner(),
+            task_id=task_id or new_task_id(),
+            owner=owner or process_owner(),
+            created=created or now_rfc3339(),
             pause_image=engine.pause_image() if needs_pause else "",
             image_map=dict(options.images),
             stop_timeout=options.stop_timeout,
@@ -292,11 +296,9 @@ def create_task(
 
 
 @contextmanager
-def run_task(
-    source: TaskSource, options: TaskOptions = TaskOptions(), *, session_id: Optional[str] = None
-) -> Iterator[Task]:
+def run_task(source: TaskSource, options: TaskOptions = TaskOptions(), *, owner: Optional[Owner] = None) -> Iterator[Task]:
     """Start a task for the length of a ``with`` block, outside pytest; everything is removed on exit."""
-    task = create_task(source, options, session_id=session_id)
+    task = create_task(source, options, owner=owner)
     try:
         task.start()
         yield task

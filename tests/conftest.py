@@ -81,18 +81,17 @@ def write_taskdef(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def run(image: str) -> Iterator[Callable[..., Any]]:
     """Starts a task from a dict through the public context-manager API; removes it at teardown."""
-    from pytest_ecstask.lifecycle import new_session_id
+    from pytest_ecstask.lifecycle import process_owner
     from pytest_ecstask.task import TaskOptions, create_task
 
     tasks = []
-    session_id = new_session_id()  # one run, as in a pytest session
 
     def start(taskdef: Any, **options: Any) -> Any:
         options.setdefault("pull", "never")
         options.setdefault("stop_timeout", 5)
         options.setdefault("start_timeout", 60)
         options.setdefault("check", False)
-        task = create_task(taskdef, TaskOptions(**options), session_id=session_id)
+        task = create_task(taskdef, TaskOptions(**options), owner=process_owner())
         tasks.append(task)
         return task.start()
 

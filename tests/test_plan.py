@@ -7,14 +7,14 @@ from typing import Any
 import pytest
 
 from pytest_ecstask.errors import PlanError
+from pytest_ecstask.lifecycle import Owner
 from pytest_ecstask.plan import MIB, NANOS, PlanOptions, TaskPlan, build_plan, resolve_image
 from pytest_ecstask.taskdef import DependencyCondition, parse_task_definition
 
 OPTIONS = PlanOptions(
     task_id="0123456789abcdef0123456789abcdef",
-    session_id="sess01",
+    owner=Owner("sess01", "host/1", "/tmp/sess01.lease"),
     created="2026-01-01T00:00:00.000Z",
-    owner="host:1",
     pause_image="pause:test",
 )
 

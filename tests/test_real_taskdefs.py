@@ -10,6 +10,7 @@ import pytest
 
 from conftest import IMAGE
 from pytest_ecstask.errors import PlanError, TaskDefinitionError
+from pytest_ecstask.lifecycle import Owner
 from pytest_ecstask.plan import PlanOptions, build_plan
 from pytest_ecstask.task import TaskOptions, create_task
 from pytest_ecstask.taskdef import load_task_definition
@@ -32,7 +33,7 @@ PLANS = {
 
 def options() -> PlanOptions:
     return PlanOptions(
-        task_id="f" * 32, session_id="s", created="2026-01-01T00:00:00Z", owner="h:1", pause_image="pause",
+        task_id="f" * 32, owner=Owner("s", "h/1", "/tmp/s.lease"), created="2026-01-01T00:00:00Z", pause_image="pause",
         image_map=EVERY_IMAGE_LOCAL,
     )
 

@@ -1,0 +1,130 @@
+"""What cleans up: the orphan sweep, run at a run's first Docker use and by ``pytest --ecs-sweep-orphans``.
+
+Under one file lock per host (so concurrent runs and xdist workers do not race), it lists our resources
+by label (one call per resource type), keeps every resource whose run is alive, and removes in parallel
+those whose run is provably dead (its lease is free) or, for resources from another host, older than the
+age limit.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, Optional
+
+from pytest_ecstask.lifecycle import (
+    Resource,
+    Verdict,
+    classify,
+    describe,
+    host_id,
+    lease_dir,
+    remove_stale_run_files,
+)
+
+if TYPE_CHECKING:
+    import docker
+
+DEFAULT_MAX_AGE = 2 * 3600.0  # for resources of another host, whose liveness cannot be checked
+DEFAULT_CAP = 300  # more than this many resources in one sweep looks like a mistake: refuse unless forced
+LOCK_TIMEOUT = 120.0
+
+EXIT_OK = 0
+EXIT_NOT_REMOVED = 1
+EXIT_CAP_REFUSED = 2
+EXIT_NO_ENGINE = 3
+
+
+@dataclass
+class SweepReport:
+    dry_run: bool
+    chosen: list[Verdict] = field(default_factory=list)  # removed, or would be in a dry run
+    left: list[Verdict] = field(default_factory=list)  # not touched, with the reason
+    failed: list[tuple[Resource, str]] = field(default_factory=list)
+    refused: Optional[str] = None  # the safety cap tripped: nothing was removed
+    stale_leases: int = 0
+
+    @property
+    def exit_code(self) -> int:
+        if self.refused:
+            return EXIT_CAP_REFUSED
+        return EXIT_NOT_REMOVED if self.failed else EXIT_OK
+
+    def as_json(self) -> str:
+        failed_ids = {r.id for r, _ in self.failed}
+        data: dict[str, Any] = {
+            "dry_run": self.dry_run,
+            "exit_code": self.exit_code,
+            "refused": self.refused,
+            "removed": [] if self.dry_run or self.refused else [
+                {**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids
+            ],
+            "would_remove": [{**describe(v.resource), "why": v.why} for v in self.chosen] if self.dry_run else [],
+            "failed": [{**describe(r), "error": why} for r, why in self.failed],
+            "left": [{**describe(v.resource), "why": v.why} for v in self.left],
+            "stale_leases_removed": self.stale_leases,
+        }
+        return json.dumps(data, indent=2)
+
+    def lines(self) -> list[str]:
+        out = []
+        verb = "would remove" if self.dry_run else "removed"
+        if self.refused:
+            out.append(self.refused)
+        failed_ids = {r.id for r, _ in self.failed}
+        for v in self.chosen:
+            if v.resource.id in failed_ids:
+                continue
+            out.append(f"{'' if self.refused else verb + ' '}{v.resource.kind} {v.resource.name}: {v.why}")
+        for r, why in self.failed:
+            out.append(f"could not remove {r.kind} {r.name}: {why}")
+        live = sum(1 for v in self.left)
+        summary = f"ecstask sweep: {len(self.chosen) - len(self.failed)} {verb}"
+        if self.refused:
+            summary = f"ecstask sweep: refused, {len(self.chosen)} resources would go"
+        summary += f", {len(self.failed)} failed, {live} left alone (live runs, kept, or too young)"
+        out.append(summary)
+        return out
+
+
+def sweep(
+    api: docker.APIClient,
+    *,
+    dry_run: bool = False,
+    max_age: float = DEFAULT_MAX_AGE,
+    cap: int = DEFAULT_CAP,
+    force: bool = False,
+    include_kept: bool = False,
+    live_sessions: Sequence[str] = (),
+) -> SweepReport:
+    from filelock import FileLock
+
+    from pytest_ecstask.runtime import list_resources, remove_resources
+
+    directory = lease_dir()
+    report = SweepReport(dry_run=dry_run)
+    with FileLock(str(directory / "sweep.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
+        verdicts = classify(
+            list_resources(api),
+            this_host=host_id(),
+            now=datetime.now(timezone.utc),
+            max_age_seconds=max_age,
+            include_kept=include_kept,
+            live_sessions=live_sessions,
+        )
+        report.chosen = [v for v in verdicts if v.remove]
+        report.left = [v for v in verdicts if not v.remove]
+        if len(report.chosen) > cap and not force:
+            report.refused = (
+                f"ecstask sweep: {len(report.chosen)} resources would be removed, more than the safety cap of {cap}; "
+                "nothing was removed. Look at the list (--ecs-dry-run), then run again with --ecs-force "
+                "or a larger --ecs-sweep-cap"
+            )
+            return report
+        if dry_run:
+            return report
+        report.failed = remove_resources(api, [v.resource for v in report.chosen])
+        report.stale_leases = remove_stale_run_files(directory)
+    return report

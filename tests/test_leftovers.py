@@ -1,0 +1,348 @@
+"""Nothing left behind: leases, the orphan sweep, xdist-shared session tasks, interrupted runs, --ecs-keep."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import pytest
+
+from conftest import IMAGE, service
+from pytest_ecstask.lifecycle import (
+    LABEL_CREATED,
+    LABEL_HOST,
+    LABEL_KEEP,
+    LABEL_LEASE,
+    LABEL_SESSION,
+    LABEL_TASK,
+    Resource,
+    classify,
+    host_id,
+    new_session_id,
+    now_rfc3339,
+)
+
+NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
+
+
+# -- deciding what is dead, pure ---------------------------------------------------------------------------
+
+
+def resource(session: str = "s1", host: str = "here", lease: str = "/leases/s1.lease", age: float = 10,
+             **labels: str) -> Resource:
+    created = (NOW - timedelta(seconds=age)).isoformat().replace("+00:00", "Z")
+    return Resource("container", f"id-{session}", f"name-{session}", {
+        LABEL_SESSION: session, LABEL_HOST: host, LABEL_LEASE: lease, LABEL_CREATED: created, **labels})
+
+
+def decide(*resources: Resource, held: Optional[dict[str, Optional[bool]]] = None, **kwargs: Any) -> list[bool]:
+    leases = held or {}
+    verdicts = classify(list(resources), this_host="here", now=NOW, max_age_seconds=3600,
+                        is_held=lambda path: leases.get(path), **kwargs)
+    return [v.remove for v in verdicts]
+
+
+def test_a_free_lease_on_this_host_means_dead_whatever_the_age() -> None:
+    assert decide(resource(age=1), held={"/leases/s1.lease": False}) == [True]
+
+
+def test_a_held_lease_means_alive_whatever_the_age() -> None:
+    assert decide(resource(age=10**6), held={"/leases/s1.lease": True}) == [False]
+
+
+def test_another_hosts_resources_go_only_past_the_age_limit() -> None:
+    assert decide(resource(host="elsewhere", age=7200), resource(session="s2", host="elsewhere", age=60)) == [
+        True, False]
+
+
+def test_an_unreadable_lease_falls_back_to_age() -> None:
+    assert decide(resource(age=7200), resource(session="s2", lease="/leases/s2.lease", age=5),
+                  held={"/leases/s1.lease": None, "/leases/s2.lease": None}) == [True, False]
+
+
+def test_kept_resources_stay_unless_asked_for() -> None:
+    kept = resource(**{LABEL_KEEP: "1"})
+    assert decide(kept, held={"/leases/s1.lease": False}) == [False]
+    assert decide(kept, held={"/leases/s1.lease": False}, include_kept=True) == [True]
+
+
+def test_the_sweeping_runs_own_session_is_never_chosen() -> None:
+    assert decide(resource(), held={"/leases/s1.lease": False}, live_sessions=["s1"]) == [False]
+
+
+def test_no_creation_time_and_no_lease_is_left_alone() -> None:
+    r = Resource("volume", "v", "v", {LABEL_SESSION: "x", LABEL_HOST: "elsewhere"})
+    assert decide(r) == [False]
+
+
+# -- real runs, real engine --------------------------------------------------------------------------------
+
+
+def labelled(docker_api: Any, session: str) -> list[str]:
+    f = {"label": f"{LABEL_SESSION}={session}"}
+    return ([c["Id"] for c in docker_api.containers(all=True, filters=f)]
+            + [n["Id"] for n in docker_api.networks(filters=f)]
+            + [v["Name"] for v in docker_api.volumes(filters=f)["Volumes"] or []])
+
+
+def wait_until(condition: Any, timeout: float = 60, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def host(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A host identity of the test's own: runs of other tests (in parallel) see its resources as another
+    host's, too young to sweep, so only this test's runs decide about them."""
+    identity = f"test-host/{new_session_id()}"
+    monkeypatch.setenv("PYTEST_ECSTASK_HOST_ID", identity)
+    return identity
+
+
+@pytest.fixture
+def project(pytester: pytest.Pytester, image: str, host: str) -> pytest.Pytester:
+    taskdef = {
+        "family": "leftover",
+        "networkMode": "bridge",
+        "containerDefinitions": [
+            {"name": "db", "image": image, "command": service(), "essential": True},
+            {"name": "app", "image": image, "command": service(),
+             "dependsOn": [{"containerName": "db", "condition": "START"}]},
+        ],
+    }
+    pytester.makefile(".json", taskdef=json.dumps(taskdef))
+    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 5\naddopts = -p no:benchmark -p no:cacheprovider\n")
+    return pytester
+
+
+def pytest_process(project: pytest.Pytester, *args: str, session: Optional[str] = None) -> subprocess.Popen[str]:
+    env = {**os.environ}
+    if session:
+        env["PYTEST_ECSTASK_SESSION"] = session
+    return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=project.path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def sweep(project: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "--ecs-sweep-orphans", *args], cwd=project.path,
+                          capture_output=True, text=True, timeout=120)
+
+
+def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str) -> subprocess.Popen[str]:
+    """A pytest run whose test holds its task until a file appears (or it is killed)."""
+    project.makepyfile(test_hold="""
+        import os, time
+        from pathlib import Path
+
+        def test_hold(ecs_task):
+            Path("started").write_text(ecs_task.id)
+            while not Path("release").exists():
+                time.sleep(0.1)
+        """)
+    process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session)
+    wait_until(lambda: (project.path / "started").exists() or process.poll() is not None, what="the task")
+    assert process.poll() is None, process.stdout.read() if process.stdout else ""
+    assert len(labelled(docker_api, session)) == 3  # two containers and the task network
+    return process
+
+
+def test_sigkilled_run_is_swept_by_the_sweep_command_at_once(project: pytest.Pytester, docker_api: Any) -> None:
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(labelled(docker_api, session)) == 3  # a SIGKILL leaves everything
+    result = sweep(project)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dead" in result.stdout
+    assert labelled(docker_api, session) == []
+
+
+def test_sigkilled_run_is_swept_by_the_next_run_that_uses_docker(project: pytest.Pytester, docker_api: Any) -> None:
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    (project.path / "test_hold.py").unlink()
+    project.makepyfile(test_next="""
+        def test_next(ecs_task_factory):
+            ecs_task_factory("taskdef.json")
+        """)
+    result = project.runpytest_subprocess()
+    result.assert_outcomes(passed=1)
+    assert labelled(docker_api, session) == []
+
+
+def test_a_live_runs_resources_are_never_swept_even_past_any_age(project: pytest.Pytester, docker_api: Any) -> None:
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session)
+    try:
+        result = sweep(project, "--ecs-orphan-age=0")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert len(labelled(docker_api, session)) == 3
+    finally:
+        (project.path / "release").write_text("")
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert labelled(docker_api, session) == []
+
+
+def test_interrupt_during_startup_leaves_nothing(project: pytest.Pytester, docker_api: Any, image: str) -> None:
+    slow = {
+        "family": "slow",
+        "containerDefinitions": [
+            {"name": "db", "image": image, "command": service(), "essential": False,
+             "healthCheck": {"command": ["CMD-SHELL", "exit 1"], "interval": 5}},
+            {"name": "app", "image": image, "command": service(),
+             "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+        ],
+    }
+    project.makefile(".json", slow=json.dumps(slow))
+    project.makepyfile(test_slow="""
+        def test_slow(ecs_task_factory):
+            ecs_task_factory("slow.json")
+        """)
+    session = new_session_id()
+    process = pytest_process(project, session=session)
+    wait_until(lambda: len(labelled(docker_api, session)) >= 3, what="the task's containers")
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    output, _ = process.communicate(timeout=120)
+    assert "KeyboardInterrupt" in output or "Interrupted" in output, output
+    assert labelled(docker_api, session) == []
+
+
+def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytester, docker_api: Any) -> None:
+    project.makepyfile(test_shared="""
+        import pytest
+        from pathlib import Path
+
+        @pytest.mark.parametrize("n", range(6))
+        def test_sees(n, ecs_task, request):
+            worker = request.config.workerinput["workerid"]
+            ids = sorted(c.id for c in ecs_task.containers.values())
+            assert all(c.status == "RUNNING" for c in ecs_task.containers.values())
+            Path(f"{worker}-{n}.seen").write_text(ecs_task.id + " " + " ".join(ids))
+        """)
+    session = new_session_id()
+    process = pytest_process(project, "-n", "3", "--ecs-taskdef=taskdef.json", session=session)
+    output, _ = process.communicate(timeout=300)
+    assert process.returncode == 0, output
+    seen = {p.name.split("-")[0]: p.read_text() for p in project.path.glob("*.seen")}
+    assert len(set(p.name.split("-")[0] for p in project.path.glob("*.seen"))) >= 2, seen
+    assert len(set(seen.values())) == 1  # one task, the same containers everywhere
+    assert labelled(docker_api, session) == []
+
+
+# -- the sweep command ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def orphans(docker_api: Any, image: str, tmp_path: Path, host: str) -> Any:
+    """Makes resources that look as a dead run of this host left them (their lease is free)."""
+    made: list[tuple[str, str]] = []
+
+    def make(count: int, session: Optional[str] = None) -> str:
+        session = session or new_session_id()
+        labels = {LABEL_SESSION: session, LABEL_TASK: "t" * 32, LABEL_HOST: host_id(),
+                  LABEL_LEASE: str(tmp_path / f"{session}.lease"), LABEL_CREATED: now_rfc3339()}
+        for i in range(count):
+            c = docker_api.create_container(image, command=["true"], labels=labels, name=f"orphan-{session}-{i}")
+            made.append(("container", c["Id"]))
+        return session
+
+    yield make
+    for _, cid in made:
+        try:
+            docker_api.remove_container(cid, force=True)
+        except Exception:
+            pass
+
+
+def test_dry_run_lists_and_removes_nothing_then_json_run_removes(project: pytest.Pytester, docker_api: Any,
+                                                                 orphans: Any) -> None:
+    session = orphans(2)
+    result = sweep(project, "--ecs-dry-run")
+    assert result.returncode == 0
+    assert result.stdout.count(f"would remove container orphan-{session}") == 2
+    assert len(labelled(docker_api, session)) == 2
+    result = sweep(project, "--ecs-json")
+    report = json.loads(result.stdout)
+    assert result.returncode == report["exit_code"] == 0
+    assert {r["name"] for r in report["removed"] if r["session"] == session} == {
+        f"orphan-{session}-0", f"orphan-{session}-1"}
+    assert labelled(docker_api, session) == []
+
+
+def test_safety_cap_refuses_unless_forced(project: pytest.Pytester, docker_api: Any, orphans: Any) -> None:
+    session = orphans(3)
+    result = sweep(project, "--ecs-sweep-cap=2")
+    assert result.returncode == 2
+    assert "more than the safety cap of 2" in result.stdout
+    assert len(labelled(docker_api, session)) == 3
+    result = sweep(project, "--ecs-sweep-cap=2", "--ecs-force")
+    assert result.returncode == 0
+    assert labelled(docker_api, session) == []
+
+
+def test_what_cannot_be_removed_gives_exit_code_1(project: pytest.Pytester, docker_api: Any, image: str,
+                                                  tmp_path: Path) -> None:
+    session = new_session_id()
+    volume = f"orphan-volume-{session}"
+    docker_api.create_volume(volume, labels={LABEL_SESSION: session, LABEL_HOST: host_id(),
+                                             LABEL_LEASE: str(tmp_path / "gone.lease"),
+                                             LABEL_CREATED: now_rfc3339()})
+    # A container that is not ours still uses the volume, so Docker refuses to remove it.
+    user = docker_api.create_container(image, command=["true"],
+                                       host_config=docker_api.create_host_config(binds=[f"{volume}:/v"]))
+    try:
+        result = sweep(project, "--ecs-json")
+        report = json.loads(result.stdout)
+        assert result.returncode == report["exit_code"] == 1
+        assert [f["name"] for f in report["failed"]] == [volume]
+        assert "in use" in report["failed"][0]["error"]
+    finally:
+        docker_api.remove_container(user, force=True)
+        docker_api.remove_volume(volume, force=True)
+
+
+def test_sweep_without_an_engine_says_so(project: pytest.Pytester) -> None:
+    result = subprocess.run([sys.executable, "-m", "pytest", "--ecs-sweep-orphans"], cwd=project.path,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    assert result.returncode == 3
+    assert "No Docker engine answered" in result.stderr
+
+
+def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(project: pytest.Pytester,
+                                                                       docker_api: Any) -> None:
+    project.makepyfile(test_keep="""
+        def test_keep(ecs_task):
+            assert ecs_task.containers["app"].status == "RUNNING"
+        """)
+    session = new_session_id()
+    process = pytest_process(project, "--ecs-taskdef=taskdef.json", "--ecs-keep", session=session)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert "tasks kept running (--ecs-keep)" in output and "--ecs-include-kept" in output
+    try:
+        running = docker_api.containers(filters={"label": f"{LABEL_SESSION}={session}"})
+        assert len(running) == 2
+        assert sweep(project).returncode == 0
+        assert len(labelled(docker_api, session)) == 3  # its run is dead, but it is kept on purpose
+        assert sweep(project, "--ecs-include-kept").returncode == 0
+        assert labelled(docker_api, session) == []
+    finally:
+        from pytest_ecstask.runtime import remove_labelled
+
+        remove_labelled(docker_api, f"{LABEL_SESSION}={session}")
