@@ -184,9 +184,16 @@ def process_owner(keep: bool = False) -> Owner:
 
             session_id = os.environ.get(SESSION_ENV) or new_session_id()
             _process_lease = Lease.acquire(session_id)
-            atexit.register(_process_lease.release)
+            atexit.register(_release_process_lease, _process_lease)
         session = _process_lease.path.name[: -len(".lease")]
         return Owner(session, host_id(), str(_process_lease.path), keep)
+
+
+def _release_process_lease(lease: Lease) -> None:
+    import shutil
+
+    lease.release()
+    shutil.rmtree(lease.path.with_suffix(".d"), ignore_errors=True)
 
 
 # -- which leftovers belong to dead runs --------------------------------------------------------------

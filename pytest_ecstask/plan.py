@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from pytest_ecstask.endpoints import EndpointInfo, container_environment
 from pytest_ecstask.errors import PlanError
 from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
 from pytest_ecstask.taskdef import (
@@ -33,6 +34,8 @@ MIN_CPU_SHARES = 2
 DEFAULT_CLUSTER = "pytest-ecstask"
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
+DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
+DEFAULT_LAUNCH_TYPE = "EC2"
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,11 @@ class PlanOptions:
     cluster: str = DEFAULT_CLUSTER
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
+    availability_zone: str = DEFAULT_AVAILABILITY_ZONE
+    launch_type: str = DEFAULT_LAUNCH_TYPE
     secret_values: Mapping[str, str] = field(default_factory=dict)  # valueFrom -> value
+    endpoint: Optional[EndpointInfo] = None  # the run's metadata and credentials server, when there is one
+    secret: str = ""  # per task: the metadata and credentials ids are derived from it
 
 
 @dataclass(frozen=True)
@@ -109,6 +116,7 @@ class TaskPlan:
     volumes: tuple[VolumePlan, ...]
     containers: tuple[ContainerPlan, ...]  # in task definition order
     labels: Mapping[str, str]  # ours, on every resource of the task
+    options: PlanOptions
 
     def container(self, name: str) -> ContainerPlan:
         for c in self.containers:
@@ -226,6 +234,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
         volumes=volumes,
         containers=containers,
         labels=base_labels,
+        options=options,
     )
 
 
@@ -323,12 +332,16 @@ def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def _environment(c: ContainerDefinition, options: PlanOptions, problems: list[str]) -> list[str]:
+def _environment(
+    c: ContainerDefinition, options: PlanOptions, task_role_arn: Optional[str], problems: list[str]
+) -> list[str]:
     env: dict[str, str] = {"AWS_EXECUTION_ENV": "AWS_ECS_EC2", "AWS_REGION": options.region}
     if c.raw.get("environmentFiles"):
         problems.append(
             f"container {c.name!r}: environmentFiles are not read yet; put the variables in environment instead"
         )
+    if options.endpoint is not None:
+        env.update(container_environment(options.endpoint, options.secret, c.name, task_role_arn))
     for item in c.raw.get("environment") or []:
         if item.get("name"):
             env[str(item["name"])] = str(item.get("value", ""))
@@ -417,7 +430,7 @@ def _container_plan(
 
     config: dict[str, Any] = {
         "Image": image,
-        "Env": _environment(c, options, problems),
+        "Env": _environment(c, options, taskdef.task_role_arn, problems),
         # The agent's labels and ours win over dockerLabels: the runtime finds its containers by them.
         "Labels": {**dict(raw.get("dockerLabels") or {}), **labels, "com.amazonaws.ecs.container-name": c.name},
     }

@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import pytest
 
@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     from pytest_ecstask.runtime import Engine
     from pytest_ecstask.task import Task, TaskOptions, TaskSource
 
-MARKER_ARGS = ("images", "pull", "stop_timeout", "start_timeout", "check")
+MARKER_ARGS = (
+    "images", "pull", "stop_timeout", "start_timeout", "check", "endpoints", "credentials",
+    "cluster", "region", "account_id", "availability_zone", "launch_type",
+)
+# Settings that are plain strings with an option, an ini key and a marker argument each.
+TASK_TEXT_SETTINGS = {
+    "cluster": ("--ecs-cluster", "DEFAULT_CLUSTER", "the cluster name in task ARNs, labels and metadata"),
+    "region": ("--ecs-region", "DEFAULT_REGION", "the region in ARNs and metadata, and AWS_REGION"),
+    "account_id": ("--ecs-account-id", "DEFAULT_ACCOUNT_ID", "the account id in ARNs"),
+    "availability_zone": ("--ecs-availability-zone", "DEFAULT_AVAILABILITY_ZONE", "AvailabilityZone in metadata"),
+    "launch_type": ("--ecs-launch-type", "DEFAULT_LAUNCH_TYPE", "LaunchType in metadata"),
+}
 DEFAULT_START_TIMEOUT = 300.0
 
 
@@ -117,6 +128,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--ecs-include-kept", action="store_true", help="with --ecs-sweep-orphans: also remove tasks kept with --ecs-keep"
     )
     group.addoption("--ecs-json", action="store_true", help="with --ecs-sweep-orphans: print the report as JSON")
+    group.addoption(
+        "--ecs-endpoints",
+        choices=("auto", "off"),
+        help="serve the task metadata and credentials endpoints at 169.254.170.2: auto (default: where the "
+        "engine is local) or off. ini: ecs_endpoints",
+    )
+    group.addoption(
+        "--ecs-assume-role",
+        action="store_true",
+        default=None,
+        help="serve task-role credentials from an STS AssumeRole of the taskRoleArn, with your own AWS "
+        "credentials (needs boto3). ini: ecs_assume_role",
+    )
+    for key, (flag, _, what) in TASK_TEXT_SETTINGS.items():
+        group.addoption(flag, metavar=key.upper(), help=f"{what}. ini: ecs_{key}")
+    parser.addini("ecs_endpoints", "serve the metadata and credentials endpoints: auto or off", default="auto")
+    parser.addini("ecs_assume_role", "task-role credentials from STS AssumeRole", type="bool", default=False)
+    parser.addini(
+        "ecs_task_credentials",
+        "static task-role credentials served to containers: ACCESS_KEY_ID:SECRET_ACCESS_KEY[:SESSION_TOKEN]",
+        default="",
+    )
+    for key, (_, _, what) in TASK_TEXT_SETTINGS.items():
+        parser.addini(f"ecs_{key}", what, default="")
     parser.addini("ecs_taskdef", "task definition for the session-scoped ecs_task fixture (relative to the ini file)")
     parser.addini("ecs_pull", "when to pull images: missing, always, never", default="missing")
     parser.addini("ecs_images", "image mappings, one NAME=LOCAL a line", type="linelist", default=[])
@@ -125,6 +160,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ecs_keep", "leave every task running after the run, for debugging", type="bool", default=False)
     parser.addini("ecs_orphan_age", "age in seconds past which another host's leftovers are swept", default="")
     parser.addini("ecs_sweep_cap", "most resources one sweep may remove without --ecs-force", default="")
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from pytest_ecstask import hookspecs
+
+    pluginmanager.add_hookspecs(hookspecs)
 
 
 # -- the sweep command -----------------------------------------------------------------------------------
@@ -247,7 +288,11 @@ def pytest_report_header(config: pytest.Config) -> Optional[str]:
     path = _session_taskdef_path(config)
     where = f", taskdef {path}" if path else ""
     keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
-    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}{keep}"
+    mode = config.getoption("ecs_endpoints") or config.getini("ecs_endpoints") or "auto"
+    from pytest_ecstask.endpoints import ENDPOINT_IP
+
+    endpoints = "endpoints off" if mode == "off" else f"endpoints at {ENDPOINT_IP} (started with the first task)"
+    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}"
 
 
 def engine_for(config: pytest.Config) -> Engine:
@@ -283,9 +328,14 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # closed), and at the controller of an xdist run, the one removal of the shared session task.
     for task in reversed(run.open_tasks):
         _close(config, task)
-    if not run.is_worker and run.session_dir.exists() and not run.owner.keep:
-        _remove_session_task(config, run)
-        _remove_everything_of(config, run)
+    if not run.is_worker and run.session_dir.exists():
+        if not run.owner.keep:
+            _remove_session_task(config, run)
+            _remove_everything_of(config, run)
+        from pytest_ecstask.endpoints import stop_server
+
+        # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
+        stop_server(run.session_dir)
 
 
 def _remove_session_task(config: pytest.Config, run: Run) -> None:
@@ -434,12 +484,33 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
     start_timeout = seconds("start_timeout")
     if start_timeout is None:
         start_timeout = DEFAULT_START_TIMEOUT
+    from pytest_ecstask import plan
+
+    text = {}
+    for key, (flag, default_name, _) in TASK_TEXT_SETTINGS.items():
+        value = marker_kwargs.get(key) or config.getoption(f"ecs_{key}") or config.getini(f"ecs_{key}")
+        text[key] = str(value or getattr(plan, default_name))
+    endpoints = marker_kwargs.get("endpoints")
+    if endpoints is None:
+        mode = config.getoption("ecs_endpoints") or config.getini("ecs_endpoints") or "auto"
+        if mode not in ("auto", "off"):
+            raise EcsTaskError(f"endpoints: {mode!r} is not auto or off (--ecs-endpoints, ini ecs_endpoints)")
+        endpoints = mode == "auto"
+    static = str(config.getini("ecs_task_credentials") or "")
+    if static:
+        from pytest_ecstask.credentials import parse_static
+
+        parse_static(static, "ini ecs_task_credentials")  # a usage error at start-up, not at the first task
     return TaskOptions(
         images=images,
         pull=str(pull),
         stop_timeout=seconds("stop_timeout"),
         start_timeout=start_timeout or None,  # 0 = no limit
         check=bool(marker_kwargs.get("check", True)),
+        endpoints=bool(endpoints),
+        credentials=marker_kwargs.get("credentials"),
+        assume_role=bool(config.getoption("ecs_assume_role") or config.getini("ecs_assume_role")),
+        **text,
     )
 
 
@@ -449,13 +520,14 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
 class TaskFactory:
     """Starts tasks inside a test; every one is stopped and removed at the test's teardown."""
 
-    def __init__(self, config: pytest.Config, base_dir: Path) -> None:
+    def __init__(self, config: pytest.Config, base_dir: Path, credentials: Optional[Mapping[str, str]]) -> None:
         self._config = config
         self._base_dir = base_dir
+        self._credentials = credentials
         self.tasks: list[Task] = []
 
     def __call__(self, source: TaskSource, **kwargs: Any) -> Task:
-        task = _start(self._config, source, kwargs, self._base_dir)
+        task = _start(self._config, source, kwargs, self._base_dir, self._credentials)
         self.tasks.append(task)
         return task
 
@@ -464,13 +536,41 @@ class TaskFactory:
             _close(self._config, self.tasks.pop())
 
 
-def _start(config: pytest.Config, source: TaskSource, kwargs: Mapping[str, Any], base_dir: Path) -> Task:
+def credentials_provider(
+    config: pytest.Config, fixture_value: Optional[Mapping[str, str]]
+) -> Callable[[str, str], Optional[Mapping[str, str]]]:
+    """Task-role credentials from, in order: the hook, the ``ecs_task_credentials`` fixture, the ini key."""
+
+    def provide(role_arn: str, family: str) -> Optional[Mapping[str, str]]:
+        from pytest_ecstask.credentials import parse_static
+
+        given = config.hook.pytest_ecstask_task_credentials(role_arn=role_arn, family=family)
+        if given is not None:
+            return dict(given)
+        if fixture_value is not None:
+            return dict(fixture_value)
+        static = str(config.getini("ecs_task_credentials") or "")
+        return parse_static(static, "ini ecs_task_credentials") if static else None
+
+    return provide
+
+
+def _start(
+    config: pytest.Config,
+    source: TaskSource,
+    kwargs: Mapping[str, Any],
+    base_dir: Path,
+    fixture_credentials: Optional[Mapping[str, str]] = None,
+) -> Task:
+    from dataclasses import replace
+
     from pytest_ecstask.task import create_task
 
     run = config.stash[run_key]
     try:
-        task = create_task(source, task_options(config, kwargs), owner=run.owner, engine=engine_for(config),
-                           base_dir=base_dir)
+        options = replace(task_options(config, kwargs),
+                          credentials_provider=credentials_provider(config, fixture_credentials))
+        task = create_task(source, options, owner=run.owner, engine=engine_for(config), base_dir=base_dir)
         # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
         run.open_tasks.append(task)
         return task.start()
@@ -500,16 +600,26 @@ def _test_dir(request: pytest.FixtureRequest) -> Path:
     return Path(path).parent if path is not None else Path(request.config.rootpath)
 
 
+@pytest.fixture(scope="session")
+def ecs_task_credentials() -> Optional[Mapping[str, str]]:
+    """Task-role credentials served to containers; override it in a conftest.py to give your own.
+
+    Return a mapping with ``AccessKeyId`` and ``SecretAccessKey`` (``Token`` and ``Expiration``
+    optional), or None to fall through to the ini key, STS (``--ecs-assume-role``) or made-up values.
+    """
+    return None
+
+
 @pytest.fixture
-def ecs_task_factory(request: pytest.FixtureRequest) -> Iterator[TaskFactory]:
+def ecs_task_factory(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[TaskFactory]:
     """Start any number of tasks in a test: ``ecs_task_factory("taskdef.json", images={...})``."""
-    factory = TaskFactory(request.config, _test_dir(request))
+    factory = TaskFactory(request.config, _test_dir(request), ecs_task_credentials)
     yield factory
     factory.close()
 
 
 @pytest.fixture(scope="session")
-def ecs_session_task(request: pytest.FixtureRequest) -> Iterator[Task]:
+def ecs_session_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[Task]:
     """The task of ``--ecs-taskdef`` / ini ``ecs_taskdef``, started once for the run (xdist workers share it)."""
     config = request.config
     path = _session_taskdef_path(config)
@@ -521,16 +631,18 @@ def ecs_session_task(request: pytest.FixtureRequest) -> Iterator[Task]:
         )
     run = config.stash[run_key]
     if not run.is_worker:
-        task = _start(config, path, {}, Path.cwd())
+        task = _start(config, path, {}, Path.cwd(), ecs_task_credentials)
         yield task
         _close(config, task)
         return
-    task = _shared_session_task(config, run, path)
+    task = _shared_session_task(config, run, path, ecs_task_credentials)
     yield task
     task.close()  # stops following it; the controller removes it once every worker is done
 
 
-def _shared_session_task(config: pytest.Config, run: Run, path: Path) -> Task:
+def _shared_session_task(
+    config: pytest.Config, run: Run, path: Path, fixture_credentials: Optional[Mapping[str, str]]
+) -> Task:
     """The first worker to get here starts the task, under a file lock; the others take it up."""
     from filelock import FileLock
 
@@ -548,10 +660,13 @@ def _shared_session_task(config: pytest.Config, run: Run, path: Path) -> Task:
             except EcsTaskError as exc:
                 pytest.fail(str(exc), pytrace=False)
             return task
-        record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339()}
+        import secrets
+
+        record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339(),
+                  "secret": secrets.token_hex(16)}
         message = None
         try:
-            task = _session_task_from(config, run, record, owned=None)
+            task = _session_task_from(config, run, record, owned=None, fixture_credentials=fixture_credentials)
             record_path.write_text(json.dumps(record))  # before starting: the controller removes even a half start
             task.start()
         except EcsTaskError as exc:
@@ -564,17 +679,28 @@ def _shared_session_task(config: pytest.Config, run: Run, path: Path) -> Task:
     return task
 
 
-def _session_task_from(config: pytest.Config, run: Run, record: Mapping[str, Any], owned: Optional[bool]) -> Task:
+def _session_task_from(
+    config: pytest.Config,
+    run: Run,
+    record: Mapping[str, Any],
+    owned: Optional[bool],
+    fixture_credentials: Optional[Mapping[str, str]] = None,
+) -> Task:
     """The session task's plan, rebuilt from its record; ``owned`` None = about to be started here."""
+    from dataclasses import replace
+
     from pytest_ecstask.task import create_task
 
+    options = replace(task_options(config, {}), credentials_provider=credentials_provider(config, fixture_credentials))
     task = create_task(
         record["source"],
-        task_options(config, {}),
+        options,
         owner=run.owner,
         engine=engine_for(config) if owned is not True else None,
         task_id=record["task_id"],
         created=record["created"],
+        secret=record["secret"],
+        started_elsewhere=owned is not None,
     )
     if owned is not None:
         task._runner.attach(owned=owned)
@@ -582,7 +708,7 @@ def _session_task_from(config: pytest.Config, run: Run, record: Mapping[str, Any
 
 
 @pytest.fixture
-def ecs_task(request: pytest.FixtureRequest) -> Iterator[Task]:
+def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[Task]:
     """The test's task: its own when marked ``@pytest.mark.ecs_task(path, ...)``, else the session's."""
     marker = request.node.get_closest_marker("ecs_task")
     if marker is None:
@@ -590,6 +716,6 @@ def ecs_task(request: pytest.FixtureRequest) -> Iterator[Task]:
         return
     if not marker.args:
         pytest.fail("@pytest.mark.ecs_task needs the task definition path as its first argument", pytrace=False)
-    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request))
+    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials)
     yield task
     _close(request.config, task)

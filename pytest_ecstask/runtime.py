@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
 
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource
+from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
 from pytest_ecstask.pause import normalize_architecture, pause_image_tag, pause_rootfs_tar
 from pytest_ecstask.plan import ContainerPlan, TaskPlan
 from pytest_ecstask.taskdef import ContainerDependency, DependencyCondition
@@ -119,6 +119,11 @@ def _split_image(image: str) -> tuple[str, Optional[str]]:
     return image, "latest"
 
 
+def _already_going(exc: Exception) -> bool:
+    """Another remover got there first (a concurrent sweep): the resource is going, which is what we want."""
+    return getattr(exc, "status_code", None) == 409 and "in progress" in str(exc)
+
+
 def _first_line(exc: BaseException) -> str:
     explanation = getattr(exc, "explanation", None)
     text = str(explanation or exc).strip()
@@ -170,13 +175,23 @@ class TaskState:
 class TaskRunner:
     """Runs one task plan on an engine. Thread-safe; every state change notifies ``self._changed``."""
 
-    def __init__(self, engine: Engine, plan: TaskPlan, *, pull: str = "missing") -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        plan: TaskPlan,
+        *,
+        pull: str = "missing",
+        on_provisioned: Optional[Callable[[str, str], None]] = None,
+        on_removed: Optional[Callable[[], None]] = None,
+    ) -> None:
         if pull not in PULL_POLICIES:
             raise EcsTaskError(f"pull policy {pull!r} is not one of {', '.join(PULL_POLICIES)}")
         self.engine = engine
         self.api = engine.api
         self.plan = plan
         self.pull = pull
+        self._on_provisioned = on_provisioned  # images are there: called with the pull start and stop times
+        self._on_removed = on_removed
         self.state = TaskState()
         self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
         self.pause: Optional[ContainerState] = ContainerState(plan.pause) if plan.pause else None
@@ -210,7 +225,10 @@ class TaskRunner:
             raise EcsTaskError(f"task {self.plan.task_id} was already started; start a new task instead")
         self._started = True
         try:
+            pull_started = now_rfc3339()
             self._ensure_images()
+            if self._on_provisioned is not None:
+                self._on_provisioned(pull_started, now_rfc3339())
             self._watch_events()
             self._create_network_and_volumes()
             if self.pause is not None:
@@ -344,6 +362,8 @@ class TaskRunner:
                     pass
             _parallel(self._remove_volume, self._volumes_created)
             _parallel(self._remove_shared_volume, self._shared_volumes)
+            if self._on_removed is not None:
+                self._on_removed()
 
     # -- creation --------------------------------------------------------------------------------------
 
@@ -682,6 +702,9 @@ class TaskRunner:
             self.api.remove_container(c.docker_id, v=True, force=True)
         except docker.errors.NotFound:
             pass
+        except docker.errors.APIError as exc:
+            if not _already_going(exc):
+                raise
 
     def _remove_volume(self, name: str) -> None:
         import docker.errors
@@ -767,8 +790,9 @@ def remove_resources(api: docker.APIClient, resources: Sequence[Resource]) -> li
         except docker.errors.NotFound:
             pass
         except docker.errors.APIError as exc:
-            with lock:
-                failures.append((r, _first_line(exc)))
+            if not _already_going(exc):
+                with lock:
+                    failures.append((r, _first_line(exc)))
 
     for kind in ("container", "network", "volume"):
         batch = [r for r in resources if r.kind == kind]

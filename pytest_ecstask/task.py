@@ -8,11 +8,22 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import Owner, new_task_id, now_rfc3339, process_owner
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
+from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
+from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
+from pytest_ecstask.endpoints import EndpointInfo, EndpointUnavailable, ensure_server, metadata_id, register, unregister
+from pytest_ecstask.plan import (
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_AVAILABILITY_ZONE,
+    DEFAULT_CLUSTER,
+    DEFAULT_LAUNCH_TYPE,
+    DEFAULT_REGION,
+    PlanOptions,
+    TaskPlan,
+    build_plan,
+)
 from pytest_ecstask.runtime import ContainerState, Engine, TaskRunner, TimelineEntry
 from pytest_ecstask.taskdef import TaskDefinition, load_task_definition, parse_task_definition
 
@@ -35,15 +46,57 @@ def engine_if_connected() -> Optional[Engine]:
     return _engine
 
 
+class EndpointWarning(UserWarning):
+    """The metadata and credentials endpoints cannot be served: tasks run without them."""
+
+
+_endpoints: dict[str, Optional[EndpointInfo]] = {}
+
+
+def endpoint_for(owner: Owner) -> Optional[EndpointInfo]:
+    """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be."""
+    with _engine_lock:
+        if owner.session_id not in _endpoints:
+            try:
+                _endpoints[owner.session_id] = ensure_server(
+                    lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id
+                )
+            except EndpointUnavailable as exc:
+                import warnings
+
+                warnings.warn(
+                    EndpointWarning(
+                        f"the task metadata and credentials endpoints are off: {exc}. Containers get no "
+                        "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
+                        "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
+                        "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
+                        "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
+                    ),
+                    stacklevel=2,
+                )
+                _endpoints[owner.session_id] = None
+        return _endpoints[owner.session_id]
+
+
 @dataclass(frozen=True)
 class TaskOptions:
-    """How to run a task. All but ``check`` also have a command-line option and an ini key."""
+    """How to run a task. All but ``check`` and ``credentials`` also have a command-line option and ini key."""
 
     images: Mapping[str, str] = field(default_factory=dict)  # task definition image (or glob) -> local image
     pull: str = "missing"  # missing | always | never
     stop_timeout: Optional[float] = None  # overrides every container's stopTimeout
     start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
     check: bool = True  # raise TaskFailedToStart when an essential container could not start
+    endpoints: bool = True  # serve the metadata and credentials endpoints at 169.254.170.2
+    credentials: Optional[Mapping[str, str]] = None  # task-role credentials; None = the provider, STS or made up
+    # Asked with the taskRoleArn when ``credentials`` is None: the plugin's hook, fixture and ini key.
+    credentials_provider: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None
+    assume_role: bool = False  # get task-role credentials from STS with the runner's own AWS credentials
+    cluster: str = DEFAULT_CLUSTER
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT_ID
+    availability_zone: str = DEFAULT_AVAILABILITY_ZONE
+    launch_type: str = DEFAULT_LAUNCH_TYPE
 
 
 def load_source(source: TaskSource, *, base_dir: Optional[Path] = None) -> TaskDefinition:
@@ -115,6 +168,16 @@ class Container:
         return self._state.reason
 
     @property
+    def metadata_uri(self) -> Optional[str]:
+        """The container's ECS_CONTAINER_METADATA_URI_V4 (None when the endpoints are off)."""
+        return self._task._metadata_uri(self.name, "v4")
+
+    @property
+    def metadata_uri_v3(self) -> Optional[str]:
+        """The container's ECS_CONTAINER_METADATA_URI."""
+        return self._task._metadata_uri(self.name, "v3")
+
+    @property
     def host(self) -> str:
         """The address where this container's published ports are reached from the test."""
         return self._task._engine.host
@@ -171,15 +234,56 @@ class Container:
 class Task:
     """A running (or stopped) ECS task. Use as a context manager to have it removed on exit."""
 
-    def __init__(self, engine: Engine, taskdef: TaskDefinition, plan: TaskPlan, options: TaskOptions) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        taskdef: TaskDefinition,
+        plan: TaskPlan,
+        options: TaskOptions,
+        credentials: Optional[TaskCredentials] = None,
+    ) -> None:
         self._engine = engine
         self.definition = taskdef
         self.plan = plan
         self.options = options
-        self._runner = TaskRunner(engine, plan, pull=options.pull)
+        self.credentials = credentials  # what the credentials endpoint serves (None without a taskRoleArn)
+        self._runner = TaskRunner(engine, plan, pull=options.pull, on_provisioned=self._register,
+                                  on_removed=self._unregister)
         self.containers: Mapping[str, Container] = {
             name: Container(self, state) for name, state in self._runner.containers.items()
         }
+
+    @property
+    def endpoint(self) -> Optional[EndpointInfo]:
+        return self.plan.options.endpoint
+
+    def _metadata_uri(self, container: str, version: str) -> Optional[str]:
+        if self.endpoint is None:
+            return None
+        return f"{self.endpoint.base_url}/{version}/{metadata_id(self.plan.options.secret, container)}"
+
+    @property
+    def metadata_uri(self) -> Optional[str]:
+        """The v4 metadata URI of the first essential container; ``f"{task.metadata_uri}/task"`` is the task's."""
+        first = next(c for c in self.plan.containers if c.essential)
+        return self._metadata_uri(first.name, "v4")
+
+    @property
+    def credentials_uri(self) -> Optional[str]:
+        """Where the containers get their task-role credentials (None without a taskRoleArn or endpoints)."""
+        if self.endpoint is None or self.credentials is None:
+            return None
+        from pytest_ecstask.endpoints import credentials_id
+
+        return f"{self.endpoint.base_url}/v2/credentials/{credentials_id(self.plan.options.secret)}"
+
+    def _register(self, pull_started: str, pull_stopped: str) -> None:
+        if self.endpoint is not None:
+            register(self.endpoint, task_record(self, pull_started, pull_stopped))
+
+    def _unregister(self) -> None:
+        if self.endpoint is not None:
+            unregister(self.endpoint, self.id)
 
     def __repr__(self) -> str:
         return f"<Task {self.family}:{self.revision} {self.id} {self.status}>"
@@ -270,13 +374,20 @@ def create_task(
     base_dir: Optional[Path] = None,
     task_id: Optional[str] = None,
     created: Optional[str] = None,
+    secret: Optional[str] = None,
+    started_elsewhere: bool = False,
 ) -> Task:
     """A planned, not yet started task (nothing on the engine yet).
 
     ``owner`` is the run the task belongs to (its session and lease); outside pytest, the process's own.
+    ``task_id``, ``created`` and ``secret`` give a task planned elsewhere, e.g. the session task another
+    xdist worker starts; with ``started_elsewhere`` no credentials are asked for, the starter has them.
     """
+    import secrets as _secrets
+
     taskdef = load_source(source, base_dir=base_dir)
     engine = engine or get_engine()
+    owner = owner or process_owner()
     needs_pause = taskdef.network_mode == "awsvpc" or taskdef.raw.get("pidMode") == "task" or (
         taskdef.raw.get("ipcMode") == "task"
     )
@@ -284,15 +395,114 @@ def create_task(
         taskdef,
         PlanOptions(
             task_id=task_id or new_task_id(),
-            owner=owner or process_owner(),
+            owner=owner,
             created=created or now_rfc3339(),
             pause_image=engine.pause_image() if needs_pause else "",
             image_map=dict(options.images),
             stop_timeout=options.stop_timeout,
             default_start_timeout=options.start_timeout,
+            cluster=options.cluster,
+            region=options.region,
+            account_id=options.account_id,
+            availability_zone=options.availability_zone,
+            launch_type=options.launch_type,
+            endpoint=endpoint_for(owner) if options.endpoints else None,
+            secret=secret or _secrets.token_hex(16),
         ),
     )
-    return Task(engine, taskdef, plan, options)
+    credentials = None
+    if taskdef.task_role_arn and not started_elsewhere:
+        credentials = resolve_credentials(taskdef.task_role_arn, options, plan.task_id, taskdef.family)
+    return Task(engine, taskdef, plan, options, credentials)
+
+
+def resolve_credentials(role_arn: str, options: TaskOptions, task_id: str, family: str) -> TaskCredentials:
+    """Given values win; then STS when asked; else well-formed made-up credentials."""
+    if options.credentials is not None:
+        return from_mapping(role_arn, options.credentials, "credentials")
+    if options.credentials_provider is not None:
+        given = options.credentials_provider(role_arn, family)
+        if given is not None:
+            return from_mapping(role_arn, given, "task-role credentials from the hook, fixture or ini")
+    if options.assume_role:
+        return assume_role(role_arn, options.region, f"pytest-ecstask-{task_id}")
+    return local_credentials(role_arn)
+
+
+def task_record(task: Task, pull_started: str, pull_stopped: str) -> dict[str, Any]:
+    """What the endpoint server needs to answer for a task; live state it reads from Docker itself."""
+    from pytest_ecstask.endpoints import authorization_token, credentials_id, derive
+
+    plan, options, taskdef = task.plan, task.plan.options, task.definition
+    containers = []
+    for c in plan.containers:
+        raw = taskdef.container(c.name).raw
+        log = raw.get("logConfiguration") or {}
+        uuid = derive(options.secret, "container-arn", c.name)
+        containers.append({
+            "name": c.name,
+            "metadata_id": metadata_id(options.secret, c.name),
+            "docker_name": c.docker_name,
+            "image": taskdef.container(c.name).image,
+            "essential": c.essential,
+            "health_check": c.has_health_check,
+            "limits": {"CPU": int(raw.get("cpu") or 0), "Memory": int(raw.get("memory") or raw.get("memoryReservation") or 0)},
+            "log_driver": log.get("logDriver"),
+            "log_options": dict(log.get("options") or {}),
+            "container_arn": f"arn:aws:ecs:{options.region}:{options.account_id}:container/{options.cluster}/"
+                             f"{plan.task_id}/{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}",
+            "ports": [{"containerPort": p.container_port, "protocol": p.protocol} for p in c.ports],
+            "type": "NORMAL",
+        })
+    if plan.pause is not None:
+        containers.insert(0, {
+            "name": plan.pause.name, "docker_name": plan.pause.docker_name, "image": plan.pause.image,
+            "essential": False, "limits": {"CPU": 0, "Memory": 0}, "type": "CNI_PAUSE",
+            "container_arn": "", "ports": [],
+        })
+    limits = {}
+    if taskdef.raw.get("cpu"):
+        limits["CPU"] = _number(taskdef.raw["cpu"]) / 1024
+    if taskdef.raw.get("memory"):
+        limits["Memory"] = int(_number(taskdef.raw["memory"]))
+    record: dict[str, Any] = {
+        "task_id": plan.task_id,
+        "task_arn": plan.task_arn,
+        "cluster": options.cluster,
+        "family": plan.family,
+        "revision": plan.revision,
+        "network_mode": plan.network_mode,
+        "network_name": plan.network.docker_name if plan.network else None,
+        "pause_docker_name": plan.pause.docker_name if plan.pause else None,
+        "availability_zone": options.availability_zone,
+        "launch_type": options.launch_type,
+        "task_tags": {t["key"]: t.get("value", "") for t in taskdef.raw.get("tags") or [] if "key" in t},
+        "limits": limits,
+        "pull_started_at": pull_started,
+        "pull_stopped_at": pull_stopped,
+        "containers": containers,
+        "credentials": None,
+    }
+    if task.credentials is not None:
+        record["credentials"] = {
+            "id": credentials_id(options.secret),
+            "token": "" if plan.options.endpoint and plan.options.endpoint.relative_credentials
+            else authorization_token(options.secret),
+            "role_arn": task.credentials.role_arn,
+            "values": task.credentials.as_response(),
+        }
+    return record
+
+
+def _number(value: Any) -> float:
+    """Task-level cpu/memory are strings in the API: "1024", "1 vCPU", "2 GB"."""
+    text = str(value).strip().lower()
+    number = float("".join(ch for ch in text if ch.isdigit() or ch == ".") or 0)
+    if "vcpu" in text:
+        return number * 1024
+    if "gb" in text:
+        return number * 1024
+    return number
 
 
 @contextmanager

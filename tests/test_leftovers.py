@@ -183,11 +183,11 @@ def test_sigkilled_run_is_swept_by_the_next_run_that_uses_docker(project: pytest
     assert labelled(docker_api, session) == []
 
 
-def test_a_live_runs_resources_are_never_swept_even_past_any_age(project: pytest.Pytester, docker_api: Any) -> None:
+def test_a_live_runs_resources_are_never_swept(project: pytest.Pytester, docker_api: Any) -> None:
     session = new_session_id()
     process = a_run_holding_a_task(project, docker_api, session)
     try:
-        result = sweep(project, "--ecs-orphan-age=0")
+        result = sweep(project)
         assert result.returncode == 0, result.stdout + result.stderr
         assert len(labelled(docker_api, session)) == 3
     finally:
@@ -197,7 +197,35 @@ def test_a_live_runs_resources_are_never_swept_even_past_any_age(project: pytest
     assert labelled(docker_api, session) == []
 
 
-def test_interrupt_during_startup_leaves_nothing(project: pytest.Pytester, docker_api: Any, image: str) -> None:
+@pytest.mark.parametrize("created", ["2020-01-01T00:00:00.000Z", "now"], ids=["years-old", "brand-new"])
+def test_a_held_lease_protects_resources_of_any_age(
+    project: pytest.Pytester, docker_api: Any, image: str, tmp_path: Path, created: str
+) -> None:
+    from pytest_ecstask.lifecycle import Lease
+
+    session = new_session_id()
+    lease = Lease.acquire(session, tmp_path)  # this test is the live run
+    labels = {LABEL_SESSION: session, LABEL_HOST: host_id(), LABEL_LEASE: str(lease.path),
+              LABEL_CREATED: now_rfc3339() if created == "now" else created}
+    c = docker_api.create_container(image, command=["true"], labels=labels)
+    try:
+        assert sweep(project, "--ecs-orphan-age=60").returncode == 0
+        assert len(labelled(docker_api, session)) == 1
+        lease.release()  # the run ends without cleaning up: now it is provably dead
+        assert sweep(project, "--ecs-orphan-age=60").returncode == 0
+        assert labelled(docker_api, session) == []
+    finally:
+        lease.release()
+        try:
+            docker_api.remove_container(c, force=True)
+        except Exception:
+            pass
+
+
+@pytest.mark.parametrize("interrupts", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
+def test_interrupt_during_startup_leaves_nothing(
+    project: pytest.Pytester, docker_api: Any, image: str, interrupts: int
+) -> None:
     slow = {
         "family": "slow",
         "containerDefinitions": [
@@ -216,7 +244,9 @@ def test_interrupt_during_startup_leaves_nothing(project: pytest.Pytester, docke
     process = pytest_process(project, session=session)
     wait_until(lambda: len(labelled(docker_api, session)) >= 3, what="the task's containers")
     time.sleep(0.5)
-    process.send_signal(signal.SIGINT)
+    for _ in range(interrupts):
+        process.send_signal(signal.SIGINT)
+        time.sleep(0.3)
     output, _ = process.communicate(timeout=120)
     assert "KeyboardInterrupt" in output or "Interrupted" in output, output
     assert labelled(docker_api, session) == []

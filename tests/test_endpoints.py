@@ -1,0 +1,271 @@
+"""The task metadata and credentials endpoints, as code inside the containers sees them."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+import pytest
+
+from conftest import IMAGE, service
+from pytest_ecstask.endpoints import ENDPOINT_IP, authorization_token, container_environment, EndpointInfo
+
+Run = Callable[..., Any]
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "metadata_v4_examples.json"
+RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
+ROLE = "arn:aws:iam::123456789012:role/checkout-task"
+STATIC = {"AccessKeyId": "AKIAEXAMPLESTATIC01", "SecretAccessKey": "static-secret-never-printed",
+          "Token": "static-session-token", "Expiration": "2030-01-01T00:00:00Z"}
+
+
+def reference() -> dict[str, Any]:
+    if not REFERENCE.exists():
+        pytest.skip("shared/reference is not beside the checkout")
+    return dict(json.loads(REFERENCE.read_text()))
+
+
+def get(container: Any, url: str, headers: tuple[str, ...] = ()) -> Any:
+    """GET from inside the container (busybox wget), JSON-decoded; None when the request failed."""
+    args = ["wget", "-qO-"]
+    for header in headers:
+        args += ["--header", header]
+    result = container.exec(args + [url])
+    return json.loads(result.output) if result.exit_code == 0 else None
+
+
+def env_of(container: Any) -> dict[str, str]:
+    return dict(e.split("=", 1) for e in container.inspect()["Config"]["Env"])
+
+
+def credentials_request(env: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """The URL and headers an SDK would use, from the variables the container received."""
+    if "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env:
+        return f"http://{ENDPOINT_IP}{env['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']}", ()
+    return env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], (f"Authorization: {env['AWS_CONTAINER_AUTHORIZATION_TOKEN']}",)
+
+
+def shape_problems(ours: Any, theirs: Any, path: str = "$") -> list[str]:
+    """Where our JSON differs from the reference in keys (those both should have) or in value types."""
+    problems = []
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict):
+            return [f"{path}: expected an object, got {type(ours).__name__}"]
+        for key, value in theirs.items():
+            if key in OPTIONAL_KEYS:
+                continue
+            if key not in ours:
+                problems.append(f"{path}.{key}: missing")
+            else:
+                problems += shape_problems(ours[key], value, f"{path}.{key}")
+    elif isinstance(theirs, list) and theirs and isinstance(ours, list) and ours:
+        problems += shape_problems(ours[0], theirs[0], f"{path}[0]")
+    elif isinstance(theirs, str) and RFC3339_NANO.match(theirs):
+        if not (isinstance(ours, str) and RFC3339_NANO.match(ours)):
+            problems.append(f"{path}: {ours!r} is not an RFC 3339 timestamp")
+    elif type(theirs) in (str, bool) and type(ours) is not type(theirs):
+        problems.append(f"{path}: expected {type(theirs).__name__}, got {ours!r}")
+    elif isinstance(theirs, (int, float)) and not isinstance(ours, (int, float)):
+        problems.append(f"{path}: expected a number, got {ours!r}")
+    return problems
+
+
+# Fields ECS has only with a service, a VPC ENI or an EC2 instance behind the task.
+OPTIONAL_KEYS = {"ServiceName", "VPCID", "PrivateDNSName", "ContainerInstanceTags", "Errors", "num_procs",
+                 "storage_stats", "io_service_bytes_recursive", "percpu_usage", "throttling_data",
+                 "ExitCode", "FinishedAt", "Health", "Ports", "LogDriver", "LogOptions", "Limits",
+                 "MACAddress", "IPv4SubnetCIDRBlock", "SubnetGatewayIpv4Address", "AttachmentIndex", "stats",
+                 "networks", "read", "preread", "hierarchical_memsw_limit", "cpu_usage", "max_usage"}
+
+
+@pytest.fixture
+def checkout(run: Run) -> Any:
+    return run({
+        "family": "checkout",
+        "taskRoleArn": ROLE,
+        "networkMode": "awsvpc",
+        "cpu": "256",
+        "memory": "512",
+        "tags": [{"key": "team", "value": "payments"}],
+        "containerDefinitions": [
+            {"name": "app", "image": IMAGE, "command": service(), "cpu": 128, "memory": 64,
+             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/checkout"}},
+             "healthCheck": {"command": ["CMD-SHELL", "echo all good"], "interval": 5},
+             "portMappings": [{"containerPort": 8080}]},
+            {"name": "migrate", "image": IMAGE, "command": ["sh", "-c", "exit 3"], "essential": False},
+        ],
+    }, credentials=STATIC)
+
+
+def test_every_container_gets_its_own_metadata_uris_and_one_credentials_variable(checkout: Any) -> None:
+    app = checkout.containers["app"]
+    env = env_of(app)
+    assert env["ECS_CONTAINER_METADATA_URI_V4"] == app.metadata_uri
+    assert env["ECS_CONTAINER_METADATA_URI"] == app.metadata_uri_v3
+    assert app.metadata_uri.startswith(f"http://{ENDPOINT_IP}")
+    assert app.metadata_uri != checkout.containers["migrate"].metadata_uri
+    relative = "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env
+    full = "AWS_CONTAINER_CREDENTIALS_FULL_URI" in env
+    assert relative != full  # exactly one of the two
+    assert full == ("AWS_CONTAINER_AUTHORIZATION_TOKEN" in env)
+
+
+def test_container_metadata_matches_reference_and_reality(checkout: Any) -> None:
+    ref = reference()
+    app = checkout.containers["app"]
+    checkout.wait_for = None
+    for _ in range(100):  # the first health check runs after its 5 s interval
+        ours = get(app, app.metadata_uri)
+        if ours.get("Health", {}).get("status") == "HEALTHY":
+            break
+        app.exec(["sleep", "0.2"])
+    assert shape_problems(ours, ref["v4"]["Example container metadata response"]) == []
+    assert ours["DockerId"] == app.id and ours["Name"] == "app" and ours["DockerName"] == app.docker_name
+    assert ours["KnownStatus"] == "RUNNING" and ours["Limits"] == {"CPU": 128, "Memory": 64}
+    assert ours["Health"]["status"] == "HEALTHY" and ours["Health"]["output"] == "all good"
+    assert ours["Health"]["exitCode"] == 0
+    assert ours["LogDriver"] == "awslogs" and ours["LogOptions"] == {"awslogs-group": "/ecs/checkout"}
+    assert ours["Labels"]["com.amazonaws.ecs.task-arn"] == checkout.arn
+    assert ours["Networks"][0]["NetworkMode"] == "awsvpc" and ours["Networks"][0]["IPv4Addresses"]
+    assert ours["Ports"][0]["ContainerPort"] == 8080 and ours["Ports"][0]["HostPort"] == app.port(8080)
+    v3 = get(app, app.metadata_uri_v3)
+    assert shape_problems(v3, ref["v3"]["Example Container Metadata Response"]) == []
+    assert "LogDriver" not in v3 and v3["DockerId"] == app.id
+
+
+def test_task_metadata_lists_every_container_with_the_pause_container(checkout: Any) -> None:
+    ref = reference()
+    app = checkout.containers["app"]
+    task = get(app, f"{app.metadata_uri}/task")
+    assert shape_problems(task, ref["v4"]["Example task metadata response"]) == []
+    assert task["TaskARN"] == checkout.arn and task["Family"] == "checkout" and task["Revision"] == "1"
+    assert task["Limits"] == {"CPU": 0.25, "Memory": 512}
+    by_name = {c["Name"]: c for c in task["Containers"]}
+    assert by_name["~internal~ecs~pause"]["Type"] == "CNI_PAUSE"
+    assert by_name["~internal~ecs~pause"]["KnownStatus"] == "RESOURCES_PROVISIONED"
+    # Reality: the non-essential one-shot container has exited with its code.
+    assert by_name["migrate"]["KnownStatus"] == "STOPPED" and by_name["migrate"]["ExitCode"] == 3
+    assert by_name["migrate"]["FinishedAt"]
+    tagged = get(app, f"{app.metadata_uri}/taskWithTags")
+    assert tagged["TaskTags"] == {"team": "payments"}
+    v3 = get(app, f"{app.metadata_uri_v3}/task")
+    assert shape_problems(v3, ref["v3"]["Example Task Metadata Response"]) == []
+
+
+def test_stats_come_from_docker(checkout: Any) -> None:
+    ref = reference()
+    app = checkout.containers["app"]
+    stats = get(app, f"{app.metadata_uri}/stats")
+    assert shape_problems(stats, ref["v4"]["Example container stats response"]) == []
+    assert stats["id"] == app.id and stats["memory_stats"]["usage"] > 0
+    task_stats = get(app, f"{app.metadata_uri}/task/stats")
+    assert app.id in task_stats and task_stats[app.id]["id"] == app.id
+
+
+def test_credentials_endpoint_serves_what_was_configured(checkout: Any) -> None:
+    app = checkout.containers["app"]
+    url, headers = credentials_request(env_of(app))
+    creds = get(app, url, headers)
+    assert creds == {"RoleArn": ROLE, **STATIC}
+    assert checkout.credentials.access_key_id == STATIC["AccessKeyId"]
+    assert checkout.credentials_uri.endswith(url.rsplit("/", 1)[1])
+
+
+def test_botocore_container_provider_accepts_the_uri_and_token_the_container_got(checkout: Any) -> None:
+    from botocore.credentials import ContainerProvider
+
+    env = {k: v for k, v in env_of(checkout.containers["app"]).items() if k.startswith("AWS_CONTAINER_")}
+    credentials = ContainerProvider(environ=env).load()
+    frozen = credentials.get_frozen_credentials()
+    assert (frozen.access_key, frozen.secret_key, frozen.token) == (
+        STATIC["AccessKeyId"], STATIC["SecretAccessKey"], STATIC["Token"])
+
+
+def test_another_tasks_container_is_refused_its_credentials(checkout: Any, run: Run) -> None:
+    other = run({"family": "intruder", "taskRoleArn": "arn:aws:iam::123456789012:role/other",
+                 "containerDefinitions": [{"name": "probe", "image": IMAGE, "command": service()}]})
+    probe = other.containers["probe"]
+    url, headers = credentials_request(env_of(checkout.containers["app"]))
+    own_url, own_headers = credentials_request(env_of(probe))
+    assert url != own_url
+    assert get(probe, own_url, own_headers)["RoleArn"] == "arn:aws:iam::123456789012:role/other"
+    # Even knowing the other task's URI (and token), a container of another task gets nothing.
+    refused = probe.exec(["wget", "-S", "-O-", *sum((["--header", h] for h in headers), []), url])
+    assert refused.exit_code != 0 and "400" in refused.output
+
+
+def test_unknown_credentials_id_gets_ecs_error_body(checkout: Any) -> None:
+    import http.client
+
+    port = checkout.endpoint.port
+    conn = http.client.HTTPConnection(ENDPOINT_IP, port, timeout=5)
+    conn.request("GET", "/v2/credentials/0123456789abcdef")
+    response = conn.getresponse()
+    assert response.status == 400
+    assert json.loads(response.read()) == {
+        "code": "InvalidIdInRequest", "message": "CredentialsV2Request: Credentials not found"}
+    conn.request("GET", "/v4/unknown-id/task")
+    response = conn.getresponse()
+    assert response.status == 404 and b"V4 container metadata handler" in response.read()
+
+
+def test_tasks_without_a_role_get_metadata_but_no_credentials_variables(run: Run) -> None:
+    t = run({"family": "plain", "networkMode": "bridge",
+             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]})
+    env = env_of(t.containers["app"])
+    assert "ECS_CONTAINER_METADATA_URI_V4" in env
+    assert not [k for k in env if k.startswith("AWS_CONTAINER_")]
+    assert t.credentials is None and t.credentials_uri is None
+    metadata = get(t.containers["app"], env["ECS_CONTAINER_METADATA_URI_V4"])
+    assert metadata["Networks"][0]["NetworkMode"] == "bridge"
+
+
+def test_host_network_containers_reach_the_endpoint(run: Run) -> None:
+    t = run({"family": "hostnet", "networkMode": "host",
+             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]})
+    app = t.containers["app"]
+    assert get(app, app.metadata_uri)["Name"] == "app"
+
+
+def test_endpoints_off_sets_no_variables(run: Run) -> None:
+    t = run({"family": "off", "taskRoleArn": ROLE,
+             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]}, endpoints=False)
+    assert not [k for k in env_of(t.containers["app"]) if k.startswith(("ECS_CONTAINER_", "AWS_CONTAINER_"))]
+    assert t.containers["app"].metadata_uri is None
+
+
+def test_credential_secrets_never_show_in_repr_or_reports(pytester: pytest.Pytester, image: str) -> None:
+    taskdef = {"family": "secretive", "taskRoleArn": ROLE,
+               "containerDefinitions": [{"name": "app", "image": image, "command": service()}]}
+    pytester.makefile(".json", taskdef=json.dumps(taskdef))
+    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
+                     f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}:{STATIC['Token']}\n")
+    pytester.makepyfile("""
+        def test_fails_with_everything_shown(ecs_task):
+            creds = ecs_task.credentials
+            print(repr(creds), str(creds), ecs_task, ecs_task.containers)
+            assert creds.access_key_id == "AKIAEXAMPLESTATIC01"
+            assert False, f"look: {creds!r} {ecs_task.timeline}"
+        """)
+    result = pytester.runpytest("--ecs-taskdef=taskdef.json", "--junitxml=report.xml", "-rA", "-v")
+    result.assert_outcomes(failed=1)
+    everything = result.stdout.str() + result.stderr.str() + (pytester.path / "report.xml").read_text()
+    assert STATIC["SecretAccessKey"] not in everything and STATIC["Token"] not in everything
+    assert "AKIA..." in everything  # the repr was shown, masked
+
+
+def test_container_environment_forms() -> None:
+    on_80 = EndpointInfo(80, "t", 1)
+    on_other = EndpointInfo(40123, "t", 1)
+    relative = container_environment(on_80, "s", "app", ROLE)
+    assert relative["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"].startswith("/v2/credentials/")
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in relative
+    assert relative["ECS_CONTAINER_METADATA_URI_V4"].startswith("http://169.254.170.2/v4/")
+    full = container_environment(on_other, "s", "app", ROLE)
+    assert full["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://169.254.170.2:40123/v2/credentials/")
+    assert full["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == authorization_token("s")
+    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" not in full
+    assert container_environment(on_other, "s", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"] != (
+        container_environment(on_other, "t", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"])
+    assert not [k for k in container_environment(on_80, "s", "app", None) if k.startswith("AWS_")]
