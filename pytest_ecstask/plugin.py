@@ -704,6 +704,8 @@ def _session_task_from(
     )
     if owned is not None:
         task._runner.attach(owned=owned)
+        if not owned:
+            task.load_credentials_from_endpoint()
     return task
 
 

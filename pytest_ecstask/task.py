@@ -277,6 +277,27 @@ class Task:
 
         return f"{self.endpoint.base_url}/v2/credentials/{credentials_id(self.plan.options.secret)}"
 
+    def load_credentials_from_endpoint(self) -> None:
+        """For a task another process started (the xdist session task): read what its containers get."""
+        import http.client
+        import json
+
+        from pytest_ecstask.endpoints import ENDPOINT_IP, authorization_token, credentials_id
+
+        if self.credentials is not None or self.endpoint is None or not self.definition.task_role_arn:
+            return
+        secret = self.plan.options.secret
+        conn = http.client.HTTPConnection(ENDPOINT_IP, self.endpoint.port, timeout=5)
+        try:
+            conn.request("GET", f"/v2/credentials/{credentials_id(secret)}",
+                         headers={"Authorization": authorization_token(secret)})
+            response = conn.getresponse()
+            body = json.loads(response.read() or b"null")
+        finally:
+            conn.close()
+        if response.status == 200:
+            self.credentials = from_mapping(self.definition.task_role_arn, body, "the credentials endpoint")
+
     def _register(self, pull_started: str, pull_stopped: str) -> None:
         if self.endpoint is not None:
             register(self.endpoint, task_record(self, pull_started, pull_stopped))

@@ -269,3 +269,30 @@ def test_container_environment_forms() -> None:
     assert container_environment(on_other, "s", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"] != (
         container_environment(on_other, "t", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"])
     assert not [k for k in container_environment(on_80, "s", "app", None) if k.startswith("AWS_")]
+
+
+def test_cluster_region_account_zone_and_launch_type_are_settable(run: Run) -> None:
+    t = run({"family": "where", "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]},
+            cluster="orders", region="eu-west-1", account_id="210987654321", availability_zone="eu-west-1b",
+            launch_type="EXTERNAL")
+    assert t.arn == f"arn:aws:ecs:eu-west-1:210987654321:task/orders/{t.id}"
+    task = get(t.containers["app"], f"{t.metadata_uri}/task")
+    assert (task["Cluster"], task["AvailabilityZone"], task["LaunchType"]) == ("orders", "eu-west-1b", "EXTERNAL")
+    assert env_of(t.containers["app"])["AWS_REGION"] == "eu-west-1"
+
+
+def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.endpoints import EndpointUnavailable
+    from pytest_ecstask.lifecycle import Owner
+
+    def unavailable(*args: Any) -> Any:
+        raise EndpointUnavailable("cannot bind 169.254.170.2 (port 80: Cannot assign requested address)")
+
+    monkeypatch.setattr(task_module, "ensure_server", unavailable)
+    owner = Owner("warn-test-session", "host/x", "/nonexistent.lease")
+    with pytest.warns(task_module.EndpointWarning) as warned:
+        assert task_module.endpoint_for(owner) is None
+    text = str(warned[0].message)
+    assert "cannot bind 169.254.170.2" in text and "host.docker.internal" in text and "botocore" in text
+    assert task_module.endpoint_for(owner) is None  # once per run: no second warning, no second attempt

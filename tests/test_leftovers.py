@@ -113,6 +113,7 @@ def host(monkeypatch: pytest.MonkeyPatch) -> str:
 def project(pytester: pytest.Pytester, image: str, host: str) -> pytest.Pytester:
     taskdef = {
         "family": "leftover",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/leftover",
         "networkMode": "bridge",
         "containerDefinitions": [
             {"name": "db", "image": image, "command": service(), "essential": True},
@@ -261,6 +262,7 @@ def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytes
         def test_sees(n, ecs_task, request):
             worker = request.config.workerinput["workerid"]
             ids = sorted(c.id for c in ecs_task.containers.values())
+            assert ecs_task.metadata_uri and ecs_task.credentials.access_key_id.startswith("ASIA")
             assert all(c.status == "RUNNING" for c in ecs_task.containers.values())
             Path(f"{worker}-{n}.seen").write_text(ecs_task.id + " " + " ".join(ids))
         """)
