@@ -479,8 +479,24 @@ def ensure_network(api: docker.APIClient) -> None:
         # Another network already holds the subnet (made by hand, or racing): the address is there anyway.
 
 
-def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session: str) -> None:
-    """Removed when no other live run's server needs it."""
+def listeners_on_endpoint_ip() -> Optional[set[int]]:
+    """Ports something listens on at 169.254.170.2 in this network namespace; None where it cannot be told."""
+    wanted = "".join(f"{int(part):02X}" for part in reversed(ENDPOINT_IP.split(".")))
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    ports = set()
+    for line in lines:
+        fields = line.split()
+        address, port = fields[1].split(":")
+        if address == wanted and fields[3] == "0A":  # 0A: LISTEN
+            ports.add(int(port, 16))
+    return ports
+
+
+def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session: str, own_port: int = -1) -> None:
+    """Removed when no other run's server needs it: none announced by a live run, none listening."""
     import docker.errors
 
     from pytest_ecstask.lifecycle import lease_is_held
@@ -489,6 +505,10 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
         session = info.parent.name[:-2]
         if session != own_session and lease_is_held(str(directory / f"{session}.lease")):
             return
+    # Runs with another lease directory are not in ours; their servers still listen on the address.
+    listening = listeners_on_endpoint_ip()
+    if listening is None or listening - {own_port}:
+        return
     for net in api.networks(names=[NETWORK_NAME]):
         if (net.get("Labels") or {}).get(NETWORK_LABEL):
             try:

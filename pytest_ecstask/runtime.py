@@ -130,6 +130,25 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+@dataclass(frozen=True)
+class LogLine:
+    time: str  # RFC 3339 with nanoseconds, as Docker stamps it
+    stream: str  # "stdout" or "stderr"
+    text: str
+
+
+def fetch_log_lines(api: docker.APIClient, docker_id: str, tail: Any = "all") -> list[LogLine]:
+    """stdout and stderr with Docker's timestamps, merged in time order."""
+    lines = []
+    for stream in ("stdout", "stderr"):
+        raw = api.logs(docker_id, stdout=stream == "stdout", stderr=stream == "stderr", timestamps=True, tail=tail)
+        for line in raw.decode("utf-8", "replace").splitlines():
+            stamp, _, text = line.partition(" ")
+            lines.append(LogLine(stamp, stream, text))
+    lines.sort(key=lambda line: line.time)
+    return lines
+
+
 @dataclass
 class ContainerState:
     """What the runtime knows of one container, in the ECS agent's words."""
@@ -145,7 +164,8 @@ class ContainerState:
     started_at: Optional[float] = None  # wall clock
     started_monotonic: Optional[float] = None
     finished_at: Optional[float] = None
-    logs: Optional[str] = None  # kept when the container is removed
+    logs: Optional[list[LogLine]] = None  # kept when the container is removed
+    paused: bool = False
 
     @property
     def name(self) -> str:
@@ -192,6 +212,7 @@ class TaskRunner:
         self.pull = pull
         self._on_provisioned = on_provisioned  # images are there: called with the pull start and stop times
         self._on_removed = on_removed
+        self.on_timeline: Optional[Callable[[TimelineEntry], None]] = None  # live progress for the reporter
         self.state = TaskState()
         self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
         self.pause: Optional[ContainerState] = ContainerState(plan.pause) if plan.pause else None
@@ -457,6 +478,8 @@ class TaskRunner:
             self._changed.notify_all()
 
     def _gate_and_start(self, c: ContainerState) -> None:
+        announced = False
+        waiting_since = time.monotonic()
         with self._changed:
             while True:
                 if self.state.status in ("STOPPING", "STOPPED"):
@@ -476,7 +499,15 @@ class TaskRunner:
                     return
                 if all(v[0] == "met" for v in verdicts):
                     c.starting = True
+                    if announced:
+                        self._record(c.name, f"dependencies met after {time.monotonic() - waiting_since:.1f} s")
                     break
+                if not announced:
+                    announced = True
+                    waiting_since = time.monotonic()
+                    pending = [f"{d.container_name} {d.condition.value}" for d, v in zip(c.plan.depends_on, verdicts)
+                               if v[0] != "met"]
+                    self._record(c.name, f"waiting for {', '.join(pending)}")
                 deadlines = [float(v[1]) for v in verdicts if v[0] == "waiting" and v[1] is not None]
                 wait = min(deadlines) - time.monotonic() if deadlines else None
                 self._changed.wait(None if wait is None else max(wait, 0.0) + 0.01)
@@ -589,7 +620,14 @@ class TaskRunner:
         essential_exit = False
         with self._changed:
             if action == "start":
+                if c.started and c.status == "STOPPED" and self.state.status in ("PENDING", "RUNNING"):
+                    # Started again (a test restarting it): running once more, the old exit code gone.
+                    c.status, c.exit_code, c.finished_at = "RUNNING", None, None
+                    self._record(c.name, "started again")
                 self._mark_started(c)
+            elif action in ("pause", "unpause"):
+                c.paused = action == "pause"
+                self._record(c.name, "paused" if c.paused else "unpaused")
             elif action == "die":
                 self._mark_started(c)
                 c.status = "STOPPED"
@@ -690,9 +728,9 @@ class TaskRunner:
     def _capture_logs(self, c: ContainerState) -> None:
         assert c.docker_id is not None
         try:
-            c.logs = self.api.logs(c.docker_id, timestamps=False).decode("utf-8", "replace")
+            c.logs = fetch_log_lines(self.api, c.docker_id)
         except Exception:
-            c.logs = c.logs or ""
+            c.logs = c.logs or []
 
     def _remove_container(self, c: ContainerState) -> None:
         import docker.errors
@@ -734,7 +772,13 @@ class TaskRunner:
             self._changed.notify_all()
 
     def _record(self, container: Optional[str], what: str) -> None:
-        self.state.timeline.append(TimelineEntry(round(time.monotonic() - self._began, 4), container, what))
+        entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, what)
+        self.state.timeline.append(entry)
+        if self.on_timeline is not None:
+            try:
+                self.on_timeline(entry)
+            except Exception:
+                pass  # reporting must never break the task
 
 
 def _indent(text: str, prefix: str = "    ") -> str:

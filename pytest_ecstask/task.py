@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from pytest_ecstask.plan import (
     TaskPlan,
     build_plan,
 )
-from pytest_ecstask.runtime import ContainerState, Engine, TaskRunner, TimelineEntry
+from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
 from pytest_ecstask.taskdef import TaskDefinition, load_task_definition, parse_task_definition
 
 TaskSource = Union[str, "os.PathLike[str]", TaskDefinition, Mapping[str, Any], list]
@@ -97,6 +100,42 @@ class TaskOptions:
     account_id: str = DEFAULT_ACCOUNT_ID
     availability_zone: str = DEFAULT_AVAILABILITY_ZONE
     launch_type: str = DEFAULT_LAUNCH_TYPE
+    # Readiness beyond ECS gating: testcontainers wait strategies by container name, applied after start.
+    wait_for: Mapping[str, Any] = field(default_factory=dict)
+
+
+class WaitTarget:
+    """A container as testcontainers' wait strategies expect one (their WaitStrategyTarget protocol)."""
+
+    def __init__(self, container: Container) -> None:
+        self._container = container
+
+    def get_container_host_ip(self) -> str:
+        return self._container.host
+
+    def get_exposed_port(self, port: int) -> int:
+        return self._container.port(port)
+
+    def get_wrapped_container(self) -> Any:
+        import docker
+        from docker.models.containers import Container as DockerContainer
+
+        client = docker.DockerClient.__new__(docker.DockerClient)
+        client.api = self._container._task._engine.api
+        return DockerContainer(attrs=dict(self._container.inspect()), client=client)
+
+    def get_logs(self) -> tuple[bytes, bytes]:
+        lines = self._container.log_lines()
+        return tuple(  # type: ignore[return-value]
+            "".join(f"{line.text}\n" for line in lines if line.stream == stream).encode() for stream in ("stdout", "stderr")
+        )
+
+    def reload(self) -> None:
+        return None  # every call above reads Docker afresh
+
+    @property
+    def status(self) -> str:
+        return str(self._container.inspect()["State"]["Status"])
 
 
 def load_source(source: TaskSource, *, base_dir: Optional[Path] = None) -> TaskDefinition:
@@ -208,11 +247,119 @@ class Container:
     def address(self, container_port: int, protocol: str = "tcp") -> tuple[str, int]:
         return self.host, self.port(container_port, protocol)
 
-    def logs(self) -> str:
-        """stdout and stderr so far; kept after the container is removed."""
+    def log_lines(self) -> list[LogLine]:
+        """stdout and stderr lines so far, with Docker's timestamps; kept after the container is removed."""
         if self._state.logs is not None or self.id is None:
-            return self._state.logs or ""
-        return str(self._task._engine.api.logs(self.id).decode("utf-8", "replace"))
+            return list(self._state.logs or [])
+        return fetch_log_lines(self._task._engine.api, self.id)
+
+    def logs(self) -> str:
+        """stdout and stderr so far, in time order; kept after the container is removed."""
+        return "".join(f"{line.text}\n" for line in self.log_lines())
+
+    def wait_for_log(self, pattern: Union[str, re.Pattern[str]], timeout: float = 30.0) -> str:
+        """Wait for a log line matching ``pattern`` (a regular expression); returns the line.
+
+        Follows the container's log stream (no polling); fails at once when the container exits first.
+        """
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        for line in self.log_lines():
+            if regex.search(line.text):
+                return line.text
+        if self.id is None or self.status != "RUNNING":
+            raise EcsTaskError(f"container {self.name!r} is {self.status}; no log line matched {regex.pattern!r}")
+        api = self._task._engine.api
+        found: list[str] = []
+        stream = api.logs(self.id, stream=True, follow=True, since=int(time.time()) - 1)
+
+        def follow() -> None:
+            buffer = ""
+            try:
+                for chunk in stream:
+                    buffer += chunk.decode("utf-8", "replace")
+                    *complete, buffer = buffer.split("\n")
+                    for text in complete:
+                        if regex.search(text):
+                            found.append(text)
+                            return
+                if buffer and regex.search(buffer):
+                    found.append(buffer)
+            except Exception:
+                return  # closed on timeout
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        reader.join(timeout)
+        try:
+            stream.close()
+        except Exception:
+            pass
+        if found:
+            return found[0]
+        tail = "".join(f"    {line.text}\n" for line in self.log_lines()[-10:])
+        state = f"it is {self.status}" + (f" (exit code {self.exit_code})" if self.exit_code is not None else "")
+        raise TimeoutError(
+            f"container {self.name!r}: no log line matched {regex.pattern!r} within {timeout:g} s; {state}; "
+            f"its last log lines:\n{tail}"
+        )
+
+    # -- fault injection: ECS semantics follow (an essential container that stops stops the task) ------
+
+    def _require_id(self) -> str:
+        if self.id is None:
+            raise EcsTaskError(f"container {self.name!r} was never created")
+        return self.id
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """SIGTERM, then SIGKILL after ``timeout`` (default: the container's stop timeout)."""
+        seconds = self._state.plan.stop_timeout if timeout is None else timeout
+        self._task._engine.api.stop(self._require_id(), timeout=int(math.ceil(seconds)))
+
+    def kill(self, signal: Union[str, int] = "SIGKILL") -> None:
+        """Send ``signal`` (name or number) to the container's main process."""
+        self._task._engine.api.kill(self._require_id(), signal=signal)
+
+    def restart(self, timeout: Optional[float] = None) -> None:
+        """Stop and start again. For an essential container the task stops, as ECS would stop it."""
+        seconds = self._state.plan.stop_timeout if timeout is None else timeout
+        self._task._engine.api.restart(self._require_id(), timeout=int(math.ceil(seconds)))
+
+    def pause(self) -> None:
+        """Freeze every process of the container (cgroup freezer)."""
+        self._task._engine.api.pause(self._require_id())
+
+    def unpause(self) -> None:
+        self._task._engine.api.unpause(self._require_id())
+
+    @property
+    def paused(self) -> bool:
+        return self._state.paused
+
+    def disconnect(self) -> None:
+        """Cut the container off its task network (in awsvpc: the whole task, which shares one namespace)."""
+        network, target = self._network_target()
+        self._task._engine.api.disconnect_container_from_network(target, network)
+
+    def reconnect(self) -> None:
+        """Join the task network again, with the same aliases and links as at creation."""
+        network, target = self._network_target()
+        endpoint = dict(self._state.plan.create_body.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(
+            network, {}))
+        self._task._engine.api.connect_container_to_network(
+            target, network, aliases=endpoint.get("Aliases"),
+            links=[tuple(link.split(":", 1)) for link in endpoint.get("Links", [])] or None,
+        )
+        self._ports = None  # published ports are bound again
+
+    def _network_target(self) -> tuple[str, str]:
+        plan = self._task.plan
+        if plan.network is None:
+            raise EcsTaskError(f"container {self.name!r}: network mode {plan.network_mode} has no task network")
+        if plan.network_mode == "awsvpc":
+            pause = self._task._runner.pause
+            assert pause is not None and pause.docker_id is not None
+            return plan.network.docker_name, pause.docker_id
+        return plan.network.docker_name, self._require_id()
 
     def exec(self, cmd: Union[str, list[str]], *, user: str = "", workdir: Optional[str] = None) -> ExecResult:
         """Run ``cmd`` inside the running container, as ``docker exec`` would."""
@@ -354,12 +501,54 @@ class Task:
         """What happened when, in seconds since the task began."""
         return list(self._runner.state.timeline)
 
+    def logs(self, name: Optional[str] = None) -> str:
+        """One container's logs; without a name, every container's, interleaved by time, each line prefixed."""
+        if name is not None:
+            return self.containers[name].logs()
+        lines = sorted(
+            ((line, c.name) for c in self.containers.values() for line in c.log_lines()), key=lambda x: x[0].time
+        )
+        width = max((len(n) for n in self.containers), default=0)
+        return "".join(f"{n:<{width}} | {line.text}\n" for line, n in lines)
+
+    def wait_for_log(self, name: str, pattern: Union[str, re.Pattern[str]], timeout: float = 30.0) -> str:
+        """Wait until container ``name`` logs a line matching ``pattern``; returns the line."""
+        return self.containers[name].wait_for_log(pattern, timeout)
+
+    @property
+    def awslogs(self) -> dict[tuple[str, str], str]:
+        """Logs of ``awslogs`` containers by the CloudWatch (group, stream) ECS would write them to."""
+        out = {}
+        for c in self.plan.containers:
+            log = self.definition.container(c.name).raw.get("logConfiguration") or {}
+            if log.get("logDriver") != "awslogs":
+                continue
+            options = log.get("options") or {}
+            group = str(options.get("awslogs-group", ""))
+            prefix = options.get("awslogs-stream-prefix")
+            # With a prefix ECS names the stream prefix/container/task-id; without one, by the container id.
+            stream = f"{prefix}/{c.name}/{self.id}" if prefix else (self.containers[c.name].id or "")
+            out[(group, stream)] = self.containers[c.name].logs()
+        return out
+
     def start(self) -> Task:
         self._runner.start()
         if self.options.check and self.stop_code == "TaskFailedToStart":
             message = self.describe_failure()
             self.close()
             raise TaskFailedToStart(message)
+        for name, strategy in self.options.wait_for.items():
+            if name not in self.containers:
+                self.close()
+                raise EcsTaskError(f"wait_for names {name!r}, which is not a container of {self.family}")
+            self._runner._record(name, f"waiting for {type(strategy).__name__}")
+            try:
+                strategy.wait_until_ready(WaitTarget(self.containers[name]))
+            except Exception as exc:
+                message = f"container {name!r} of task {self.family}:{self.revision} did not get ready: {exc}"
+                self.close()
+                raise TaskFailedToStart(message) from None
+            self._runner._record(name, f"ready ({type(strategy).__name__})")
         return self
 
     def stop(self, reason: str = "Task stopped by the test") -> None:
