@@ -148,8 +148,11 @@ def _unlink(path: Path) -> None:
         pass
 
 
-def lease_is_held(path: str) -> Optional[bool]:
-    """True when a live run holds the lease, False when it provably does not, None when we cannot tell."""
+def lease_is_held(path: str, cleanup: bool = True) -> Optional[bool]:
+    """True when a live run holds the lease, False when it provably does not, None when we cannot tell.
+
+    Taking a dead run's lease to prove it dead also removes its file, unless ``cleanup`` is off (dry runs).
+    """
     from filelock import FileLock, Timeout
 
     if not path:
@@ -168,7 +171,8 @@ def lease_is_held(path: str) -> Optional[bool]:
         return False
     finally:
         probe.release()
-        _unlink(target)
+        if cleanup:
+            _unlink(target)
 
 
 _process_lease: Optional[Lease] = None
@@ -244,12 +248,16 @@ def classify(
             if lease not in held:
                 held[lease] = is_held(lease)
             alive = held[lease]
+            if alive is False and _process_alive(labels.get(LABEL_OWNER, "")):
+                alive = None  # lease file gone (a /tmp cleaner?) but its process lives: do not guess
             if alive is False:
                 verdicts.append(Verdict(r, True, f"its run ({r.session}) is dead: lease {lease} is free"))
-                continue
-            if alive is True:
+            elif alive is True:
                 verdicts.append(Verdict(r, False, f"its run ({r.session}) is alive"))
-                continue
+            else:
+                # On this host a run we cannot check (another user's lease) is left alone, whatever its age.
+                verdicts.append(Verdict(r, False, f"its run ({r.session}) cannot be checked: lease {lease}"))
+            continue
         created = parse_rfc3339(labels.get(LABEL_CREATED, ""))
         if created is None:
             verdicts.append(Verdict(r, False, "no creation time: cannot tell its age"))
@@ -260,6 +268,20 @@ def classify(
         else:
             verdicts.append(Verdict(r, False, f"from host {labels.get(LABEL_HOST, '?')}, only {age:.0f} s old"))
     return verdicts
+
+
+def _process_alive(owner_label: str) -> bool:
+    """Whether the process named in an owner label (``host:pid``) still runs on this host."""
+    host, _, pid = owner_label.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, as another user
+    return True
 
 
 def remove_stale_run_files(directory: Path) -> int:
@@ -280,7 +302,7 @@ def remove_stale_run_files(directory: Path) -> int:
 def describe(resource: Resource) -> dict[str, Any]:
     return {
         "kind": resource.kind,
-        "id": resource.id[:12],
+        "id": resource.id[:12] if resource.kind != "volume" else resource.id,
         "name": resource.name,
         "session": resource.session,
         "task": resource.labels.get(LABEL_TASK, ""),

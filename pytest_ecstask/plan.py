@@ -57,6 +57,7 @@ class PlanOptions:
     secret_values: Mapping[str, str] = field(default_factory=dict)  # valueFrom -> value
     endpoint: Optional[EndpointInfo] = None  # the run's metadata and credentials server, when there is one
     secret: str = ""  # per task: the metadata and credentials ids are derived from it
+    mask_secrets: bool = False  # a plan to show, not to run: secrets need no values
 
 
 @dataclass(frozen=True)
@@ -349,6 +350,8 @@ def _environment(
         value_from = str(item["valueFrom"])
         if value_from in options.secret_values:
             env[str(item["name"])] = options.secret_values[value_from]
+        elif options.mask_secrets:
+            env[str(item["name"])] = SECRET_MASK
         else:
             problems.append(
                 f"container {c.name!r}: secret {item['name']!r} (valueFrom {value_from!r}) has no local value"
@@ -595,3 +598,104 @@ def _pause_plan(
         ports=ports,
         create_body={**config, "HostConfig": host_config},
     )
+
+
+# -- the plan as data and as text (--ecs-plan) -----------------------------------------------------------
+
+SECRET_MASK = "******"
+
+
+def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
+    """What ``--ecs-plan`` shows, as data. Values of secrets (``secret_names``: container -> names) are masked."""
+    containers = []
+    for c in plan.containers:
+        body = c.create_body
+        host = body.get("HostConfig", {})
+        masked = set(secret_names.get(c.name, ()))
+        env = {}
+        for item in body.get("Env", []):
+            name, _, value = str(item).partition("=")
+            env[name] = SECRET_MASK if name in masked or _looks_secret(name) else value
+        containers.append({
+            "name": c.name,
+            "docker_name": c.docker_name,
+            "image": c.image,
+            "essential": c.essential,
+            "depends_on": [{"container": d.container_name, "condition": d.condition.value} for d in c.depends_on],
+            "created_after": list(c.created_after),
+            "entry_point": body.get("Entrypoint"),
+            "command": body.get("Cmd"),
+            "environment": env,
+            "secrets": sorted(masked),
+            "ports": [
+                {"container_port": p.container_port, "protocol": p.protocol, "host_port": p.host_port} for p in c.ports
+            ],
+            "mounts": list(host.get("Binds", [])),
+            "volumes_from": list(host.get("VolumesFrom", [])),
+            "network": host.get("NetworkMode"),
+            "health_check": body.get("Healthcheck", {}).get("Test"),
+            "start_timeout": c.start_timeout,
+            "stop_timeout": c.stop_timeout,
+        })
+    return {
+        "family": plan.family,
+        "revision": plan.revision,
+        "task_arn": plan.task_arn,
+        "network_mode": plan.network_mode,
+        "network": plan.network.docker_name if plan.network else None,
+        "pause_container": plan.pause.docker_name if plan.pause else None,
+        "start_levels": plan.start_levels(),
+        "stop_levels": plan.stop_levels(),
+        "volumes": [
+            {"name": v.name, "docker_volume": v.docker_name, "host_path": v.source_path, "scope": v.scope,
+             "driver": v.driver}
+            for v in plan.volumes
+        ],
+        "containers": containers,
+    }
+
+
+def _looks_secret(name: str) -> bool:
+    # The agent-made credentials token is a secret whatever the task definition says.
+    return name == "AWS_CONTAINER_AUTHORIZATION_TOKEN"
+
+
+def format_plan(data: Mapping[str, Any]) -> str:
+    """``plan_data`` as the text ``--ecs-plan`` prints."""
+    lines = [f"task {data['family']}:{data['revision']}  network mode {data['network_mode']}"]
+    if data["pause_container"]:
+        lines.append(f"  pause container {data['pause_container']} owns the task's namespaces")
+    by_name = {c["name"]: c for c in data["containers"]}
+    lines.append("start order (each level starts together, once its gates open):")
+    for i, level in enumerate(data["start_levels"], 1):
+        gates = []
+        for name in level:
+            deps = by_name[name]["depends_on"]
+            if deps:
+                gates.append(f"{name} after " + ", ".join(f"{d['container']} {d['condition']}" for d in deps))
+        lines.append(f"  {i}. {', '.join(level)}" + (f"    [{'; '.join(gates)}]" if gates else ""))
+    lines.append("stop order: " + " -> ".join(", ".join(level) for level in data["stop_levels"]))
+    for c in data["containers"]:
+        lines.append(f"container {c['name']}{'' if c['essential'] else ' (not essential)'}")
+        lines.append(f"  image       {c['image']}")
+        if c["entry_point"]:
+            lines.append(f"  entryPoint  {c['entry_point']}")
+        if c["command"]:
+            lines.append(f"  command     {c['command']}")
+        env = ", ".join(f"{k}{' (secret)' if k in c['secrets'] else ''}" for k in c["environment"])
+        lines.append(f"  env         {env or '-'}")
+        ports = ", ".join(
+            f"{p['container_port']}/{p['protocol']} -> {p['host_port'] or 'ephemeral'}" for p in c["ports"]
+        )
+        lines.append(f"  ports       {ports or '-'}")
+        mounts = c["mounts"] + [f"volumes from {v}" for v in c["volumes_from"]]
+        lines.append(f"  mounts      {', '.join(mounts) or '-'}")
+        lines.append(f"  network     {c['network']}")
+        if c["health_check"]:
+            lines.append(f"  health      {c['health_check']}")
+        timeout = "none" if c["start_timeout"] is None else f"{c['start_timeout']:g} s"
+        lines.append(f"  timeouts    start {timeout}, stop {c['stop_timeout']:g} s")
+    for v in data["volumes"]:
+        where = v["host_path"] or f"Docker volume {v['docker_volume']} ({v['scope']})"
+        lines.append(f"volume {v['name']}: {where}")
+    return "\n".join(lines)

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 MARKER_ARGS = (
     "images", "pull", "stop_timeout", "start_timeout", "check", "endpoints", "credentials",
-    "cluster", "region", "account_id", "availability_zone", "launch_type",
+    "cluster", "region", "account_id", "availability_zone", "launch_type", "wait_for",
 )
 # Settings that are plain strings with an option, an ini key and a marker argument each.
 TASK_TEXT_SETTINGS = {
@@ -51,6 +51,8 @@ class Run:
     lease: Optional[Lease]  # held by the controller (or the only process); workers name the controller's
     is_worker: bool
     open_tasks: list[Task] = field(default_factory=list)
+    startups: list[tuple[str, float]] = field(default_factory=list)  # (family:revision, seconds to start)
+    notes: list[str] = field(default_factory=list)  # for the terminal summary
     kept: list[Task] = field(default_factory=list)
     swept: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -127,7 +129,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ecs-include-kept", action="store_true", help="with --ecs-sweep-orphans: also remove tasks kept with --ecs-keep"
     )
-    group.addoption("--ecs-json", action="store_true", help="with --ecs-sweep-orphans: print the report as JSON")
+    group.addoption("--ecs-json", action="store_true", help="with --ecs-sweep-orphans or --ecs-plan: print JSON")
+    group.addoption(
+        "--ecs-plan",
+        action="store_true",
+        help="print the launch plan of --ecs-taskdef (order, gates, images, commands, env names, ports, mounts) "
+        "without starting anything, then exit",
+    )
+    group.addoption(
+        "--ecs-logs",
+        choices=("on-failure", "always", "never"),
+        help="attach the task's logs and timeline to test reports: on-failure (default), always, never. "
+        "ini: ecs_logs",
+    )
+    group.addoption("--ecs-log-lines", metavar="N", help="log lines per container in reports (default 50). "
+                    "ini: ecs_log_lines")
+    group.addoption("--ecs-log-dir", metavar="DIR", help="write every container's full log there, one file per "
+                    "container per task (for CI artifacts). ini: ecs_log_dir")
     group.addoption(
         "--ecs-endpoints",
         choices=("auto", "off"),
@@ -152,6 +170,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for key, (_, _, what) in TASK_TEXT_SETTINGS.items():
         parser.addini(f"ecs_{key}", what, default="")
+    parser.addini("ecs_logs", "attach logs and timeline to reports: on-failure, always, never", default="on-failure")
+    parser.addini("ecs_log_lines", "log lines per container in reports", default="50")
+    parser.addini("ecs_log_dir", "directory for every container's full log", default="")
     parser.addini("ecs_taskdef", "task definition for the session-scoped ecs_task fixture (relative to the ini file)")
     parser.addini("ecs_pull", "when to pull images: missing, always, never", default="missing")
     parser.addini("ecs_images", "image mappings, one NAME=LOCAL a line", type="linelist", default=[])
@@ -172,6 +193,8 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 
 def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+    if config.getoption("ecs_plan"):
+        return _print_plan(config)
     if not config.getoption("ecs_sweep_orphans"):
         return None
     from pytest_ecstask.errors import DockerUnavailable
@@ -206,6 +229,42 @@ def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
     return report.exit_code
 
 
+def _print_plan(config: pytest.Config) -> int:
+    """--ecs-plan: the launch plan, from the task definition alone; nothing is started, Docker is not asked."""
+    import platform
+
+    from pytest_ecstask.lifecycle import Owner, new_task_id, now_rfc3339
+    from pytest_ecstask.pause import normalize_architecture, pause_image_tag
+    from pytest_ecstask.plan import PlanOptions, build_plan, format_plan, plan_data
+    from pytest_ecstask.taskdef import load_task_definition
+
+    path = _session_taskdef_path(config)
+    if path is None:
+        print("ERROR: --ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key",
+              file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    try:
+        options = task_options(config, {})
+        taskdef = load_task_definition(path)
+        try:
+            pause = pause_image_tag(normalize_architecture(platform.machine()))
+        except ValueError:
+            pause = "pytest-ecstask/pause"
+        plan = build_plan(taskdef, PlanOptions(
+            task_id=new_task_id(), owner=Owner("plan", host_id(), ""), created=now_rfc3339(), pause_image=pause,
+            image_map=dict(options.images), stop_timeout=options.stop_timeout,
+            default_start_timeout=options.start_timeout, cluster=options.cluster, region=options.region,
+            account_id=options.account_id, mask_secrets=True,
+        ))
+    except EcsTaskError as exc:
+        print(f"ERROR: {exc}", file=sys.stderr)
+        return int(pytest.ExitCode.USAGE_ERROR)
+    secrets = {c.name: [str(x["name"]) for x in c.raw.get("secrets") or []] for c in taskdef.containers}
+    data = plan_data(plan, secrets)
+    print(json.dumps(data, indent=2) if config.getoption("ecs_json") else format_plan(data))
+    return 0
+
+
 def sweep_limits(config: pytest.Config) -> tuple[float, int]:
     from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
 
@@ -217,7 +276,9 @@ def sweep_limits(config: pytest.Config) -> tuple[float, int]:
     try:
         cap = int(cap_text)
     except ValueError:
-        raise EcsTaskError(f"--ecs-sweep-cap / ini ecs_sweep_cap: {cap_text!r} is not a whole number") from None
+        cap = -1
+    if cap < 0:
+        raise EcsTaskError(f"--ecs-sweep-cap / ini ecs_sweep_cap: {cap_text!r} is not a whole number >= 0")
     return (DEFAULT_MAX_AGE if max_age is None else max_age), cap
 
 
@@ -254,9 +315,17 @@ def pytest_configure(config: pytest.Config) -> None:
         lease = None
         lease_path = str(workerinput["ecstask_lease"])
     else:
+        from filelock import Timeout
+
         session_id = os.environ.get(SESSION_ENV) or new_session_id()
         # Held for the whole run: the OS lets go of it when this process dies, however it dies.
-        lease = Lease.acquire(session_id)
+        try:
+            lease = Lease.acquire(session_id)
+        except Timeout:
+            raise pytest.UsageError(
+                f"session id {session_id!r} (from {SESSION_ENV}) is in use by another run that is still going; "
+                "give each run its own id"
+            ) from None
         lease_path = str(lease.path)
     run = Run(session_id, Owner(session_id, host_id(), lease_path, keep), lease, is_worker=workerinput is not None)
     config.stash[run_key] = run
@@ -309,12 +378,9 @@ def engine_for(config: pytest.Config) -> Engine:
             max_age, cap = sweep_limits(config)
             report = sweep(engine.api, max_age=max_age, cap=cap, live_sessions=[run.session_id])
             removed = len(report.chosen) - len(report.failed)
-            if (removed or report.failed or report.refused) and not run.is_worker:
-                reporter = config.pluginmanager.get_plugin("terminalreporter")
-                if reporter is not None:
-                    reporter.write_line("")
-                    for line in report.lines()[-1:] if not report.refused else report.lines()[:1]:
-                        reporter.write_line(line, yellow=True)
+            if removed or report.failed or report.refused:
+                # Said in the terminal summary: during a test's setup, output capture would hide it.
+                run.notes.extend(report.lines()[-1:] if not report.refused else report.lines()[:1])
     return engine
 
 
@@ -327,7 +393,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     # The fixtures' own teardown comes first; this is the net behind it (an interrupted setup, a task never
     # closed), and at the controller of an xdist run, the one removal of the shared session task.
     for task in reversed(run.open_tasks):
-        _close(config, task)
+        _close(config, task, finishing=True)
     if not run.is_worker and run.session_dir.exists():
         if not run.owner.keep:
             _remove_session_task(config, run)
@@ -346,7 +412,7 @@ def _remove_session_task(config: pytest.Config, run: Run) -> None:
     if "task_id" not in record:
         return
     task = _session_task_from(config, run, record, owned=True)
-    with deferred_interrupts():
+    with deferred_interrupts(reraise=False):
         task.close()
 
 
@@ -358,7 +424,7 @@ def _remove_everything_of(config: pytest.Config, run: Run) -> None:
 
     try:
         api = get_engine().api
-        with deferred_interrupts():
+        with deferred_interrupts(reraise=False):
             failures = remove_resources(api, list_resources(api, f"{LABEL_SESSION}={run.session_id}"))
     except EcsTaskError as exc:
         failures = []
@@ -369,6 +435,21 @@ def _remove_everything_of(config: pytest.Config, run: Run) -> None:
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
     run = config.stash.get(run_key, None)
+    if run is not None and run.startups and config.get_verbosity() >= 0:
+        # One compact line instead of live output that would break pytest's progress line.
+        slowest = max(run.startups, key=lambda s: s[1])
+        total = sum(s[1] for s in run.startups)
+        terminalreporter.write_line(
+            f"ecstask: started {len(run.startups)} task(s) in {total:.1f} s; slowest {slowest[0]} {slowest[1]:.1f} s"
+        )
+    for note in run.notes if run is not None else []:
+        terminalreporter.write_line(f"ecstask: {note}", yellow=True)
+    if run is not None and run.owner.keep and not run.kept and run.session_dir.exists():
+        # xdist: the workers kept them; the controller only knows the session.
+        terminalreporter.write_line(
+            f"ecstask: tasks of session {run.session_id} were kept running (--ecs-keep); remove them with: "
+            "pytest --ecs-sweep-orphans --ecs-include-kept"
+        )
     if run is None or not run.kept:
         return
     terminalreporter.section("ecstask: tasks kept running (--ecs-keep)")
@@ -397,8 +478,11 @@ def _warn(config: pytest.Config, line: str) -> None:
 
 
 @contextmanager
-def deferred_interrupts() -> Iterator[None]:
-    """Ctrl-C while removing a task is held back until the removal is done, so nothing is left half-removed."""
+def deferred_interrupts(reraise: bool = True) -> Iterator[None]:
+    """Ctrl-C while removing a task is held back until the removal is done, so nothing is left half-removed.
+
+    It is raised afterwards (``reraise``), except at session finish, where the run is ending anyway.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -414,7 +498,7 @@ def deferred_interrupts() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if interrupted:
+    if interrupted and reraise:
         raise KeyboardInterrupt
 
 
@@ -510,6 +594,7 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         endpoints=bool(endpoints),
         credentials=marker_kwargs.get("credentials"),
         assume_role=bool(config.getoption("ecs_assume_role") or config.getini("ecs_assume_role")),
+        wait_for=dict(marker_kwargs.get("wait_for") or {}),
         **text,
     )
 
@@ -520,14 +605,17 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
 class TaskFactory:
     """Starts tasks inside a test; every one is stopped and removed at the test's teardown."""
 
-    def __init__(self, config: pytest.Config, base_dir: Path, credentials: Optional[Mapping[str, str]]) -> None:
+    def __init__(
+        self, config: pytest.Config, base_dir: Path, credentials: Optional[Mapping[str, str]], item: pytest.Item
+    ) -> None:
         self._config = config
         self._base_dir = base_dir
         self._credentials = credentials
+        self._item = item
         self.tasks: list[Task] = []
 
     def __call__(self, source: TaskSource, **kwargs: Any) -> Task:
-        task = _start(self._config, source, kwargs, self._base_dir, self._credentials)
+        task = _start(self._config, source, kwargs, self._base_dir, self._credentials, self._item)
         self.tasks.append(task)
         return task
 
@@ -555,12 +643,79 @@ def credentials_provider(
     return provide
 
 
+item_tasks_key = pytest.StashKey[list["Task"]]()
+
+
+def _used_by(item: Optional[pytest.Item], task: Task) -> None:
+    if item is not None:
+        tasks = item.stash.setdefault(item_tasks_key, [])
+        if task not in tasks:
+            tasks.append(task)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    tasks = item.stash.get(item_tasks_key, [])
+    if not tasks or call.when == "teardown" and report.passed:
+        return
+    mode = item.config.getoption("ecs_logs") or item.config.getini("ecs_logs") or "on-failure"
+    if mode == "never" or (mode == "on-failure" and not report.failed):
+        return
+    lines = int(item.config.getoption("ecs_log_lines") or item.config.getini("ecs_log_lines") or 50)
+    for task in tasks:
+        title, text = f"ecs task {task.family}:{task.revision} {task.id[:12]}", describe_for_report(task, lines)
+        if not (report.failed and _add_to_failure(report, title, text)):
+            report.sections.append((title, text))
+
+
+def _add_to_failure(report: pytest.TestReport, title: str, text: str) -> bool:
+    """Into the failure text itself, so the JUnit XML <failure> carries it whatever junit_logging says."""
+    longrepr = report.longrepr
+    if hasattr(longrepr, "addsection"):
+        longrepr.addsection(title, text)
+        return True
+    if isinstance(longrepr, str):
+        report.longrepr = f"{longrepr}\n\n{'-' * 20} {title} {'-' * 20}\n{text}"
+        return True
+    return False
+
+
+def describe_for_report(task: Task, tail: int) -> str:
+    """The explanation, the timeline with durations, and the last log lines of every container."""
+    out = [f"status {task.status}" + (f", stopped: {task.stop_code}: {task.stopped_reason}" if task.stop_code else "")]
+    for c in task.containers.values():
+        state = c.status + (f" exit code {c.exit_code}" if c.exit_code is not None else "")
+        if c.health != "UNKNOWN":
+            state += f", {c.health}"
+        out.append(f"  {c.name}: {state}" + (f" - {c.reason}" if c.reason else ""))
+    out.append("timeline:")
+    previous = 0.0
+    for entry in task.timeline:
+        who = f"{entry.container}: " if entry.container else ""
+        out.append(f"  {entry.at:7.3f} s (+{entry.at - previous:.3f}) {who}{entry.what}")
+        previous = entry.at
+    for c in task.containers.values():
+        try:
+            lines = c.log_lines()
+        except Exception as exc:  # the engine went away: say so, keep the rest of the report
+            out.append(f"logs of {c.name}: unavailable ({exc})")
+            continue
+        shown = lines[-tail:] if tail > 0 else []
+        more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
+        out.append(f"logs of {c.name}{more}:")
+        out.extend(f"  {line.time[11:23]} {line.stream[3:]} {line.text}" for line in shown)
+    return "\n".join(out)
+
+
 def _start(
     config: pytest.Config,
     source: TaskSource,
     kwargs: Mapping[str, Any],
     base_dir: Path,
     fixture_credentials: Optional[Mapping[str, str]] = None,
+    item: Optional[pytest.Item] = None,
 ) -> Task:
     from dataclasses import replace
 
@@ -573,26 +728,69 @@ def _start(
         task = create_task(source, options, owner=run.owner, engine=engine_for(config), base_dir=base_dir)
         # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
         run.open_tasks.append(task)
-        return task.start()
+        _used_by(item, task)
+        _show_progress(config, task)
+        task.start()
+        _started_line(config, task)
+        return task
     except EcsTaskError as exc:
         message = str(exc)
     # Outside the except block, so the report shows our message alone, not a chained traceback.
     pytest.fail(message, pytrace=False)
 
 
-def _close(config: pytest.Config, task: Task) -> None:
+def _show_progress(config: pytest.Config, task: Task) -> None:
+    """With -v, one terminal line per startup step, as it happens (workers under xdist print nothing)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 1 or hasattr(config, "workerinput"):
+        return
+    lock = threading.Lock()
+    first = [True]
+
+    def show(entry: Any) -> None:
+        with lock:
+            if first[0]:
+                reporter.write_line("")
+                first[0] = False
+            who = f"{entry.container}: " if entry.container else ""
+            reporter.write_line(f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
+
+    task._runner.on_timeline = show
+
+
+def _started_line(config: pytest.Config, task: Task) -> None:
+    task._runner.on_timeline = None  # live lines are for startup only
+    took = task.timeline[-1].at if task.timeline else 0.0
+    config.stash[run_key].startups.append((f"{task.family}:{task.revision}", took))
+
+
+def _write_log_dir(config: pytest.Config, task: Task) -> None:
+    directory = config.getoption("ecs_log_dir") or config.getini("ecs_log_dir")
+    if not directory:
+        return
+    folder = Path(str(directory)) / f"{task.family}-{task.revision}-{task.id[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in task.containers.values():
+        (folder / f"{c.name}.log").write_text(
+            "".join(f"{line.time} {line.stream} {line.text}\n" for line in c.log_lines())
+        )
+
+
+def _close(config: pytest.Config, task: Task, finishing: bool = False) -> None:
+    """Remove a task (or keep it, with --ecs-keep). ``finishing``: at session finish, Ctrl-C only waits."""
     run = config.stash[run_key]
     if task in run.open_tasks:
         run.open_tasks.remove(task)
     if run.owner.keep:
-        if task not in run.kept:
+        if task not in run.kept and not task._runner._removed:
             run.kept.append(task)
         return
     try:
-        with deferred_interrupts():
+        with deferred_interrupts(reraise=not finishing):
             task.close()
-    except EcsTaskError as exc:
-        _warn(config, f"ecstask: could not remove task {task.id}: {exc}")
+    except Exception as exc:  # a Docker error included: warn, and let the sweep see to what is left
+        _warn(config, f"ecstask: could not remove task {task.id}: {type(exc).__name__}: {exc}")
+    _write_log_dir(config, task)
 
 
 def _test_dir(request: pytest.FixtureRequest) -> Path:
@@ -613,7 +811,7 @@ def ecs_task_credentials() -> Optional[Mapping[str, str]]:
 @pytest.fixture
 def ecs_task_factory(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[TaskFactory]:
     """Start any number of tasks in a test: ``ecs_task_factory("taskdef.json", images={...})``."""
-    factory = TaskFactory(request.config, _test_dir(request), ecs_task_credentials)
+    factory = TaskFactory(request.config, _test_dir(request), ecs_task_credentials, request.node)
     yield factory
     factory.close()
 
@@ -714,10 +912,13 @@ def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Itera
     """The test's task: its own when marked ``@pytest.mark.ecs_task(path, ...)``, else the session's."""
     marker = request.node.get_closest_marker("ecs_task")
     if marker is None:
-        yield request.getfixturevalue("ecs_session_task")
+        task = request.getfixturevalue("ecs_session_task")
+        _used_by(request.node, task)
+        yield task
         return
     if not marker.args:
         pytest.fail("@pytest.mark.ecs_task needs the task definition path as its first argument", pytrace=False)
-    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials)
+    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials,
+                  request.node)
     yield task
     _close(request.config, task)

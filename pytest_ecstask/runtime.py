@@ -228,7 +228,8 @@ class TaskRunner:
         self._removed = False
         self._gating = False
         self._started = False
-        self._follower = False  # follows a task another process owns: never stops or removes it
+        self._follower = False  # follows a task another process owns: never removes it
+        self.stops_on_essential_exit = True  # followers that did not start the task leave that to the starter
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -325,6 +326,7 @@ class TaskRunner:
 
         self._started = True
         self._follower = not owned
+        self.stops_on_essential_exit = owned
         self._watch_events()
         label = f"{LABEL_TASK}={self.plan.task_id}"
         by_name = {c.plan.docker_name: c for c in self.containers.values()}
@@ -636,8 +638,8 @@ class TaskRunner:
                 c.exit_code = int(code) if code is not None else c.exit_code
                 self._record(c.name, f"exited with code {c.exit_code}")
                 essential_exit = c.plan.essential and self.state.status in ("PENDING", "RUNNING")
-                if self._follower:
-                    essential_exit = False  # the owning process stops the task
+                if self._follower and not self.stops_on_essential_exit:
+                    essential_exit = False  # the process that started the task stops it
                     if all(x.status == "STOPPED" for x in self.containers.values()):
                         self.state.status = "STOPPED"
             elif action.startswith("health_status:") and c.plan.has_health_check:

@@ -69,7 +69,8 @@ def parse_value_from(value_from: str) -> SecretReference:
     """Parse ``valueFrom`` exactly as ECS does; anything it would refuse raises ``EcsTaskError``."""
     if not value_from:
         raise EcsTaskError(
-            "a secret's valueFrom is empty: give an SSM parameter name or ARN, or a Secrets Manager secret ARN"
+            "a secret's valueFrom is empty: give an SSM parameter name or ARN, or a Secrets Manager "
+            "secret ARN"
         )
     if not value_from.startswith("arn:"):
         # ECS treats anything that is not an ARN as an SSM parameter name in the task's region.
@@ -138,10 +139,14 @@ def _json_key_value(secret_string: str, ref: SecretReference) -> str:
             f"{ref.value_from!r})"
         )
     value = data[ref.json_key]
-    return value if isinstance(value, str) else json.dumps(value)
+    if isinstance(value, str):
+        return value  # a string, or a number's text as written
+    if isinstance(value, (dict, list)):
+        return json.dumps(json.loads(secret_string)[ref.json_key])  # nested numbers as numbers
+    return json.dumps(value)  # true, false, null
 
 
-# --- local values -----------------------------------------------------------------------------------------------
+# --- local values -------------------------------------------------------------------------------------------
 
 
 def load_secrets_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
@@ -213,7 +218,7 @@ def local_resolver(mapping: Mapping[str, str]) -> SecretResolver:
     return resolve
 
 
-# --- real AWS -----------------------------------------------------------------------------------------------------
+# --- real AWS -----------------------------------------------------------------------------------------------
 
 
 def aws_resolver(region: str, session: Any = None) -> SecretResolver:
@@ -236,7 +241,7 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
                 raise EcsTaskError(f"no {service} client was given to the AWS secret resolver")
             return session[service]
         if (service, where) not in clients:
-            maker = session if session is not None else boto3.session.Session()
+            maker: Any = session if session is not None else boto3.session.Session()
             clients[(service, where)] = maker.client(service, region_name=where)
         return clients[(service, where)]
 
@@ -258,7 +263,7 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
             code = error.get("Code", "error")
             message = error.get("Message", "")
             raise EcsTaskError(
-                f"{label} refused valueFrom {ref.value_from!r} in {where}: {code}"
+                f"{label} ({where}) could not give valueFrom {ref.value_from!r}: {code}"
                 + (f" ({message})" if message else "")
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
@@ -274,7 +279,7 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
     return resolve
 
 
-# --- a task definition's secrets ------------------------------------------------------------------------------
+# --- a task definition's secrets ----------------------------------------------------------------------------
 
 
 class UnresolvedSecretsError(EcsTaskError):
@@ -306,7 +311,7 @@ def _secret_uses(taskdef: TaskDefinition) -> list[tuple[str, str, str]]:
 
 
 def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]) -> dict[str, str]:
-    """valueFrom -> value for every secret the task definition uses, each from the first resolver that answers.
+    """valueFrom -> value for every secret the task definition uses, from the first resolver that answers.
 
     Every failure is collected and raised as one ``UnresolvedSecretsError`` naming container, secret and
     valueFrom: like ECS, a task whose secrets cannot all be read does not start.
@@ -339,7 +344,7 @@ def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]
     return resolved
 
 
-# --- environment files ----------------------------------------------------------------------------------------
+# --- environment files --------------------------------------------------------------------------------------
 
 
 def parse_environment_file(text: str, source: str) -> list[tuple[str, str]]:
@@ -354,8 +359,7 @@ def parse_environment_file(text: str, source: str) -> list[tuple[str, str]]:
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line, it does not start another
     for number, line in enumerate(lines, start=1):
-        if line.endswith("\r"):
-            line = line[:-1]  # the agent's line reader drops a CR before LF
+        line = line.removesuffix("\r")  # the agent's line reader drops a CR before LF
         if len(line.encode("utf-8")) >= _MAX_ENV_LINE_BYTES:
             raise EcsTaskError(
                 f"{source}: line {number} is 64 KiB or longer; the ECS agent cannot read such a line and "

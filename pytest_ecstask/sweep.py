@@ -21,6 +21,7 @@ from pytest_ecstask.lifecycle import (
     describe,
     host_id,
     lease_dir,
+    lease_is_held,
     remove_stale_run_files,
 )
 
@@ -61,7 +62,8 @@ class SweepReport:
             "removed": [] if self.dry_run or self.refused else [
                 {**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids
             ],
-            "would_remove": [{**describe(v.resource), "why": v.why} for v in self.chosen] if self.dry_run else [],
+            "would_remove": [{**describe(v.resource), "why": v.why} for v in self.chosen]
+            if self.dry_run or self.refused else [],
             "failed": [{**describe(r), "error": why} for r, why in self.failed],
             "left": [{**describe(v.resource), "why": v.why} for v in self.left],
             "stale_leases_removed": self.stale_leases,
@@ -113,10 +115,11 @@ def sweep(
             max_age_seconds=max_age,
             include_kept=include_kept,
             live_sessions=live_sessions,
+            is_held=lambda path: lease_is_held(path, cleanup=not dry_run),
         )
         report.chosen = [v for v in verdicts if v.remove]
         report.left = [v for v in verdicts if not v.remove]
-        if len(report.chosen) > cap and not force:
+        if len(report.chosen) > cap and not force and not dry_run:
             report.refused = (
                 f"ecstask sweep: {len(report.chosen)} resources would be removed, more than the safety cap of {cap}; "
                 "nothing was removed. Look at the list (--ecs-dry-run), then run again with --ecs-force "
@@ -127,6 +130,8 @@ def sweep(
             return report
         report.failed = remove_resources(api, [v.resource for v in report.chosen])
         report.stale_leases = remove_stale_run_files(directory)
+    if dry_run:
+        return report
     # The shared endpoint network, when no server of any run is left to need it (one killed outright).
     from filelock import FileLock as _Lock
 

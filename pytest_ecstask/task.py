@@ -251,7 +251,12 @@ class Container:
         """stdout and stderr lines so far, with Docker's timestamps; kept after the container is removed."""
         if self._state.logs is not None or self.id is None:
             return list(self._state.logs or [])
-        return fetch_log_lines(self._task._engine.api, self.id)
+        import docker.errors
+
+        try:
+            return fetch_log_lines(self._task._engine.api, self.id)
+        except docker.errors.APIError:
+            return list(self._state.logs or [])  # being removed right now: what was kept, if anything
 
     def logs(self) -> str:
         """stdout and stderr so far, in time order; kept after the container is removed."""

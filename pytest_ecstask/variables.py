@@ -33,8 +33,9 @@ _TOKEN = re.compile(r"(?P<escape>\$\$\{)|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}"
 _YAML_SUFFIXES = (".yaml", ".yml")
 _SHOW_MAX = 60
 
+
 def placeholder_names(text: str) -> list[str]:
-    """Names of the unescaped ``${NAME}`` placeholders in ``text``, each once, in order of first appearance."""
+    """Names of the unescaped ``${NAME}`` placeholders, each once, in order of first appearance."""
     names = (m.group("name") for m in _TOKEN.finditer(text) if m.group("name"))
     return list(dict.fromkeys(names))
 
@@ -137,7 +138,7 @@ def load_vars_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
     return _parse_dotenv(_read_text(path, "vars file"), source)
 
 
-# --- shared with secretvalues: reading JSON and YAML mappings without ever echoing their contents ------------
+# --- shared with secretvalues: reading JSON and YAML mappings without ever echoing their contents -----------
 
 
 def scalar_text(value: Any) -> Optional[str]:
@@ -185,7 +186,9 @@ def _read_text(path: Union[str, os.PathLike[str]], what: str) -> str:
     except OSError as exc:
         raise EcsTaskError(f"{source}: cannot read the {what}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise EcsTaskError(f"{source}: the {what} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+        raise EcsTaskError(
+            f"{source}: the {what} is not UTF-8 text ({exc.reason}); save it as UTF-8"
+        ) from None
 
 
 def _load_yaml(text: str, source: str) -> Any:
@@ -210,7 +213,7 @@ def _parse_dotenv(text: str, source: str) -> dict[str, str]:
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        if line.startswith("export ") or line.startswith("export\t"):
+        if line.startswith(("export ", "export\t")):
             line = line[len("export") :].lstrip()
         name, sep, value = line.partition("=")
         name, value = name.strip(), value.strip()

@@ -62,9 +62,18 @@ def test_another_hosts_resources_go_only_past_the_age_limit() -> None:
         True, False]
 
 
-def test_an_unreadable_lease_falls_back_to_age() -> None:
-    assert decide(resource(age=7200), resource(session="s2", lease="/leases/s2.lease", age=5),
-                  held={"/leases/s1.lease": None, "/leases/s2.lease": None}) == [True, False]
+def test_a_lease_that_cannot_be_checked_on_this_host_is_left_alone_whatever_the_age() -> None:
+    # Another user's run: its lease cannot be opened, so it cannot be proved dead.
+    assert decide(resource(age=10**6), resource(session="s2", lease="/leases/s2.lease", age=5),
+                  held={"/leases/s1.lease": None, "/leases/s2.lease": None}) == [False, False]
+
+
+def test_a_missing_lease_with_a_live_owner_process_is_left_alone() -> None:
+    import os
+    import socket
+
+    alive = resource(**{"pytest-ecstask.owner": f"{socket.gethostname()}:{os.getpid()}"})
+    assert decide(alive, held={"/leases/s1.lease": False}) == [False]
 
 
 def test_kept_resources_stay_unless_asked_for() -> None:
