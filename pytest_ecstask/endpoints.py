@@ -517,7 +517,7 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
                 pass
 
 
-def serve(session_dir: Path, lease_path: str, session_id: str) -> int:
+def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) -> int:
     """The server process: bind, announce in ``endpoint.json``, serve until the run's lease is free."""
     import docker
     from filelock import FileLock
@@ -537,12 +537,14 @@ def serve(session_dir: Path, lease_path: str, session_id: str) -> int:
             return 1
         server = None
         errors = []
-        for port in (80, 0):  # the exact ECS form where port 80 is free to bind
+        # Port 80 gives the exact ECS form, but it is asked for, not taken by default: a server on
+        # 169.254.170.2:80 keeps any task from publishing hostPort 80 on all addresses.
+        for candidate in dict.fromkeys((port, 0)):
             try:
-                server = EndpointServer((ENDPOINT_IP, port), api, token)
+                server = EndpointServer((ENDPOINT_IP, candidate), api, token)
                 break
             except OSError as exc:
-                errors.append(f"port {port or 'any'}: {exc.strerror or exc}")
+                errors.append(f"port {candidate or 'any'}: {exc.strerror or exc}")
         if server is None:
             _announce(announce, {"error": f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"})
             return 1
@@ -579,8 +581,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--session-dir", required=True)
     parser.add_argument("--lease", required=True)
     parser.add_argument("--session", required=True)
+    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args(argv)
-    return serve(Path(args.session_dir), args.lease, args.session)
+    return serve(Path(args.session_dir), args.lease, args.session, args.port)
 
 
 # -- the client side: used by the processes of a run ---------------------------------------------------
@@ -590,7 +593,7 @@ class EndpointUnavailable(EcsTaskError):
     """169.254.170.2 cannot be served from here (a remote engine, a Docker Desktop VM, no privileges)."""
 
 
-def ensure_server(session_dir: Path, lease_path: str, session_id: str) -> EndpointInfo:
+def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int = 0) -> EndpointInfo:
     """The run's server, started by the first process that needs it (under a file lock)."""
     from filelock import FileLock
 
@@ -608,7 +611,7 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str) -> Endpoi
         log = open(session_dir / "endpoint.log", "ab")
         process = subprocess.Popen(
             [sys.executable, "-m", "pytest_ecstask.endpoints", "--session-dir", str(session_dir),
-             "--lease", lease_path, "--session", session_id],
+             "--lease", lease_path, "--session", session_id, "--port", str(port)],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
         )
         log.close()

@@ -15,6 +15,7 @@ from typing import Any, Optional
 from pytest_ecstask.endpoints import EndpointInfo, container_environment
 from pytest_ecstask.errors import PlanError
 from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
+from pytest_ecstask.secretvalues import merge_environment
 from pytest_ecstask.taskdef import (
     ContainerDefinition,
     ContainerDependency,
@@ -55,6 +56,7 @@ class PlanOptions:
     availability_zone: str = DEFAULT_AVAILABILITY_ZONE
     launch_type: str = DEFAULT_LAUNCH_TYPE
     secret_values: Mapping[str, str] = field(default_factory=dict)  # valueFrom -> value
+    environment_files: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)  # value -> lines
     endpoint: Optional[EndpointInfo] = None  # the run's metadata and credentials server, when there is one
     secret: str = ""  # per task: the metadata and credentials ids are derived from it
     mask_secrets: bool = False  # a plan to show, not to run: secrets need no values
@@ -337,15 +339,19 @@ def _environment(
     c: ContainerDefinition, options: PlanOptions, task_role_arn: Optional[str], problems: list[str]
 ) -> list[str]:
     env: dict[str, str] = {"AWS_EXECUTION_ENV": "AWS_ECS_EC2", "AWS_REGION": options.region}
-    if c.raw.get("environmentFiles"):
-        problems.append(
-            f"container {c.name!r}: environmentFiles are not read yet; put the variables in environment instead"
-        )
     if options.endpoint is not None:
         env.update(container_environment(options.endpoint, options.secret, c.name, task_role_arn))
-    for item in c.raw.get("environment") or []:
-        if item.get("name"):
-            env[str(item["name"])] = str(item.get("value", ""))
+    files = []
+    for entry in c.raw.get("environmentFiles") or []:
+        value = str(entry.get("value", ""))
+        if value in options.environment_files:
+            files.append(list(options.environment_files[value]))
+        elif options.mask_secrets:
+            continue  # a plan to show: the file is read when the task runs
+        else:
+            problems.append(f"container {c.name!r}: environment file {value!r} has no local content")
+    # ECS precedence: environment beats environment files; among files the first to set a name wins.
+    env.update(merge_environment([e for e in c.raw.get("environment") or [] if e.get("name")], files))
     for item in c.raw.get("secrets") or []:
         value_from = str(item["valueFrom"])
         if value_from in options.secret_values:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 MARKER_ARGS = (
     "images", "pull", "stop_timeout", "start_timeout", "check", "endpoints", "credentials",
     "cluster", "region", "account_id", "availability_zone", "launch_type", "wait_for",
+    "overrides", "secrets", "variables",
 )
 # Settings that are plain strings with an option, an ini key and a marker argument each.
 TASK_TEXT_SETTINGS = {
@@ -161,6 +162,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for key, (flag, _, what) in TASK_TEXT_SETTINGS.items():
         group.addoption(flag, metavar=key.upper(), help=f"{what}. ini: ecs_{key}")
+    group.addoption(
+        "--ecs-endpoint-port",
+        metavar="PORT",
+        help="port of the endpoint server on 169.254.170.2: 80 gives the exact ECS form "
+        "(AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) but keeps tasks from publishing hostPort 80; default: any "
+        "free port, with AWS_CONTAINER_CREDENTIALS_FULL_URI. ini: ecs_endpoint_port",
+    )
+    parser.addini("ecs_endpoint_port", "port of the endpoint server (80 = the exact ECS form)", default="")
     parser.addini("ecs_endpoints", "serve the metadata and credentials endpoints: auto or off", default="auto")
     parser.addini("ecs_assume_role", "task-role credentials from STS AssumeRole", type="bool", default=False)
     parser.addini(
@@ -170,6 +179,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for key, (_, _, what) in TASK_TEXT_SETTINGS.items():
         parser.addini(f"ecs_{key}", what, default="")
+    group.addoption("--ecs-var", action="append", default=[], metavar="NAME=VALUE",
+                    help="fill ${NAME} in task definition templates; repeatable. ini: ecs_vars")
+    group.addoption("--ecs-vars-file", metavar="PATH", help="template variables from a JSON, YAML or NAME=VALUE file. "
+                    "ini: ecs_vars_file")
+    group.addoption("--ecs-template", action="store_true", default=None,
+                    help="treat task definitions as templates even without --ecs-var (values from the "
+                    "environment). ini: ecs_template")
+    group.addoption("--ecs-secrets-file", metavar="PATH", help="secret values by parameter name or ARN (JSON or YAML). "
+                    "ini: ecs_secrets_file")
+    group.addoption("--ecs-env-file", action="append", default=[], metavar="VALUE=PATH",
+                    help="read environmentFiles entry VALUE (an S3 ARN) from local PATH; repeatable. ini: ecs_env_files")
+    group.addoption("--ecs-aws", action="store_true", default=None,
+                    help="read secrets (SSM, Secrets Manager) and S3 environment files from real AWS with your own "
+                    "credentials (needs boto3). ini: ecs_aws")
+    parser.addini("ecs_vars", "template variables, one NAME=VALUE a line", type="linelist", default=[])
+    parser.addini("ecs_vars_file", "template variables file (JSON, YAML or NAME=VALUE lines)", default="")
+    parser.addini("ecs_template", "treat task definitions as templates", type="bool", default=False)
+    parser.addini("ecs_secrets_file", "secret values by parameter name or ARN (JSON or YAML)", default="")
+    parser.addini("ecs_env_files", "environment file mappings, one VALUE=PATH a line", type="linelist", default=[])
+    parser.addini("ecs_aws", "read secrets and S3 environment files from real AWS", type="bool", default=False)
     parser.addini("ecs_logs", "attach logs and timeline to reports: on-failure, always, never", default="on-failure")
     parser.addini("ecs_log_lines", "log lines per container in reports", default="50")
     parser.addini("ecs_log_dir", "directory for every container's full log", default="")
@@ -580,6 +609,9 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         if mode not in ("auto", "off"):
             raise EcsTaskError(f"endpoints: {mode!r} is not auto or off (--ecs-endpoints, ini ecs_endpoints)")
         endpoints = mode == "auto"
+    port_text = str(config.getoption("ecs_endpoint_port") or config.getini("ecs_endpoint_port") or "0")
+    if not port_text.isdigit() or int(port_text) > 65535:
+        raise EcsTaskError(f"--ecs-endpoint-port / ini ecs_endpoint_port: {port_text!r} is not a port number")
     static = str(config.getini("ecs_task_credentials") or "")
     if static:
         from pytest_ecstask.credentials import parse_static
@@ -592,11 +624,79 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         start_timeout=start_timeout or None,  # 0 = no limit
         check=bool(marker_kwargs.get("check", True)),
         endpoints=bool(endpoints),
+        endpoint_port=int(port_text),
         credentials=marker_kwargs.get("credentials"),
         assume_role=bool(config.getoption("ecs_assume_role") or config.getini("ecs_assume_role")),
         wait_for=dict(marker_kwargs.get("wait_for") or {}),
+        variables=_variables(config, marker_kwargs),
+        template=bool(config.getoption("ecs_template") or config.getini("ecs_template")),
+        secrets=dict(marker_kwargs.get("secrets") or {}),
+        secret_resolvers=_secret_resolvers(config),
+        aws=bool(config.getoption("ecs_aws") or config.getini("ecs_aws")),
+        environment_files=_environment_file_paths(config),
+        environment_file_resolver=lambda value, container: config.hook.pytest_ecstask_resolve_environment_file(
+            value=value, container=container),
+        overrides=dict(marker_kwargs.get("overrides") or {}),
+        adjust=lambda definition, source: config.hook.pytest_ecstask_adjust_task_definition(
+            definition=definition, source=source),
+        image_resolver=lambda image, container: config.hook.pytest_ecstask_resolve_image(
+            image=image, container=container),
+        registry_auth=lambda image, container: config.hook.pytest_ecstask_registry_credentials(
+            image=image, container=container),
         **text,
     )
+
+
+def _relative_to_ini(config: pytest.Config, value: str) -> Path:
+    base = config.inipath.parent if config.inipath else config.rootpath
+    return Path(base, value)
+
+
+def _variables(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> dict[str, str]:
+    """Template values, highest precedence first: marker, command line, ini, vars file."""
+    from pytest_ecstask.variables import load_vars_file, parse_var_assignments
+
+    values: dict[str, str] = {}
+    path = config.getoption("ecs_vars_file")
+    if path:
+        values.update(load_vars_file(Path(config.invocation_params.dir, path)))
+    elif config.getini("ecs_vars_file"):
+        values.update(load_vars_file(_relative_to_ini(config, str(config.getini("ecs_vars_file")))))
+    values.update(parse_var_assignments(list(config.getini("ecs_vars")), "ini ecs_vars"))
+    values.update(parse_var_assignments(config.getoption("ecs_var"), "--ecs-var"))
+    values.update({str(k): str(v) for k, v in dict(marker_kwargs.get("variables") or {}).items()})
+    return values
+
+
+_secrets_files: dict[Path, Any] = {}
+
+
+def _secret_resolvers(config: pytest.Config) -> list[Any]:
+    """The secrets file, then the hook; real AWS comes last (TaskOptions.aws)."""
+    from pytest_ecstask.secretvalues import load_secrets_file, local_resolver
+
+    resolvers: list[Any] = []
+    given = config.getoption("ecs_secrets_file")
+    path = Path(config.invocation_params.dir, given) if given else (
+        _relative_to_ini(config, str(config.getini("ecs_secrets_file"))) if config.getini("ecs_secrets_file") else None)
+    if path is not None:
+        if path not in _secrets_files:
+            _secrets_files[path] = local_resolver(load_secrets_file(path))
+        resolvers.append(_secrets_files[path])
+    resolvers.append(lambda reference: config.hook.pytest_ecstask_resolve_secret(
+        reference=reference, container=""))
+    return resolvers
+
+
+def _environment_file_paths(config: pytest.Config) -> dict[str, str]:
+    mappings = {}
+    for entry, where, base in [(e, "ini ecs_env_files", None) for e in config.getini("ecs_env_files")] + [
+            (e, "--ecs-env-file", config.invocation_params.dir) for e in config.getoption("ecs_env_file")]:
+        value, sep, path = str(entry).rpartition("=")
+        if not sep or not value or not path:
+            raise EcsTaskError(f"{where}: {entry!r} is not VALUE=PATH")
+        mappings[value] = str(Path(base, path) if base else _relative_to_ini(config, path))
+    return mappings
 
 
 # -- fixtures --------------------------------------------------------------------------------------------
@@ -730,6 +830,7 @@ def _start(
         run.open_tasks.append(task)
         _used_by(item, task)
         _show_progress(config, task)
+        _forward_events(config, task)
         task.start()
         _started_line(config, task)
         return task
@@ -737,6 +838,17 @@ def _start(
         message = str(exc)
     # Outside the except block, so the report shows our message alone, not a chained traceback.
     pytest.fail(message, pytrace=False)
+
+
+def _forward_events(config: pytest.Config, task: Task) -> None:
+    import time as _time
+
+    hook = config.hook.pytest_ecstask_task_event
+    hook(task=task, event="planned", container=None, at=_time.time(), details={})
+    task._runner.listeners.append(
+        lambda kind, container, details: hook(task=task, event=kind, container=container, at=_time.time(),
+                                              details=dict(details))
+    )
 
 
 def _show_progress(config: pytest.Config, task: Task) -> None:

@@ -83,7 +83,9 @@ class Engine:
                 self._pause_image = tag
             return self._pause_image
 
-    def ensure_image(self, image: str, containers: Sequence[str], pull: str) -> None:
+    def ensure_image(
+        self, image: str, containers: Sequence[str], pull: str, auth: Optional[Mapping[str, str]] = None
+    ) -> None:
         """Make ``image`` present per the pull policy, or say which containers need it and how to map it."""
         import docker.errors
 
@@ -101,7 +103,8 @@ class Engine:
                     ) from None
         repository, tag = _split_image(image)
         try:
-            self.api.pull(repository, tag=tag)
+            # Without auth, the SDK uses the engine client's own configuration (~/.docker/config.json).
+            self.api.pull(repository, tag=tag, auth_config=dict(auth) if auth else None)
         except docker.errors.APIError as exc:
             raise TaskFailedToStart(
                 f"CannotPullContainerError: image {image!r} for container {who} could not be pulled "
@@ -213,6 +216,9 @@ class TaskRunner:
         self._on_provisioned = on_provisioned  # images are there: called with the pull start and stop times
         self._on_removed = on_removed
         self.on_timeline: Optional[Callable[[TimelineEntry], None]] = None  # live progress for the reporter
+        # Lifecycle events (kind, container, details) for hooks; called from the runner's threads.
+        self.listeners: list[Callable[[str, Optional[str], Mapping[str, Any]], None]] = []
+        self.registry_auth: Mapping[str, Mapping[str, str]] = {}  # image -> pull credentials
         self.state = TaskState()
         self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
         self.pause: Optional[ContainerState] = ContainerState(plan.pause) if plan.pause else None
@@ -394,7 +400,10 @@ class TaskRunner:
         by_image: dict[str, list[str]] = {}
         for c in self.plan.containers:
             by_image.setdefault(c.image, []).append(c.name)
-        _parallel(lambda item: self.engine.ensure_image(item[0], item[1], self.pull), list(by_image.items()))
+        _parallel(
+            lambda item: self.engine.ensure_image(item[0], item[1], self.pull, self.registry_auth.get(item[0])),
+            list(by_image.items()),
+        )
 
     def _watch_events(self) -> None:
         # Opened before anything is created, so that no start, die or health event can be missed.
@@ -601,6 +610,7 @@ class TaskRunner:
         if c.status != "STOPPED":
             c.status = "RUNNING"
         self._record(c.name, "started")
+        self._emit("container_started", c.name)
         self._changed.notify_all()
 
     # -- events ----------------------------------------------------------------------------------------
@@ -637,6 +647,7 @@ class TaskRunner:
                 code = attributes.get("exitCode")
                 c.exit_code = int(code) if code is not None else c.exit_code
                 self._record(c.name, f"exited with code {c.exit_code}")
+                self._emit("container_exited", c.name, exit_code=c.exit_code)
                 essential_exit = c.plan.essential and self.state.status in ("PENDING", "RUNNING")
                 if self._follower and not self.stops_on_essential_exit:
                     essential_exit = False  # the process that started the task stops it
@@ -647,6 +658,8 @@ class TaskRunner:
                 status = action.split(":", 1)[1].strip().upper()
                 c.health = status if status in ("HEALTHY", "UNHEALTHY") else c.health
                 self._record(c.name, f"health {c.health}")
+                if c.health == "HEALTHY":
+                    self._emit("container_healthy", c.name)
             self._changed.notify_all()
         if essential_exit:
             # Stopping blocks on Docker: do it off the event thread, which must keep reading.
@@ -772,6 +785,15 @@ class TaskRunner:
             self.state.status = status
             self._record(None, f"task {status}")
             self._changed.notify_all()
+        if status == "STOPPED":
+            self._emit("task_stopped", None, stop_code=self.state.stop_code, reason=self.state.stopped_reason)
+
+    def _emit(self, kind: str, container: Optional[str], **details: Any) -> None:
+        for listener in self.listeners:
+            try:
+                listener(kind, container, details)
+            except Exception:
+                pass  # a reporting hook must never break the task
 
     def _record(self, container: Optional[str], what: str) -> None:
         entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, what)

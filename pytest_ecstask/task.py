@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,8 +27,21 @@ from pytest_ecstask.plan import (
     TaskPlan,
     build_plan,
 )
+from pytest_ecstask.secretvalues import (
+    SecretResolver,
+    aws_resolver,
+    local_resolver,
+    merge_environment,
+    parse_environment_file,
+    resolve_secrets,
+)
 from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
-from pytest_ecstask.taskdef import TaskDefinition, load_task_definition, parse_task_definition
+from pytest_ecstask.taskdef import (
+    TaskDefinition,
+    load_task_definition,
+    parse_task_definition,
+    parse_task_definition_text,
+)
 
 TaskSource = Union[str, "os.PathLike[str]", TaskDefinition, Mapping[str, Any], list]
 
@@ -56,13 +69,13 @@ class EndpointWarning(UserWarning):
 _endpoints: dict[str, Optional[EndpointInfo]] = {}
 
 
-def endpoint_for(owner: Owner) -> Optional[EndpointInfo]:
+def endpoint_for(owner: Owner, port: int = 0) -> Optional[EndpointInfo]:
     """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be."""
     with _engine_lock:
         if owner.session_id not in _endpoints:
             try:
                 _endpoints[owner.session_id] = ensure_server(
-                    lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id
+                    lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port
                 )
             except EndpointUnavailable as exc:
                 import warnings
@@ -91,6 +104,7 @@ class TaskOptions:
     start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
     check: bool = True  # raise TaskFailedToStart when an essential container could not start
     endpoints: bool = True  # serve the metadata and credentials endpoints at 169.254.170.2
+    endpoint_port: int = 0  # 80 for the exact ECS form (relative credentials URI); 0 = any free port
     credentials: Optional[Mapping[str, str]] = None  # task-role credentials; None = the provider, STS or made up
     # Asked with the taskRoleArn when ``credentials`` is None: the plugin's hook, fixture and ini key.
     credentials_provider: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None
@@ -102,6 +116,21 @@ class TaskOptions:
     launch_type: str = DEFAULT_LAUNCH_TYPE
     # Readiness beyond ECS gating: testcontainers wait strategies by container name, applied after start.
     wait_for: Mapping[str, Any] = field(default_factory=dict)
+    # Template variables for ${NAME} placeholders; templating is on when any is given, or ``template``.
+    variables: Mapping[str, str] = field(default_factory=dict)
+    template: bool = False
+    # Secrets: explicit values by valueFrom, then the resolvers in order, then real AWS when ``aws``.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    secret_resolvers: Sequence[SecretResolver] = ()
+    aws: bool = False  # read secrets (SSM, Secrets Manager) and S3 environment files from real AWS
+    # Environment files by their environmentFiles value (an S3 ARN or a path): a local path to read instead.
+    environment_files: Mapping[str, str] = field(default_factory=dict)
+    environment_file_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (value, container) -> text
+    # Per-container changes merged onto the task definition: environment, command, image, dockerLabels.
+    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    adjust: Optional[Callable[[dict[str, Any], str], None]] = None  # may change the loaded definition in place
+    image_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (image, container) -> image to run
+    registry_auth: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None  # (image, container) -> auth
 
 
 class WaitTarget:
@@ -138,15 +167,78 @@ class WaitTarget:
         return str(self._container.inspect()["State"]["Status"])
 
 
-def load_source(source: TaskSource, *, base_dir: Optional[Path] = None) -> TaskDefinition:
+def load_source(
+    source: TaskSource, *, base_dir: Optional[Path] = None, options: Optional[TaskOptions] = None
+) -> TaskDefinition:
+    """The task definition to run: rendered (template variables), adjusted (hooks), overridden, validated."""
+    options = options or TaskOptions()
     if isinstance(source, TaskDefinition):
-        return source
-    if isinstance(source, (Mapping, list)):
-        return parse_task_definition(source, "<task definition given as data>", default_family="task")
-    path = Path(os.fspath(source))
-    if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
-        path = base_dir / path
-    return load_task_definition(path)
+        taskdef = source
+    elif isinstance(source, (Mapping, list)):
+        taskdef = parse_task_definition(source, "<task definition given as data>", default_family="task")
+    else:
+        path = Path(os.fspath(source))
+        if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
+            path = base_dir / path
+        if options.variables or options.template:
+            taskdef = _render(path, options)
+        else:
+            taskdef = load_task_definition(path)
+    if options.adjust is None and not options.overrides:
+        return taskdef
+    import copy
+
+    raw = copy.deepcopy(dict(taskdef.raw))
+    if options.adjust is not None:
+        options.adjust(raw, taskdef.source)
+    _apply_overrides(raw, options.overrides, taskdef.source)
+    raw.setdefault("family", taskdef.family)
+    # Validated like the file itself: a hook or override cannot smuggle in what ECS would refuse.
+    return parse_task_definition(raw, taskdef.source, default_family=taskdef.family)
+
+
+def _render(path: Path, options: TaskOptions) -> TaskDefinition:
+    from pytest_ecstask.errors import TaskDefinitionError
+    from pytest_ecstask.variables import placeholder_names, substitute, template_values
+
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise TaskDefinitionError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    values = template_values(options.variables, {}, os.environ, placeholder_names(text))
+    rendered = substitute(text, values, str(path))
+    family = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in path.stem)
+    return parse_task_definition_text(rendered, str(path), default_family=family)
+
+
+OVERRIDABLE = ("environment", "command", "entryPoint", "image", "dockerLabels")
+
+
+def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]], source: str) -> None:
+    containers = {c.get("name"): c for c in raw.get("containerDefinitions") or [] if isinstance(c, dict)}
+    problems = []
+    for name, changes in overrides.items():
+        if name not in containers:
+            problems.append(f"overrides[{name!r}]: no container {name!r} in this task definition")
+            continue
+        target = containers[name]
+        for key, value in changes.items():
+            if key not in OVERRIDABLE:
+                problems.append(f"overrides[{name!r}]: {key!r} cannot be overridden; one of {', '.join(OVERRIDABLE)}")
+            elif key == "environment":
+                # Merged by name: the override's value wins, other variables stay.
+                env = {e.get("name"): e for e in target.get("environment") or [] if isinstance(e, dict)}
+                for env_name, env_value in dict(value).items():
+                    env[env_name] = {"name": env_name, "value": str(env_value)}
+                target["environment"] = list(env.values())
+            elif key == "dockerLabels":
+                target["dockerLabels"] = {**(target.get("dockerLabels") or {}), **dict(value)}
+            else:
+                target[key] = value
+    if problems:
+        from pytest_ecstask.errors import TaskDefinitionError
+
+        raise TaskDefinitionError(source, problems)
 
 
 @dataclass(frozen=True)
@@ -600,7 +692,19 @@ def create_task(
     """
     import secrets as _secrets
 
-    taskdef = load_source(source, base_dir=base_dir)
+    taskdef = load_source(source, base_dir=base_dir, options=options)
+    # Everything that can be missing is looked for before the engine is asked for anything.
+    secret_values = resolve_secrets(taskdef, _secret_resolvers(options))
+    environment_files = _read_environment_files(taskdef, options, base_dir)
+    image_map = dict(options.images)
+    if options.image_resolver is not None:
+        from pytest_ecstask.plan import resolve_image
+
+        for c in taskdef.containers:
+            mapped = resolve_image(c.image, image_map)
+            chosen = options.image_resolver(mapped, c.name)
+            if chosen:
+                image_map[c.image] = chosen
     engine = engine or get_engine()
     owner = owner or process_owner()
     needs_pause = taskdef.network_mode == "awsvpc" or taskdef.raw.get("pidMode") == "task" or (
@@ -613,22 +717,133 @@ def create_task(
             owner=owner,
             created=created or now_rfc3339(),
             pause_image=engine.pause_image() if needs_pause else "",
-            image_map=dict(options.images),
+            image_map=image_map,
             stop_timeout=options.stop_timeout,
             default_start_timeout=options.start_timeout,
+            secret_values=secret_values,
+            environment_files=environment_files,
             cluster=options.cluster,
             region=options.region,
             account_id=options.account_id,
             availability_zone=options.availability_zone,
             launch_type=options.launch_type,
-            endpoint=endpoint_for(owner) if options.endpoints else None,
+            endpoint=endpoint_for(owner, options.endpoint_port) if options.endpoints else None,
             secret=secret or _secrets.token_hex(16),
         ),
     )
     credentials = None
     if taskdef.task_role_arn and not started_elsewhere:
         credentials = resolve_credentials(taskdef.task_role_arn, options, plan.task_id, taskdef.family)
-    return Task(engine, taskdef, plan, options, credentials)
+    task = Task(engine, taskdef, plan, options, credentials)
+    task._runner.registry_auth = _registry_auth(taskdef, plan, options)
+    return task
+
+
+def _registry_auth(taskdef: TaskDefinition, plan: TaskPlan, options: TaskOptions) -> dict[str, Mapping[str, str]]:
+    """Pull credentials per image: the hook, else a resolvable repositoryCredentials secret, else the engine's."""
+    import json
+
+    from pytest_ecstask.secretvalues import parse_value_from
+
+    auth: dict[str, Mapping[str, str]] = {}
+    for c in plan.containers:
+        given = options.registry_auth(c.image, c.name) if options.registry_auth is not None else None
+        parameter = (taskdef.container(c.name).raw.get("repositoryCredentials") or {}).get("credentialsParameter")
+        if given is None and parameter:
+            reference = parse_value_from(str(parameter))
+            for resolve in _secret_resolvers(options):
+                value = resolve(reference)
+                if value is not None:
+                    try:
+                        data = json.loads(value)
+                        given = {"username": str(data["username"]), "password": str(data["password"])}
+                    except (ValueError, KeyError, TypeError):
+                        raise EcsTaskError(
+                            f"container {c.name!r}: repositoryCredentials {parameter!r} must hold JSON with "
+                            "username and password"
+                        ) from None
+                    break
+        if given is not None:
+            auth[c.image] = dict(given)
+    return auth
+
+
+def _secret_resolvers(options: TaskOptions) -> list[SecretResolver]:
+    resolvers: list[SecretResolver] = []
+    if options.secrets:
+        resolvers.append(local_resolver(options.secrets))
+    resolvers.extend(options.secret_resolvers)
+    if options.aws:
+        resolvers.append(aws_resolver(options.region))
+    return resolvers
+
+
+def _read_environment_files(
+    taskdef: TaskDefinition, options: TaskOptions, base_dir: Optional[Path]
+) -> dict[str, list[tuple[str, str]]]:
+    """Each environmentFiles value's parsed content: a given local path, the hook, a path, or S3 (with aws)."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    problems = []
+    for c in taskdef.containers:
+        for entry in c.raw.get("environmentFiles") or []:
+            value = str(entry.get("value", ""))
+            if value in out:
+                continue
+            try:
+                text = _environment_file_text(value, c.name, options, base_dir, taskdef.source)
+            except EcsTaskError as exc:
+                problems.append(f"container {c.name!r}: {exc}")
+                continue
+            if text is None:
+                problems.append(
+                    f"container {c.name!r}: environment file {value!r} could not be found: map it to a local file "
+                    "(--ecs-env-file VALUE=PATH, ini ecs_env_files), answer the "
+                    "pytest_ecstask_resolve_environment_file hook, or read S3 with --ecs-aws"
+                )
+                continue
+            out[value] = parse_environment_file(text, value)
+    if problems:
+        from pytest_ecstask.errors import TaskDefinitionError
+
+        raise TaskDefinitionError(taskdef.source, problems)
+    return out
+
+
+def _environment_file_text(
+    value: str, container: str, options: TaskOptions, base_dir: Optional[Path], source: str
+) -> Optional[str]:
+    local = options.environment_files.get(value)
+    if local is not None:
+        try:
+            return Path(local).read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EcsTaskError(f"environment file {value!r} mapped to {local}: {exc.strerror or exc}") from None
+    if options.environment_file_resolver is not None:
+        text = options.environment_file_resolver(value, container)
+        if text is not None:
+            return text
+    if not value.startswith("arn:"):
+        # A plain path: relative to the task definition's folder.
+        folder = Path(source).parent if Path(source).exists() else (base_dir or Path.cwd())
+        path = Path(value) if Path(value).is_absolute() else folder / value
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+    if options.aws and value.startswith("arn:aws:s3:::"):
+        return _read_s3(value, options.region)
+    return None
+
+
+def _read_s3(arn: str, region: str) -> str:
+    try:
+        import boto3
+        import botocore.exceptions
+    except ImportError:
+        raise EcsTaskError("reading environment files from S3 needs boto3: pip install boto3") from None
+    bucket, _, key = arn[len("arn:aws:s3:::"):].partition("/")
+    try:
+        body = boto3.client("s3", region_name=region).get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
+        raise EcsTaskError(f"environment file {arn!r} could not be read from S3: {exc}") from None
+    return str(body.decode("utf-8"))
 
 
 def resolve_credentials(role_arn: str, options: TaskOptions, task_id: str, family: str) -> TaskCredentials:

@@ -296,3 +296,24 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
     text = str(warned[0].message)
     assert "cannot bind 169.254.170.2" in text and "host.docker.internal" in text and "botocore" in text
     assert task_module.endpoint_for(owner) is None  # once per run: no second warning, no second attempt
+
+
+def test_port_80_gives_the_exact_ecs_relative_form(pytester: pytest.Pytester, image: str) -> None:
+    taskdef = {"family": "exact", "taskRoleArn": ROLE,
+               "containerDefinitions": [{"name": "app", "image": image, "command": service()}]}
+    pytester.makefile(".json", taskdef=json.dumps(taskdef))
+    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
+                     f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}\n")
+    pytester.makepyfile("""
+        from botocore.credentials import ContainerProvider
+
+        def test_relative(ecs_task):
+            env = dict(e.split("=", 1) for e in ecs_task.containers["app"].inspect()["Config"]["Env"])
+            assert env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"].startswith("/v2/credentials/")
+            assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" not in env and "AWS_CONTAINER_AUTHORIZATION_TOKEN" not in env
+            assert env["ECS_CONTAINER_METADATA_URI_V4"].startswith("http://169.254.170.2/v4/")
+            creds = ContainerProvider(environ={"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI":
+                                               env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"]}).load()
+            assert creds.get_frozen_credentials().access_key == "AKIAEXAMPLESTATIC01"
+        """)
+    pytester.runpytest("--ecs-taskdef=taskdef.json", "--ecs-endpoint-port=80").assert_outcomes(passed=1)
