@@ -31,7 +31,6 @@ from pytest_ecstask.secretvalues import (
     SecretResolver,
     aws_resolver,
     local_resolver,
-    merge_environment,
     parse_environment_file,
     resolve_secrets,
 )

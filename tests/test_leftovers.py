@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pytest
 
-from conftest import IMAGE, service
+from conftest import service
 from pytest_ecstask.lifecycle import (
     LABEL_CREATED,
     LABEL_HOST,

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import IMAGE, service
+from conftest import service
 from pytest_ecstask.lifecycle import LABEL_SESSION
 
 
