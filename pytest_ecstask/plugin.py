@@ -265,16 +265,17 @@ def _print_plan(config: pytest.Config) -> int:
     from pytest_ecstask.lifecycle import Owner, new_task_id, now_rfc3339
     from pytest_ecstask.pause import normalize_architecture, pause_image_tag
     from pytest_ecstask.plan import PlanOptions, build_plan, format_plan, plan_data
-    from pytest_ecstask.taskdef import load_task_definition
 
     path = _session_taskdef_path(config)
     if path is None:
         print("ERROR: --ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key",
               file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
+    from pytest_ecstask.task import load_source
+
     try:
         options = task_options(config, {})
-        taskdef = load_task_definition(path)
+        taskdef = load_source(path, options=options)  # rendered and adjusted, as a run would load it
         try:
             pause = pause_image_tag(normalize_architecture(platform.machine()))
         except ValueError:
