@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import string
 from collections.abc import Mapping
@@ -70,13 +71,15 @@ def from_mapping(role_arn: str, values: Mapping[str, Any], where: str) -> TaskCr
     """Credentials given as a mapping (ECS, STS or boto3 key names all work)."""
     found: dict[str, Optional[str]] = {}
     for canonical, names in _KEYS.items():
-        found[canonical] = next((str(values[n]) for n in names if values.get(n) is not None), None)
+        value = next((values[n] for n in names if values.get(n) is not None), None)
+        # boto3 gives Expiration as a datetime: RFC 3339 it is, as the endpoint must serve it.
+        found[canonical] = _rfc3339(value) if isinstance(value, datetime) else (None if value is None else str(value))
     missing = [k for k in ("AccessKeyId", "SecretAccessKey") if not found[k]]
     if missing:
         raise EcsTaskError(f"{where}: task-role credentials need {' and '.join(missing)}")
     expiration = found["Expiration"]
-    if expiration and not expiration.endswith("Z") and "+" not in expiration[10:]:
-        expiration += "Z"
+    if expiration and not re.search(r"(Z|[+-]\d\d:?\d\d)$", expiration):
+        expiration += "Z"  # no zone given: UTC, as STS means it
     return TaskCredentials(
         role_arn=role_arn,
         access_key_id=str(found["AccessKeyId"]),

@@ -191,8 +191,10 @@ class Metadata:
             health = state["Health"]
             log = health.get("Log") or []
             last = log[-1] if log else {}
+            status = str(health.get("Status", "")).upper()
             out["Health"] = {
-                "status": str(health.get("Status", "unknown")).upper(),
+                # Docker's "starting" is not an ECS value: ECS says UNKNOWN until the first verdict.
+                "status": status if status in ("HEALTHY", "UNHEALTHY") else "UNKNOWN",
                 "statusSince": last.get("End", ""),
                 "exitCode": last.get("ExitCode"),
                 "output": str(last.get("Output", "")).strip(),
@@ -547,6 +549,7 @@ def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) ->
                 errors.append(f"port {candidate or 'any'}: {exc.strerror or exc}")
         if server is None:
             _announce(announce, {"error": f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"})
+            remove_network_if_unused(api, directory, session_id)  # made for nothing (a remote engine)
             return 1
         _announce(announce, {"port": server.server_address[1], "token": token, "pid": os.getpid()})
 

@@ -48,6 +48,7 @@ class PlanOptions:
     created: str
     pause_image: str
     image_map: Mapping[str, str] = field(default_factory=dict)
+    container_images: Mapping[str, str] = field(default_factory=dict)  # by container name, after image_map
     stop_timeout: Optional[float] = None  # overrides every container's stopTimeout when set
     default_start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
     cluster: str = DEFAULT_CLUSTER
@@ -338,7 +339,8 @@ def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
 def _environment(
     c: ContainerDefinition, options: PlanOptions, task_role_arn: Optional[str], problems: list[str]
 ) -> list[str]:
-    env: dict[str, str] = {"AWS_EXECUTION_ENV": "AWS_ECS_EC2", "AWS_REGION": options.region}
+    execution_env = {"FARGATE": "AWS_ECS_FARGATE", "EXTERNAL": "AWS_ECS_EXTERNAL"}.get(options.launch_type, "AWS_ECS_EC2")
+    env: dict[str, str] = {"AWS_EXECUTION_ENV": execution_env, "AWS_REGION": options.region}
     if options.endpoint is not None:
         env.update(container_environment(options.endpoint, options.secret, c.name, task_role_arn))
     files = []
@@ -414,7 +416,7 @@ def _container_plan(
 ) -> ContainerPlan:
     raw = c.raw
     mode = taskdef.network_mode
-    image = resolve_image(c.image, options.image_map)
+    image = options.container_images.get(c.name) or resolve_image(c.image, options.image_map)
     ports = _ports(c, mode)
 
     depends_on = list(c.depends_on)

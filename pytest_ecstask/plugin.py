@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import pytest
 
-from pytest_ecstask.errors import EcsTaskError, TaskDefinitionError
+from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
 
 if TYPE_CHECKING:
@@ -318,25 +318,24 @@ def sweep_limits(config: pytest.Config) -> tuple[float, int]:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
-        "ecs_task(path, *, images=None, pull=None, stop_timeout=None, start_timeout=None, check=True): "
-        "run this task definition for the test; the ecs_task fixture gives it to the test",
+        "ecs_task(path, **options): run this task definition for the test; the ecs_task fixture gives it to "
+        f"the test. Options: {', '.join(MARKER_ARGS)}",
     )
     if config.option.help:
         return
     try:
-        task_options(config, {})  # a bad option value is a usage error now, not when the first task starts
+        options = task_options(config, {})  # a bad option value is a usage error now, not at the first task
         sweep_limits(config)
+        report_settings(config)
+        path = _session_taskdef_path(config)
+        if path is not None:
+            # A broken task definition is a usage error: said once, before any test runs. Rendered and
+            # adjusted as a run would, so a template given with --ecs-var passes.
+            from pytest_ecstask.task import load_source
+
+            load_source(path, options=options)
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
-    path = _session_taskdef_path(config)
-    if path is not None:
-        # A broken task definition is a usage error: said once, before any test runs.
-        from pytest_ecstask.taskdef import load_task_definition
-
-        try:
-            load_task_definition(path)
-        except TaskDefinitionError as exc:
-            raise pytest.UsageError(str(exc)) from None
 
     keep = bool(config.getoption("ecs_keep") or config.getini("ecs_keep"))
     workerinput = getattr(config, "workerinput", None)
@@ -410,7 +409,8 @@ def engine_for(config: pytest.Config) -> Engine:
             removed = len(report.chosen) - len(report.failed)
             if removed or report.failed or report.refused:
                 # Said in the terminal summary: during a test's setup, output capture would hide it.
-                run.notes.extend(report.lines()[-1:] if not report.refused else report.lines()[:1])
+                run.notes.extend(line.replace("ecstask sweep: ", "sweep: ")
+                                 for line in (report.lines()[-1:] if not report.refused else report.lines()[:1]))
     return engine
 
 
@@ -601,9 +601,11 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
     from pytest_ecstask import plan
 
     text = {}
-    for key, (flag, default_name, _) in TASK_TEXT_SETTINGS.items():
+    for key, (_flag, default_name, _) in TASK_TEXT_SETTINGS.items():
         value = marker_kwargs.get(key) or config.getoption(f"ecs_{key}") or config.getini(f"ecs_{key}")
         text[key] = str(value or getattr(plan, default_name))
+    if text["region"] != plan.DEFAULT_REGION and text["availability_zone"] == plan.DEFAULT_AVAILABILITY_ZONE:
+        text["availability_zone"] = f"{text['region']}a"  # a zone of the region given, unless one is given
     endpoints = marker_kwargs.get("endpoints")
     if endpoints is None:
         mode = config.getoption("ecs_endpoints") or config.getini("ecs_endpoints") or "auto"
@@ -761,14 +763,23 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     tasks = item.stash.get(item_tasks_key, [])
     if not tasks or call.when == "teardown" and report.passed:
         return
-    mode = item.config.getoption("ecs_logs") or item.config.getini("ecs_logs") or "on-failure"
+    mode, lines = report_settings(item.config)
     if mode == "never" or (mode == "on-failure" and not report.failed):
         return
-    lines = int(item.config.getoption("ecs_log_lines") or item.config.getini("ecs_log_lines") or 50)
     for task in tasks:
         title, text = f"ecs task {task.family}:{task.revision} {task.id[:12]}", describe_for_report(task, lines)
         if not (report.failed and _add_to_failure(report, title, text)):
             report.sections.append((title, text))
+
+
+def report_settings(config: pytest.Config) -> tuple[str, int]:
+    mode = str(config.getoption("ecs_logs") or config.getini("ecs_logs") or "on-failure")
+    if mode not in ("on-failure", "always", "never"):
+        raise EcsTaskError(f"ini ecs_logs: {mode!r} is not one of on-failure, always, never")
+    text = str(config.getoption("ecs_log_lines") or config.getini("ecs_log_lines") or "50")
+    if not text.isdigit():
+        raise EcsTaskError(f"--ecs-log-lines / ini ecs_log_lines: {text!r} is not a whole number >= 0")
+    return mode, int(text)
 
 
 def _add_to_failure(report: pytest.TestReport, title: str, text: str) -> bool:
@@ -845,7 +856,10 @@ def _forward_events(config: pytest.Config, task: Task) -> None:
     import time as _time
 
     hook = config.hook.pytest_ecstask_task_event
-    hook(task=task, event="planned", container=None, at=_time.time(), details={})
+    try:
+        hook(task=task, event="planned", container=None, at=_time.time(), details={})
+    except Exception as exc:  # a reporting hook must never break the task
+        _warn(config, f"ecstask: pytest_ecstask_task_event failed: {type(exc).__name__}: {exc}")
     task._runner.listeners.append(
         lambda kind, container, details: hook(task=task, event=kind, container=container, at=_time.time(),
                                               details=dict(details))
@@ -860,15 +874,27 @@ def _show_progress(config: pytest.Config, task: Task) -> None:
     lock = threading.Lock()
     first = [True]
 
+    capture = config.pluginmanager.get_plugin("capturemanager")
+
     def show(entry: Any) -> None:
+        who = f"{entry.container}: " if entry.container else ""
+        line = f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}"
         with lock:
-            if first[0]:
-                reporter.write_line("")
-                first[0] = False
-            who = f"{entry.container}: " if entry.container else ""
-            reporter.write_line(f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
+            # Past output capture, straight to the terminal, as pytest's own progress is.
+            if capture is not None and threading.current_thread() is threading.main_thread():
+                with capture.global_and_fixture_disabled():
+                    _write(first, reporter, line)
+            else:
+                _write(first, reporter, line)
 
     task._runner.on_timeline = show
+
+
+def _write(first: list[bool], reporter: Any, line: str) -> None:
+    if first[0]:
+        reporter.write_line("")
+        first[0] = False
+    reporter.write_line(line)
 
 
 def _started_line(config: pytest.Config, task: Task) -> None:
@@ -878,10 +904,12 @@ def _started_line(config: pytest.Config, task: Task) -> None:
 
 
 def _write_log_dir(config: pytest.Config, task: Task) -> None:
-    directory = config.getoption("ecs_log_dir") or config.getini("ecs_log_dir")
-    if not directory:
+    given = config.getoption("ecs_log_dir")
+    directory = Path(config.invocation_params.dir, given) if given else (
+        _relative_to_ini(config, str(config.getini("ecs_log_dir"))) if config.getini("ecs_log_dir") else None)
+    if directory is None:
         return
-    folder = Path(str(directory)) / f"{task.family}-{task.revision}-{task.id[:12]}"
+    folder = directory / f"{task.family}-{task.revision}-{task.id[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     for c in task.containers.values():
         (folder / f"{c.name}.log").write_text(

@@ -38,7 +38,7 @@ _MAX_ENV_LINE_BYTES = 64 * 1024
 
 HOW_TO_GIVE_SECRETS = (
     "give values with a secrets file (--ecs-secrets-file or ini ecs_secrets_file), a "
-    "pytest_ecstask_resolve_secret hook, or --ecs-aws-secrets to read them from AWS"
+    "pytest_ecstask_resolve_secret hook, or --ecs-aws to read them from AWS"
 )
 
 

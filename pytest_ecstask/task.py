@@ -193,7 +193,10 @@ def load_source(
     _apply_overrides(raw, options.overrides, taskdef.source)
     raw.setdefault("family", taskdef.family)
     # Validated like the file itself: a hook or override cannot smuggle in what ECS would refuse.
-    return parse_task_definition(raw, taskdef.source, default_family=taskdef.family)
+    adjusted = parse_task_definition(raw, taskdef.source, default_family=taskdef.family)
+    from dataclasses import replace as _replace
+
+    return _replace(adjusted, revision=taskdef.revision)
 
 
 def _render(path: Path, options: TaskOptions) -> TaskDefinition:
@@ -696,14 +699,14 @@ def create_task(
     secret_values = resolve_secrets(taskdef, _secret_resolvers(options))
     environment_files = _read_environment_files(taskdef, options, base_dir)
     image_map = dict(options.images)
+    container_images: dict[str, str] = {}
     if options.image_resolver is not None:
         from pytest_ecstask.plan import resolve_image
 
         for c in taskdef.containers:
-            mapped = resolve_image(c.image, image_map)
-            chosen = options.image_resolver(mapped, c.name)
+            chosen = options.image_resolver(resolve_image(c.image, image_map), c.name)
             if chosen:
-                image_map[c.image] = chosen
+                container_images[c.name] = chosen
     engine = engine or get_engine()
     owner = owner or process_owner()
     needs_pause = taskdef.network_mode == "awsvpc" or taskdef.raw.get("pidMode") == "task" or (
@@ -717,6 +720,7 @@ def create_task(
             created=created or now_rfc3339(),
             pause_image=engine.pause_image() if needs_pause else "",
             image_map=image_map,
+            container_images=container_images,
             stop_timeout=options.stop_timeout,
             default_start_timeout=options.start_timeout,
             secret_values=secret_values,
@@ -731,7 +735,7 @@ def create_task(
         ),
     )
     credentials = None
-    if taskdef.task_role_arn and not started_elsewhere:
+    if taskdef.task_role_arn and not started_elsewhere and plan.options.endpoint is not None:
         credentials = resolve_credentials(taskdef.task_role_arn, options, plan.task_id, taskdef.family)
     task = Task(engine, taskdef, plan, options, credentials)
     task._runner.registry_auth = _registry_auth(taskdef, plan, options)
@@ -770,7 +774,11 @@ def _registry_auth(taskdef: TaskDefinition, plan: TaskPlan, options: TaskOptions
 def _secret_resolvers(options: TaskOptions) -> list[SecretResolver]:
     resolvers: list[SecretResolver] = []
     if options.secrets:
-        resolvers.append(local_resolver(options.secrets))
+        import json
+
+        # A Secrets Manager JSON secret may be given as a dict: it is the secret's JSON string.
+        given = {k: v if isinstance(v, str) else json.dumps(v) for k, v in options.secrets.items()}
+        resolvers.append(local_resolver(given))
     resolvers.extend(options.secret_resolvers)
     if options.aws:
         resolvers.append(aws_resolver(options.region))

@@ -303,3 +303,19 @@ def test_real_files_with_ssm_secrets_run_with_a_secrets_file(
     result = run_real(pytester, name, f"--ecs-secrets-file={DATA / secrets}", containers=containers)
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines([says])
+
+
+def test_session_template_with_vars_and_revision_kept(project: pytest.Pytester, image: str) -> None:
+    described = {"taskDefinition": {"family": "web", "revision": 7, "containerDefinitions": [
+        {"name": "app", "image": "${image}", "command": service()}]}}
+    (project.path / "described.json").write_text(json.dumps(described))
+    project.makepyfile("""
+        def test_session(ecs_task):
+            assert ecs_task.revision == 7 and ecs_task.family == "web"
+            assert ecs_task.containers["app"].status == "RUNNING"
+        """)
+    result = project.runpytest("--ecs-taskdef=described.json", f"--ecs-var=image={image}")
+    result.assert_outcomes(passed=1)
+    refused = project.runpytest("--ecs-taskdef=described.json")
+    assert refused.ret == pytest.ExitCode.USAGE_ERROR
+    refused.stderr.fnmatch_lines(["*unresolved template placeholder '${image}'*"])

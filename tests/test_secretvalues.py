@@ -457,7 +457,7 @@ def test_every_unresolved_secret_is_listed_in_one_error_without_any_value(task: 
     assert message.startswith("shop.json: 4 secrets could not be resolved:\n  - container 'app'")
     assert message.splitlines()[-1] == (
         "give values with a secrets file (--ecs-secrets-file or ini ecs_secrets_file), a "
-        "pytest_ecstask_resolve_secret hook, or --ecs-aws-secrets to read them from AWS"
+        "pytest_ecstask_resolve_secret hook, or --ecs-aws to read them from AWS"
     )
     assert "v4lue-that-must-not-leak" not in message
     assert isinstance(caught.value, EcsTaskError)
