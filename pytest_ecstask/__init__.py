@@ -12,7 +12,7 @@ _EXPORTS = {
     "create_task": "pytest_ecstask.task",
     "Task": "pytest_ecstask.task",
     "Container": "pytest_ecstask.task",
-    "TaskOptions": "pytest_ecstask.task",
+    "TaskOptions": "pytest_ecstask.options",
     "load_task_definition": "pytest_ecstask.taskdef",
     "TaskDefinition": "pytest_ecstask.taskdef",
     "EcsTaskError": "pytest_ecstask.errors",

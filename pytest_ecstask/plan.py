@@ -32,11 +32,14 @@ HEALTH_CHECK_DEFAULTS = {"interval": 30, "timeout": 5, "retries": 3, "startPerio
 # The agent never gives a container fewer CPU shares than this.
 MIN_CPU_SHARES = 2
 
-DEFAULT_CLUSTER = "pytest-ecstask"
-DEFAULT_REGION = "us-east-1"
-DEFAULT_ACCOUNT_ID = "123456789012"
-DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
-DEFAULT_LAUNCH_TYPE = "EC2"
+# Defaults shared with the settings: one place says them.
+from pytest_ecstask.options import (  # noqa: E402
+    DEFAULT_ACCOUNT_ID,
+    DEFAULT_AVAILABILITY_ZONE,
+    DEFAULT_CLUSTER,
+    DEFAULT_LAUNCH_TYPE,
+    DEFAULT_REGION,
+)
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,8 @@ from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_d
 
 if TYPE_CHECKING:
     from pytest_ecstask.runtime import Engine
-    from pytest_ecstask.task import Task, TaskOptions, TaskSource
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.task import Task, TaskSource
 
 MARKER_ARGS = (
     "images", "pull", "stop_timeout", "start_timeout", "check", "endpoints", "credentials",
@@ -569,7 +570,7 @@ def parse_image_mappings(entries: list[str], what: str) -> dict[str, str]:
 
 
 def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> TaskOptions:
-    from pytest_ecstask.task import TaskOptions
+    from pytest_ecstask.options import TaskOptions
 
     unknown = sorted(set(marker_kwargs) - set(MARKER_ARGS))
     if unknown:
@@ -598,7 +599,7 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
     start_timeout = seconds("start_timeout")
     if start_timeout is None:
         start_timeout = DEFAULT_START_TIMEOUT
-    from pytest_ecstask import plan
+    from pytest_ecstask import options as plan
 
     text = {}
     for key, (_flag, default_name, _) in TASK_TEXT_SETTINGS.items():
@@ -657,10 +658,13 @@ def _relative_to_ini(config: pytest.Config, value: str) -> Path:
 
 def _variables(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> dict[str, str]:
     """Template values, highest precedence first: marker, command line, ini, vars file."""
-    from pytest_ecstask.variables import load_vars_file, parse_var_assignments
-
     values: dict[str, str] = {}
     path = config.getoption("ecs_vars_file")
+    if not (path or config.getini("ecs_vars_file") or config.getini("ecs_vars") or config.getoption("ecs_var")
+            or marker_kwargs.get("variables")):
+        return values  # no templating asked for: nothing to import or read
+    from pytest_ecstask.variables import load_vars_file, parse_var_assignments
+
     if path:
         values.update(load_vars_file(Path(config.invocation_params.dir, path)))
     elif config.getini("ecs_vars_file"):
@@ -676,13 +680,13 @@ _secrets_files: dict[Path, Any] = {}
 
 def _secret_resolvers(config: pytest.Config) -> list[Any]:
     """The secrets file, then the hook; real AWS comes last (TaskOptions.aws)."""
-    from pytest_ecstask.secretvalues import load_secrets_file, local_resolver
-
     resolvers: list[Any] = []
     given = config.getoption("ecs_secrets_file")
     path = Path(config.invocation_params.dir, given) if given else (
         _relative_to_ini(config, str(config.getini("ecs_secrets_file"))) if config.getini("ecs_secrets_file") else None)
     if path is not None:
+        from pytest_ecstask.secretvalues import load_secrets_file, local_resolver
+
         if path not in _secrets_files:
             _secrets_files[path] = local_resolver(load_secrets_file(path))
         resolvers.append(_secrets_files[path])

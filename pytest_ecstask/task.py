@@ -7,22 +7,18 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Optional, Union
 
 from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
 from pytest_ecstask.endpoints import EndpointInfo, EndpointUnavailable, ensure_server, metadata_id, register, unregister
+from pytest_ecstask.options import TaskOptions
 from pytest_ecstask.plan import (
-    DEFAULT_ACCOUNT_ID,
-    DEFAULT_AVAILABILITY_ZONE,
-    DEFAULT_CLUSTER,
-    DEFAULT_LAUNCH_TYPE,
-    DEFAULT_REGION,
     PlanOptions,
     TaskPlan,
     build_plan,
@@ -91,45 +87,6 @@ def endpoint_for(owner: Owner, port: int = 0) -> Optional[EndpointInfo]:
                 )
                 _endpoints[owner.session_id] = None
         return _endpoints[owner.session_id]
-
-
-@dataclass(frozen=True)
-class TaskOptions:
-    """How to run a task. All but ``check`` and ``credentials`` also have a command-line option and ini key."""
-
-    images: Mapping[str, str] = field(default_factory=dict)  # task definition image (or glob) -> local image
-    pull: str = "missing"  # missing | always | never
-    stop_timeout: Optional[float] = None  # overrides every container's stopTimeout
-    start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
-    check: bool = True  # raise TaskFailedToStart when an essential container could not start
-    endpoints: bool = True  # serve the metadata and credentials endpoints at 169.254.170.2
-    endpoint_port: int = 0  # 80 for the exact ECS form (relative credentials URI); 0 = any free port
-    credentials: Optional[Mapping[str, str]] = None  # task-role credentials; None = the provider, STS or made up
-    # Asked with the taskRoleArn when ``credentials`` is None: the plugin's hook, fixture and ini key.
-    credentials_provider: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None
-    assume_role: bool = False  # get task-role credentials from STS with the runner's own AWS credentials
-    cluster: str = DEFAULT_CLUSTER
-    region: str = DEFAULT_REGION
-    account_id: str = DEFAULT_ACCOUNT_ID
-    availability_zone: str = DEFAULT_AVAILABILITY_ZONE
-    launch_type: str = DEFAULT_LAUNCH_TYPE
-    # Readiness beyond ECS gating: testcontainers wait strategies by container name, applied after start.
-    wait_for: Mapping[str, Any] = field(default_factory=dict)
-    # Template variables for ${NAME} placeholders; templating is on when any is given, or ``template``.
-    variables: Mapping[str, str] = field(default_factory=dict)
-    template: bool = False
-    # Secrets: explicit values by valueFrom, then the resolvers in order, then real AWS when ``aws``.
-    secrets: Mapping[str, str] = field(default_factory=dict)
-    secret_resolvers: Sequence[SecretResolver] = ()
-    aws: bool = False  # read secrets (SSM, Secrets Manager) and S3 environment files from real AWS
-    # Environment files by their environmentFiles value (an S3 ARN or a path): a local path to read instead.
-    environment_files: Mapping[str, str] = field(default_factory=dict)
-    environment_file_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (value, container) -> text
-    # Per-container changes merged onto the task definition: environment, command, image, dockerLabels.
-    overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    adjust: Optional[Callable[[dict[str, Any], str], None]] = None  # may change the loaded definition in place
-    image_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (image, container) -> image to run
-    registry_auth: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None  # (image, container) -> auth
 
 
 class WaitTarget:
