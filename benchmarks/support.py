@@ -1,0 +1,307 @@
+"""What every scenario needs: the project on sys.path, the busybox image, statistics, Docker bookkeeping.
+
+Nothing here measures anything; the scenarios live in ``engine_scenarios.py`` and ``pytest_scenarios.py``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import statistics
+import sys
+import tarfile
+import time
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    # The checkout under test, not whatever copy happens to be installed.
+    sys.path.insert(0, str(ROOT))
+
+BUSYBOX = "/bin/busybox"
+IMAGE = "pytest-ecstask-bench/busybox:1"
+# The same FROM-scratch image as tests/conftest.py: no registry is reachable here.
+DOCKERFILE = """\
+FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin /tmp /www && \
+/bin/busybox chmod 1777 /tmp && /bin/busybox --install -s /bin"]
+ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin
+"""
+# A long-running service that exits 0 on SIGTERM (busybox sh as PID 1 would otherwise ignore it).
+SERVE = "trap 'exit 0' TERM; sleep 3600 & wait"
+
+# Every baseline resource and every fake orphan carries this label (value: the run id), so the final
+# check can find exactly what this run made, whatever else shares the engine.
+BENCH_LABEL = "pytest-ecstask-bench.run"
+
+
+def service(script: str = "") -> list[str]:
+    prefix = f"{script}; " if script else ""
+    return ["sh", "-c", f"trap 'exit 0' TERM; {prefix}sleep 3600 & wait"]
+
+
+def docker_api() -> Any:
+    import docker
+
+    api = docker.from_env(timeout=300).api
+    api.ping()
+    return api
+
+
+def build_image(api: Any) -> str:
+    if not Path(BUSYBOX).exists():
+        raise SystemExit(f"{BUSYBOX} is missing: install Debian's busybox-static")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        tar.add(BUSYBOX, arcname="busybox")
+        data = DOCKERFILE.encode()
+        info = tarfile.TarInfo("Dockerfile")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    buf.seek(0)
+    for chunk in api.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True, decode=True):
+        if "error" in chunk:
+            raise SystemExit(f"building {IMAGE} failed: {chunk['error']}")
+    return IMAGE
+
+
+# -- statistics ----------------------------------------------------------------------------------------------
+
+
+def median(values: Sequence[float]) -> Optional[float]:
+    return statistics.median(values) if values else None
+
+
+def percentile(values: Sequence[float], p: float) -> Optional[float]:
+    """Nearest-rank percentile (p in 0..100): with 500 samples, p99 is the 5th slowest."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = max(1, int(-(-p * len(ordered) // 100)))  # ceil(p/100 * n)
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def rotated(items: Sequence[Any], rep: int) -> list[Any]:
+    """The variants of one repetition, in an order that rotates between repetitions (drift hits all alike)."""
+    k = rep % len(items)
+    return list(items[k:]) + list(items[:k])
+
+
+def docker_time(text: str) -> float:
+    """A Docker RFC 3339 timestamp (nanoseconds) as epoch seconds, keeping microseconds."""
+    text = text.rstrip("Z")
+    base, _, frac = text.partition(".")
+    seconds = datetime.fromisoformat(base).replace(tzinfo=timezone.utc).timestamp()
+    return seconds + float(f"0.{frac or '0'}"[:8])
+
+
+# -- Docker bookkeeping --------------------------------------------------------------------------------------
+
+
+def labelled(api: Any, label: str) -> dict[str, list[str]]:
+    """Containers, networks and volumes carrying ``label`` (``key`` or ``key=value``)."""
+    f = {"label": label}
+    return {
+        "containers": [c["Id"] for c in api.containers(all=True, filters=f)],
+        "networks": [n["Id"] for n in api.networks(filters=f)],
+        "volumes": [v["Name"] for v in api.volumes(filters=f).get("Volumes") or []],
+    }
+
+
+def remove_all(api: Any, found: dict[str, list[str]], workers: int = 8) -> None:
+    """Force-remove what ``labelled`` found: containers first (they hold networks and volumes)."""
+    import docker.errors
+
+    def quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except docker.errors.NotFound:
+            pass
+
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda c: quietly(api.remove_container, c, force=True, v=True), found["containers"]))
+        list(pool.map(lambda n: quietly(api.remove_network, n), found["networks"]))
+        list(pool.map(lambda v: quietly(api.remove_volume, v, force=True), found["volumes"]))
+
+
+def count(found: dict[str, list[str]]) -> int:
+    return sum(len(v) for v in found.values())
+
+
+def attempt(ctx: Any, what: str, fn: Callable[[], Any], tries: int = 3) -> Any:
+    """Run one sample, again if it fails: others share this engine, and a test suite that ends may remove
+    every pytest-ecstask resource on it (ours included) mid-sample. Every retry is logged and reported."""
+    for n in range(tries):
+        try:
+            return fn()
+        except Exception as exc:
+            if n == tries - 1:
+                raise
+            last = str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ""
+            reason = f"{what}: {type(exc).__name__}: {last}"
+            ctx.retries.append(reason)
+            ctx.log(f"  retrying after a failed sample: {reason}")
+
+
+class EventRecorder:
+    """Docker events recorded live (the engine keeps only its last 256 events for ``since`` queries, too few on
+    a busy shared engine): opened before the measured work, closed after it."""
+
+    def __init__(self, api: Any, filters: dict[str, Any]) -> None:
+        import threading
+
+        self.events: list[dict[str, Any]] = []
+        self._stream = api.events(filters=filters, decode=True)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        try:
+            for event in self._stream:
+                self.events.append(event)
+        except Exception:
+            return  # closed
+
+    def stop(self, settle: float = 0.2) -> list[dict[str, Any]]:
+        time.sleep(settle)  # events of the last moment are still on their way
+        try:
+            self._stream.close()
+        except Exception:
+            pass
+        self._thread.join(timeout=5)
+        return self.events
+
+
+def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+    t0 = time.perf_counter()
+    result = fn()
+    return time.perf_counter() - t0, result
+
+
+def machine() -> dict[str, Any]:
+    import platform
+
+    info: dict[str, Any] = {
+        "nproc": os.cpu_count(),
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+    try:
+        info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        pass
+    return info
+
+
+def other_containers(api: Any, mine: Iterable[str] = ()) -> int:
+    """Running containers on the engine that are not this run's: others share the 2 cores with us."""
+    skip = set(mine)
+    return sum(1 for c in api.containers() if c["Id"] not in skip)
+
+
+# -- results ---------------------------------------------------------------------------------------------------
+
+
+class Row:
+    """One line of the table: our median, the baseline's median, and the target they are held to.
+
+    ``kind`` says how ``target`` is read: "ratio" (ours / baseline <= target), "max" (ours <= target, in
+    ``unit``), "equal" (ours == target) or "report" (no target: shown for context).
+    """
+
+    def __init__(
+        self,
+        scenario: str,
+        ours: Optional[float],
+        baseline: Optional[float],
+        *,
+        unit: str,
+        kind: str = "report",
+        target: Optional[float] = None,
+        samples: Optional[dict[str, Any]] = None,
+        note: str = "",
+    ) -> None:
+        self.scenario = scenario
+        self.ours = ours
+        self.baseline = baseline
+        self.unit = unit
+        self.kind = kind
+        self.target = target
+        self.samples = samples or {}
+        self.note = note
+
+    @property
+    def ratio(self) -> Optional[float]:
+        if self.ours is None or not self.baseline:
+            return None
+        return self.ours / self.baseline
+
+    @property
+    def met(self) -> Optional[bool]:
+        if self.kind == "ratio":
+            return None if self.ratio is None else self.ratio <= float(self.target or 0)
+        if self.kind == "max":
+            return None if self.ours is None else self.ours <= float(self.target or 0)
+        if self.kind == "equal":
+            return None if self.ours is None else self.ours == self.target
+        return None
+
+    @property
+    def target_text(self) -> str:
+        if self.kind == "ratio":
+            return f"ratio <= {self.target:g}"
+        if self.kind == "max":
+            return f"<= {self.target:g} {self.unit}"
+        if self.kind == "equal":
+            return f"== {self.target:g}"
+        return "(report)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scenario": self.scenario,
+            "unit": self.unit,
+            "ours_median": self.ours,
+            "baseline_median": self.baseline,
+            "ratio": self.ratio,
+            "target": self.target_text,
+            "met": self.met,
+            "note": self.note,
+            "samples": self.samples,
+        }
+
+
+def fmt(value: Optional[float], unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value:.3f} s"
+    if unit == "ms":
+        return f"{value:.1f} ms"
+    return f"{value:g}"
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = ("scenario", "ours (median)", "baseline (median)", "ratio", "target", "met")
+    lines = [header] + [
+        (
+            r.scenario,
+            fmt(r.ours, r.unit),
+            fmt(r.baseline, r.unit),
+            "-" if r.ratio is None else f"{r.ratio:.2f}",
+            r.target_text,
+            {True: "yes", False: "NO", None: "-"}[r.met],
+        )
+        for r in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    out = []
+    for n, line in enumerate(lines):
+        out.append("| " + " | ".join(cell.ljust(widths[i]) for i, cell in enumerate(line)) + " |")
+        if n == 0:
+            out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(out)
