@@ -85,14 +85,35 @@ class ApiTrace:
         return "\n".join(lines)
 
 
+_contexts: list[Any] = []
+
+
 def _ctx() -> Any:
+    import secrets
+
     from engine_scenarios import Context
 
     api = docker_api()
     image = build_image(api)
-    import secrets
+    ctx = Context(api=api, image=image, run_id=secrets.token_hex(6), repeat=1, quick=False, log=print)
+    _contexts.append(ctx)
+    return ctx
 
-    return Context(api=api, image=image, run_id=secrets.token_hex(6), repeat=1, quick=False, log=print)
+
+def _cleanup() -> None:
+    """Whatever this process made: baseline resources by the run label, tasks by this process's session."""
+    from pytest_ecstask.endpoints import stop_server
+    from pytest_ecstask.lifecycle import LABEL_SESSION, lease_dir
+    from pytest_ecstask.task import engine_if_connected
+
+    for ctx in _contexts:
+        for label in (f"pytest-ecstask-bench.run={ctx.run_id}", f"{LABEL_SESSION}={ctx.owner.session_id}"):
+            found = labelled(ctx.api, label)
+            if any(found.values()):
+                print(f"cleanup: removing what is left ({label}): {found}")
+                remove_all(ctx.api, found)
+        if engine_if_connected() is not None:
+            stop_server(lease_dir() / f"{ctx.owner.session_id}.d")
 
 
 def trace(scenario: str, loops: int) -> None:
@@ -400,6 +421,14 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=None)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()
+    try:
+        run_mode(args)
+    finally:
+        if args.mode != "spy":  # spy's work (and its cleanup) happens in the "workload" child process
+            _cleanup()
+
+
+def run_mode(args: Any) -> None:
     if args.mode == "trace" and args.scenario == "healthy":
         trace_healthy(args.loops or 1)
     elif args.mode == "trace":

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     info["docker_api"] = version.get("ApiVersion")
     info["storage_driver"] = api.info().get("Driver")
     info["other_running_containers_at_start"] = support.other_containers(api)
+    info.update(support.checkout_state())
     from pytest_ecstask.endpoints import NETWORK_NAME
 
     endpoint_network_before = bool(api.networks(names=[NETWORK_NAME]))

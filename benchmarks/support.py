@@ -198,6 +198,20 @@ def machine() -> dict[str, Any]:
     return info
 
 
+def checkout_state() -> dict[str, Any]:
+    """Which code was measured: others edit the package while benchmarks run."""
+    import subprocess
+
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return ""
+
+    modified = [line[3:] for line in git("status", "--porcelain", "--", "pytest_ecstask").splitlines()]
+    return {"package_commit": git("rev-parse", "--short", "HEAD"), "package_uncommitted_changes": modified}
+
+
 def other_containers(api: Any, mine: Iterable[str] = ()) -> int:
     """Running containers on the engine that are not this run's: others share the 2 cores with us."""
     skip = set(mine)
