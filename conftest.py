@@ -15,16 +15,20 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         api.ping()
     except Exception:
         return  # no engine: the Docker tests were skipped or have failed already
-    from pytest_ecstask.lifecycle import LABEL_SESSION
-    from pytest_ecstask.runtime import remove_labelled
+    from datetime import datetime, timezone
 
-    containers = api.containers(all=True, filters={"label": LABEL_SESSION})
-    networks = api.networks(filters={"label": LABEL_SESSION})
-    volumes = api.volumes(filters={"label": LABEL_SESSION}).get("Volumes") or []
-    if containers or networks or volumes:
-        names = [c["Names"][0] for c in containers] + [n["Name"] for n in networks] + [v["Name"] for v in volumes]
+    from pytest_ecstask.lifecycle import classify, host_id
+    from pytest_ecstask.runtime import list_resources, remove_resources
+
+    # Every run of the suite has ended by now, so what remains of it belongs to a dead run. Resources of
+    # runs still alive (another suite on the same engine) are not ours to judge or remove.
+    verdicts = classify(list_resources(api), this_host=host_id(), now=datetime.now(timezone.utc),
+                        max_age_seconds=float("inf"))
+    left = [v.resource for v in verdicts if v.remove]
+    if left:
+        names = ", ".join(f"{r.kind} {r.name}" for r in left)
         session.config.get_terminal_writer().line(
-            f"LEFTOVERS: the suite left {len(names)} resource(s) of ours on the engine: {', '.join(names)}", red=True
+            f"LEFTOVERS: the suite left {len(left)} resource(s) of ours on the engine: {names}", red=True
         )
-        remove_labelled(api, LABEL_SESSION)
+        remove_resources(api, left)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
