@@ -632,14 +632,17 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
         return EndpointInfo(int(data["port"]), str(data["token"]), int(data["pid"]))
 
 
-def _request(info: EndpointInfo, method: str, path: str, body: Any = None, timeout: float = 5.0) -> Any:
+def _request(
+    info: EndpointInfo, method: str, path: str, body: Any = None, timeout: float = 5.0,
+    headers: Optional[Mapping[str, str]] = None,
+) -> Any:
     import http.client
 
     conn = http.client.HTTPConnection(ENDPOINT_IP, info.port, timeout=timeout)
     try:
         data = None if body is None else json.dumps(body).encode()
-        headers = {"X-Ecstask-Token": info.control_token, "Content-Type": "application/json"}
-        conn.request(method, path, body=data, headers=headers)
+        sent = {"X-Ecstask-Token": info.control_token, "Content-Type": "application/json", **(headers or {})}
+        conn.request(method, path, body=data, headers=sent)
         response = conn.getresponse()
         payload = response.read()
         if response.status != 200:
@@ -655,6 +658,15 @@ def _answers(info: EndpointInfo) -> bool:
         return True
     except (OSError, EndpointUnavailable):
         return False
+
+
+def fetch_credentials(info: EndpointInfo, secret: str) -> Optional[dict[str, str]]:
+    """What a task's containers get from the credentials endpoint, as they would ask for it."""
+    try:
+        return dict(_request(info, "GET", f"/v2/credentials/{credentials_id(secret)}",
+                             headers={"Authorization": authorization_token(secret)}))
+    except (OSError, EndpointUnavailable):
+        return None
 
 
 def register(info: EndpointInfo, record: Mapping[str, Any]) -> None:

@@ -39,10 +39,6 @@ _CODE = {
 _ALIASES = {"amd64": "x86_64", "arm64": "aarch64"}
 
 
-def supported_architectures() -> tuple[str, ...]:
-    return tuple(_CODE)
-
-
 def normalize_architecture(arch: str) -> str:
     return _ALIASES.get(arch, arch)
 

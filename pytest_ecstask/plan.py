@@ -427,12 +427,12 @@ def _container_plan(
         if not any(d.container_name == link.container_name for d in depends_on):
             depends_on.append(ContainerDependency(link.container_name, DependencyCondition.START))
 
-    for unsupported, why in (
-        ("resourceRequirements", "GPUs and other ECS resource requirements are not reserved by a local engine"),
-        ("credentialSpecs", "gMSA credential specs need an Active Directory joined host"),
-    ):
-        if raw.get(unsupported) and _wants_gpu_or_any(unsupported, raw[unsupported]):
-            problems.append(f"container {c.name!r}: {unsupported}: {why}")
+    if any(r.get("type") in ("GPU", "InferenceAccelerator") for r in raw.get("resourceRequirements") or []):
+        problems.append(f"container {c.name!r}: resourceRequirements: GPUs and other ECS resource requirements "
+                        "are not reserved by a local engine")
+    if raw.get("credentialSpecs"):
+        problems.append(f"container {c.name!r}: credentialSpecs: gMSA credential specs need an Active Directory "
+                        "joined host")
     for i, pm in enumerate(raw.get("portMappings") or []):
         if pm.get("containerPort") is None:
             problems.append(
@@ -554,12 +554,6 @@ def _container_plan(
         ports=ports,
         create_body=body,
     )
-
-
-def _wants_gpu_or_any(key: str, value: Any) -> bool:
-    if key == "resourceRequirements":
-        return any(isinstance(r, Mapping) and r.get("type") in ("GPU", "InferenceAccelerator") for r in value)
-    return bool(value)
 
 
 def _pause_plan(

@@ -130,13 +130,9 @@ def sweep(
             return report
         report.failed = remove_resources(api, [v.resource for v in report.chosen])
         report.stale_leases = remove_stale_run_files(directory)
-    if dry_run:
-        return report
     # The shared endpoint network, when no server of any run is left to need it (one killed outright).
-    from filelock import FileLock as _Lock
-
     from pytest_ecstask.endpoints import remove_network_if_unused
 
-    with _Lock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
+    with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         remove_network_if_unused(api, directory, own_session="")
     return report

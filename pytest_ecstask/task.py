@@ -53,10 +53,6 @@ def get_engine() -> Engine:
         return _engine
 
 
-def engine_if_connected() -> Optional[Engine]:
-    return _engine
-
-
 class EndpointWarning(UserWarning):
     """The metadata and credentials endpoints cannot be served: tasks run without them."""
 
@@ -482,23 +478,12 @@ class Task:
 
     def load_credentials_from_endpoint(self) -> None:
         """For a task another process started (the xdist session task): read what its containers get."""
-        import http.client
-        import json
-
-        from pytest_ecstask.endpoints import ENDPOINT_IP, authorization_token, credentials_id
+        from pytest_ecstask.endpoints import fetch_credentials
 
         if self.credentials is not None or self.endpoint is None or not self.definition.task_role_arn:
             return
-        secret = self.plan.options.secret
-        conn = http.client.HTTPConnection(ENDPOINT_IP, self.endpoint.port, timeout=5)
-        try:
-            conn.request("GET", f"/v2/credentials/{credentials_id(secret)}",
-                         headers={"Authorization": authorization_token(secret)})
-            response = conn.getresponse()
-            body = json.loads(response.read() or b"null")
-        finally:
-            conn.close()
-        if response.status == 200:
+        body = fetch_credentials(self.endpoint, self.plan.options.secret)
+        if body is not None:
             self.credentials = from_mapping(self.definition.task_role_arn, body, "the credentials endpoint")
 
     def _register(self, pull_started: str, pull_stopped: str) -> None:
