@@ -185,6 +185,13 @@ def test_unknown_marker_argument_is_named(project: pytest.Pytester) -> None:
         (["--ecs-start-timeout=-1"], "--ecs-start-timeout: '-1' must not be negative"),
         (["--ecs-image=nonsense"], "--ecs-image: 'nonsense' is not NAME=LOCAL"),
         (["-o", "ecs_pull=sometimes"], "pull policy 'sometimes' is not one of missing, always, never"),
+        (["--ecs-endpoint-port=http"], "--ecs-endpoint-port / ini ecs_endpoint_port: 'http' is not a port number"),
+        (["--ecs-sweep-cap=-1"], "--ecs-sweep-cap / ini ecs_sweep_cap: '-1' is not a whole number >= 0"),
+        (["--ecs-log-lines=many"], "--ecs-log-lines / ini ecs_log_lines: 'many' is not a whole number >= 0"),
+        (["-o", "ecs_logs=sometimes"], "ini ecs_logs: 'sometimes' is not one of on-failure, always, never"),
+        (["-o", "ecs_task_credentials=only-a-key"], "ini ecs_task_credentials: expected ACCESS_KEY_ID:SECRET"),
+        (["--ecs-vars-file=missing.env"], "missing.env"),
+        (["--ecs-secrets-file=missing.json"], "missing.json"),
     ],
 )
 def test_bad_option_values_are_usage_errors_before_any_test(
@@ -273,3 +280,21 @@ def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) ->
     ]:
         result.stdout.fnmatch_lines([f"*{option}*"])
         result.stdout.fnmatch_lines([f"*{ini} *"])
+
+
+def test_a_session_id_in_use_by_a_live_run_is_a_usage_error(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.lifecycle import Lease, new_session_id
+
+    session = new_session_id()
+    lease = Lease.acquire(session)  # the live run
+    try:
+        project.makepyfile("def test_x():\n    pass\n")
+        monkeypatch.setenv("PYTEST_ECSTASK_SESSION", session)
+        result = project.runpytest_subprocess()
+        assert result.ret == pytest.ExitCode.USAGE_ERROR
+        result.stderr.fnmatch_lines([f"*session id '{session}' (from PYTEST_ECSTASK_SESSION) is in use*"])
+        assert "Traceback" not in result.stderr.str()
+    finally:
+        lease.release()
