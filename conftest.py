@@ -22,8 +22,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
     # Every run of the suite has ended by now, so what remains of it belongs to a dead run. Resources of
     # runs still alive (another suite on the same engine) are not ours to judge or remove.
-    verdicts = classify(list_resources(api), this_host=host_id(), now=datetime.now(timezone.utc),
-                        max_age_seconds=float("inf"))
+    verdicts = classify(
+        list_resources(api), this_host=host_id(), now=datetime.now(timezone.utc), max_age_seconds=float("inf")
+    )
     left = [v.resource for v in verdicts if v.remove]
     if left:
         names = ", ".join(f"{r.kind} {r.name}" for r in left)

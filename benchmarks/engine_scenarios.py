@@ -15,9 +15,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import urlsplit
 
 from support import (
@@ -94,8 +95,13 @@ def healthy_task(image: str, mode: str) -> dict[str, Any]:
                 "command": service("touch /tmp/ready"),
                 "essential": True,
                 # ECS's smallest interval: the first check runs 5 s after the start.
-                "healthCheck": {"command": ["CMD-SHELL", "test -f /tmp/ready"], "interval": 5, "timeout": 2,
-                                "retries": 3, "startPeriod": 0},
+                "healthCheck": {
+                    "command": ["CMD-SHELL", "test -f /tmp/ready"],
+                    "interval": 5,
+                    "timeout": 2,
+                    "retries": 3,
+                    "startPeriod": 0,
+                },
             },
             {
                 "name": "app",
@@ -154,7 +160,7 @@ class RawTask:
         self.plan = create_task(taskdef, OPTIONS, owner=ctx.owner).plan
         self.ctx = ctx
         self.api = ctx.api
-        self.network_id: Optional[str] = None
+        self.network_id: str | None = None
         self.ids: dict[str, str] = {}
 
     def body(self, plan: Any) -> dict[str, Any]:
@@ -270,24 +276,53 @@ def start_and_teardown(ctx: Context, n: int = 8) -> list[Row]:
     for rep in range(ctx.repeat):
         for variant in rotated(variants, rep):
             attempt(ctx, f"start {variant}", lambda v=variant: one(v, record=True))
-        ctx.log(f"  {n}-container start, rep {rep + 1}: ours {samples['ours'][-1]:.3f} s, sequential "
-                f"{samples['sequential'][-1]:.3f} s, concurrent {samples['concurrent'][-1]:.3f} s, "
-                f"cli {samples['cli'][-1]:.3f} s; teardown ours {samples['ours_teardown'][-1]:.3f} s, "
-                f"raw {samples['raw_teardown'][-1]:.3f} s")
+        ctx.log(
+            f"  {n}-container start, rep {rep + 1}: ours {samples['ours'][-1]:.3f} s, sequential "
+            f"{samples['sequential'][-1]:.3f} s, concurrent {samples['concurrent'][-1]:.3f} s, "
+            f"cli {samples['cli'][-1]:.3f} s; teardown ours {samples['ours_teardown'][-1]:.3f} s, "
+            f"raw {samples['raw_teardown'][-1]:.3f} s"
+        )
     ours = median(samples["ours"])
     all_samples = {**samples, "ours_timelines": timelines[:2]}
-    note = ("ours = create_task() + start(); baselines create the task's network and the same 8 containers "
-            "(identical create bodies) with the docker SDK")
+    note = (
+        "ours = create_task() + start(); baselines create the task's network and the same 8 containers "
+        "(identical create bodies) with the docker SDK"
+    )
     return [
-        Row(f"start {n} containers: ours / SDK one by one", ours, median(samples["sequential"]), unit="s",
-            kind="ratio", target=0.7, samples=all_samples, note=note),
-        Row(f"start {n} containers: ours / SDK thread pool", ours, median(samples["concurrent"]), unit="s",
-            kind="ratio", target=1.1),
+        Row(
+            f"start {n} containers: ours / SDK one by one",
+            ours,
+            median(samples["sequential"]),
+            unit="s",
+            kind="ratio",
+            target=0.7,
+            samples=all_samples,
+            note=note,
+        ),
+        Row(
+            f"start {n} containers: ours / SDK thread pool",
+            ours,
+            median(samples["concurrent"]),
+            unit="s",
+            kind="ratio",
+            target=1.1,
+        ),
         Row(f"start {n} containers: ours / docker run -d loop (CLI)", ours, median(samples["cli"]), unit="s"),
-        Row(f"start {n} containers: ours start() alone / SDK thread pool", median(samples["ours_start_only"]),
-            median(samples["concurrent"]), unit="s", note="create_task() (planning) left out"),
-        Row(f"teardown {n} containers: close() / SDK stop+remove pool", median(samples["ours_teardown"]),
-            median(samples["raw_teardown"]), unit="s", kind="ratio", target=1.3),
+        Row(
+            f"start {n} containers: ours start() alone / SDK thread pool",
+            median(samples["ours_start_only"]),
+            median(samples["concurrent"]),
+            unit="s",
+            note="create_task() (planning) left out",
+        ),
+        Row(
+            f"teardown {n} containers: close() / SDK stop+remove pool",
+            median(samples["ours_teardown"]),
+            median(samples["raw_teardown"]),
+            unit="s",
+            kind="ratio",
+            target=1.3,
+        ),
     ]
 
 
@@ -327,15 +362,28 @@ def start_one(ctx: Context) -> list[Row]:
     for rep in range(reps):
         for variant in rotated(variants, rep):
             attempt(ctx, f"start1 {variant}", lambda v=variant: one(v, record=True))
-    ctx.log(f"  1-container start: ours {median(samples['ours']):.3f} s, raw {median(samples['raw']):.3f} s, "
-            f"raw on the default bridge {median(samples['raw_default_bridge']):.3f} s ({reps} reps)")
+    ctx.log(
+        f"  1-container start: ours {median(samples['ours']):.3f} s, raw {median(samples['raw']):.3f} s, "
+        f"raw on the default bridge {median(samples['raw_default_bridge']):.3f} s ({reps} reps)"
+    )
     return [
-        Row("start 1 container: ours / SDK network+create+start", median(samples["ours"]), median(samples["raw"]),
-            unit="s", kind="ratio", target=1.15, samples=samples,
-            note="baseline makes the same task network and container (the plan's create body)"),
-        Row("start 1 container: ours / SDK create+start, default bridge", median(samples["ours"]),
-            median(samples["raw_default_bridge"]), unit="s",
-            note="baseline skips the task network that ours (bridge mode) creates"),
+        Row(
+            "start 1 container: ours / SDK network+create+start",
+            median(samples["ours"]),
+            median(samples["raw"]),
+            unit="s",
+            kind="ratio",
+            target=1.15,
+            samples=samples,
+            note="baseline makes the same task network and container (the plan's create body)",
+        ),
+        Row(
+            "start 1 container: ours / SDK create+start, default bridge",
+            median(samples["ours"]),
+            median(samples["raw_default_bridge"]),
+            unit="s",
+            note="baseline skips the task network that ours (bridge mode) creates",
+        ),
     ]
 
 
@@ -350,7 +398,7 @@ def _first_pass_end(info: dict[str, Any]) -> float:
     return docker_time(passing[0]["End"])
 
 
-def _healthy_event_time(events: list[dict[str, Any]], container_id: str) -> Optional[float]:
+def _healthy_event_time(events: list[dict[str, Any]], container_id: str) -> float | None:
     for event in events:
         if event.get("id") == container_id and str(event.get("Action", "")).startswith("health_status: healthy"):
             return int(event["timeNano"]) / 1e9
@@ -374,8 +422,14 @@ def healthy_gating(ctx: Context) -> list[Row]:
 
     def ours(mode: str) -> dict[str, float]:
         taskdef = healthy_task(ctx.image, mode)
-        recorder = EventRecorder(ctx.api, {"type": "container", "event": "health_status",
-                                           "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}"})
+        recorder = EventRecorder(
+            ctx.api,
+            {
+                "type": "container",
+                "event": "health_status",
+                "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}",
+            },
+        )
         try:
             _, _, task = ours_start(ctx, taskdef)
         finally:
@@ -417,24 +471,51 @@ def healthy_gating(ctx: Context) -> list[Row]:
         for mode, who in rotated(variants, rep):
             sample = attempt(ctx, f"healthy {mode}/{who}", lambda m=mode, w=who: (ours if w == "ours" else raw)(m))
             samples[f"{mode}/{who}"].append(sample)
-        ctx.log("  HEALTHY gating, rep {}: {}".format(rep + 1, ", ".join(
-            f"{k} {v[-1]['from_check_end_ms']:.0f} ms" for k, v in samples.items())))
+        ctx.log(
+            "  HEALTHY gating, rep {}: {}".format(
+                rep + 1, ", ".join(f"{k} {v[-1]['from_check_end_ms']:.0f} ms" for k, v in samples.items())
+            )
+        )
 
-    def med(key: str, metric: str = "from_check_end_ms") -> Optional[float]:
+    def med(key: str, metric: str = "from_check_end_ms") -> float | None:
         return median([s[metric] for s in samples[key]])
 
-    note = (f"{reps} samples per variant (each waits out the 5 s health interval); dependent's StartedAt "
-            "minus the End of the dependency's first passing health check; baseline = bare SDK starting the "
-            "dependent on the health_status event")
+    note = (
+        f"{reps} samples per variant (each waits out the 5 s health interval); dependent's StartedAt "
+        "minus the End of the dependency's first passing health check; baseline = bare SDK starting the "
+        "dependent on the health_status event"
+    )
     return [
-        Row("HEALTHY gate, awsvpc: health check end -> dependent StartedAt", med("awsvpc/ours"),
-            med("awsvpc/raw"), unit="ms", kind="max", target=100, samples=samples, note=note),
-        Row("HEALTHY gate, bridge: health check end -> dependent StartedAt", med("bridge/ours"), med("bridge/raw"),
-            unit="ms", kind="max", target=100),
-        Row("HEALTHY gate, awsvpc: health_status event -> StartedAt", med("awsvpc/ours", "from_event_ms"),
-            med("awsvpc/raw", "from_event_ms"), unit="ms"),
-        Row("HEALTHY gate, bridge: health_status event -> StartedAt", med("bridge/ours", "from_event_ms"),
-            med("bridge/raw", "from_event_ms"), unit="ms"),
+        Row(
+            "HEALTHY gate, awsvpc: health check end -> dependent StartedAt",
+            med("awsvpc/ours"),
+            med("awsvpc/raw"),
+            unit="ms",
+            kind="max",
+            target=100,
+            samples=samples,
+            note=note,
+        ),
+        Row(
+            "HEALTHY gate, bridge: health check end -> dependent StartedAt",
+            med("bridge/ours"),
+            med("bridge/raw"),
+            unit="ms",
+            kind="max",
+            target=100,
+        ),
+        Row(
+            "HEALTHY gate, awsvpc: health_status event -> StartedAt",
+            med("awsvpc/ours", "from_event_ms"),
+            med("awsvpc/raw", "from_event_ms"),
+            unit="ms",
+        ),
+        Row(
+            "HEALTHY gate, bridge: health_status event -> StartedAt",
+            med("bridge/ours", "from_event_ms"),
+            med("bridge/raw", "from_event_ms"),
+            unit="ms",
+        ),
     ]
 
 
@@ -451,8 +532,7 @@ def _dead_pid() -> int:
 ORPHAN_SUBNETS = "10.213"  # 10.213.N.0/24 for orphaned task N (at most 256 tasks)
 
 
-def make_orphans(ctx: Context, containers: int, per_task: int = 8, per_session: int = 40,
-                 networks: bool = True) -> str:
+def make_orphans(ctx: Context, containers: int, per_task: int = 8, per_session: int = 40, networks: bool = True) -> str:
     """What SIGKILLed runs of this host leave: labelled containers, one network (bridge mode) and one volume
     per task, ``per_task`` containers a task, ``per_session`` containers a dead run.
 
@@ -489,11 +569,16 @@ def make_orphans(ctx: Context, containers: int, per_task: int = 8, per_session: 
         api.create_volume(volume, labels=labels(owner, task_id, "task"))
         for i in range(n):
             api.create_container(
-                ctx.image, service(), name=f"ecs-orphan-c{i}-{short}", labels=labels(owner, task_id, "container"),
-                host_config=api.create_host_config(network_mode=network if networks else "none",
-                                                   binds=[f"{volume}:/data"]),
-                networking_config=api.create_networking_config(
-                    {network: api.create_endpoint_config(aliases=[f"c{i}"])}) if networks else None,
+                ctx.image,
+                service(),
+                name=f"ecs-orphan-c{i}-{short}",
+                labels=labels(owner, task_id, "container"),
+                host_config=api.create_host_config(
+                    network_mode=network if networks else "none", binds=[f"{volume}:/data"]
+                ),
+                networking_config=api.create_networking_config({network: api.create_endpoint_config(aliases=[f"c{i}"])})
+                if networks
+                else None,
             )
 
     with ThreadPoolExecutor(4) as pool:
@@ -518,8 +603,9 @@ def sweep_orphans(ctx: Context) -> list[Row]:
         if variant == "ours":
             took, report = timed(lambda: sweep(ctx.api, force=True))
             removed.append(len(report.chosen) - len(report.failed))
-            ours_failed = [(r.name, why) for r, why in report.failed
-                           if r.labels.get("pytest-ecstask-bench.batch") == batch]
+            ours_failed = [
+                (r.name, why) for r, why in report.failed if r.labels.get("pytest-ecstask-bench.batch") == batch
+            ]
             if ours_failed:
                 raise RuntimeError(f"sweep failed to remove: {ours_failed[:3]}")
             # Another dead run's resource the engine will not remove (a network with a stale endpoint...).
@@ -539,7 +625,7 @@ def sweep_orphans(ctx: Context) -> list[Row]:
                     ctx.api.remove_volume(name, force=True)
                 marks.append(time.perf_counter())
                 if networks:
-                    for phase, a, b in zip(phases, marks, marks[1:]):
+                    for phase, a, b in zip(phases, marks, marks[1:], strict=False):
                         phases[phase].append(b - a)
 
             took, _ = timed(sequential)
@@ -548,8 +634,10 @@ def sweep_orphans(ctx: Context) -> list[Row]:
             remove_all(ctx.api, left)
             raise RuntimeError(f"{key}: {sum(len(v) for v in left.values())} orphans were left")
         samples[key].append(took)
-        ctx.log(f"  sweep of {len(made['containers'])} containers + {len(made['networks'])} networks + "
-                f"{len(made['volumes'])} volumes, {variant}: {took:.3f} s (setup {took_setup:.1f} s)")
+        ctx.log(
+            f"  sweep of {len(made['containers'])} containers + {len(made['networks'])} networks + "
+            f"{len(made['volumes'])} volumes, {variant}: {took:.3f} s (setup {took_setup:.1f} s)"
+        )
 
     for rep in range(ctx.repeat):
         for variant, networks in rotated(variants, rep):
@@ -557,17 +645,31 @@ def sweep_orphans(ctx: Context) -> list[Row]:
     tasks = -(-n // per_task)
     seq_phases = {k: median(v) for k, v in phases.items()}
     return [
-        Row(f"sweep {n} orphaned containers + {tasks} networks + {tasks} volumes: sweep() / SDK sequential loop",
-            median(samples["ours"]), median(samples["sequential"]), unit="s", kind="ratio", target=0.5,
-            samples={**samples, "sweep_removed": removed, "sequential_phase_medians_s": seq_phases,
-                     "sweep_failed_on_other_runs_leftovers": sorted(set(others_failed))},
+        Row(
+            f"sweep {n} orphaned containers + {tasks} networks + {tasks} volumes: sweep() / SDK sequential loop",
+            median(samples["ours"]),
+            median(samples["sequential"]),
+            unit="s",
+            kind="ratio",
+            target=0.5,
+            samples={
+                **samples,
+                "sweep_removed": removed,
+                "sequential_phase_medians_s": seq_phases,
+                "sweep_failed_on_other_runs_leftovers": sorted(set(others_failed)),
+            },
             note=f"orphans: {tasks} killed 8-container bridge tasks of {n // 40 or 1} dead runs, created (not "
-                 "started) with this host's host_id(), a missing lease file and a dead owner pid; sweep(api, "
-                 "force=True) also reaps any other dead run's leftovers; sequential phases (median): "
-                 + ", ".join(f"{k} {v:.2f} s" for k, v in seq_phases.items() if v is not None)),
-        Row(f"sweep {n} orphaned containers + {tasks} volumes, no networks: sweep() / SDK sequential loop",
-            median(samples["ours (no networks)"]), median(samples["sequential (no networks)"]), unit="s",
-            note="the same without task networks: what the sweep's own parallel removal gains"),
+            "started) with this host's host_id(), a missing lease file and a dead owner pid; sweep(api, "
+            "force=True) also reaps any other dead run's leftovers; sequential phases (median): "
+            + ", ".join(f"{k} {v:.2f} s" for k, v in seq_phases.items() if v is not None),
+        ),
+        Row(
+            f"sweep {n} orphaned containers + {tasks} volumes, no networks: sweep() / SDK sequential loop",
+            median(samples["ours (no networks)"]),
+            median(samples["sequential (no networks)"]),
+            unit="s",
+            note="the same without task networks: what the sweep's own parallel removal gains",
+        ),
     ]
 
 
@@ -645,8 +747,12 @@ def _host_latency(url: str, headers: dict[str, str], rate: float, seconds: float
             latencies.append((time.perf_counter() - t0) * 1000)
         else:
             failures += 1
-    return {"latencies_ms": latencies, "failures": failures, "requests": n,
-            "rate_per_s": n / (time.perf_counter() - begun)}
+    return {
+        "latencies_ms": latencies,
+        "failures": failures,
+        "requests": n,
+        "rate_per_s": n / (time.perf_counter() - begun),
+    }
 
 
 FLOOR_SERVER = """\
@@ -706,7 +812,7 @@ def endpoints_latency(ctx: Context) -> list[Row]:
             floor.wait()
         task.close()
 
-    def stat(key: str, p: float) -> Optional[float]:
+    def stat(key: str, p: float) -> float | None:
         return percentile(results[key]["latencies_ms"], p)
 
     rows = []
@@ -715,18 +821,29 @@ def endpoints_latency(ctx: Context) -> list[Row]:
     for name in ("metadata v4 container", "metadata v4 task", "credentials"):
         key = f"in container: {name}"
         rows.append(Row(f"{name} GET from a container (wget), p50", stat(key, 50), stat(floor_in, 50), unit="ms"))
-        rows.append(Row(f"{name} GET from a container (wget), p99", stat(key, 99), stat(floor_in, 99), unit="ms",
-                        kind="max", target=10))
+        rows.append(
+            Row(
+                f"{name} GET from a container (wget), p99",
+                stat(key, 99),
+                stat(floor_in, 99),
+                unit="ms",
+                kind="max",
+                target=10,
+            )
+        )
     for name in ("metadata v4 container", "metadata v4 task", "credentials"):
         key = f"host: {name}"
         rows.append(Row(f"{name} GET from the host, p50", stat(key, 50), stat(floor_host, 50), unit="ms"))
-        rows.append(Row(f"{name} GET from the host, p99", stat(key, 99), stat(floor_host, 99), unit="ms",
-                        kind="max", target=10))
+        rows.append(
+            Row(f"{name} GET from the host, p99", stat(key, 99), stat(floor_host, 99), unit="ms", kind="max", target=10)
+        )
     rows[0].samples = {k: {**v, "latencies_ms": [round(x, 3) for x in v["latencies_ms"]]} for k, v in results.items()}
-    rows[0].note = (f"{rate:g} requests/s for {seconds:g} s per endpoint from inside the task's container "
-                    f"(busybox wget, timed by busybox ts), {host_seconds:g} s from the host (http.client, new "
-                    "connection per request, the task's token); baseline = a static server on loopback, the "
-                    "floor of the same method")
+    rows[0].note = (
+        f"{rate:g} requests/s for {seconds:g} s per endpoint from inside the task's container "
+        f"(busybox wget, timed by busybox ts), {host_seconds:g} s from the host (http.client, new "
+        "connection per request, the task's token); baseline = a static server on loopback, the "
+        "floor of the same method"
+    )
     return rows
 
 
@@ -734,5 +851,7 @@ def _summary(result: dict[str, Any]) -> str:
     lat = result["latencies_ms"]
     p50, p99 = percentile(lat, 50), percentile(lat, 99)
     rate = result.get("rate_per_s")
-    return (f"{len(lat)} ok, {result['failures']} failed, p50 {p50 or 0:.1f} ms, p99 {p99 or 0:.1f} ms, "
-            f"max {max(lat) if lat else 0:.1f} ms, {rate or 0:.0f}/s")
+    return (
+        f"{len(lat)} ok, {result['failures']} failed, p50 {p50 or 0:.1f} ms, p99 {p99 or 0:.1f} ms, "
+        f"max {max(lat) if lat else 0:.1f} ms, {rate or 0:.0f}/s"
+    )

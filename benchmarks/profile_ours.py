@@ -33,13 +33,30 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import support  # noqa: E402,F401
-from support import EventRecorder, build_image, docker_api, labelled, remove_all  # noqa: E402
+import support  # noqa: F401
+from support import EventRecorder, build_image, docker_api, labelled, remove_all
 
 TRACED = (
-    "inspect_image", "events", "create_network", "create_volume", "create_container_from_config", "create_container",
-    "start", "stop", "kill", "remove_container", "remove_network", "remove_volume", "logs", "inspect_container",
-    "containers", "networks", "volumes", "version", "ping", "inspect_volume",
+    "inspect_image",
+    "events",
+    "create_network",
+    "create_volume",
+    "create_container_from_config",
+    "create_container",
+    "start",
+    "stop",
+    "kill",
+    "remove_container",
+    "remove_network",
+    "remove_volume",
+    "logs",
+    "inspect_container",
+    "containers",
+    "networks",
+    "volumes",
+    "version",
+    "ping",
+    "inspect_volume",
 )
 
 
@@ -75,13 +92,17 @@ class ApiTrace:
     def report(self, title: str) -> str:
         lines = [f"-- {title}: {len(self.calls)} Engine API calls (ms since the call began)"]
         for thread, name, start, end in sorted(self.calls, key=lambda c: c[2]):
-            lines.append(f"  {1000 * (start - self.t0):8.1f} -> {1000 * (end - self.t0):8.1f}  "
-                         f"({1000 * (end - start):6.1f})  {name:<30} [{thread}]")
+            lines.append(
+                f"  {1000 * (start - self.t0):8.1f} -> {1000 * (end - self.t0):8.1f}  "
+                f"({1000 * (end - start):6.1f})  {name:<30} [{thread}]"
+            )
         by_name: dict[str, list[float]] = collections.defaultdict(list)
         for _, name, start, end in self.calls:
             by_name[name].append(1000 * (end - start))
-        lines.append("  totals: " + ", ".join(
-            f"{n} x{len(v)} sum {sum(v):.0f} ms max {max(v):.0f} ms" for n, v in sorted(by_name.items())))
+        lines.append(
+            "  totals: "
+            + ", ".join(f"{n} x{len(v)} sum {sum(v):.0f} ms max {max(v):.0f} ms" for n, v in sorted(by_name.items()))
+        )
         return "\n".join(lines)
 
 
@@ -118,6 +139,7 @@ def _cleanup() -> None:
 
 def trace(scenario: str, loops: int) -> None:
     from engine_scenarios import OPTIONS, RawTask, independent_task, make_orphans, ours_start
+
     from pytest_ecstask.sweep import sweep
     from pytest_ecstask.task import create_task, get_engine
 
@@ -142,8 +164,10 @@ def trace(scenario: str, loops: int) -> None:
                 started = time.perf_counter() - t0
                 if scenario != "teardown8":
                     print(tracer.report(f"ours create_task+start ({1000 * started:.0f} ms)"))
-                    print("  timeline: " + ", ".join(f"{e.at * 1000:.0f} {e.container or ''} {e.what}"
-                                                     for e in task.timeline))
+                    print(
+                        "  timeline: "
+                        + ", ".join(f"{e.at * 1000:.0f} {e.container or ''} {e.what}" for e in task.timeline)
+                    )
                 tracer.reset()
                 t0 = time.perf_counter()
                 task.close()
@@ -176,8 +200,10 @@ def trace(scenario: str, loops: int) -> None:
                     phases[name] += [start, end]
                 for name, times in phases.items():
                     count = len(times) // 2
-                    print(f"  {name:<20} x{count:<4} from {1000 * (min(times) - t0):7.0f} to "
-                          f"{1000 * (max(times) - t0):7.0f} ms")
+                    print(
+                        f"  {name:<20} x{count:<4} from {1000 * (min(times) - t0):7.0f} to "
+                        f"{1000 * (max(times) - t0):7.0f} ms"
+                    )
                 print(f"  after the last API call: {1000 * (t0 + took - max(c[3] for c in calls)):.0f} ms")
     finally:
         remove_all(ctx.api, labelled(ctx.api, f"pytest-ecstask-bench.run={ctx.run_id}"))
@@ -187,6 +213,7 @@ def trace_healthy(loops: int) -> None:
     """Per mode: how long after handling the health_status event the runner calls start, and how long
     Docker's start takes (the runner's timeline is read against its start time: a diagnostic, private)."""
     from engine_scenarios import _gate_sample, healthy_task, ours_start
+
     from pytest_ecstask.task import get_engine
 
     ctx = _ctx()
@@ -195,8 +222,14 @@ def trace_healthy(loops: int) -> None:
     for _ in range(loops):
         for mode in ("bridge", "awsvpc"):
             taskdef = healthy_task(ctx.image, mode)
-            recorder = EventRecorder(ctx.api, {"type": "container", "event": "health_status", "label":
-                                               f"com.amazonaws.ecs.task-definition-family={taskdef['family']}"})
+            recorder = EventRecorder(
+                ctx.api,
+                {
+                    "type": "container",
+                    "event": "health_status",
+                    "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}",
+                },
+            )
             try:
                 _, _, task = ours_start(ctx, taskdef)
             finally:
@@ -206,9 +239,11 @@ def trace_healthy(loops: int) -> None:
                 healthy = next(e.at for e in task.timeline if e.container == "db" and e.what == "health HEALTHY")
                 start = [c for c in tracer.calls if c[1] == "start"][-1]
                 reaction = (start[2] - task._runner._began) - healthy
-                print(f"{mode}: check end -> StartedAt {sample['from_check_end_ms']:.0f} ms, event -> StartedAt "
-                      f"{sample['from_event_ms']:.0f} ms; event handled -> start call {1000 * reaction:.1f} ms; "
-                      f"start call {1000 * (start[3] - start[2]):.0f} ms")
+                print(
+                    f"{mode}: check end -> StartedAt {sample['from_check_end_ms']:.0f} ms, event -> StartedAt "
+                    f"{sample['from_event_ms']:.0f} ms; event handled -> start call {1000 * reaction:.1f} ms; "
+                    f"start call {1000 * (start[3] - start[2]):.0f} ms"
+                )
             finally:
                 task.close()
                 tracer.reset()
@@ -224,10 +259,16 @@ def network_deletes(count: int = 30) -> None:
     api = ctx.api
     try:
         for workers in (1, 4, 16):
+
             def make(i: int) -> str:
                 ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=f"10.214.{i}.0/24")])
-                return str(api.create_network(f"ecstask-bench-net-{ctx.run_id}-{i}", ipam=ipam,
-                                              labels={"pytest-ecstask-bench.run": ctx.run_id})["Id"])
+                return str(
+                    api.create_network(
+                        f"ecstask-bench-net-{ctx.run_id}-{i}",
+                        ipam=ipam,
+                        labels={"pytest-ecstask-bench.run": ctx.run_id},
+                    )["Id"]
+                )
 
             with ThreadPoolExecutor(4) as pool:
                 ids = list(pool.map(make, range(count)))
@@ -242,6 +283,7 @@ def network_deletes(count: int = 30) -> None:
 def workload(scenario: str, loops: int) -> None:
     """What ``spy`` samples: ours only, ``loops`` times."""
     from engine_scenarios import independent_task, make_orphans, ours_start
+
     from pytest_ecstask.sweep import sweep
 
     ctx = _ctx()
@@ -269,8 +311,25 @@ def workload(scenario: str, loops: int) -> None:
 
 def spy(scenario: str, loops: int, top: int) -> None:
     out = Path(tempfile.mkdtemp(prefix="ecstask-spy-")) / f"{scenario}.folded"
-    cmd = ["py-spy", "record", "--idle", "--threads", "-r", "250", "-f", "raw", "-o", str(out),
-           "--", sys.executable, __file__, "workload", scenario, "--loops", str(loops)]
+    cmd = [
+        "py-spy",
+        "record",
+        "--idle",
+        "--threads",
+        "-r",
+        "250",
+        "-f",
+        "raw",
+        "-o",
+        str(out),
+        "--",
+        sys.executable,
+        __file__,
+        "workload",
+        scenario,
+        "--loops",
+        str(loops),
+    ]
     subprocess.run(cmd, check=True)
     summarise(out, scenario, top)
     print(f"folded stacks: {out}")
@@ -307,13 +366,18 @@ def summarise(path: Path, scenario: str, top: int) -> None:
 
 def _importtime(folder: Path, env: dict[str, str], extra: list[str]) -> dict[str, tuple[int, int, int]]:
     """module -> (self us, cumulative us, nesting depth) from ``python -X importtime``."""
-    result = subprocess.run([sys.executable, "-X", "importtime", "-m", "pytest", "--collect-only", "-q", *extra],
-                            cwd=folder, env=env, capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pytest", "--collect-only", "-q", *extra],
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     out = {}
     for line in result.stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        own, cumulative, name = line[len("import time:"):].split("|")
+        own, cumulative, name = line[len("import time:") :].split("|")
         depth = (len(name) - len(name.lstrip(" "))) // 2
         out[name.strip()] = (int(own), int(cumulative), depth)
     return out
@@ -328,18 +392,24 @@ def collect() -> None:
         write_trivial_suite(folder, 2000)
         env = pytest_env()
         for extra in ([], ["-p", "no:ecstask"]):  # warm the bytecode caches
-            subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", *extra], cwd=folder, env=env,
-                           capture_output=True)
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "--collect-only", "-q", *extra],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+            )
         runs = {"with": [], "without": []}
         for _ in range(3):
             runs["with"].append(_importtime(folder, env, []))
             runs["without"].append(_importtime(folder, env, ["-p", "no:ecstask"]))
         with_plugin, without = runs["with"][-1], runs["without"][-1]
         added = {m: v for m, v in with_plugin.items() if m not in without}
+
         # Median over the 3 runs of the self time of every module only the plugin run imports.
         def self_us(m: str) -> int:
             values = sorted(r.get(m, (0, 0, 0))[0] for r in runs["with"])
             return values[1]
+
         total = sum(self_us(m) for m in added)
         print(f"-- modules imported only with the plugin: {len(added)}, self time {total / 1000:.0f} ms (median of 3)")
         groups: collections.Counter[str] = collections.Counter()
@@ -375,12 +445,31 @@ def endpoints(seconds: float, top: int) -> None:
     auth = '--header "Authorization: $AWS_CONTAINER_AUTHORIZATION_TOKEN"'
     try:
         assert task.endpoint is not None
-        for name, url, header in (("metadata v4 task", "$ECS_CONTAINER_METADATA_URI_V4/task", ""),
-                                  ("credentials", "$AWS_CONTAINER_CREDENTIALS_FULL_URI", auth)):
+        for name, url, header in (
+            ("metadata v4 task", "$ECS_CONTAINER_METADATA_URI_V4/task", ""),
+            ("credentials", "$AWS_CONTAINER_CREDENTIALS_FULL_URI", auth),
+        ):
             out = Path(tempfile.mkdtemp(prefix="ecstask-spy-")) / "endpoints.folded"
-            spy = subprocess.Popen(["py-spy", "record", "--idle", "--threads", "-r", "500", "-f", "raw", "-o",
-                                    str(out), "--pid", str(task.endpoint.pid), "-d", str(int(seconds) + 1)],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            spy = subprocess.Popen(
+                [
+                    "py-spy",
+                    "record",
+                    "--idle",
+                    "--threads",
+                    "-r",
+                    "500",
+                    "-f",
+                    "raw",
+                    "-o",
+                    str(out),
+                    "--pid",
+                    str(task.endpoint.pid),
+                    "-d",
+                    str(int(seconds) + 1),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             time.sleep(0.5)
             result = _in_container_latency(task, url, header, 50, seconds)
             spy.wait()
@@ -416,8 +505,9 @@ def summarise_server(path: Path, top: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", choices=("trace", "spy", "workload", "collect", "endpoints", "networks"))
-    parser.add_argument("scenario", nargs="?", default="start8",
-                        choices=("start8", "start1", "teardown8", "sweep", "healthy"))
+    parser.add_argument(
+        "scenario", nargs="?", default="start8", choices=("start8", "start1", "teardown8", "sweep", "healthy")
+    )
     parser.add_argument("--loops", type=int, default=None)
     parser.add_argument("--top", type=int, default=30)
     args = parser.parse_args()

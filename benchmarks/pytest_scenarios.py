@@ -15,14 +15,13 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from support import ROOT, EventRecorder, Row, attempt, labelled, median, remove_all, rotated, service
 
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, new_session_id
 
-
-_pycache: Optional[tempfile.TemporaryDirectory[str]] = None
+_pycache: tempfile.TemporaryDirectory[str] | None = None
 
 
 def pytest_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
@@ -47,8 +46,9 @@ def pytest_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
 
 def run_pytest(folder: Path, args: list[str], env: dict[str, str], timeout: float = 600) -> tuple[float, Any]:
     t0 = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", "pytest", *args], cwd=folder, env=env, capture_output=True,
-                            text=True, timeout=timeout)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+    )
     return time.perf_counter() - t0, result
 
 
@@ -88,7 +88,7 @@ class RecordingSocket:
         while not self._stop.is_set():
             try:
                 conn, _ = self._server.accept()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return
@@ -134,25 +134,45 @@ def unused_plugin(ctx: Any) -> list[Row]:
                 if f"{tests} tests collected" not in result.stdout:
                     raise RuntimeError(f"expected {tests} tests collected:\n{result.stdout[-500:]}")
                 samples[name].append(took)
-        ctx.log("  collect-only of {} tests ({} reps): {}".format(tests, reps, ", ".join(
-            f"{name} {median(v):.3f} s" for name, v in samples.items())))
+        ctx.log(
+            "  collect-only of {} tests ({} reps): {}".format(
+                tests, reps, ", ".join(f"{name} {median(v):.3f} s" for name, v in samples.items())
+            )
+        )
         proof = no_docker_connection(Path(tmp), pytest_env())
     ctx.log(f"  no Docker connection when unused: {proof['verdict']}")
-    paired = sorted(a / b for a, b in zip(samples["with plugin"], samples["-p no:ecstask"]))
+    paired = sorted(a / b for a, b in zip(samples["with plugin"], samples["-p no:ecstask"], strict=False))
     samples["paired_ratio_median"] = [paired[len(paired) // 2]] if paired else []
     return [
-        Row(f"plugin unused: pytest --collect-only of {tests} tests / -p no:ecstask",
-            median(samples["with plugin"]), median(samples["-p no:ecstask"]), unit="s", kind="ratio", target=1.05,
+        Row(
+            f"plugin unused: pytest --collect-only of {tests} tests / -p no:ecstask",
+            median(samples["with plugin"]),
+            median(samples["-p no:ecstask"]),
+            unit="s",
+            kind="ratio",
+            target=1.05,
             samples={**samples, "no_docker_connection": proof},
             note="fresh interpreter per run (wall time of the whole pytest process), bytecode cached as for an "
-                 f"installed plugin; median of per-repetition ratios {samples['paired_ratio_median'][0]:.3f}"
-                 if paired else ""),
-        Row("plugin unused, PYTHONDONTWRITEBYTECODE=1 (this machine's env): collect-only / -p no:ecstask",
-            median(samples["with plugin, no bytecode cache"]), median(samples["-p no:ecstask, no bytecode cache"]),
-            unit="s", note="every run compiles the plugin's modules (and the test files) from source"),
-        Row("plugin unused: Docker connections opened by a full run (recording socket)",
-            float(proof["recording_socket"]["connections"]), None, unit="count", kind="equal", target=0,
-            note=proof["verdict"]),
+            f"installed plugin; median of per-repetition ratios {samples['paired_ratio_median'][0]:.3f}"
+            if paired
+            else "",
+        ),
+        Row(
+            "plugin unused, PYTHONDONTWRITEBYTECODE=1 (this machine's env): collect-only / -p no:ecstask",
+            median(samples["with plugin, no bytecode cache"]),
+            median(samples["-p no:ecstask, no bytecode cache"]),
+            unit="s",
+            note="every run compiles the plugin's modules (and the test files) from source",
+        ),
+        Row(
+            "plugin unused: Docker connections opened by a full run (recording socket)",
+            float(proof["recording_socket"]["connections"]),
+            None,
+            unit="count",
+            kind="equal",
+            target=0,
+            note=proof["verdict"],
+        ),
     ]
 
 
@@ -165,14 +185,16 @@ def no_docker_connection(tmp: Path, env: dict[str, str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     recorder = RecordingSocket(tmp / "docker.sock")
     try:
-        _, result = run_pytest(folder, ["-q", "-p", "no:cacheprovider"],
-                               {**env, "DOCKER_HOST": f"unix://{recorder.path}"})
+        _, result = run_pytest(
+            folder, ["-q", "-p", "no:cacheprovider"], {**env, "DOCKER_HOST": f"unix://{recorder.path}"}
+        )
         time.sleep(0.3)  # a late connection attempt would still be counted
     finally:
         recorder.close()
     out["recording_socket"] = _proof_run(result, recorder.connections, folder)
-    _, result = run_pytest(folder, ["-q", "-p", "no:cacheprovider"],
-                           {**env, "DOCKER_HOST": f"unix://{tmp}/no-such-dir/docker.sock"})
+    _, result = run_pytest(
+        folder, ["-q", "-p", "no:cacheprovider"], {**env, "DOCKER_HOST": f"unix://{tmp}/no-such-dir/docker.sock"}
+    )
     out["missing_socket"] = _proof_run(result, None, folder)
     good = all(r["passed"] and not r["complaints"] for r in out.values())
     good = good and out["recording_socket"]["connections"] == 0
@@ -182,10 +204,13 @@ def no_docker_connection(tmp: Path, env: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-def _proof_run(result: Any, connections: Optional[int], folder: Path) -> dict[str, Any]:
+def _proof_run(result: Any, connections: int | None, folder: Path) -> dict[str, Any]:
     text = result.stdout + result.stderr
-    complaints = [line for line in text.splitlines()
-                  if any(w in line.lower() for w in ("docker", "warning", "error")) and "passed" not in line]
+    complaints = [
+        line
+        for line in text.splitlines()
+        if any(w in line.lower() for w in ("docker", "warning", "error")) and "passed" not in line
+    ]
     modules = json.loads((folder / "modules.json").read_text()) if (folder / "modules.json").exists() else {}
     return {
         "passed": result.returncode == 0 and "200 passed" in text,
@@ -253,8 +278,13 @@ def xdist_session_task(ctx: Any) -> list[Row]:
         "family": "benchxdist",
         "containerDefinitions": [
             {"name": "web", "image": ctx.image, "command": service(), "essential": True},
-            {"name": "sidecar", "image": ctx.image, "command": service(), "essential": True,
-             "dependsOn": [{"containerName": "web", "condition": "START"}]},
+            {
+                "name": "sidecar",
+                "image": ctx.image,
+                "command": service(),
+                "essential": True,
+                "dependsOn": [{"containerName": "web", "condition": "START"}],
+            },
         ],
     }
     with tempfile.TemporaryDirectory(prefix="ecstask-bench-xdist-") as tmp:
@@ -262,15 +292,22 @@ def xdist_session_task(ctx: Any) -> list[Row]:
         (folder / "pytest.ini").write_text("[pytest]\n")
         (folder / "taskdef.json").write_text(json.dumps(taskdef))
         (folder / "test_cpu.py").write_text(CPU_SUITE.format(loops=loops, tests=tests))
-        common = ["-q", "-p", "no:cacheprovider", "--ecs-taskdef=taskdef.json", "--ecs-pull=never",
-                  "--ecs-stop-timeout=2"]
+        common = [
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--ecs-taskdef=taskdef.json",
+            "--ecs-pull=never",
+            "--ecs-stop-timeout=2",
+        ]
         variants = {"-n 4": [*common, "-n", "4"], "serial": common}
 
         def one(name: str, record: bool) -> None:
             session = new_session_id()
             ctx.sessions.add(session)
-            recorder = EventRecorder(ctx.api, {"type": "container", "event": "create",
-                                               "label": f"{LABEL_SESSION}={session}"})
+            recorder = EventRecorder(
+                ctx.api, {"type": "container", "event": "create", "label": f"{LABEL_SESSION}={session}"}
+            )
             try:
                 took, result = run_pytest(folder, variants[name], pytest_env(PYTEST_ECSTASK_SESSION=session))
             finally:
@@ -291,18 +328,33 @@ def xdist_session_task(ctx: Any) -> list[Row]:
         for rep in range(ctx.repeat):
             for name in rotated(list(variants), rep):
                 attempt(ctx, f"xdist {name}", lambda n=name: one(n, record=True))
-            ctx.log(f"  xdist rep {rep + 1}: -n 4 {samples['-n 4'][-1]:.2f} s "
-                    f"({launches['-n 4'][-1]['tasks']} task), serial {samples['serial'][-1]:.2f} s "
-                    f"({launches['serial'][-1]['tasks']} task)")
+            ctx.log(
+                f"  xdist rep {rep + 1}: -n 4 {samples['-n 4'][-1]:.2f} s "
+                f"({launches['-n 4'][-1]['tasks']} task), serial {samples['serial'][-1]:.2f} s "
+                f"({launches['serial'][-1]['tasks']} task)"
+            )
     counts = [x["tasks"] for x in launches["-n 4"]]
     worst = max(counts) if counts else None
-    note = (f"{tests} tests of ~{per_test:g} s CPU each (calibrated loop), all using the session task; on "
-            f"{os.cpu_count()} cores the best possible ratio is about {1 / min(4, os.cpu_count() or 1):.2f}")
+    note = (
+        f"{tests} tests of ~{per_test:g} s CPU each (calibrated loop), all using the session task; on "
+        f"{os.cpu_count()} cores the best possible ratio is about {1 / min(4, os.cpu_count() or 1):.2f}"
+    )
     return [
-        Row(f"pytest -n 4 wall time / without xdist ({tests} CPU-bound tests, one session task)",
-            median(samples["-n 4"]), median(samples["serial"]), unit="s",
-            samples={**samples, "launches": launches, "loops": loops}, note=note),
-        Row("pytest -n 4: tasks launched per run (worst of all runs)", float(worst) if worst is not None else None,
-            None, unit="count", kind="equal", target=1,
-            note="distinct pytest-ecstask.task labels on container create events of the run's session (recorded live)"),
+        Row(
+            f"pytest -n 4 wall time / without xdist ({tests} CPU-bound tests, one session task)",
+            median(samples["-n 4"]),
+            median(samples["serial"]),
+            unit="s",
+            samples={**samples, "launches": launches, "loops": loops},
+            note=note,
+        ),
+        Row(
+            "pytest -n 4: tasks launched per run (worst of all runs)",
+            float(worst) if worst is not None else None,
+            None,
+            unit="count",
+            kind="equal",
+            target=1,
+            note="distinct pytest-ecstask.task labels on container create events of the run's session (recorded live)",
+        ),
     ]

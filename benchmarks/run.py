@@ -16,13 +16,16 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import support  # noqa: E402  (puts the checkout on sys.path first)
-from support import BENCH_LABEL, Row, build_image, docker_api, labelled, machine, remove_all, table  # noqa: E402
+import contextlib
+
+import support
+from support import BENCH_LABEL, Row, build_image, docker_api, labelled, machine, remove_all, table
 
 SCENARIOS = ("start", "start1", "healthy", "sweep", "endpoints", "unused", "xdist")
 
@@ -30,8 +33,9 @@ SCENARIOS = ("start", "start1", "healthy", "sweep", "endpoints", "unused", "xdis
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=None, help="repetitions per scenario (default 5, --quick 2)")
-    parser.add_argument("--json", metavar="PATH", default=None,
-                        help="where to write the results (default benchmarks/last-run.json)")
+    parser.add_argument(
+        "--json", metavar="PATH", default=None, help="where to write the results (default benchmarks/last-run.json)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 repetitions and smaller sizes: a smoke run for CI")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
     args = parser.parse_args(argv)
@@ -95,17 +99,17 @@ def main(argv: list[str] | None = None) -> int:
             log(f"  ({durations[name]} s)")
     finally:
         clean = final_check(ctx, endpoint_network_before, log)
-    try:
+    with contextlib.suppress(OSError):
         info["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
 
     print()
     print(table(rows))
     print()
     met = [r for r in rows if r.met is not None]
-    print(f"targets met: {sum(1 for r in met if r.met)} of {len(met)}; "
-          f"engine clean: {'yes' if clean['clean'] else 'NO'}; {time.perf_counter() - began:.0f} s")
+    print(
+        f"targets met: {sum(1 for r in met if r.met)} of {len(met)}; "
+        f"engine clean: {'yes' if clean['clean'] else 'NO'}; {time.perf_counter() - began:.0f} s"
+    )
     for name in errors:
         print(f"scenario {name} FAILED (see above)")
     if ctx.retries:

@@ -5,17 +5,18 @@ Nothing here measures anything; the scenarios live in ``engine_scenarios.py`` an
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import statistics
 import sys
 import tarfile
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -73,11 +74,11 @@ def build_image(api: Any) -> str:
 # -- statistics ----------------------------------------------------------------------------------------------
 
 
-def median(values: Sequence[float]) -> Optional[float]:
+def median(values: Sequence[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
-def percentile(values: Sequence[float], p: float) -> Optional[float]:
+def percentile(values: Sequence[float], p: float) -> float | None:
     """Nearest-rank percentile (p in 0..100): with 500 samples, p99 is the 5th slowest."""
     if not values:
         return None
@@ -118,10 +119,8 @@ def remove_all(api: Any, found: dict[str, list[str]], workers: int = 8) -> None:
     import docker.errors
 
     def quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             fn(*args, **kwargs)
-        except docker.errors.NotFound:
-            pass
 
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(lambda c: quietly(api.remove_container, c, force=True, v=True), found["containers"]))
@@ -169,10 +168,8 @@ class EventRecorder:
 
     def stop(self, settle: float = 0.2) -> list[dict[str, Any]]:
         time.sleep(settle)  # events of the last moment are still on their way
-        try:
+        with contextlib.suppress(Exception):
             self._stream.close()
-        except Exception:
-            pass
         self._thread.join(timeout=5)
         return self.events
 
@@ -191,10 +188,8 @@ def machine() -> dict[str, Any]:
         "kernel": platform.release(),
         "python": platform.python_version(),
     }
-    try:
+    with contextlib.suppress(OSError):
         info["loadavg_start"] = [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        pass
     return info
 
 
@@ -231,13 +226,13 @@ class Row:
     def __init__(
         self,
         scenario: str,
-        ours: Optional[float],
-        baseline: Optional[float],
+        ours: float | None,
+        baseline: float | None,
         *,
         unit: str,
         kind: str = "report",
-        target: Optional[float] = None,
-        samples: Optional[dict[str, Any]] = None,
+        target: float | None = None,
+        samples: dict[str, Any] | None = None,
         note: str = "",
     ) -> None:
         self.scenario = scenario
@@ -250,13 +245,13 @@ class Row:
         self.note = note
 
     @property
-    def ratio(self) -> Optional[float]:
+    def ratio(self) -> float | None:
         if self.ours is None or not self.baseline:
             return None
         return self.ours / self.baseline
 
     @property
-    def met(self) -> Optional[bool]:
+    def met(self) -> bool | None:
         if self.kind == "ratio":
             return None if self.ratio is None else self.ratio <= float(self.target or 0)
         if self.kind == "max":
@@ -289,7 +284,7 @@ class Row:
         }
 
 
-def fmt(value: Optional[float], unit: str) -> str:
+def fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "-"
     if unit == "s":

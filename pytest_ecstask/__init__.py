@@ -22,7 +22,21 @@ _EXPORTS = {
     "TaskFailedToStart": "pytest_ecstask.errors",
 }
 
-__all__ = ["__version__", *_EXPORTS]
+__all__ = [
+    "Container",
+    "DockerUnavailable",
+    "EcsTaskError",
+    "PlanError",
+    "Task",
+    "TaskDefinition",
+    "TaskDefinitionError",
+    "TaskFailedToStart",
+    "TaskOptions",
+    "__version__",
+    "create_task",
+    "load_task_definition",
+    "run_task",
+]
 
 
 def __getattr__(name: str) -> Any:

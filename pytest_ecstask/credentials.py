@@ -8,7 +8,7 @@ import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Optional
+from typing import Any
 
 from pytest_ecstask.errors import EcsTaskError
 
@@ -69,7 +69,7 @@ _KEYS = {
 
 def from_mapping(role_arn: str, values: Mapping[str, Any], where: str) -> TaskCredentials:
     """Credentials given as a mapping (ECS, STS or boto3 key names all work)."""
-    found: dict[str, Optional[str]] = {}
+    found: dict[str, str | None] = {}
     for canonical, names in _KEYS.items():
         value = next((values[n] for n in names if values.get(n) is not None), None)
         # boto3 gives Expiration as a datetime: RFC 3339 it is, as the endpoint must serve it.

@@ -14,6 +14,7 @@ and AWS SDKs accept it, since 169.254.170.2 is the ECS address they trust for pl
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.errors import EcsTaskError
 
@@ -79,9 +80,7 @@ def authorization_token(secret: str) -> str:
     return derive(secret, "authorization") + derive(secret, "authorization", "2")
 
 
-def container_environment(
-    info: EndpointInfo, secret: str, container: str, role_arn: Optional[str]
-) -> dict[str, str]:
+def container_environment(info: EndpointInfo, secret: str, container: str, role_arn: str | None) -> dict[str, str]:
     """The variables the ECS agent sets in a container for its endpoints."""
     mid = metadata_id(secret, container)
     env = {
@@ -134,7 +133,7 @@ class Registry:
                 self.by_credentials_id.pop(creds["id"], None)
 
 
-def _docker_time(value: Any) -> Optional[str]:
+def _docker_time(value: Any) -> str | None:
     text = str(value or "")
     return None if not text or text.startswith("0001-01-01") else text
 
@@ -154,7 +153,7 @@ class Metadata:
         self.api = api
         self._previous_stats: dict[str, dict[str, Any]] = {}
 
-    def inspect(self, docker_name: str) -> Optional[Mapping[str, Any]]:
+    def inspect(self, docker_name: str) -> Mapping[str, Any] | None:
         import docker.errors
 
         try:
@@ -174,8 +173,11 @@ class Metadata:
             "DockerName": c["docker_name"],
             "Image": c["image"],
             "ImageID": (info or {}).get("Image", "") if not pause else "",
-            "Labels": {k: v for k, v in ((info or {}).get("Config", {}).get("Labels") or {}).items()
-                       if k.startswith("com.amazonaws.ecs.")},
+            "Labels": {
+                k: v
+                for k, v in ((info or {}).get("Config", {}).get("Labels") or {}).items()
+                if k.startswith("com.amazonaws.ecs.")
+            },
             "DesiredStatus": desired,
             "KnownStatus": known,
             "Limits": c.get("limits", {"CPU": 0, "Memory": 0}),
@@ -243,12 +245,23 @@ class Metadata:
         for port in c.get("ports", []):
             key = f"{port['containerPort']}/{port['protocol']}"
             if record["network_mode"] == "host":
-                out.append({"ContainerPort": port["containerPort"], "Protocol": port["protocol"],
-                            "HostPort": port["containerPort"]})
+                out.append(
+                    {
+                        "ContainerPort": port["containerPort"],
+                        "Protocol": port["protocol"],
+                        "HostPort": port["containerPort"],
+                    }
+                )
                 continue
             for binding in published.get(key) or []:
-                out.append({"ContainerPort": port["containerPort"], "Protocol": port["protocol"],
-                            "HostPort": int(binding["HostPort"]), "HostIp": binding.get("HostIp") or "0.0.0.0"})
+                out.append(
+                    {
+                        "ContainerPort": port["containerPort"],
+                        "Protocol": port["protocol"],
+                        "HostPort": int(binding["HostPort"]),
+                        "HostIp": binding.get("HostIp") or "0.0.0.0",
+                    }
+                )
                 break
         return out
 
@@ -288,15 +301,18 @@ class Metadata:
 
     def task_addresses(self, record: Mapping[str, Any]) -> set[str]:
         """The IPv4 addresses of a task's containers on its own network."""
-        names = [record["pause_docker_name"]] if record.get("pause_docker_name") else [
-            c["docker_name"] for c in record["containers"]]
-        addresses = set()
+        names = (
+            [record["pause_docker_name"]]
+            if record.get("pause_docker_name")
+            else [c["docker_name"] for c in record["containers"]]
+        )
+        addresses: set[str] = set()
         for name in names:
             networks = ((self.inspect(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
             addresses.update(n["IPAddress"] for n in networks.values() if n.get("IPAddress"))
         return addresses
 
-    def stats(self, docker_name: str) -> Optional[dict[str, Any]]:
+    def stats(self, docker_name: str) -> dict[str, Any] | None:
         import docker.errors
 
         try:
@@ -386,8 +402,8 @@ class Handler(BaseHTTPRequestHandler):
         with registry.lock:
             task_id = registry.by_credentials_id.get(cid)
             record = registry.tasks.get(task_id or "")
-        creds = (record or {}).get("credentials")
-        if not creds:
+        creds = record.get("credentials") if record else None
+        if record is None or not creds:
             self.send_json(400, {"code": "InvalidIdInRequest", "message": prefix + "Credentials not found"})
             return
         token_ok = not creds.get("token") or secrets.compare_digest(
@@ -408,8 +424,11 @@ class Handler(BaseHTTPRequestHandler):
             task_id, name = registry.by_metadata_id.get(mid, ("", ""))
             record = registry.tasks.get(task_id)
         if record is None:
-            self.send_json(404, f"{version} container metadata handler: unable to get task arn from request: "
-                                f"unable to get container metadata for {mid}")
+            self.send_json(
+                404,
+                f"{version} container metadata handler: unable to get task arn from request: "
+                f"unable to get container metadata for {mid}",
+            )
             return
         container = next(c for c in record["containers"] if c["name"] == name)
         md = self.server.metadata
@@ -420,8 +439,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(200, md.task(record, v4, with_tags=rest == "taskWithTags"))
             elif rest == "stats":
                 stats = md.stats(container["docker_name"])
-                self.send_json(200 if stats is not None else 404, stats or f"{version} container stats handler: "
-                               "unable to get stats")
+                self.send_json(
+                    200 if stats is not None else 404,
+                    stats or f"{version} container stats handler: unable to get stats",
+                )
             elif rest == "task/stats":
                 all_stats = {}
                 for c in record["containers"]:
@@ -472,7 +493,9 @@ def ensure_network(api: docker.APIClient) -> None:
 
     if api.networks(names=[NETWORK_NAME]):
         return
-    ipam = {"Driver": "default", "Config": [{"Subnet": SUBNET, "Gateway": ENDPOINT_IP}]}
+    import docker.types
+
+    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=SUBNET, gateway=ENDPOINT_IP)])
     try:
         api.create_network(NETWORK_NAME, driver="bridge", ipam=ipam, labels={NETWORK_LABEL: "1"})
     except docker.errors.APIError as exc:
@@ -481,7 +504,7 @@ def ensure_network(api: docker.APIClient) -> None:
         # Another network already holds the subnet (made by hand, or racing): the address is there anyway.
 
 
-def listeners_on_endpoint_ip() -> Optional[set[int]]:
+def listeners_on_endpoint_ip() -> set[int] | None:
     """Ports something listens on at 169.254.170.2 in this network namespace; None where it cannot be told."""
     wanted = "".join(f"{int(part):02X}" for part in reversed(ENDPOINT_IP.split(".")))
     try:
@@ -513,10 +536,8 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
         return
     for net in api.networks(names=[NETWORK_NAME]):
         if (net.get("Labels") or {}).get(NETWORK_LABEL):
-            try:
+            with contextlib.suppress(docker.errors.APIError):
                 api.remove_network(net["Id"])
-            except docker.errors.APIError:
-                pass
 
 
 def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) -> int:
@@ -564,10 +585,8 @@ def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) ->
     finally:
         server.server_close()
         with network_lock:
-            try:
+            with contextlib.suppress(OSError):
                 announce.unlink()
-            except OSError:
-                pass
             remove_network_if_unused(api, directory, session_id)
     return 0
 
@@ -579,7 +598,7 @@ def _announce(path: Path, data: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
-def main(argv: Optional[list[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pytest-ecstask metadata and credentials endpoint server")
     parser.add_argument("--session-dir", required=True)
     parser.add_argument("--lease", required=True)
@@ -611,20 +630,31 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
             if _answers(info):
                 return info
             announce.unlink()
-        log = open(session_dir / "endpoint.log", "ab")
-        process = subprocess.Popen(
-            [sys.executable, "-m", "pytest_ecstask.endpoints", "--session-dir", str(session_dir),
-             "--lease", lease_path, "--session", session_id, "--port", str(port)],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-        )
-        log.close()
+        with open(session_dir / "endpoint.log", "ab") as log:
+            process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest_ecstask.endpoints",
+                    "--session-dir",
+                    str(session_dir),
+                    "--lease",
+                    lease_path,
+                    "--session",
+                    session_id,
+                    "--port",
+                    str(port),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while not announce.exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 text = (session_dir / "endpoint.log").read_text(errors="replace").strip().splitlines()
-                raise EndpointUnavailable(
-                    "the endpoint server did not start" + (f": {text[-1]}" if text else "")
-                )
+                raise EndpointUnavailable("the endpoint server did not start" + (f": {text[-1]}" if text else ""))
             time.sleep(0.02)
         data = json.loads(announce.read_text())
         if "error" in data:
@@ -633,8 +663,12 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
 
 
 def _request(
-    info: EndpointInfo, method: str, path: str, body: Any = None, timeout: float = 5.0,
-    headers: Optional[Mapping[str, str]] = None,
+    info: EndpointInfo,
+    method: str,
+    path: str,
+    body: Any = None,
+    timeout: float = 5.0,
+    headers: Mapping[str, str] | None = None,
 ) -> Any:
     import http.client
 
@@ -660,11 +694,17 @@ def _answers(info: EndpointInfo) -> bool:
         return False
 
 
-def fetch_credentials(info: EndpointInfo, secret: str) -> Optional[dict[str, str]]:
+def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:
     """What a task's containers get from the credentials endpoint, as they would ask for it."""
     try:
-        return dict(_request(info, "GET", f"/v2/credentials/{credentials_id(secret)}",
-                             headers={"Authorization": authorization_token(secret)}))
+        return dict(
+            _request(
+                info,
+                "GET",
+                f"/v2/credentials/{credentials_id(secret)}",
+                headers={"Authorization": authorization_token(secret)},
+            )
+        )
     except (OSError, EndpointUnavailable):
         return None
 
@@ -674,10 +714,9 @@ def register(info: EndpointInfo, record: Mapping[str, Any]) -> None:
 
 
 def unregister(info: EndpointInfo, task_id: str) -> None:
-    try:
+    # When the server is gone already there is nothing to unregister from.
+    with contextlib.suppress(OSError, EndpointUnavailable):
         _request(info, "DELETE", f"{CONTROL}/tasks/{task_id}")
-    except (OSError, EndpointUnavailable):
-        pass  # the server is gone already: nothing to unregister from
 
 
 def stop_server(session_dir: Path) -> None:

@@ -7,7 +7,7 @@ that returns something other than None.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_ecstask_task_credentials(role_arn: str, family: str) -> Optional[Mapping[str, str]]:
+def pytest_ecstask_task_credentials(role_arn: str, family: str) -> Mapping[str, str] | None:
     """Credentials the credentials endpoint serves for a task whose definition has ``taskRoleArn``.
 
     Return a mapping with ``AccessKeyId`` and ``SecretAccessKey``, and optionally ``Token`` and
@@ -43,7 +43,7 @@ def pytest_ecstask_adjust_task_definition(definition: dict[str, Any], source: st
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_ecstask_resolve_image(image: str, container: str) -> Optional[str]:
+def pytest_ecstask_resolve_image(image: str, container: str) -> str | None:
     """The image to run for ``container``, after the ``--ecs-image`` / ``ecs_images`` mapping.
 
     Return None to keep ``image`` (already mapped). Build an image here and return its tag, for example.
@@ -51,7 +51,7 @@ def pytest_ecstask_resolve_image(image: str, container: str) -> Optional[str]:
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_ecstask_resolve_secret(reference: SecretReference, container: str) -> Optional[str]:
+def pytest_ecstask_resolve_secret(reference: SecretReference, container: str) -> str | None:
     """The value of a secret (``secrets[].valueFrom`` or ``logConfiguration.secretOptions[].valueFrom``).
 
     Asked after the secrets file (``--ecs-secrets-file``) and before real AWS (``--ecs-aws``). The
@@ -61,7 +61,7 @@ def pytest_ecstask_resolve_secret(reference: SecretReference, container: str) ->
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_ecstask_resolve_environment_file(value: str, container: str) -> Optional[str]:
+def pytest_ecstask_resolve_environment_file(value: str, container: str) -> str | None:
     """The content of an ``environmentFiles`` entry (an S3 ARN or a path), or None to let others try.
 
     Asked after ``--ecs-env-file VALUE=PATH`` mappings, before a plain path and before S3 (``--ecs-aws``).
@@ -69,7 +69,7 @@ def pytest_ecstask_resolve_environment_file(value: str, container: str) -> Optio
 
 
 @pytest.hookspec(firstresult=True)
-def pytest_ecstask_registry_credentials(image: str, container: str) -> Optional[Mapping[str, str]]:
+def pytest_ecstask_registry_credentials(image: str, container: str) -> Mapping[str, str] | None:
     """Registry credentials to pull ``image`` with: ``{"username": ..., "password": ...}``.
 
     Return None to use what the Docker engine's client configuration has (``~/.docker/config.json``), or,
@@ -78,8 +78,9 @@ def pytest_ecstask_registry_credentials(image: str, container: str) -> Optional[
 
 
 @pytest.hookspec
-def pytest_ecstask_task_event(task: Any, event: str, container: Optional[str], at: float,
-                              details: Mapping[str, Any]) -> None:
+def pytest_ecstask_task_event(
+    task: Any, event: str, container: str | None, at: float, details: Mapping[str, Any]
+) -> None:
     """A task lifecycle event, for custom reporting: ``planned``, ``container_started``,
     ``container_healthy``, ``container_exited`` (details: ``exit_code``), ``task_stopped`` (details:
     ``stop_code``, ``reason``). ``at`` is the wall-clock time (seconds since the epoch).

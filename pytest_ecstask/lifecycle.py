@@ -8,17 +8,18 @@ cannot be checked that way and fall back to an age limit. Nothing here talks to 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
 import socket
 import tempfile
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 LABEL_PREFIX = "pytest-ecstask"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
@@ -73,7 +74,7 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def parse_rfc3339(text: str) -> Optional[datetime]:
+def parse_rfc3339(text: str) -> datetime | None:
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
@@ -113,10 +114,8 @@ def lease_dir() -> Path:
     path = Path(given) if given else Path(tempfile.gettempdir()) / "pytest-ecstask"
     if not path.is_dir():
         path.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):
             path.chmod(0o1777)  # shared by every user's runs, like /tmp itself
-        except OSError:
-            pass
     return path
 
 
@@ -130,7 +129,7 @@ class Lease:
         self._lock = FileLock(str(path), timeout=0, thread_local=False)
 
     @classmethod
-    def acquire(cls, session_id: str, directory: Optional[Path] = None) -> Lease:
+    def acquire(cls, session_id: str, directory: Path | None = None) -> Lease:
         lease = cls((directory or lease_dir()) / f"{session_id}.lease")
         lease._lock.acquire()
         return lease
@@ -142,13 +141,11 @@ class Lease:
 
 
 def _unlink(path: Path) -> None:
-    try:
+    with contextlib.suppress(OSError):
         path.unlink()
-    except OSError:
-        pass
 
 
-def lease_is_held(path: str, cleanup: bool = True) -> Optional[bool]:
+def lease_is_held(path: str, cleanup: bool = True) -> bool | None:
     """True when a live run holds the lease, False when it provably does not, None when we cannot tell.
 
     Taking a dead run's lease to prove it dead also removes its file, unless ``cleanup`` is off (dry runs).
@@ -175,7 +172,7 @@ def lease_is_held(path: str, cleanup: bool = True) -> Optional[bool]:
             _unlink(target)
 
 
-_process_lease: Optional[Lease] = None
+_process_lease: Lease | None = None
 _process_lease_lock = threading.Lock()
 
 
@@ -229,11 +226,11 @@ def classify(
     now: datetime,
     max_age_seconds: float,
     include_kept: bool = False,
-    is_held: Callable[[str], Optional[bool]] = lease_is_held,
+    is_held: Callable[[str], bool | None] = lease_is_held,
     live_sessions: Sequence[str] = (),
 ) -> list[Verdict]:
     """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen."""
-    held: dict[str, Optional[bool]] = {}
+    held: dict[str, bool | None] = {}
     verdicts = []
     for r in resources:
         labels = r.labels

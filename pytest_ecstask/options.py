@@ -6,9 +6,9 @@ never start a task, and that must cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_ecstask.secretvalues import SecretResolver
@@ -26,14 +26,14 @@ class TaskOptions:
 
     images: Mapping[str, str] = field(default_factory=dict)  # task definition image (or glob) -> local image
     pull: str = "missing"  # missing | always | never
-    stop_timeout: Optional[float] = None  # overrides every container's stopTimeout
-    start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
+    stop_timeout: float | None = None  # overrides every container's stopTimeout
+    start_timeout: float | None = None  # for containers without startTimeout; None = no limit
     check: bool = True  # raise TaskFailedToStart when an essential container could not start
     endpoints: bool = True  # serve the metadata and credentials endpoints at 169.254.170.2
     endpoint_port: int = 0  # 80 for the exact ECS form (relative credentials URI); 0 = any free port
-    credentials: Optional[Mapping[str, str]] = None  # task-role credentials; None = the provider, STS or made up
+    credentials: Mapping[str, str] | None = None  # task-role credentials; None = the provider, STS or made up
     # Asked with the taskRoleArn when ``credentials`` is None: the plugin's hook, fixture and ini key.
-    credentials_provider: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None
+    credentials_provider: Callable[[str, str], Mapping[str, str] | None] | None = None
     assume_role: bool = False  # get task-role credentials from STS with the runner's own AWS credentials
     cluster: str = DEFAULT_CLUSTER
     region: str = DEFAULT_REGION
@@ -51,9 +51,9 @@ class TaskOptions:
     aws: bool = False  # read secrets (SSM, Secrets Manager) and S3 environment files from real AWS
     # Environment files by their environmentFiles value (an S3 ARN or a path): a local path to read instead.
     environment_files: Mapping[str, str] = field(default_factory=dict)
-    environment_file_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (value, container) -> text
+    environment_file_resolver: Callable[[str, str], str | None] | None = None  # (value, container) -> text
     # Per-container changes merged onto the task definition: environment, command, image, dockerLabels.
     overrides: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    adjust: Optional[Callable[[dict[str, Any], str], None]] = None  # may change the loaded definition in place
-    image_resolver: Optional[Callable[[str, str], Optional[str]]] = None  # (image, container) -> image to run
-    registry_auth: Optional[Callable[[str, str], Optional[Mapping[str, str]]]] = None  # (image, container) -> auth
+    adjust: Callable[[dict[str, Any], str], None] | None = None  # may change the loaded definition in place
+    image_resolver: Callable[[str, str], str | None] | None = None  # (image, container) -> image to run
+    registry_auth: Callable[[str, str], Mapping[str, str] | None] | None = None  # (image, container) -> auth

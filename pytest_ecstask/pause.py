@@ -20,7 +20,7 @@ _HEADER_SIZE = 64 + 56  # ELF header + one program header
 # machine name (as `uname -m` and Docker's Architecture say) -> (e_machine, code)
 _CODE = {
     # loop: mov eax, 34 (pause); syscall; jmp loop
-    "x86_64": (62, bytes.fromhex("b822000000" "0f05" "ebf7")),
+    "x86_64": (62, bytes.fromhex("b8220000000f05ebf7")),
     # loop: x0..x3 = 0; x8 = 73 (ppoll: no fds, no timeout = wait for a signal); svc #0; b loop
     "aarch64": (
         183,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from pytest_ecstask.endpoints import EndpointInfo, container_environment
 from pytest_ecstask.errors import PlanError
@@ -52,8 +52,8 @@ class PlanOptions:
     pause_image: str
     image_map: Mapping[str, str] = field(default_factory=dict)
     container_images: Mapping[str, str] = field(default_factory=dict)  # by container name, after image_map
-    stop_timeout: Optional[float] = None  # overrides every container's stopTimeout when set
-    default_start_timeout: Optional[float] = None  # for containers without startTimeout; None = no limit
+    stop_timeout: float | None = None  # overrides every container's stopTimeout when set
+    default_start_timeout: float | None = None  # for containers without startTimeout; None = no limit
     cluster: str = DEFAULT_CLUSTER
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT_ID
@@ -61,7 +61,7 @@ class PlanOptions:
     launch_type: str = DEFAULT_LAUNCH_TYPE
     secret_values: Mapping[str, str] = field(default_factory=dict)  # valueFrom -> value
     environment_files: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)  # value -> lines
-    endpoint: Optional[EndpointInfo] = None  # the run's metadata and credentials server, when there is one
+    endpoint: EndpointInfo | None = None  # the run's metadata and credentials server, when there is one
     secret: str = ""  # per task: the metadata and credentials ids are derived from it
     mask_secrets: bool = False  # a plan to show, not to run: secrets need no values
 
@@ -70,7 +70,7 @@ class PlanOptions:
 class PortMapping:
     container_port: int
     protocol: str  # "tcp" | "udp"
-    host_port: Optional[int]  # None = ephemeral
+    host_port: int | None  # None = ephemeral
 
     @property
     def key(self) -> str:
@@ -86,7 +86,7 @@ class ContainerPlan:
     depends_on: tuple[ContainerDependency, ...]  # explicit dependsOn plus START for every link target
     created_after: tuple[str, ...]  # volumesFrom sources: must exist before this container is created
     has_health_check: bool
-    start_timeout: Optional[float]
+    start_timeout: float | None
     stop_timeout: float
     ports: tuple[PortMapping, ...]
     create_body: Mapping[str, Any]  # Engine API ContainerCreate body, HostConfig and NetworkingConfig inside
@@ -95,8 +95,8 @@ class ContainerPlan:
 @dataclass(frozen=True)
 class VolumePlan:
     name: str  # the task definition's volume name
-    docker_name: Optional[str]  # None for a host bind mount
-    source_path: Optional[str]  # host bind mount path
+    docker_name: str | None  # None for a host bind mount
+    source_path: str | None  # host bind mount path
     driver: str = "local"
     driver_opts: Mapping[str, str] = field(default_factory=dict)
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -118,8 +118,8 @@ class TaskPlan:
     revision: int
     network_mode: str
     cluster: str
-    network: Optional[NetworkPlan]
-    pause: Optional[ContainerPlan]  # owns the shared namespaces (awsvpc, pidMode/ipcMode "task")
+    network: NetworkPlan | None
+    pause: ContainerPlan | None  # owns the shared namespaces (awsvpc, pidMode/ipcMode "task")
     volumes: tuple[VolumePlan, ...]
     containers: tuple[ContainerPlan, ...]  # in task definition order
     labels: Mapping[str, str]  # ours, on every resource of the task
@@ -186,7 +186,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     _refuse_unsupported_task_fields(taskdef, problems)
 
     mode = taskdef.network_mode
-    network: Optional[NetworkPlan] = None
+    network: NetworkPlan | None = None
     if mode in ("bridge", "awsvpc"):
         network = NetworkPlan(f"{prefix}-{short_id}", {**base_labels})
 
@@ -314,16 +314,13 @@ def _ports(c: ContainerDefinition, mode: str) -> tuple[PortMapping, ...]:
         host_port = pm.get("hostPort")
         # In awsvpc the task has its own address in ECS; locally every task shares the host, so each
         # containerPort is published on an ephemeral host port instead of a fixed one.
-        if mode == "awsvpc" or not host_port:
-            host = None
-        else:
-            host = int(host_port)
+        host = None if mode == "awsvpc" or not host_port else int(host_port)
         ports.append(PortMapping(container_port, str(pm.get("protocol", "tcp")), host))
     return tuple(ports)
 
 
 def _port_config(ports: Sequence[PortMapping]) -> tuple[dict[str, Any], dict[str, Any]]:
-    exposed = {p.key: {} for p in ports}
+    exposed: dict[str, Any] = {p.key: {} for p in ports}
     bindings = {p.key: [{"HostIp": "", "HostPort": "" if p.host_port is None else str(p.host_port)}] for p in ports}
     return exposed, bindings
 
@@ -340,9 +337,11 @@ def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _environment(
-    c: ContainerDefinition, options: PlanOptions, task_role_arn: Optional[str], problems: list[str]
+    c: ContainerDefinition, options: PlanOptions, task_role_arn: str | None, problems: list[str]
 ) -> list[str]:
-    execution_env = {"FARGATE": "AWS_ECS_FARGATE", "EXTERNAL": "AWS_ECS_EXTERNAL"}.get(options.launch_type, "AWS_ECS_EC2")
+    execution_env = {"FARGATE": "AWS_ECS_FARGATE", "EXTERNAL": "AWS_ECS_EXTERNAL"}.get(
+        options.launch_type, "AWS_ECS_EC2"
+    )
     env: dict[str, str] = {"AWS_EXECUTION_ENV": execution_env, "AWS_REGION": options.region}
     if options.endpoint is not None:
         env.update(container_environment(options.endpoint, options.secret, c.name, task_role_arn))
@@ -411,8 +410,8 @@ def _container_plan(
     taskdef: TaskDefinition,
     options: PlanOptions,
     docker_names: Mapping[str, str],
-    network: Optional[NetworkPlan],
-    pause_name: Optional[str],
+    network: NetworkPlan | None,
+    pause_name: str | None,
     volumes: Mapping[str, VolumePlan],
     labels: Mapping[str, str],
     problems: list[str],
@@ -428,11 +427,14 @@ def _container_plan(
             depends_on.append(ContainerDependency(link.container_name, DependencyCondition.START))
 
     if any(r.get("type") in ("GPU", "InferenceAccelerator") for r in raw.get("resourceRequirements") or []):
-        problems.append(f"container {c.name!r}: resourceRequirements: GPUs and other ECS resource requirements "
-                        "are not reserved by a local engine")
+        problems.append(
+            f"container {c.name!r}: resourceRequirements: GPUs and other ECS resource requirements "
+            "are not reserved by a local engine"
+        )
     if raw.get("credentialSpecs"):
-        problems.append(f"container {c.name!r}: credentialSpecs: gMSA credential specs need an Active Directory "
-                        "joined host")
+        problems.append(
+            f"container {c.name!r}: credentialSpecs: gMSA credential specs need an Active Directory joined host"
+        )
     for i, pm in enumerate(raw.get("portMappings") or []):
         if pm.get("containerPort") is None:
             problems.append(
@@ -525,7 +527,9 @@ def _container_plan(
         host_config["ExtraHosts"] = [f"{h['hostname']}:{h['ipAddress']}" for h in raw["extraHosts"]]
     if raw.get("dockerSecurityOptions"):
         host_config["SecurityOpt"] = list(raw["dockerSecurityOptions"])
-    sysctls = {str(s["namespace"]): str(s.get("value", "")) for s in raw.get("systemControls") or [] if s.get("namespace")}
+    sysctls = {
+        str(s["namespace"]): str(s.get("value", "")) for s in raw.get("systemControls") or [] if s.get("namespace")
+    }
     if mode == "awsvpc":
         # Network sysctls belong to the namespace owner (the pause container), as in ECS.
         sysctls = {k: v for k, v in sysctls.items() if not k.startswith("net.")}
@@ -560,7 +564,7 @@ def _pause_plan(
     taskdef: TaskDefinition,
     options: PlanOptions,
     docker_name: str,
-    network: Optional[NetworkPlan],
+    network: NetworkPlan | None,
     containers: Sequence[ContainerPlan],
     labels: Mapping[str, str],
 ) -> ContainerPlan:
@@ -621,27 +625,30 @@ def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) ->
         for item in body.get("Env", []):
             name, _, value = str(item).partition("=")
             env[name] = SECRET_MASK if name in masked or _looks_secret(name) else value
-        containers.append({
-            "name": c.name,
-            "docker_name": c.docker_name,
-            "image": c.image,
-            "essential": c.essential,
-            "depends_on": [{"container": d.container_name, "condition": d.condition.value} for d in c.depends_on],
-            "created_after": list(c.created_after),
-            "entry_point": body.get("Entrypoint"),
-            "command": body.get("Cmd"),
-            "environment": env,
-            "secrets": sorted(masked),
-            "ports": [
-                {"container_port": p.container_port, "protocol": p.protocol, "host_port": p.host_port} for p in c.ports
-            ],
-            "mounts": list(host.get("Binds", [])),
-            "volumes_from": list(host.get("VolumesFrom", [])),
-            "network": host.get("NetworkMode"),
-            "health_check": body.get("Healthcheck", {}).get("Test"),
-            "start_timeout": c.start_timeout,
-            "stop_timeout": c.stop_timeout,
-        })
+        containers.append(
+            {
+                "name": c.name,
+                "docker_name": c.docker_name,
+                "image": c.image,
+                "essential": c.essential,
+                "depends_on": [{"container": d.container_name, "condition": d.condition.value} for d in c.depends_on],
+                "created_after": list(c.created_after),
+                "entry_point": body.get("Entrypoint"),
+                "command": body.get("Cmd"),
+                "environment": env,
+                "secrets": sorted(masked),
+                "ports": [
+                    {"container_port": p.container_port, "protocol": p.protocol, "host_port": p.host_port}
+                    for p in c.ports
+                ],
+                "mounts": list(host.get("Binds", [])),
+                "volumes_from": list(host.get("VolumesFrom", [])),
+                "network": host.get("NetworkMode"),
+                "health_check": body.get("Healthcheck", {}).get("Test"),
+                "start_timeout": c.start_timeout,
+                "stop_timeout": c.stop_timeout,
+            }
+        )
     return {
         "family": plan.family,
         "revision": plan.revision,
@@ -652,8 +659,13 @@ def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) ->
         "start_levels": plan.start_levels(),
         "stop_levels": plan.stop_levels(),
         "volumes": [
-            {"name": v.name, "docker_volume": v.docker_name, "host_path": v.source_path, "scope": v.scope,
-             "driver": v.driver}
+            {
+                "name": v.name,
+                "docker_volume": v.docker_name,
+                "host_path": v.source_path,
+                "scope": v.scope,
+                "driver": v.driver,
+            }
             for v in plan.volumes
         ],
         "containers": containers,

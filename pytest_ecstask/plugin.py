@@ -12,11 +12,11 @@ import shutil
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,14 +24,27 @@ from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
 
 if TYPE_CHECKING:
-    from pytest_ecstask.runtime import Engine
     from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.runtime import Engine
     from pytest_ecstask.task import Task, TaskSource
 
 MARKER_ARGS = (
-    "images", "pull", "stop_timeout", "start_timeout", "check", "endpoints", "credentials",
-    "cluster", "region", "account_id", "availability_zone", "launch_type", "wait_for",
-    "overrides", "secrets", "variables",
+    "images",
+    "pull",
+    "stop_timeout",
+    "start_timeout",
+    "check",
+    "endpoints",
+    "credentials",
+    "cluster",
+    "region",
+    "account_id",
+    "availability_zone",
+    "launch_type",
+    "wait_for",
+    "overrides",
+    "secrets",
+    "variables",
 )
 # Settings that are plain strings with an option, an ini key and a marker argument each.
 TASK_TEXT_SETTINGS = {
@@ -50,7 +63,7 @@ class Run:
 
     session_id: str
     owner: Owner
-    lease: Optional[Lease]  # held by the controller (or the only process); workers name the controller's
+    lease: Lease | None  # held by the controller (or the only process); workers name the controller's
     is_worker: bool
     open_tasks: list[Task] = field(default_factory=list)
     startups: list[tuple[str, float]] = field(default_factory=list)  # (family:revision, seconds to start)
@@ -129,7 +142,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--ecs-force", action="store_true", help="with --ecs-sweep-orphans: remove past the safety cap")
     group.addoption(
-        "--ecs-include-kept", action="store_true", help="with --ecs-sweep-orphans: also remove tasks kept with --ecs-keep"
+        "--ecs-include-kept",
+        action="store_true",
+        help="with --ecs-sweep-orphans: also remove tasks kept with --ecs-keep",
     )
     group.addoption("--ecs-json", action="store_true", help="with --ecs-sweep-orphans or --ecs-plan: print JSON")
     group.addoption(
@@ -141,13 +156,17 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ecs-logs",
         choices=("on-failure", "always", "never"),
-        help="attach the task's logs and timeline to test reports: on-failure (default), always, never. "
-        "ini: ecs_logs",
+        help="attach the task's logs and timeline to test reports: on-failure (default), always, never. ini: ecs_logs",
     )
-    group.addoption("--ecs-log-lines", metavar="N", help="log lines per container in reports (default 50). "
-                    "ini: ecs_log_lines")
-    group.addoption("--ecs-log-dir", metavar="DIR", help="write every container's full log there, one file per "
-                    "container per task (for CI artifacts). ini: ecs_log_dir")
+    group.addoption(
+        "--ecs-log-lines", metavar="N", help="log lines per container in reports (default 50). ini: ecs_log_lines"
+    )
+    group.addoption(
+        "--ecs-log-dir",
+        metavar="DIR",
+        help="write every container's full log there, one file per "
+        "container per task (for CI artifacts). ini: ecs_log_dir",
+    )
     group.addoption(
         "--ecs-endpoints",
         choices=("auto", "off"),
@@ -180,20 +199,44 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     for key, (_, _, what) in TASK_TEXT_SETTINGS.items():
         parser.addini(f"ecs_{key}", what, default="")
-    group.addoption("--ecs-var", action="append", default=[], metavar="NAME=VALUE",
-                    help="fill ${NAME} in task definition templates; repeatable. ini: ecs_vars")
-    group.addoption("--ecs-vars-file", metavar="PATH", help="template variables from a JSON, YAML or NAME=VALUE file. "
-                    "ini: ecs_vars_file")
-    group.addoption("--ecs-template", action="store_true", default=None,
-                    help="treat task definitions as templates even without --ecs-var (values from the "
-                    "environment). ini: ecs_template")
-    group.addoption("--ecs-secrets-file", metavar="PATH", help="secret values by parameter name or ARN (JSON or YAML). "
-                    "ini: ecs_secrets_file")
-    group.addoption("--ecs-env-file", action="append", default=[], metavar="VALUE=PATH",
-                    help="read environmentFiles entry VALUE (an S3 ARN) from local PATH; repeatable. ini: ecs_env_files")
-    group.addoption("--ecs-aws", action="store_true", default=None,
-                    help="read secrets (SSM, Secrets Manager) and S3 environment files from real AWS with your own "
-                    "credentials (needs boto3). ini: ecs_aws")
+    group.addoption(
+        "--ecs-var",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="fill ${NAME} in task definition templates; repeatable. ini: ecs_vars",
+    )
+    group.addoption(
+        "--ecs-vars-file",
+        metavar="PATH",
+        help="template variables from a JSON, YAML or NAME=VALUE file. ini: ecs_vars_file",
+    )
+    group.addoption(
+        "--ecs-template",
+        action="store_true",
+        default=None,
+        help="treat task definitions as templates even without --ecs-var (values from the "
+        "environment). ini: ecs_template",
+    )
+    group.addoption(
+        "--ecs-secrets-file",
+        metavar="PATH",
+        help="secret values by parameter name or ARN (JSON or YAML). ini: ecs_secrets_file",
+    )
+    group.addoption(
+        "--ecs-env-file",
+        action="append",
+        default=[],
+        metavar="VALUE=PATH",
+        help="read environmentFiles entry VALUE (an S3 ARN) from local PATH; repeatable. ini: ecs_env_files",
+    )
+    group.addoption(
+        "--ecs-aws",
+        action="store_true",
+        default=None,
+        help="read secrets (SSM, Secrets Manager) and S3 environment files from real AWS with your own "
+        "credentials (needs boto3). ini: ecs_aws",
+    )
     parser.addini("ecs_vars", "template variables, one NAME=VALUE a line", type="linelist", default=[])
     parser.addini("ecs_vars_file", "template variables file (JSON, YAML or NAME=VALUE lines)", default="")
     parser.addini("ecs_template", "treat task definitions as templates", type="bool", default=False)
@@ -222,7 +265,7 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 # -- the sweep command -----------------------------------------------------------------------------------
 
 
-def pytest_cmdline_main(config: pytest.Config) -> Optional[int]:
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("ecs_plan"):
         return _print_plan(config)
     if not config.getoption("ecs_sweep_orphans"):
@@ -269,8 +312,9 @@ def _print_plan(config: pytest.Config) -> int:
 
     path = _session_taskdef_path(config)
     if path is None:
-        print("ERROR: --ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key",
-              file=sys.stderr)
+        print(
+            "ERROR: --ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key", file=sys.stderr
+        )
         return int(pytest.ExitCode.USAGE_ERROR)
     from pytest_ecstask.task import load_source
 
@@ -281,12 +325,22 @@ def _print_plan(config: pytest.Config) -> int:
             pause = pause_image_tag(normalize_architecture(platform.machine()))
         except ValueError:
             pause = "pytest-ecstask/pause"
-        plan = build_plan(taskdef, PlanOptions(
-            task_id=new_task_id(), owner=Owner("plan", host_id(), ""), created=now_rfc3339(), pause_image=pause,
-            image_map=dict(options.images), stop_timeout=options.stop_timeout,
-            default_start_timeout=options.start_timeout, cluster=options.cluster, region=options.region,
-            account_id=options.account_id, mask_secrets=True,
-        ))
+        plan = build_plan(
+            taskdef,
+            PlanOptions(
+                task_id=new_task_id(),
+                owner=Owner("plan", host_id(), ""),
+                created=now_rfc3339(),
+                pause_image=pause,
+                image_map=dict(options.images),
+                stop_timeout=options.stop_timeout,
+                default_start_timeout=options.start_timeout,
+                cluster=options.cluster,
+                region=options.region,
+                account_id=options.account_id,
+                mask_secrets=True,
+            ),
+        )
     except EcsTaskError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
@@ -300,8 +354,10 @@ def sweep_limits(config: pytest.Config) -> tuple[float, int]:
     from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
 
     age = config.getoption("ecs_orphan_age")
-    max_age = _parse_seconds(age, "--ecs-orphan-age") if age not in (None, "") else _parse_seconds(
-        config.getini("ecs_orphan_age"), "ini ecs_orphan_age"
+    max_age = (
+        _parse_seconds(age, "--ecs-orphan-age")
+        if age not in (None, "")
+        else _parse_seconds(config.getini("ecs_orphan_age"), "ini ecs_orphan_age")
     )
     cap_text = config.getoption("ecs_sweep_cap") or config.getini("ecs_sweep_cap") or str(DEFAULT_CAP)
     try:
@@ -380,7 +436,7 @@ class XdistSessionSharing:
         node.workerinput["ecstask_lease"] = run.owner.lease
 
 
-def pytest_report_header(config: pytest.Config) -> Optional[str]:
+def pytest_report_header(config: pytest.Config) -> str | None:
     run = config.stash.get(run_key, None)
     if run is None:
         return None
@@ -410,8 +466,10 @@ def engine_for(config: pytest.Config) -> Engine:
             removed = len(report.chosen) - len(report.failed)
             if removed or report.failed or report.refused:
                 # Said in the terminal summary: during a test's setup, output capture would hide it.
-                run.notes.extend(line.replace("ecstask sweep: ", "sweep: ")
-                                 for line in (report.lines()[-1:] if not report.refused else report.lines()[:1]))
+                run.notes.extend(
+                    line.replace("ecstask sweep: ", "sweep: ")
+                    for line in (report.lines()[-1:] if not report.refused else report.lines()[:1])
+                )
     return engine
 
 
@@ -489,10 +547,8 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         for c in task.containers.values():
             ports = []
             for p in c._state.plan.ports:
-                try:
+                with suppress(EcsTaskError):
                     ports.append(f"{p.key} -> {c.host}:{c.port(p.container_port, p.protocol)}")
-                except EcsTaskError:
-                    pass
             terminalreporter.write_line(f"  {c.name}: docker container {c.docker_name} {' '.join(ports)}")
     terminalreporter.write_line(
         "remove them with: pytest --ecs-sweep-orphans --ecs-include-kept   "
@@ -517,7 +573,7 @@ def deferred_interrupts(reraise: bool = True) -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    interrupted = []
+    interrupted: list[int] = []
 
     def hold(signum: int, frame: Any) -> None:
         if not interrupted:
@@ -536,7 +592,7 @@ def deferred_interrupts(reraise: bool = True) -> Iterator[None]:
 # -- settings: marker > command line > ini > default ---------------------------------------------------
 
 
-def _session_taskdef_path(config: pytest.Config) -> Optional[Path]:
+def _session_taskdef_path(config: pytest.Config) -> Path | None:
     given = config.getoption("ecs_taskdef")
     if given:
         return Path(config.invocation_params.dir, given)
@@ -547,7 +603,7 @@ def _session_taskdef_path(config: pytest.Config) -> Optional[Path]:
     return None
 
 
-def _parse_seconds(value: Any, what: str) -> Optional[float]:
+def _parse_seconds(value: Any, what: str) -> float | None:
     if value is None or value == "":
         return None
     try:
@@ -588,7 +644,7 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
     if pull not in ("missing", "always", "never"):
         raise EcsTaskError(f"pull policy {pull!r} is not one of missing, always, never (--ecs-pull, ini ecs_pull)")
 
-    def seconds(key: str) -> Optional[float]:
+    def seconds(key: str) -> float | None:
         if marker_kwargs.get(key) is not None:
             return _parse_seconds(marker_kwargs[key], f"ecs_task({key}=...)")
         option = config.getoption(f"ecs_{key}")
@@ -601,7 +657,7 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         start_timeout = DEFAULT_START_TIMEOUT
     from pytest_ecstask import options as plan
 
-    text = {}
+    text: dict[str, str] = {}
     for key, (_flag, default_name, _) in TASK_TEXT_SETTINGS.items():
         value = marker_kwargs.get(key) or config.getoption(f"ecs_{key}") or config.getini(f"ecs_{key}")
         text[key] = str(value or getattr(plan, default_name))
@@ -639,15 +695,23 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         aws=bool(config.getoption("ecs_aws") or config.getini("ecs_aws")),
         environment_files=_environment_file_paths(config),
         environment_file_resolver=lambda value, container: config.hook.pytest_ecstask_resolve_environment_file(
-            value=value, container=container),
+            value=value, container=container
+        ),
         overrides=dict(marker_kwargs.get("overrides") or {}),
         adjust=lambda definition, source: config.hook.pytest_ecstask_adjust_task_definition(
-            definition=definition, source=source),
+            definition=definition, source=source
+        ),
         image_resolver=lambda image, container: config.hook.pytest_ecstask_resolve_image(
-            image=image, container=container),
+            image=image, container=container
+        ),
         registry_auth=lambda image, container: config.hook.pytest_ecstask_registry_credentials(
-            image=image, container=container),
-        **text,
+            image=image, container=container
+        ),
+        cluster=text["cluster"],
+        region=text["region"],
+        account_id=text["account_id"],
+        availability_zone=text["availability_zone"],
+        launch_type=text["launch_type"],
     )
 
 
@@ -660,8 +724,13 @@ def _variables(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> dict[
     """Template values, highest precedence first: marker, command line, ini, vars file."""
     values: dict[str, str] = {}
     path = config.getoption("ecs_vars_file")
-    if not (path or config.getini("ecs_vars_file") or config.getini("ecs_vars") or config.getoption("ecs_var")
-            or marker_kwargs.get("variables")):
+    if not (
+        path
+        or config.getini("ecs_vars_file")
+        or config.getini("ecs_vars")
+        or config.getoption("ecs_var")
+        or marker_kwargs.get("variables")
+    ):
         return values  # no templating asked for: nothing to import or read
     from pytest_ecstask.variables import load_vars_file, parse_var_assignments
 
@@ -682,23 +751,30 @@ def _secret_resolvers(config: pytest.Config) -> list[Any]:
     """The secrets file, then the hook; real AWS comes last (TaskOptions.aws)."""
     resolvers: list[Any] = []
     given = config.getoption("ecs_secrets_file")
-    path = Path(config.invocation_params.dir, given) if given else (
-        _relative_to_ini(config, str(config.getini("ecs_secrets_file"))) if config.getini("ecs_secrets_file") else None)
+    path = (
+        Path(config.invocation_params.dir, given)
+        if given
+        else (
+            _relative_to_ini(config, str(config.getini("ecs_secrets_file")))
+            if config.getini("ecs_secrets_file")
+            else None
+        )
+    )
     if path is not None:
         from pytest_ecstask.secretvalues import load_secrets_file, local_resolver
 
         if path not in _secrets_files:
             _secrets_files[path] = local_resolver(load_secrets_file(path))
         resolvers.append(_secrets_files[path])
-    resolvers.append(lambda reference: config.hook.pytest_ecstask_resolve_secret(
-        reference=reference, container=""))
+    resolvers.append(lambda reference: config.hook.pytest_ecstask_resolve_secret(reference=reference, container=""))
     return resolvers
 
 
 def _environment_file_paths(config: pytest.Config) -> dict[str, str]:
     mappings = {}
     for entry, where, base in [(e, "ini ecs_env_files", None) for e in config.getini("ecs_env_files")] + [
-            (e, "--ecs-env-file", config.invocation_params.dir) for e in config.getoption("ecs_env_file")]:
+        (e, "--ecs-env-file", config.invocation_params.dir) for e in config.getoption("ecs_env_file")
+    ]:
         value, sep, path = str(entry).rpartition("=")
         if not sep or not value or not path:
             raise EcsTaskError(f"{where}: {entry!r} is not VALUE=PATH")
@@ -713,7 +789,7 @@ class TaskFactory:
     """Starts tasks inside a test; every one is stopped and removed at the test's teardown."""
 
     def __init__(
-        self, config: pytest.Config, base_dir: Path, credentials: Optional[Mapping[str, str]], item: pytest.Item
+        self, config: pytest.Config, base_dir: Path, credentials: Mapping[str, str] | None, item: pytest.Item
     ) -> None:
         self._config = config
         self._base_dir = base_dir
@@ -732,11 +808,11 @@ class TaskFactory:
 
 
 def credentials_provider(
-    config: pytest.Config, fixture_value: Optional[Mapping[str, str]]
-) -> Callable[[str, str], Optional[Mapping[str, str]]]:
+    config: pytest.Config, fixture_value: Mapping[str, str] | None
+) -> Callable[[str, str], Mapping[str, str] | None]:
     """Task-role credentials from, in order: the hook, the ``ecs_task_credentials`` fixture, the ini key."""
 
-    def provide(role_arn: str, family: str) -> Optional[Mapping[str, str]]:
+    def provide(role_arn: str, family: str) -> Mapping[str, str] | None:
         from pytest_ecstask.credentials import parse_static
 
         given = config.hook.pytest_ecstask_task_credentials(role_arn=role_arn, family=family)
@@ -753,7 +829,7 @@ def credentials_provider(
 item_tasks_key = pytest.StashKey[list["Task"]]()
 
 
-def _used_by(item: Optional[pytest.Item], task: Task) -> None:
+def _used_by(item: pytest.Item | None, task: Task) -> None:
     if item is not None:
         tasks = item.stash.setdefault(item_tasks_key, [])
         if task not in tasks:
@@ -765,7 +841,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
     tasks = item.stash.get(item_tasks_key, [])
-    if not tasks or call.when == "teardown" and report.passed:
+    if not tasks or (call.when == "teardown" and report.passed):
         return
     mode, lines = report_settings(item.config)
     if mode == "never" or (mode == "on-failure" and not report.failed):
@@ -789,8 +865,9 @@ def report_settings(config: pytest.Config) -> tuple[str, int]:
 def _add_to_failure(report: pytest.TestReport, title: str, text: str) -> bool:
     """Into the failure text itself, so the JUnit XML <failure> carries it whatever junit_logging says."""
     longrepr = report.longrepr
-    if hasattr(longrepr, "addsection"):
-        longrepr.addsection(title, text)
+    addsection = getattr(longrepr, "addsection", None)  # pytest's exception representations have it
+    if callable(addsection):
+        addsection(title, text)
         return True
     if isinstance(longrepr, str):
         report.longrepr = f"{longrepr}\n\n{'-' * 20} {title} {'-' * 20}\n{text}"
@@ -830,8 +907,8 @@ def _start(
     source: TaskSource,
     kwargs: Mapping[str, Any],
     base_dir: Path,
-    fixture_credentials: Optional[Mapping[str, str]] = None,
-    item: Optional[pytest.Item] = None,
+    fixture_credentials: Mapping[str, str] | None = None,
+    item: pytest.Item | None = None,
 ) -> Task:
     from dataclasses import replace
 
@@ -839,8 +916,9 @@ def _start(
 
     run = config.stash[run_key]
     try:
-        options = replace(task_options(config, kwargs),
-                          credentials_provider=credentials_provider(config, fixture_credentials))
+        options = replace(
+            task_options(config, kwargs), credentials_provider=credentials_provider(config, fixture_credentials)
+        )
         task = create_task(source, options, owner=run.owner, engine=engine_for(config), base_dir=base_dir)
         # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
         run.open_tasks.append(task)
@@ -865,8 +943,9 @@ def _forward_events(config: pytest.Config, task: Task) -> None:
     except Exception as exc:  # a reporting hook must never break the task
         _warn(config, f"ecstask: pytest_ecstask_task_event failed: {type(exc).__name__}: {exc}")
     task._runner.listeners.append(
-        lambda kind, container, details: hook(task=task, event=kind, container=container, at=_time.time(),
-                                              details=dict(details))
+        lambda kind, container, details: hook(
+            task=task, event=kind, container=container, at=_time.time(), details=dict(details)
+        )
     )
 
 
@@ -909,8 +988,11 @@ def _started_line(config: pytest.Config, task: Task) -> None:
 
 def _write_log_dir(config: pytest.Config, task: Task) -> None:
     given = config.getoption("ecs_log_dir")
-    directory = Path(config.invocation_params.dir, given) if given else (
-        _relative_to_ini(config, str(config.getini("ecs_log_dir"))) if config.getini("ecs_log_dir") else None)
+    directory = (
+        Path(config.invocation_params.dir, given)
+        if given
+        else (_relative_to_ini(config, str(config.getini("ecs_log_dir"))) if config.getini("ecs_log_dir") else None)
+    )
     if directory is None:
         return
     folder = directory / f"{task.family}-{task.revision}-{task.id[:12]}"
@@ -944,7 +1026,7 @@ def _test_dir(request: pytest.FixtureRequest) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ecs_task_credentials() -> Optional[Mapping[str, str]]:
+def ecs_task_credentials() -> Mapping[str, str] | None:
     """Task-role credentials served to containers; override it in a conftest.py to give your own.
 
     Return a mapping with ``AccessKeyId`` and ``SecretAccessKey`` (``Token`` and ``Expiration``
@@ -984,7 +1066,7 @@ def ecs_session_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) 
 
 
 def _shared_session_task(
-    config: pytest.Config, run: Run, path: Path, fixture_credentials: Optional[Mapping[str, str]]
+    config: pytest.Config, run: Run, path: Path, fixture_credentials: Mapping[str, str] | None
 ) -> Task:
     """The first worker to get here starts the task, under a file lock; the others take it up."""
     from filelock import FileLock
@@ -1005,8 +1087,12 @@ def _shared_session_task(
             return task
         import secrets
 
-        record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339(),
-                  "secret": secrets.token_hex(16)}
+        record = {
+            "source": str(path),
+            "task_id": new_task_id(),
+            "created": now_rfc3339(),
+            "secret": secrets.token_hex(16),
+        }
         message = None
         try:
             task = _session_task_from(config, run, record, owned=None, fixture_credentials=fixture_credentials)
@@ -1026,8 +1112,8 @@ def _session_task_from(
     config: pytest.Config,
     run: Run,
     record: Mapping[str, Any],
-    owned: Optional[bool],
-    fixture_credentials: Optional[Mapping[str, str]] = None,
+    owned: bool | None,
+    fixture_credentials: Mapping[str, str] | None = None,
 ) -> Task:
     """The session task's plan, rebuilt from its record; ``owned`` None = about to be started here."""
     from dataclasses import replace
@@ -1063,7 +1149,6 @@ def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Itera
         return
     if not marker.args:
         pytest.fail("@pytest.mark.ecs_task needs the task definition path as its first argument", pytrace=False)
-    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials,
-                  request.node)
+    task = _start(request.config, marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials, request.node)
     yield task
     _close(request.config, task)

@@ -8,13 +8,14 @@ reverse dependency order and remove everything.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Optional, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
@@ -39,7 +40,7 @@ class Engine:
     def __init__(self, api: docker.APIClient, host: str) -> None:
         self.api = api
         self.host = host
-        self._pause_image: Optional[str] = None
+        self._pause_image: str | None = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -84,7 +85,7 @@ class Engine:
             return self._pause_image
 
     def ensure_image(
-        self, image: str, containers: Sequence[str], pull: str, auth: Optional[Mapping[str, str]] = None
+        self, image: str, containers: Sequence[str], pull: str, auth: Mapping[str, str] | None = None
     ) -> None:
         """Make ``image`` present per the pull policy, or say which containers need it and how to map it."""
         import docker.errors
@@ -113,7 +114,7 @@ class Engine:
             ) from None
 
 
-def _split_image(image: str) -> tuple[str, Optional[str]]:
+def _split_image(image: str) -> tuple[str, str | None]:
     if "@" in image:
         return image, None
     name, sep, tag = image.rpartition(":")
@@ -157,17 +158,17 @@ class ContainerState:
     """What the runtime knows of one container, in the ECS agent's words."""
 
     plan: ContainerPlan
-    docker_id: Optional[str] = None
+    docker_id: str | None = None
     status: str = "PENDING"  # PENDING, CREATED, RUNNING, STOPPED (ECS known status)
     started: bool = False
     starting: bool = False  # the start call is under way
-    exit_code: Optional[int] = None
+    exit_code: int | None = None
     health: str = "UNKNOWN"  # UNKNOWN, HEALTHY, UNHEALTHY
-    reason: Optional[str] = None
-    started_at: Optional[float] = None  # wall clock
-    started_monotonic: Optional[float] = None
-    finished_at: Optional[float] = None
-    logs: Optional[list[LogLine]] = None  # kept when the container is removed
+    reason: str | None = None
+    started_at: float | None = None  # wall clock
+    started_monotonic: float | None = None
+    finished_at: float | None = None
+    logs: list[LogLine] | None = None  # kept when the container is removed
     paused: bool = False
 
     @property
@@ -183,15 +184,15 @@ class ContainerState:
 @dataclass(frozen=True)
 class TimelineEntry:
     at: float  # seconds since the task began
-    container: Optional[str]
+    container: str | None
     what: str
 
 
 @dataclass
 class TaskState:
     status: str = "PROVISIONING"  # PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED (ECS last status)
-    stop_code: Optional[str] = None  # TaskFailedToStart, EssentialContainerExited, UserInitiated
-    stopped_reason: Optional[str] = None
+    stop_code: str | None = None  # TaskFailedToStart, EssentialContainerExited, UserInitiated
+    stopped_reason: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
 
 
@@ -204,8 +205,8 @@ class TaskRunner:
         plan: TaskPlan,
         *,
         pull: str = "missing",
-        on_provisioned: Optional[Callable[[str, str], None]] = None,
-        on_removed: Optional[Callable[[], None]] = None,
+        on_provisioned: Callable[[str, str], None] | None = None,
+        on_removed: Callable[[], None] | None = None,
     ) -> None:
         if pull not in PULL_POLICIES:
             raise EcsTaskError(f"pull policy {pull!r} is not one of {', '.join(PULL_POLICIES)}")
@@ -215,19 +216,19 @@ class TaskRunner:
         self.pull = pull
         self._on_provisioned = on_provisioned  # images are there: called with the pull start and stop times
         self._on_removed = on_removed
-        self.on_timeline: Optional[Callable[[TimelineEntry], None]] = None  # live progress for the reporter
+        self.on_timeline: Callable[[TimelineEntry], None] | None = None  # live progress for the reporter
         # Lifecycle events (kind, container, details) for hooks; called from the runner's threads.
-        self.listeners: list[Callable[[str, Optional[str], Mapping[str, Any]], None]] = []
+        self.listeners: list[Callable[[str, str | None, Mapping[str, Any]], None]] = []
         self.registry_auth: Mapping[str, Mapping[str, str]] = {}  # image -> pull credentials
         self.state = TaskState()
         self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
-        self.pause: Optional[ContainerState] = ContainerState(plan.pause) if plan.pause else None
+        self.pause: ContainerState | None = ContainerState(plan.pause) if plan.pause else None
         self._changed = threading.Condition()
         self._began = time.monotonic()
         self._events: Any = None
-        self._event_thread: Optional[threading.Thread] = None
+        self._event_thread: threading.Thread | None = None
         self._by_id: dict[str, ContainerState] = {}
-        self._network_id: Optional[str] = None
+        self._network_id: str | None = None
         self._volumes_created: list[str] = []  # task-scoped: removed with the task
         self._shared_volumes: list[str] = []  # shared and made by this run: removed once no task uses them
         self._stop_lock = threading.Lock()
@@ -276,9 +277,7 @@ class TaskRunner:
             raise
         self._set_task_status("PENDING")
         self._run_gates()
-        failed = [
-            c for c in self.containers.values() if c.plan.essential and not c.started and c.status == "STOPPED"
-        ]
+        failed = [c for c in self.containers.values() if c.plan.essential and not c.started and c.status == "STOPPED"]
         if failed and self.state.stop_code is None:
             first = failed[0]
             self.stop(
@@ -311,7 +310,7 @@ class TaskRunner:
             self._wait_for_exit_codes(timeout=2.0)
             self._set_task_status("STOPPED")
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Block until the task is STOPPED; False when ``timeout`` ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
@@ -385,10 +384,8 @@ class TaskRunner:
             _parallel(self._remove_container, created + ([self.pause] if self.pause and self.pause.docker_id else []))
             self._close_events()
             if self._network_id is not None:
-                try:
+                with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_network(self._network_id)
-                except docker.errors.NotFound:
-                    pass
             _parallel(self._remove_volume, self._volumes_created)
             _parallel(self._remove_shared_volume, self._shared_volumes)
             if self._on_removed is not None:
@@ -440,7 +437,10 @@ class TaskRunner:
                         self._shared_volumes.append(volume.docker_name)
                     continue
             self.api.create_volume(
-                volume.docker_name, driver=volume.driver, driver_opts=dict(volume.driver_opts), labels=dict(volume.labels)
+                volume.docker_name,
+                driver=volume.driver,
+                driver_opts=dict(volume.driver_opts),
+                labels=dict(volume.labels),
             )
             (self._shared_volumes if volume.scope == "shared" else self._volumes_created).append(volume.docker_name)
 
@@ -448,11 +448,7 @@ class TaskRunner:
         # volumesFrom needs its source to exist: create in waves, each wave concurrently.
         remaining = dict(self.containers)
         while remaining:
-            wave = [
-                c
-                for c in remaining.values()
-                if all(self.containers[s].docker_id for s in c.plan.created_after)
-            ]
+            wave = [c for c in remaining.values() if all(self.containers[s].docker_id for s in c.plan.created_after)]
             _parallel(self._create, wave)
             for c in wave:
                 del remaining[c.name]
@@ -516,8 +512,11 @@ class TaskRunner:
                 if not announced:
                     announced = True
                     waiting_since = time.monotonic()
-                    pending = [f"{d.container_name} {d.condition.value}" for d, v in zip(c.plan.depends_on, verdicts)
-                               if v[0] != "met"]
+                    pending = [
+                        f"{d.container_name} {d.condition.value}"
+                        for d, v in zip(c.plan.depends_on, verdicts, strict=False)
+                        if v[0] != "met"
+                    ]
                     self._record(c.name, f"waiting for {', '.join(pending)}")
                 deadlines = [float(v[1]) for v in verdicts if v[0] == "waiting" and v[1] is not None]
                 wait = min(deadlines) - time.monotonic() if deadlines else None
@@ -675,10 +674,8 @@ class TaskRunner:
 
     def _close_events(self) -> None:
         if self._events is not None:
-            try:
+            with contextlib.suppress(Exception):
                 self._events.close()
-            except Exception:
-                pass
             self._events = None
 
     # -- stopping and removal -------------------------------------------------------------------------
@@ -707,19 +704,15 @@ class TaskRunner:
         import docker.errors
 
         assert c.docker_id is not None
-        try:
-            self.api.stop(c.docker_id, timeout=int(math.ceil(c.plan.stop_timeout)))
-        except docker.errors.NotFound:
-            pass
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.stop(c.docker_id, timeout=math.ceil(c.plan.stop_timeout))
 
     def _kill(self, c: ContainerState) -> None:
         import docker.errors
 
         assert c.docker_id is not None
-        try:
+        with contextlib.suppress(docker.errors.APIError):  # already gone or not running
             self.api.kill(c.docker_id)
-        except docker.errors.APIError:
-            pass  # already gone or not running
         with self._changed:
             c.status = "STOPPED"
 
@@ -735,10 +728,8 @@ class TaskRunner:
                 self._changed.wait(remaining)
         for c in missing:
             assert c.docker_id is not None
-            try:
+            with contextlib.suppress(Exception):
                 c.exit_code = int(self.api.inspect_container(c.docker_id)["State"]["ExitCode"])
-            except Exception:
-                pass
 
     def _capture_logs(self, c: ContainerState) -> None:
         assert c.docker_id is not None
@@ -762,10 +753,8 @@ class TaskRunner:
     def _remove_volume(self, name: str) -> None:
         import docker.errors
 
-        try:
+        with contextlib.suppress(docker.errors.NotFound):
             self.api.remove_volume(name, force=True)
-        except docker.errors.NotFound:
-            pass
 
     def _remove_shared_volume(self, name: str) -> None:
         import docker.errors
@@ -788,28 +777,24 @@ class TaskRunner:
         if status == "STOPPED":
             self._emit("task_stopped", None, stop_code=self.state.stop_code, reason=self.state.stopped_reason)
 
-    def _emit(self, kind: str, container: Optional[str], **details: Any) -> None:
+    def _emit(self, kind: str, container: str | None, **details: Any) -> None:
         for listener in self.listeners:
-            try:
+            with contextlib.suppress(Exception):  # a reporting hook must never break the task
                 listener(kind, container, details)
-            except Exception:
-                pass  # a reporting hook must never break the task
 
-    def _record(self, container: Optional[str], what: str) -> None:
+    def _record(self, container: str | None, what: str) -> None:
         entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, what)
         self.state.timeline.append(entry)
         if self.on_timeline is not None:
-            try:
+            with contextlib.suppress(Exception):  # reporting must never break the task
                 self.on_timeline(entry)
-            except Exception:
-                pass  # reporting must never break the task
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def _parallel(fn: Callable[[T], Any], items: Sequence[T], workers: Optional[int] = None) -> None:
+def _parallel(fn: Callable[[T], Any], items: Sequence[T], workers: int | None = None) -> None:
     """Run ``fn`` over ``items`` concurrently; re-raise the first error after all have finished."""
     if not items:
         return
@@ -829,7 +814,9 @@ def list_resources(api: docker.APIClient, label: str = LABEL_SESSION) -> list[Re
         Resource("container", c["Id"], (c.get("Names") or [c["Id"]])[0].lstrip("/"), c.get("Labels") or {})
         for c in api.containers(all=True, filters={"label": label})
     ]
-    found += [Resource("network", n["Id"], n["Name"], n.get("Labels") or {}) for n in api.networks(filters={"label": label})]
+    found += [
+        Resource("network", n["Id"], n["Name"], n.get("Labels") or {}) for n in api.networks(filters={"label": label})
+    ]
     found += [
         Resource("volume", v["Name"], v["Name"], v.get("Labels") or {})
         for v in api.volumes(filters={"label": label}).get("Volumes") or []

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Union
+from typing import Any
 
 from .errors import EcsTaskError
 from .taskdef import TaskDefinition
@@ -49,12 +49,12 @@ class SecretReference:
     value_from: str
     service: str  # "ssm" | "secretsmanager"
     secret_id: str  # SSM: the name or ARN as given; Secrets Manager: the ARN without the json-key suffix
-    json_key: Optional[str] = None
-    version_stage: Optional[str] = None
-    version_id: Optional[str] = None
+    json_key: str | None = None
+    version_stage: str | None = None
+    version_id: str | None = None
 
     @property
-    def region(self) -> Optional[str]:
+    def region(self) -> str | None:
         """The region named in an ARN; None for an SSM parameter given by name (the task's region)."""
         if not self.value_from.startswith("arn:"):
             return None
@@ -62,15 +62,14 @@ class SecretReference:
         return (parts[3] or None) if len(parts) == 6 else None
 
 
-SecretResolver = Callable[[SecretReference], Optional[str]]  # None means "not mine, ask the next one"
+SecretResolver = Callable[[SecretReference], str | None]  # None means "not mine, ask the next one"
 
 
 def parse_value_from(value_from: str) -> SecretReference:
     """Parse ``valueFrom`` exactly as ECS does; anything it would refuse raises ``EcsTaskError``."""
     if not value_from:
         raise EcsTaskError(
-            "a secret's valueFrom is empty: give an SSM parameter name or ARN, or a Secrets Manager "
-            "secret ARN"
+            "a secret's valueFrom is empty: give an SSM parameter name or ARN, or a Secrets Manager secret ARN"
         )
     if not value_from.startswith("arn:"):
         # ECS treats anything that is not an ARN as an SSM parameter name in the task's region.
@@ -135,8 +134,7 @@ def _json_key_value(secret_string: str, ref: SecretReference) -> str:
         )
     if ref.json_key not in data:
         raise EcsTaskError(
-            f"secret {ref.secret_id!r} has no json key {ref.json_key!r} (asked for by valueFrom "
-            f"{ref.value_from!r})"
+            f"secret {ref.secret_id!r} has no json key {ref.json_key!r} (asked for by valueFrom {ref.value_from!r})"
         )
     value = data[ref.json_key]
     if isinstance(value, str):
@@ -149,7 +147,7 @@ def _json_key_value(secret_string: str, ref: SecretReference) -> str:
 # --- local values -------------------------------------------------------------------------------------------
 
 
-def load_secrets_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
+def load_secrets_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """A JSON or YAML mapping of SSM parameter names / ARNs and Secrets Manager ARNs to values.
 
     A Secrets Manager value may be given as an object: it stands for the secret's JSON string.
@@ -175,7 +173,7 @@ def load_secrets_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
     return values
 
 
-def _ssm_name(key: str) -> Optional[str]:
+def _ssm_name(key: str) -> str | None:
     """The parameter name a key or reference stands for, without its leading '/', or None if not SSM."""
     if key.startswith("arn:"):
         parts = key.split(":", 5)
@@ -195,7 +193,7 @@ def local_resolver(mapping: Mapping[str, str]) -> SecretResolver:
         if name is not None:
             by_name.setdefault(name, []).append(key)
 
-    def resolve(ref: SecretReference) -> Optional[str]:
+    def resolve(ref: SecretReference) -> str | None:
         if ref.value_from in values:
             return values[ref.value_from]  # a key with the json-key suffix holds the final value
         if ref.service == SECRETS_MANAGER:
@@ -245,7 +243,7 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
             clients[(service, where)] = maker.client(service, region_name=where)
         return clients[(service, where)]
 
-    def resolve(ref: SecretReference) -> Optional[str]:
+    def resolve(ref: SecretReference) -> str | None:
         where = ref.region or region
         label = "SSM Parameter Store" if ref.service == SSM else "Secrets Manager"
         try:
@@ -267,9 +265,7 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
                 + (f" ({message})" if message else "")
             ) from None
         except botocore.exceptions.BotoCoreError as exc:
-            raise EcsTaskError(
-                f"could not read valueFrom {ref.value_from!r} from {label} in {where}: {exc}"
-            ) from None
+            raise EcsTaskError(f"could not read valueFrom {ref.value_from!r} from {label} in {where}: {exc}") from None
         if "SecretString" not in response:
             raise EcsTaskError(
                 f"secret {ref.secret_id!r} holds binary data (SecretBinary); ECS injects only SecretString"
@@ -291,8 +287,7 @@ class UnresolvedSecretsError(EcsTaskError):
         lines = "\n".join(f"  - {p}" for p in self.problems)
         count = len(self.problems)
         super().__init__(
-            f"{source}: {count} secret{'s' if count > 1 else ''} could not be resolved:\n{lines}\n"
-            f"{HOW_TO_GIVE_SECRETS}"
+            f"{source}: {count} secret{'s' if count > 1 else ''} could not be resolved:\n{lines}\n{HOW_TO_GIVE_SECRETS}"
         )
 
 
@@ -317,7 +312,7 @@ def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]
     valueFrom: like ECS, a task whose secrets cannot all be read does not start.
     """
     resolved: dict[str, str] = {}
-    failures: dict[str, Optional[str]] = {}  # valueFrom -> error text, None when no resolver answered
+    failures: dict[str, str | None] = {}  # valueFrom -> error text, None when no resolver answered
     problems: list[str] = []
     for what, container, value_from in _secret_uses(taskdef):
         if value_from not in resolved and value_from not in failures:
@@ -334,9 +329,7 @@ def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]
         if value_from in failures:
             error = failures[value_from]
             if error is None:
-                problems.append(
-                    f"container {container!r}: {what} (valueFrom {value_from!r}) could not be resolved"
-                )
+                problems.append(f"container {container!r}: {what} (valueFrom {value_from!r}) could not be resolved")
             else:
                 problems.append(f"container {container!r}: {what} (valueFrom {value_from!r}): {error}")
     if problems:
@@ -362,8 +355,7 @@ def parse_environment_file(text: str, source: str) -> list[tuple[str, str]]:
         line = line.removesuffix("\r")  # the agent's line reader drops a CR before LF
         if len(line.encode("utf-8")) >= _MAX_ENV_LINE_BYTES:
             raise EcsTaskError(
-                f"{source}: line {number} is 64 KiB or longer; the ECS agent cannot read such a line and "
-                "fails the task"
+                f"{source}: line {number} is 64 KiB or longer; the ECS agent cannot read such a line and fails the task"
             )
         if line.startswith("#") or "=" not in line:
             continue

@@ -12,7 +12,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.lifecycle import (
     Resource,
@@ -44,7 +44,7 @@ class SweepReport:
     chosen: list[Verdict] = field(default_factory=list)  # removed, or would be in a dry run
     left: list[Verdict] = field(default_factory=list)  # not touched, with the reason
     failed: list[tuple[Resource, str]] = field(default_factory=list)
-    refused: Optional[str] = None  # the safety cap tripped: nothing was removed
+    refused: str | None = None  # the safety cap tripped: nothing was removed
     stale_leases: int = 0
 
     @property
@@ -59,11 +59,12 @@ class SweepReport:
             "dry_run": self.dry_run,
             "exit_code": self.exit_code,
             "refused": self.refused,
-            "removed": [] if self.dry_run or self.refused else [
-                {**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids
-            ],
+            "removed": []
+            if self.dry_run or self.refused
+            else [{**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids],
             "would_remove": [{**describe(v.resource), "why": v.why} for v in self.chosen]
-            if self.dry_run or self.refused else [],
+            if self.dry_run or self.refused
+            else [],
             "failed": [{**describe(r), "error": why} for r, why in self.failed],
             "left": [{**describe(v.resource), "why": v.why} for v in self.left],
             "stale_leases_removed": self.stale_leases,

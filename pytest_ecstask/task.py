@@ -8,21 +8,22 @@ import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any, Union
 
-from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
 from pytest_ecstask.endpoints import EndpointInfo, EndpointUnavailable, ensure_server, metadata_id, register, unregister
+from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
+from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.options import TaskOptions
 from pytest_ecstask.plan import (
     PlanOptions,
     TaskPlan,
     build_plan,
 )
+from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
 from pytest_ecstask.secretvalues import (
     SecretResolver,
     aws_resolver,
@@ -30,7 +31,6 @@ from pytest_ecstask.secretvalues import (
     parse_environment_file,
     resolve_secrets,
 )
-from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
 from pytest_ecstask.taskdef import (
     TaskDefinition,
     load_task_definition,
@@ -38,9 +38,9 @@ from pytest_ecstask.taskdef import (
     parse_task_definition_text,
 )
 
-TaskSource = Union[str, "os.PathLike[str]", TaskDefinition, Mapping[str, Any], list]
+TaskSource = Union[str, "os.PathLike[str]", TaskDefinition, Mapping[str, Any], list[Any]]
 
-_engine: Optional[Engine] = None
+_engine: Engine | None = None
 _engine_lock = threading.Lock()
 
 
@@ -57,10 +57,10 @@ class EndpointWarning(UserWarning):
     """The metadata and credentials endpoints cannot be served: tasks run without them."""
 
 
-_endpoints: dict[str, Optional[EndpointInfo]] = {}
+_endpoints: dict[str, EndpointInfo | None] = {}
 
 
-def endpoint_for(owner: Owner, port: int = 0) -> Optional[EndpointInfo]:
+def endpoint_for(owner: Owner, port: int = 0) -> EndpointInfo | None:
     """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be."""
     with _engine_lock:
         if owner.session_id not in _endpoints:
@@ -108,7 +108,8 @@ class WaitTarget:
     def get_logs(self) -> tuple[bytes, bytes]:
         lines = self._container.log_lines()
         return tuple(  # type: ignore[return-value]
-            "".join(f"{line.text}\n" for line in lines if line.stream == stream).encode() for stream in ("stdout", "stderr")
+            "".join(f"{line.text}\n" for line in lines if line.stream == stream).encode()
+            for stream in ("stdout", "stderr")
         )
 
     def reload(self) -> None:
@@ -120,7 +121,7 @@ class WaitTarget:
 
 
 def load_source(
-    source: TaskSource, *, base_dir: Optional[Path] = None, options: Optional[TaskOptions] = None
+    source: TaskSource, *, base_dir: Path | None = None, options: TaskOptions | None = None
 ) -> TaskDefinition:
     """The task definition to run: rendered (template variables), adjusted (hooks), overridden, validated."""
     options = options or TaskOptions()
@@ -132,10 +133,7 @@ def load_source(
         path = Path(os.fspath(source))
         if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
             path = base_dir / path
-        if options.variables or options.template:
-            taskdef = _render(path, options)
-        else:
-            taskdef = load_task_definition(path)
+        taskdef = _render(path, options) if options.variables or options.template else load_task_definition(path)
     if options.adjust is None and not options.overrides:
         return taskdef
     import copy
@@ -208,7 +206,7 @@ class Container:
     def __init__(self, task: Task, state: ContainerState) -> None:
         self._task = task
         self._state = state
-        self._ports: Optional[Mapping[str, Any]] = None
+        self._ports: Mapping[str, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<Container {self.name!r} {self.status} exit_code={self.exit_code}>"
@@ -218,7 +216,7 @@ class Container:
         return self._state.name
 
     @property
-    def id(self) -> Optional[str]:
+    def id(self) -> str | None:
         """The Docker container id."""
         return self._state.docker_id
 
@@ -240,7 +238,7 @@ class Container:
         return self._state.status
 
     @property
-    def exit_code(self) -> Optional[int]:
+    def exit_code(self) -> int | None:
         return self._state.exit_code
 
     @property
@@ -249,17 +247,17 @@ class Container:
         return self._state.health
 
     @property
-    def reason(self) -> Optional[str]:
+    def reason(self) -> str | None:
         """Why the container stopped or never started, when ECS would say."""
         return self._state.reason
 
     @property
-    def metadata_uri(self) -> Optional[str]:
+    def metadata_uri(self) -> str | None:
         """The container's ECS_CONTAINER_METADATA_URI_V4 (None when the endpoints are off)."""
         return self._task._metadata_uri(self.name, "v4")
 
     @property
-    def metadata_uri_v3(self) -> Optional[str]:
+    def metadata_uri_v3(self) -> str | None:
         """The container's ECS_CONTAINER_METADATA_URI."""
         return self._task._metadata_uri(self.name, "v3")
 
@@ -309,7 +307,7 @@ class Container:
         """stdout and stderr so far, in time order; kept after the container is removed."""
         return "".join(f"{line.text}\n" for line in self.log_lines())
 
-    def wait_for_log(self, pattern: Union[str, re.Pattern[str]], timeout: float = 30.0) -> str:
+    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
         """Wait for a log line matching ``pattern`` (a regular expression); returns the line.
 
         Follows the container's log stream (no polling); fails at once when the container exits first.
@@ -342,10 +340,8 @@ class Container:
         reader = threading.Thread(target=follow, daemon=True)
         reader.start()
         reader.join(timeout)
-        try:
+        with suppress(Exception):
             stream.close()
-        except Exception:
-            pass
         if found:
             return found[0]
         tail = "".join(f"    {line.text}\n" for line in self.log_lines()[-10:])
@@ -362,19 +358,19 @@ class Container:
             raise EcsTaskError(f"container {self.name!r} was never created")
         return self.id
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout: float | None = None) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` (default: the container's stop timeout)."""
         seconds = self._state.plan.stop_timeout if timeout is None else timeout
-        self._task._engine.api.stop(self._require_id(), timeout=int(math.ceil(seconds)))
+        self._task._engine.api.stop(self._require_id(), timeout=math.ceil(seconds))
 
-    def kill(self, signal: Union[str, int] = "SIGKILL") -> None:
+    def kill(self, signal: str | int = "SIGKILL") -> None:
         """Send ``signal`` (name or number) to the container's main process."""
         self._task._engine.api.kill(self._require_id(), signal=signal)
 
-    def restart(self, timeout: Optional[float] = None) -> None:
+    def restart(self, timeout: float | None = None) -> None:
         """Stop and start again. For an essential container the task stops, as ECS would stop it."""
         seconds = self._state.plan.stop_timeout if timeout is None else timeout
-        self._task._engine.api.restart(self._require_id(), timeout=int(math.ceil(seconds)))
+        self._task._engine.api.restart(self._require_id(), timeout=math.ceil(seconds))
 
     def pause(self) -> None:
         """Freeze every process of the container (cgroup freezer)."""
@@ -395,10 +391,13 @@ class Container:
     def reconnect(self) -> None:
         """Join the task network again, with the same aliases and links as at creation."""
         network, target = self._network_target()
-        endpoint = dict(self._state.plan.create_body.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(
-            network, {}))
+        endpoint = dict(
+            self._state.plan.create_body.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(network, {})
+        )
         self._task._engine.api.connect_container_to_network(
-            target, network, aliases=endpoint.get("Aliases"),
+            target,
+            network,
+            aliases=endpoint.get("Aliases"),
             links=[tuple(link.split(":", 1)) for link in endpoint.get("Links", [])] or None,
         )
         self._ports = None  # published ports are bound again
@@ -413,7 +412,7 @@ class Container:
             return plan.network.docker_name, pause.docker_id
         return plan.network.docker_name, self._require_id()
 
-    def exec(self, cmd: Union[str, list[str]], *, user: str = "", workdir: Optional[str] = None) -> ExecResult:
+    def exec(self, cmd: str | list[str], *, user: str = "", workdir: str | None = None) -> ExecResult:
         """Run ``cmd`` inside the running container, as ``docker exec`` would."""
         if self.id is None or self.status != "RUNNING":
             raise EcsTaskError(f"container {self.name!r} is {self.status}; exec needs it RUNNING")
@@ -439,36 +438,37 @@ class Task:
         taskdef: TaskDefinition,
         plan: TaskPlan,
         options: TaskOptions,
-        credentials: Optional[TaskCredentials] = None,
+        credentials: TaskCredentials | None = None,
     ) -> None:
         self._engine = engine
         self.definition = taskdef
         self.plan = plan
         self.options = options
         self.credentials = credentials  # what the credentials endpoint serves (None without a taskRoleArn)
-        self._runner = TaskRunner(engine, plan, pull=options.pull, on_provisioned=self._register,
-                                  on_removed=self._unregister)
+        self._runner = TaskRunner(
+            engine, plan, pull=options.pull, on_provisioned=self._register, on_removed=self._unregister
+        )
         self.containers: Mapping[str, Container] = {
             name: Container(self, state) for name, state in self._runner.containers.items()
         }
 
     @property
-    def endpoint(self) -> Optional[EndpointInfo]:
+    def endpoint(self) -> EndpointInfo | None:
         return self.plan.options.endpoint
 
-    def _metadata_uri(self, container: str, version: str) -> Optional[str]:
+    def _metadata_uri(self, container: str, version: str) -> str | None:
         if self.endpoint is None:
             return None
         return f"{self.endpoint.base_url}/{version}/{metadata_id(self.plan.options.secret, container)}"
 
     @property
-    def metadata_uri(self) -> Optional[str]:
+    def metadata_uri(self) -> str | None:
         """The v4 metadata URI of the first essential container; ``f"{task.metadata_uri}/task"`` is the task's."""
         first = next(c for c in self.plan.containers if c.essential)
         return self._metadata_uri(first.name, "v4")
 
     @property
-    def credentials_uri(self) -> Optional[str]:
+    def credentials_uri(self) -> str | None:
         """Where the containers get their task-role credentials (None without a taskRoleArn or endpoints)."""
         if self.endpoint is None or self.credentials is None:
             return None
@@ -529,12 +529,12 @@ class Task:
         return self._runner.state.status
 
     @property
-    def stop_code(self) -> Optional[str]:
+    def stop_code(self) -> str | None:
         """TaskFailedToStart, EssentialContainerExited or UserInitiated once the task stops."""
         return self._runner.state.stop_code
 
     @property
-    def stopped_reason(self) -> Optional[str]:
+    def stopped_reason(self) -> str | None:
         return self._runner.state.stopped_reason
 
     @property
@@ -542,7 +542,7 @@ class Task:
         """What happened when, in seconds since the task began."""
         return list(self._runner.state.timeline)
 
-    def logs(self, name: Optional[str] = None) -> str:
+    def logs(self, name: str | None = None) -> str:
         """One container's logs; without a name, every container's, interleaved by time, each line prefixed."""
         if name is not None:
             return self.containers[name].logs()
@@ -552,7 +552,7 @@ class Task:
         width = max((len(n) for n in self.containers), default=0)
         return "".join(f"{n:<{width}} | {line.text}\n" for line, n in lines)
 
-    def wait_for_log(self, name: str, pattern: Union[str, re.Pattern[str]], timeout: float = 30.0) -> str:
+    def wait_for_log(self, name: str, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
         """Wait until container ``name`` logs a line matching ``pattern``; returns the line."""
         return self.containers[name].wait_for_log(pattern, timeout)
 
@@ -596,7 +596,7 @@ class Task:
         """Stop the task as ECS does: dependents first, SIGTERM then SIGKILL after each stopTimeout."""
         self._runner.stop(stop_code="UserInitiated", reason=reason)
 
-    def wait(self, timeout: Optional[float] = None) -> Task:
+    def wait(self, timeout: float | None = None) -> Task:
         """Wait for the task to reach STOPPED (a batch task finishing, an essential container exiting)."""
         if not self._runner.wait(timeout):
             running = ", ".join(c.name for c in self.containers.values() if c.status == "RUNNING")
@@ -620,12 +620,12 @@ def create_task(
     source: TaskSource,
     options: TaskOptions = TaskOptions(),
     *,
-    owner: Optional[Owner] = None,
-    engine: Optional[Engine] = None,
-    base_dir: Optional[Path] = None,
-    task_id: Optional[str] = None,
-    created: Optional[str] = None,
-    secret: Optional[str] = None,
+    owner: Owner | None = None,
+    engine: Engine | None = None,
+    base_dir: Path | None = None,
+    task_id: str | None = None,
+    created: str | None = None,
+    secret: str | None = None,
     started_elsewhere: bool = False,
 ) -> Task:
     """A planned, not yet started task (nothing on the engine yet).
@@ -651,8 +651,10 @@ def create_task(
                 container_images[c.name] = chosen
     engine = engine or get_engine()
     owner = owner or process_owner()
-    needs_pause = taskdef.network_mode == "awsvpc" or taskdef.raw.get("pidMode") == "task" or (
-        taskdef.raw.get("ipcMode") == "task"
+    needs_pause = (
+        taskdef.network_mode == "awsvpc"
+        or taskdef.raw.get("pidMode") == "task"
+        or (taskdef.raw.get("ipcMode") == "task")
     )
     plan = build_plan(
         taskdef,
@@ -728,7 +730,7 @@ def _secret_resolvers(options: TaskOptions) -> list[SecretResolver]:
 
 
 def _read_environment_files(
-    taskdef: TaskDefinition, options: TaskOptions, base_dir: Optional[Path]
+    taskdef: TaskDefinition, options: TaskOptions, base_dir: Path | None
 ) -> dict[str, list[tuple[str, str]]]:
     """Each environmentFiles value's parsed content: a given local path, the hook, a path, or S3 (with aws)."""
     out: dict[str, list[tuple[str, str]]] = {}
@@ -759,8 +761,8 @@ def _read_environment_files(
 
 
 def _environment_file_text(
-    value: str, container: str, options: TaskOptions, base_dir: Optional[Path], source: str
-) -> Optional[str]:
+    value: str, container: str, options: TaskOptions, base_dir: Path | None, source: str
+) -> str | None:
     local = options.environment_files.get(value)
     if local is not None:
         try:
@@ -787,7 +789,7 @@ def _read_s3(arn: str, region: str) -> str:
         import botocore.exceptions
     except ImportError:
         raise EcsTaskError("reading environment files from S3 needs boto3: pip install boto3") from None
-    bucket, _, key = arn[len("arn:aws:s3:::"):].partition("/")
+    bucket, _, key = arn[len("arn:aws:s3:::") :].partition("/")
     try:
         body = boto3.client("s3", region_name=region).get_object(Bucket=bucket, Key=key)["Body"].read()
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
@@ -818,27 +820,40 @@ def task_record(task: Task, pull_started: str, pull_stopped: str) -> dict[str, A
         raw = taskdef.container(c.name).raw
         log = raw.get("logConfiguration") or {}
         uuid = derive(options.secret, "container-arn", c.name)
-        containers.append({
-            "name": c.name,
-            "metadata_id": metadata_id(options.secret, c.name),
-            "docker_name": c.docker_name,
-            "image": taskdef.container(c.name).image,
-            "essential": c.essential,
-            "health_check": c.has_health_check,
-            "limits": {"CPU": int(raw.get("cpu") or 0), "Memory": int(raw.get("memory") or raw.get("memoryReservation") or 0)},
-            "log_driver": log.get("logDriver"),
-            "log_options": dict(log.get("options") or {}),
-            "container_arn": f"arn:aws:ecs:{options.region}:{options.account_id}:container/{options.cluster}/"
-                             f"{plan.task_id}/{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}",
-            "ports": [{"containerPort": p.container_port, "protocol": p.protocol} for p in c.ports],
-            "type": "NORMAL",
-        })
+        containers.append(
+            {
+                "name": c.name,
+                "metadata_id": metadata_id(options.secret, c.name),
+                "docker_name": c.docker_name,
+                "image": taskdef.container(c.name).image,
+                "essential": c.essential,
+                "health_check": c.has_health_check,
+                "limits": {
+                    "CPU": int(raw.get("cpu") or 0),
+                    "Memory": int(raw.get("memory") or raw.get("memoryReservation") or 0),
+                },
+                "log_driver": log.get("logDriver"),
+                "log_options": dict(log.get("options") or {}),
+                "container_arn": f"arn:aws:ecs:{options.region}:{options.account_id}:container/{options.cluster}/"
+                f"{plan.task_id}/{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}",
+                "ports": [{"containerPort": p.container_port, "protocol": p.protocol} for p in c.ports],
+                "type": "NORMAL",
+            }
+        )
     if plan.pause is not None:
-        containers.insert(0, {
-            "name": plan.pause.name, "docker_name": plan.pause.docker_name, "image": plan.pause.image,
-            "essential": False, "limits": {"CPU": 0, "Memory": 0}, "type": "CNI_PAUSE",
-            "container_arn": "", "ports": [],
-        })
+        containers.insert(
+            0,
+            {
+                "name": plan.pause.name,
+                "docker_name": plan.pause.docker_name,
+                "image": plan.pause.image,
+                "essential": False,
+                "limits": {"CPU": 0, "Memory": 0},
+                "type": "CNI_PAUSE",
+                "container_arn": "",
+                "ports": [],
+            },
+        )
     limits = {}
     if taskdef.raw.get("cpu"):
         limits["CPU"] = _number(taskdef.raw["cpu"]) / 1024
@@ -865,7 +880,8 @@ def task_record(task: Task, pull_started: str, pull_stopped: str) -> dict[str, A
     if task.credentials is not None:
         record["credentials"] = {
             "id": credentials_id(options.secret),
-            "token": "" if plan.options.endpoint and plan.options.endpoint.relative_credentials
+            "token": ""
+            if plan.options.endpoint and plan.options.endpoint.relative_credentials
             else authorization_token(options.secret),
             "role_arn": task.credentials.role_arn,
             "values": task.credentials.as_response(),
@@ -885,7 +901,7 @@ def _number(value: Any) -> float:
 
 
 @contextmanager
-def run_task(source: TaskSource, options: TaskOptions = TaskOptions(), *, owner: Optional[Owner] = None) -> Iterator[Task]:
+def run_task(source: TaskSource, options: TaskOptions = TaskOptions(), *, owner: Owner | None = None) -> Iterator[Task]:
     """Start a task for the length of a ``with`` block, outside pytest; everything is removed on exit."""
     task = create_task(source, options, owner=owner)
     try:

@@ -15,9 +15,10 @@ import functools
 import json
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional, TypeVar, Union, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .errors import TaskDefinitionError
 
@@ -166,12 +167,12 @@ class ContainerDefinition:
 @dataclass(frozen=True)
 class TaskDefinition:
     family: str
-    revision: Optional[int]  # from describe output if present, else None
+    revision: int | None  # from describe output if present, else None
     network_mode: str  # "bridge" | "host" | "awsvpc" | "none"
     containers: tuple[ContainerDefinition, ...]
     volumes: tuple[Mapping[str, Any], ...] = field(hash=False)  # raw "volumes" entries
-    task_role_arn: Optional[str]
-    execution_role_arn: Optional[str]
+    task_role_arn: str | None
+    execution_role_arn: str | None
     # Normalized RegisterTaskDefinition input: read-only describe fields removed, family filled in,
     # the describe wrapper's tags moved in, JSON nulls dropped.
     raw: Mapping[str, Any] = field(hash=False)
@@ -185,7 +186,7 @@ class TaskDefinition:
         raise KeyError(f"task definition {self.family!r} has no container {name!r} (containers: {known})")
 
 
-def load_task_definition(path: Union[str, os.PathLike[str]]) -> TaskDefinition:
+def load_task_definition(path: str | os.PathLike[str]) -> TaskDefinition:
     """Read and validate a task definition file (UTF-8, with or without BOM, any line endings)."""
     source = os.fspath(path)
     try:
@@ -196,16 +197,12 @@ def load_task_definition(path: Union[str, os.PathLike[str]]) -> TaskDefinition:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        problem = (
-            f"line {line}: not UTF-8 text ({exc.reason} at byte offset {exc.start}); save the file as UTF-8"
-        )
+        problem = f"line {line}: not UTF-8 text ({exc.reason} at byte offset {exc.start}); save the file as UTF-8"
         raise TaskDefinitionError(source, [problem]) from None
     return parse_task_definition_text(text, source, default_family=Path(source).stem)
 
 
-def parse_task_definition_text(
-    text: str, source: str, *, default_family: Optional[str] = None
-) -> TaskDefinition:
+def parse_task_definition_text(text: str, source: str, *, default_family: str | None = None) -> TaskDefinition:
     """Parse JSON text; a syntax error names its line and column and any unrendered template placeholders."""
     text = text.lstrip("\ufeff")
     try:
@@ -215,7 +212,7 @@ def parse_task_definition_text(
     return parse_task_definition(data, source, default_family=default_family)
 
 
-def parse_task_definition(data: Any, source: str, *, default_family: Optional[str] = None) -> TaskDefinition:
+def parse_task_definition(data: Any, source: str, *, default_family: str | None = None) -> TaskDefinition:
     """Validate already-parsed JSON. A family missing from the data is taken from default_family, else
     from the source's file name stem (characters ECS refuses in a family become '-')."""
     task, problems = _validate(data, source, default_family)
@@ -230,7 +227,7 @@ def parse_task_definition(data: Any, source: str, *, default_family: Optional[st
 @dataclass(frozen=True)
 class _Where:
     path: str
-    container: Optional[str] = None
+    container: str | None = None
 
     def key(self, name: str) -> _Where:
         step = f".{name}" if _PLAIN_KEY.fullmatch(name) else f"[{name!r}]"
@@ -239,7 +236,7 @@ class _Where:
     def index(self, i: int) -> _Where:
         return _Where(f"{self.path}[{i}]", self.container)
 
-    def in_container(self, name: Optional[str]) -> _Where:
+    def in_container(self, name: str | None) -> _Where:
         return _Where(self.path, name)
 
     def __str__(self) -> str:
@@ -284,9 +281,7 @@ def _placeholder_message(value: str, expected: str = "") -> str:
 
 def _one_of(value: str, choices: list[str]) -> str:
     text = f"{value!r} is not one of " + ", ".join(repr(c) for c in choices)
-    close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(
-        value, choices, n=1
-    )
+    close = [c for c in choices if c.lower() == value.lower()] or difflib.get_close_matches(value, choices, n=1)
     return text + (f"; did you mean {close[0]!r}?" if close else "")
 
 
@@ -297,7 +292,7 @@ def _add_wrong_type(value: Any, expected: str, where: _Where, out: _Problems) ->
         out.add(where, f"expected {expected}, got {_show(value)}")
 
 
-def _typed(obj: Mapping[str, Any], key: str, kind: type[_T]) -> Optional[_T]:
+def _typed(obj: Mapping[str, Any], key: str, kind: type[_T]) -> _T | None:
     """obj[key] when it has the wanted type; type problems are reported by the model walk, not here."""
     value = obj.get(key)
     if isinstance(value, bool) and kind is not bool:
@@ -308,7 +303,7 @@ def _typed(obj: Mapping[str, Any], key: str, kind: type[_T]) -> Optional[_T]:
 # --- the API model walk ----------------------------------------------------------------------------------
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _register_input_shape() -> StructureShape:
     # Imported here: botocore takes ~0.1 s to import and most test runs never read a task definition.
     import botocore.session
@@ -321,9 +316,7 @@ def _register_input_shape() -> StructureShape:
 
 
 def _container_shape() -> StructureShape:
-    return cast(
-        "StructureShape", cast("ListShape", _register_input_shape().members["containerDefinitions"]).member
-    )
+    return cast("StructureShape", cast("ListShape", _register_input_shape().members["containerDefinitions"]).member)
 
 
 def _check_value(value: Any, shape: Shape, where: _Where, out: _Problems, strict: bool) -> None:
@@ -341,9 +334,8 @@ def _check_value(value: Any, shape: Shape, where: _Where, out: _Problems, strict
     elif kind == "boolean":
         if not isinstance(value, bool):
             _add_wrong_type(value, "true or false", where, out)
-    elif kind in ("double", "float"):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            _add_wrong_type(value, "a number", where, out)
+    elif kind in ("double", "float") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        _add_wrong_type(value, "a number", where, out)
     # timestamp and blob shapes do not occur in RegisterTaskDefinition input
 
 
@@ -352,7 +344,7 @@ def _check_structure(
     shape: StructureShape,
     where: _Where,
     out: _Problems,
-    locate: Optional[Callable[[str], _Where]] = None,
+    locate: Callable[[str], _Where] | None = None,
 ) -> None:
     if not isinstance(value, dict):
         _add_wrong_type(value, "an object", where, out)
@@ -453,7 +445,7 @@ def _check_integer(value: Any, shape: Shape, where: _Where, out: _Problems) -> N
 @dataclass
 class _Normalized:
     body: dict[str, Any]  # RegisterTaskDefinition input
-    revision: Optional[int]
+    revision: int | None
     base: _Where  # where the task definition object is in the file
     moved: dict[str, _Where]  # top-level members that sit elsewhere in the file
 
@@ -461,14 +453,12 @@ class _Normalized:
         return self.moved.get(key) or self.base.key(key)
 
 
-def _family_from(source: str, default_family: Optional[str]) -> str:
+def _family_from(source: str, default_family: str | None) -> str:
     stem = default_family if default_family is not None else Path(source).stem
     return re.sub(r"[^A-Za-z0-9_-]", "-", stem).strip("-")[:255]
 
 
-def _normalize(
-    data: Any, source: str, default_family: Optional[str], out: _Problems
-) -> Optional[_Normalized]:
+def _normalize(data: Any, source: str, default_family: str | None, out: _Problems) -> _Normalized | None:
     root = _Where("$")
     if isinstance(data, list):
         body: dict[str, Any] = {"containerDefinitions": data}
@@ -516,9 +506,7 @@ def _normalize(
     return norm
 
 
-def _validate(
-    data: Any, source: str, default_family: Optional[str]
-) -> tuple[Optional[TaskDefinition], list[str]]:
+def _validate(data: Any, source: str, default_family: str | None) -> tuple[TaskDefinition | None, list[str]]:
     out = _Problems()
     norm = _normalize(data, source, default_family, out)
     if norm is None:
@@ -539,7 +527,7 @@ def _without_nulls(value: Any) -> Any:
     return value
 
 
-def _parse_link(text: str) -> Optional[Link]:
+def _parse_link(text: str) -> Link | None:
     parts = text.split(":")
     if len(parts) == 1 and parts[0]:
         return Link(parts[0], parts[0])
@@ -587,7 +575,7 @@ def _build(norm: _Normalized, source: str) -> TaskDefinition:
 class _Container:
     where: _Where  # the container object, labelled with its name
     body: dict[str, Any]
-    name: Optional[str]  # None unless a literal, well-typed name
+    name: str | None  # None unless a literal, well-typed name
 
     @property
     def essential(self) -> bool:
@@ -608,7 +596,7 @@ class _Task:
         self.where = norm.locate("containerDefinitions")
         mode = body.get("networkMode")
         # Unknown or templated modes are reported by the model walk; mode-specific rules then stay quiet.
-        self.network_mode: Optional[str] = (
+        self.network_mode: str | None = (
             _DEFAULT_NETWORK_MODE if mode is None else mode if mode in _NETWORK_MODES else None
         )
         entries = _typed(body, "containerDefinitions", list) or []
@@ -680,9 +668,7 @@ def _check_names(task: _Task, out: _Problems) -> None:
             continue
         where = c.where.key("name")
         if not _NAME.fullmatch(c.name):
-            out.add(
-                where, f"{_show(c.name)} is not a valid container name: use 1-255 letters, digits, '_' or '-'"
-            )
+            out.add(where, f"{_show(c.name)} is not a valid container name: use 1-255 letters, digits, '_' or '-'")
         if c.name in first_at:
             out.add(where, f"duplicate container name {c.name!r} (also at {first_at[c.name].where.path})")
         else:
@@ -699,9 +685,7 @@ def _check_volumes(task: _Task, out: _Problems) -> None:
         if not _NAME.fullmatch(name):
             out.add(where, f"{_show(name)} is not a valid volume name: use 1-255 letters, digits, '_' or '-'")
         if name in seen:
-            out.add(
-                where, f"duplicate volume name {name!r} (also at {task.volumes_where.index(seen[name]).path})"
-            )
+            out.add(where, f"duplicate volume name {name!r} (also at {task.volumes_where.index(seen[name]).path})")
         else:
             seen[name] = i
     for c in task.containers:
@@ -713,8 +697,7 @@ def _check_volumes(task: _Task, out: _Problems) -> None:
                 known = ", ".join(repr(n) for n in task.volume_names) or "none"
                 out.add(
                     c.where.key("mountPoints").index(k).key("sourceVolume"),
-                    f"{source!r} is not a volume of this task definition (volumes: {known}); "
-                    'add it to "volumes"',
+                    f'{source!r} is not a volume of this task definition (volumes: {known}); add it to "volumes"',
                 )
 
 
@@ -725,8 +708,8 @@ def _enumerate_dicts(obj: Mapping[str, Any], key: str) -> list[tuple[int, dict[s
 
 
 def _resolve(
-    target: Optional[str], container: _Container, task: _Task, where: _Where, verb: str, out: _Problems
-) -> Optional[_Container]:
+    target: str | None, container: _Container, task: _Task, where: _Where, verb: str, out: _Problems
+) -> _Container | None:
     """The container a reference names, or None after reporting why it cannot be followed."""
     if target is None or _has_placeholder(target):
         return None  # missing, mistyped or templated: reported by the model walk
@@ -761,13 +744,9 @@ def _check_references(container: _Container, task: _Task, out: _Problems) -> Non
         if condition == DependencyCondition.HEALTHY.value and not target.health_check_enabled:
             out.add(
                 where.key("condition"),
-                f"HEALTHY needs a healthCheck on container {target.name!r}, which has none; "
-                "add one or depend on START",
+                f"HEALTHY needs a healthCheck on container {target.name!r}, which has none; add one or depend on START",
             )
-        if (
-            condition in (DependencyCondition.COMPLETE.value, DependencyCondition.SUCCESS.value)
-            and target.essential
-        ):
+        if condition in (DependencyCondition.COMPLETE.value, DependencyCondition.SUCCESS.value) and target.essential:
             out.add(
                 where.key("condition"),
                 f"{condition} on essential container {target.name!r}: ECS refuses COMPLETE and SUCCESS "
@@ -790,18 +769,12 @@ def _check_references(container: _Container, task: _Task, out: _Problems) -> Non
         out.add(
             container.where.key("links"),
             f"links are only supported in bridge network mode, this task uses {task.network_mode!r}"
-            + (
-                "; containers of an awsvpc task reach each other on localhost"
-                if task.network_mode == "awsvpc"
-                else ""
-            ),
+            + ("; containers of an awsvpc task reach each other on localhost" if task.network_mode == "awsvpc" else ""),
         )
 
     for k, volume_from in _enumerate_dicts(container.body, "volumesFrom"):
         where = container.where.key("volumesFrom").index(k).key("sourceContainer")
-        _resolve(
-            _typed(volume_from, "sourceContainer", str), container, task, where, "take volumes from", out
-        )
+        _resolve(_typed(volume_from, "sourceContainer", str), container, task, where, "take volumes from", out)
 
 
 def _check_health_check(container: _Container, out: _Problems) -> None:
@@ -860,9 +833,7 @@ def _check_ports(container: _Container, task: _Task, out: _Problems) -> None:
             out.add(where.key("containerPort"), f"{container_port} is out of range: expected 1-65535")
             container_port = None
         if host_port is not None and not 0 <= host_port <= 65535:
-            out.add(
-                where.key("hostPort"), f"{host_port} is out of range: expected 0-65535 (0 = any free port)"
-            )
+            out.add(where.key("hostPort"), f"{host_port} is out of range: expected 0-65535 (0 = any free port)")
             host_port = None
         if container_port is not None and host_port is not None and host_port != container_port:
             if task.network_mode == "awsvpc" and host_port != 0:
@@ -907,9 +878,7 @@ def _check_cycles(task: _Task, out: _Problems) -> None:
             link = _parse_link(text) if isinstance(text, str) else None
             targets.append(link.container_name if link is not None else None)
         targets += [_typed(v, "sourceContainer", str) for _, v in _enumerate_dicts(c.body, "volumesFrom")]
-        edges[c.name] = [
-            t for t in dict.fromkeys(targets) if t is not None and t != c.name and t in task.by_name
-        ]
+        edges[c.name] = [t for t in dict.fromkeys(targets) if t is not None and t != c.name and t in task.by_name]
 
     order = {name: i for i, name in enumerate(edges)}
     state: dict[str, str] = {}  # "open" while on the DFS stack, then "done"
@@ -967,9 +936,7 @@ def _unquoted_placeholders(text: str) -> list[re.Match[str]]:
     return found
 
 
-def _syntax_problems(
-    text: str, error: json.JSONDecodeError, source: str, default_family: Optional[str]
-) -> list[str]:
+def _syntax_problems(text: str, error: json.JSONDecodeError, source: str, default_family: str | None) -> list[str]:
     problems = [f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"]
     matches = _unquoted_placeholders(text)
     if not matches:
@@ -984,8 +951,7 @@ def _syntax_problems(
         if line_of(match) not in seen_at:
             seen_at.append(line_of(match))
     listed = ", ".join(
-        f"{token!r} at line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}"
-        for token, at in lines.items()
+        f"{token!r} at line{'s' if len(at) > 1 else ''} {', '.join(map(str, at))}" for token, at in lines.items()
     )
     problems.append(
         f"line {line_of(matches[0])}: unresolved template placeholders outside JSON strings: {listed}; "

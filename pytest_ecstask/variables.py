@@ -14,7 +14,7 @@ import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Optional, Union
+from typing import Any
 
 from .errors import EcsTaskError, TaskDefinitionError
 
@@ -106,7 +106,7 @@ def parse_var_assignments(entries: Sequence[str], what: str) -> dict[str, str]:
     return assignments
 
 
-def load_vars_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
+def load_vars_file(path: str | os.PathLike[str]) -> dict[str, str]:
     """Template values from a JSON object, a YAML mapping (``.yaml``/``.yml``) or a dotenv-style file.
 
     Numbers and booleans of JSON and YAML become their JSON text (``512``, ``true``), which is what a
@@ -124,9 +124,7 @@ def load_vars_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
                     "starting with a digit)"
                 )
             if isinstance(value, (dict, list)):
-                raise EcsTaskError(
-                    f"{source}: variable {key!r} has a nested value; give a string, number or boolean"
-                )
+                raise EcsTaskError(f"{source}: variable {key!r} has a nested value; give a string, number or boolean")
             text = scalar_text(value)
             if text is None:
                 raise EcsTaskError(
@@ -141,7 +139,7 @@ def load_vars_file(path: Union[str, os.PathLike[str]]) -> dict[str, str]:
 # --- shared with secretvalues: reading JSON and YAML mappings without ever echoing their contents -----------
 
 
-def scalar_text(value: Any) -> Optional[str]:
+def scalar_text(value: Any) -> str | None:
     """A JSON/YAML scalar as text: strings as they are, numbers and booleans as JSON writes them."""
     if isinstance(value, str):
         return value
@@ -150,7 +148,7 @@ def scalar_text(value: Any) -> Optional[str]:
     return None
 
 
-def read_mapping_file(path: Union[str, os.PathLike[str]], what: str) -> dict[str, Any]:
+def read_mapping_file(path: str | os.PathLike[str], what: str) -> dict[str, Any]:
     """A JSON object or (for ``.yaml``/``.yml``) a YAML mapping with string keys.
 
     Syntax errors name the line and column but never quote the text: the file may hold secrets.
@@ -177,7 +175,7 @@ def read_mapping_file(path: Union[str, os.PathLike[str]], what: str) -> dict[str
     return data
 
 
-def _read_text(path: Union[str, os.PathLike[str]], what: str) -> str:
+def _read_text(path: str | os.PathLike[str], what: str) -> str:
     source = os.fspath(path)
     try:
         return Path(path).read_bytes().decode("utf-8-sig")
@@ -186,9 +184,7 @@ def _read_text(path: Union[str, os.PathLike[str]], what: str) -> str:
     except OSError as exc:
         raise EcsTaskError(f"{source}: cannot read the {what}: {exc.strerror or exc}") from None
     except UnicodeDecodeError as exc:
-        raise EcsTaskError(
-            f"{source}: the {what} is not UTF-8 text ({exc.reason}); save it as UTF-8"
-        ) from None
+        raise EcsTaskError(f"{source}: the {what} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
 
 
 def _load_yaml(text: str, source: str) -> Any:

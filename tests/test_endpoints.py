@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
 from conftest import IMAGE, service
-from pytest_ecstask.endpoints import ENDPOINT_IP, authorization_token, container_environment, EndpointInfo
+from pytest_ecstask.endpoints import ENDPOINT_IP, EndpointInfo, authorization_token, container_environment
 
 Run = Callable[..., Any]
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "metadata_v4_examples.json"
 RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ROLE = "arn:aws:iam::123456789012:role/checkout-task"
-STATIC = {"AccessKeyId": "AKIAEXAMPLESTATIC01", "SecretAccessKey": "static-secret-never-printed",
-          "Token": "static-session-token", "Expiration": "2030-01-01T00:00:00Z"}
+STATIC = {
+    "AccessKeyId": "AKIAEXAMPLESTATIC01",
+    "SecretAccessKey": "static-secret-never-printed",
+    "Token": "static-session-token",
+    "Expiration": "2030-01-01T00:00:00Z",
+}
 
 
 def reference() -> dict[str, Any]:
@@ -31,7 +36,7 @@ def get(container: Any, url: str, headers: tuple[str, ...] = ()) -> Any:
     args = ["wget", "-qO-"]
     for header in headers:
         args += ["--header", header]
-    result = container.exec(args + [url])
+    result = container.exec([*args, url])
     return json.loads(result.output) if result.exit_code == 0 else None
 
 
@@ -72,30 +77,64 @@ def shape_problems(ours: Any, theirs: Any, path: str = "$") -> list[str]:
 
 
 # Fields ECS has only with a service, a VPC ENI or an EC2 instance behind the task.
-OPTIONAL_KEYS = {"ServiceName", "VPCID", "PrivateDNSName", "ContainerInstanceTags", "Errors", "num_procs",
-                 "storage_stats", "io_service_bytes_recursive", "percpu_usage", "throttling_data",
-                 "ExitCode", "FinishedAt", "Health", "Ports", "LogDriver", "LogOptions", "Limits",
-                 "MACAddress", "IPv4SubnetCIDRBlock", "SubnetGatewayIpv4Address", "AttachmentIndex", "stats",
-                 "networks", "read", "preread", "hierarchical_memsw_limit", "cpu_usage", "max_usage"}
+OPTIONAL_KEYS = {
+    "ServiceName",
+    "VPCID",
+    "PrivateDNSName",
+    "ContainerInstanceTags",
+    "Errors",
+    "num_procs",
+    "storage_stats",
+    "io_service_bytes_recursive",
+    "percpu_usage",
+    "throttling_data",
+    "ExitCode",
+    "FinishedAt",
+    "Health",
+    "Ports",
+    "LogDriver",
+    "LogOptions",
+    "Limits",
+    "MACAddress",
+    "IPv4SubnetCIDRBlock",
+    "SubnetGatewayIpv4Address",
+    "AttachmentIndex",
+    "stats",
+    "networks",
+    "read",
+    "preread",
+    "hierarchical_memsw_limit",
+    "cpu_usage",
+    "max_usage",
+}
 
 
 @pytest.fixture
 def checkout(run: Run) -> Any:
-    return run({
-        "family": "checkout",
-        "taskRoleArn": ROLE,
-        "networkMode": "awsvpc",
-        "cpu": "256",
-        "memory": "512",
-        "tags": [{"key": "team", "value": "payments"}],
-        "containerDefinitions": [
-            {"name": "app", "image": IMAGE, "command": service(), "cpu": 128, "memory": 64,
-             "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/checkout"}},
-             "healthCheck": {"command": ["CMD-SHELL", "echo all good"], "interval": 5},
-             "portMappings": [{"containerPort": 8080}]},
-            {"name": "migrate", "image": IMAGE, "command": ["sh", "-c", "exit 3"], "essential": False},
-        ],
-    }, credentials=STATIC)
+    return run(
+        {
+            "family": "checkout",
+            "taskRoleArn": ROLE,
+            "networkMode": "awsvpc",
+            "cpu": "256",
+            "memory": "512",
+            "tags": [{"key": "team", "value": "payments"}],
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": IMAGE,
+                    "command": service(),
+                    "cpu": 128,
+                    "memory": 64,
+                    "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/checkout"}},
+                    "healthCheck": {"command": ["CMD-SHELL", "echo all good"], "interval": 5},
+                    "portMappings": [{"containerPort": 8080}],
+                },
+                {"name": "migrate", "image": IMAGE, "command": ["sh", "-c", "exit 3"], "essential": False},
+            ],
+        },
+        credentials=STATIC,
+    )
 
 
 def test_every_container_gets_its_own_metadata_uris_and_one_credentials_variable(checkout: Any) -> None:
@@ -179,19 +218,27 @@ def test_botocore_container_provider_accepts_the_uri_and_token_the_container_got
     credentials = ContainerProvider(environ=env).load()
     frozen = credentials.get_frozen_credentials()
     assert (frozen.access_key, frozen.secret_key, frozen.token) == (
-        STATIC["AccessKeyId"], STATIC["SecretAccessKey"], STATIC["Token"])
+        STATIC["AccessKeyId"],
+        STATIC["SecretAccessKey"],
+        STATIC["Token"],
+    )
 
 
 def test_another_tasks_container_is_refused_its_credentials(checkout: Any, run: Run) -> None:
-    other = run({"family": "intruder", "taskRoleArn": "arn:aws:iam::123456789012:role/other",
-                 "containerDefinitions": [{"name": "probe", "image": IMAGE, "command": service()}]})
+    other = run(
+        {
+            "family": "intruder",
+            "taskRoleArn": "arn:aws:iam::123456789012:role/other",
+            "containerDefinitions": [{"name": "probe", "image": IMAGE, "command": service()}],
+        }
+    )
     probe = other.containers["probe"]
     url, headers = credentials_request(env_of(checkout.containers["app"]))
     own_url, own_headers = credentials_request(env_of(probe))
     assert url != own_url
     assert get(probe, own_url, own_headers)["RoleArn"] == "arn:aws:iam::123456789012:role/other"
     # Even knowing the other task's URI (and token), a container of another task gets nothing.
-    refused = probe.exec(["wget", "-S", "-O-", *sum((["--header", h] for h in headers), []), url])
+    refused = probe.exec(["wget", "-S", "-O-", *[part for h in headers for part in ("--header", h)], url])
     assert refused.exit_code != 0 and "400" in refused.output
 
 
@@ -204,15 +251,22 @@ def test_unknown_credentials_id_gets_ecs_error_body(checkout: Any) -> None:
     response = conn.getresponse()
     assert response.status == 400
     assert json.loads(response.read()) == {
-        "code": "InvalidIdInRequest", "message": "CredentialsV2Request: Credentials not found"}
+        "code": "InvalidIdInRequest",
+        "message": "CredentialsV2Request: Credentials not found",
+    }
     conn.request("GET", "/v4/unknown-id/task")
     response = conn.getresponse()
     assert response.status == 404 and b"V4 container metadata handler" in response.read()
 
 
 def test_tasks_without_a_role_get_metadata_but_no_credentials_variables(run: Run) -> None:
-    t = run({"family": "plain", "networkMode": "bridge",
-             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]})
+    t = run(
+        {
+            "family": "plain",
+            "networkMode": "bridge",
+            "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}],
+        }
+    )
     env = env_of(t.containers["app"])
     assert "ECS_CONTAINER_METADATA_URI_V4" in env
     assert not [k for k in env if k.startswith("AWS_CONTAINER_")]
@@ -222,25 +276,41 @@ def test_tasks_without_a_role_get_metadata_but_no_credentials_variables(run: Run
 
 
 def test_host_network_containers_reach_the_endpoint(run: Run) -> None:
-    t = run({"family": "hostnet", "networkMode": "host",
-             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]})
+    t = run(
+        {
+            "family": "hostnet",
+            "networkMode": "host",
+            "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}],
+        }
+    )
     app = t.containers["app"]
     assert get(app, app.metadata_uri)["Name"] == "app"
 
 
 def test_endpoints_off_sets_no_variables(run: Run) -> None:
-    t = run({"family": "off", "taskRoleArn": ROLE,
-             "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]}, endpoints=False)
+    t = run(
+        {
+            "family": "off",
+            "taskRoleArn": ROLE,
+            "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}],
+        },
+        endpoints=False,
+    )
     assert not [k for k in env_of(t.containers["app"]) if k.startswith(("ECS_CONTAINER_", "AWS_CONTAINER_"))]
     assert t.containers["app"].metadata_uri is None
 
 
 def test_credential_secrets_never_show_in_repr_or_reports(pytester: pytest.Pytester, image: str) -> None:
-    taskdef = {"family": "secretive", "taskRoleArn": ROLE,
-               "containerDefinitions": [{"name": "app", "image": image, "command": service()}]}
+    taskdef = {
+        "family": "secretive",
+        "taskRoleArn": ROLE,
+        "containerDefinitions": [{"name": "app", "image": image, "command": service()}],
+    }
     pytester.makefile(".json", taskdef=json.dumps(taskdef))
-    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
-                     f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}:{STATIC['Token']}\n")
+    pytester.makeini(
+        "[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
+        f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}:{STATIC['Token']}\n"
+    )
     pytester.makepyfile("""
         def test_fails_with_everything_shown(ecs_task):
             creds = ecs_task.credentials
@@ -266,15 +336,22 @@ def test_container_environment_forms() -> None:
     assert full["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith("http://169.254.170.2:40123/v2/credentials/")
     assert full["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == authorization_token("s")
     assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" not in full
-    assert container_environment(on_other, "s", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"] != (
-        container_environment(on_other, "t", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"])
+    assert (
+        container_environment(on_other, "s", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"]
+        != (container_environment(on_other, "t", "app", ROLE)["ECS_CONTAINER_METADATA_URI_V4"])
+    )
     assert not [k for k in container_environment(on_80, "s", "app", None) if k.startswith("AWS_")]
 
 
 def test_cluster_region_account_zone_and_launch_type_are_settable(run: Run) -> None:
-    t = run({"family": "where", "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]},
-            cluster="orders", region="eu-west-1", account_id="210987654321", availability_zone="eu-west-1b",
-            launch_type="EXTERNAL")
+    t = run(
+        {"family": "where", "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}]},
+        cluster="orders",
+        region="eu-west-1",
+        account_id="210987654321",
+        availability_zone="eu-west-1b",
+        launch_type="EXTERNAL",
+    )
     assert t.arn == f"arn:aws:ecs:eu-west-1:210987654321:task/orders/{t.id}"
     task = get(t.containers["app"], f"{t.metadata_uri}/task")
     assert (task["Cluster"], task["AvailabilityZone"], task["LaunchType"]) == ("orders", "eu-west-1b", "EXTERNAL")
@@ -299,11 +376,16 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
 
 
 def test_port_80_gives_the_exact_ecs_relative_form(pytester: pytest.Pytester, image: str) -> None:
-    taskdef = {"family": "exact", "taskRoleArn": ROLE,
-               "containerDefinitions": [{"name": "app", "image": image, "command": service()}]}
+    taskdef = {
+        "family": "exact",
+        "taskRoleArn": ROLE,
+        "containerDefinitions": [{"name": "app", "image": image, "command": service()}],
+    }
     pytester.makefile(".json", taskdef=json.dumps(taskdef))
-    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
-                     f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}\n")
+    pytester.makeini(
+        "[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
+        f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}\n"
+    )
     pytester.makepyfile("""
         from botocore.credentials import ContainerProvider
 

@@ -24,24 +24,35 @@ SECRETS = {
 def shop(image: str) -> dict[str, Any]:
     return {
         "family": "shop",
-        "containerDefinitions": [{
-            "name": "app", "image": image, "command": service(),
-            "environment": [{"name": "MODE", "value": "from-environment"}],
-            "environmentFiles": [{"value": "arn:aws:s3:::shop-config/app.env", "type": "s3"},
-                                 {"value": "arn:aws:s3:::shop-config/defaults.env", "type": "s3"}],
-            "secrets": [
-                {"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/shop/db-password"},
-                {"name": "DB_USER_PASSWORD",
-                 "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop-db-AbCdEf:password::"},
-            ],
-        }],
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": image,
+                "command": service(),
+                "environment": [{"name": "MODE", "value": "from-environment"}],
+                "environmentFiles": [
+                    {"value": "arn:aws:s3:::shop-config/app.env", "type": "s3"},
+                    {"value": "arn:aws:s3:::shop-config/defaults.env", "type": "s3"},
+                ],
+                "secrets": [
+                    {
+                        "name": "DB_PASSWORD",
+                        "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/shop/db-password",
+                    },
+                    {
+                        "name": "DB_USER_PASSWORD",
+                        "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:shop-db-AbCdEf:password::",
+                    },
+                ],
+            }
+        ],
     }
 
 
 @pytest.fixture
 def project(pytester: pytest.Pytester, image: str) -> pytest.Pytester:
     pytester.makefile(".json", shop=json.dumps(shop(image)), secrets=json.dumps(SECRETS))
-    (pytester.path / "app.env").write_text("# app settings\nMODE=from-file\nFEATURE=on\nQUOTED=\"kept\"\n")
+    (pytester.path / "app.env").write_text('# app settings\nMODE=from-file\nFEATURE=on\nQUOTED="kept"\n')
     (pytester.path / "defaults.env").write_text("FEATURE=off\nLEVEL=info\n")
     pytester.makeini(
         "[pytest]\necs_pull = never\necs_stop_timeout = 2\naddopts = -p no:benchmark\n"
@@ -87,8 +98,15 @@ def test_no_secret_value_reaches_output_junit_or_plan(project: pytest.Pytester) 
     plan = project.runpytest("--ecs-plan", "--ecs-taskdef=shop.json")
     plan_json = project.runpytest("--ecs-plan", "--ecs-taskdef=shop.json", "--ecs-json")
     assert plan.ret == 0 and "DB_PASSWORD (secret)" in plan.stdout.str()
-    everything = "".join([result.stdout.str(), result.stderr.str(), (project.path / "report.xml").read_text(),
-                          plan.stdout.str(), plan_json.stdout.str()])
+    everything = "".join(
+        [
+            result.stdout.str(),
+            result.stderr.str(),
+            (project.path / "report.xml").read_text(),
+            plan.stdout.str(),
+            plan_json.stdout.str(),
+        ]
+    )
     for value in ("ssm-secret-value", "json-key-secret-value"):
         assert value not in everything
 
@@ -104,8 +122,12 @@ def test_a_missing_secret_names_it_and_starts_nothing(project: pytest.Pytester, 
         """)
     result = project.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*container 'app': secret 'DB_USER_PASSWORD' (valueFrom "
-                                 "'arn:aws:secretsmanager:*:password::') could not be resolved*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*container 'app': secret 'DB_USER_PASSWORD' (valueFrom "
+            "'arn:aws:secretsmanager:*:password::') could not be resolved*"
+        ]
+    )
     assert "Traceback" not in result.stdout.str()
     assert engine_has_session(docker_api, result.stdout.str()) == 0
 
@@ -121,17 +143,27 @@ def test_a_missing_environment_file_names_it_and_starts_nothing(project: pytest.
         """)
     result = project.runpytest()
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*container 'app': environment file 'arn:aws:s3:::shop-config/defaults.env' "
-                                 "mapped to *defaults.env*"])
+    result.stdout.fnmatch_lines(
+        ["*container 'app': environment file 'arn:aws:s3:::shop-config/defaults.env' mapped to *defaults.env*"]
+    )
     assert engine_has_session(docker_api, result.stdout.str()) == 0
 
 
 def test_template_variables_fill_quoted_and_unquoted_placeholders(project: pytest.Pytester, image: str) -> None:
-    template = json.dumps({
-        "family": "${family}",
-        "containerDefinitions": [{"name": "app", "image": "${image}", "command": service(),
-                                  "memory": "__MEMORY__", "environment": [{"name": "GREETING", "value": "${greeting}"}]}],
-    }).replace('"__MEMORY__"', "${memory}")
+    template = json.dumps(
+        {
+            "family": "${family}",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "${image}",
+                    "command": service(),
+                    "memory": "__MEMORY__",
+                    "environment": [{"name": "GREETING", "value": "${greeting}"}],
+                }
+            ],
+        }
+    ).replace('"__MEMORY__"', "${memory}")
     (project.path / "templated.json").write_text(template)
     (project.path / "vars.env").write_text(f"image={image}\nmemory=64\n")
     project.makepyfile("""
@@ -151,7 +183,8 @@ def test_template_variables_fill_quoted_and_unquoted_placeholders(project: pytes
 def test_unfilled_placeholders_are_listed_all_at_once(project: pytest.Pytester, docker_api: Any) -> None:
     (project.path / "templated.json").write_text(
         '{"family": "t", "containerDefinitions": [{"name": "app", "image": "${image}",\n'
-        '  "memory": ${memory}, "cpu": ${cpu}}]}')
+        '  "memory": ${memory}, "cpu": ${cpu}}]}'
+    )
     project.makepyfile("""
         import pytest
 
@@ -161,8 +194,13 @@ def test_unfilled_placeholders_are_listed_all_at_once(project: pytest.Pytester, 
         """)
     result = project.runpytest("--ecs-var=image=x")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*2 problems*", "*line 2: template variable ${memory} has no value*",
-                                 "*line 2: template variable ${cpu} has no value*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*2 problems*",
+            "*line 2: template variable ${memory} has no value*",
+            "*line 2: template variable ${cpu} has no value*",
+        ]
+    )
     assert engine_has_session(docker_api, result.stdout.str()) == 0
 
 
@@ -188,8 +226,12 @@ def test_overrides_merge_environment_command_image_and_labels(project: pytest.Py
         """)
     result = project.runpytest()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*overrides[[]'ghost'[]]: no container 'ghost' in this task definition*",
-                                 "*overrides[[]'app'[]]: 'memory' cannot be overridden*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*overrides[[]'ghost'[]]: no container 'ghost' in this task definition*",
+            "*overrides[[]'app'[]]: 'memory' cannot be overridden*",
+        ]
+    )
 
 
 def test_hooks_adjust_resolve_and_observe(project: pytest.Pytester, image: str) -> None:
@@ -274,29 +316,50 @@ def run_real(pytester: pytest.Pytester, name: str, *args: str, containers: list[
 
 @pytest.mark.skipif(not TASKDEFS.exists(), reason="shared/taskdefs is not beside the checkout")
 def test_real_template_14_runs_with_a_vars_file(pytester: pytest.Pytester, image: str) -> None:
-    result = run_real(pytester, "14_tf-tpl-app-xray-envoy-array.json", f"--ecs-vars-file={DATA / '14.vars.json'}",
-                      f"--ecs-secrets-file={DATA / '14.secrets.json'}",
-                      containers=["tenant-registry", "xray-daemon", "envoy"])
+    result = run_real(
+        pytester,
+        "14_tf-tpl-app-xray-envoy-array.json",
+        f"--ecs-vars-file={DATA / '14.vars.json'}",
+        f"--ecs-secrets-file={DATA / '14.secrets.json'}",
+        containers=["tenant-registry", "xray-daemon", "envoy"],
+    )
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*DYNAMODB_TABLES=tenants,users*SERVICE_ENDPOINTS=http://registry.local*"])
 
 
 @pytest.mark.skipif(not TASKDEFS.exists(), reason="shared/taskdefs is not beside the checkout")
 def test_real_template_46_runs_with_vars_and_yaml_secrets(pytester: pytest.Pytester, image: str) -> None:
-    result = run_real(pytester, "46_tf-tpl-sre-bot-drop-all-caps-ulimits.json", f"--ecs-vars-file={DATA / '46.vars.env'}",
-                      f"--ecs-secrets-file={DATA / '46.secrets.yaml'}", containers=["sre-bot"])
+    result = run_real(
+        pytester,
+        "46_tf-tpl-sre-bot-drop-all-caps-ulimits.json",
+        f"--ecs-vars-file={DATA / '46.vars.env'}",
+        f"--ecs-secrets-file={DATA / '46.secrets.yaml'}",
+        containers=["sre-bot"],
+    )
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["*APP_TOKEN=xapp-local-app-token*PICKLE_STRING=local-pickle-value*"
-                                 "SLACK_TOKEN=xoxb-local-slack-token*"])
+    result.stdout.fnmatch_lines(
+        ["*APP_TOKEN=xapp-local-app-token*PICKLE_STRING=local-pickle-value*SLACK_TOKEN=xoxb-local-slack-token*"]
+    )
 
 
 @pytest.mark.skipif(not TASKDEFS.exists(), reason="shared/taskdefs is not beside the checkout")
-@pytest.mark.parametrize(("name", "secrets", "containers", "says"), [
-    ("23_tf-array-ssm-secrets-dynamic-port.json", "23.secrets.json", ["nginx-app"],
-     "*DATABASE_PASSWORD=local-rds-password-23*db_url=postgres://db.local/app*"),
-    ("48_tf-array-rails-nginx-links-ssm-names.json", "48.secrets.json", ["bd-webapp", "nginx"],
-     "*DB_PASSWORD=local-db-password-48*RACK_ENV=test*"),
-])
+@pytest.mark.parametrize(
+    ("name", "secrets", "containers", "says"),
+    [
+        (
+            "23_tf-array-ssm-secrets-dynamic-port.json",
+            "23.secrets.json",
+            ["nginx-app"],
+            "*DATABASE_PASSWORD=local-rds-password-23*db_url=postgres://db.local/app*",
+        ),
+        (
+            "48_tf-array-rails-nginx-links-ssm-names.json",
+            "48.secrets.json",
+            ["bd-webapp", "nginx"],
+            "*DB_PASSWORD=local-db-password-48*RACK_ENV=test*",
+        ),
+    ],
+)
 def test_real_files_with_ssm_secrets_run_with_a_secrets_file(
     pytester: pytest.Pytester, image: str, name: str, secrets: str, containers: list[str], says: str
 ) -> None:
@@ -306,8 +369,13 @@ def test_real_files_with_ssm_secrets_run_with_a_secrets_file(
 
 
 def test_session_template_with_vars_and_revision_kept(project: pytest.Pytester, image: str) -> None:
-    described = {"taskDefinition": {"family": "web", "revision": 7, "containerDefinitions": [
-        {"name": "app", "image": "${image}", "command": service()}]}}
+    described = {
+        "taskDefinition": {
+            "family": "web",
+            "revision": 7,
+            "containerDefinitions": [{"name": "app", "image": "${image}", "command": service()}],
+        }
+    }
     (project.path / "described.json").write_text(json.dumps(described))
     project.makepyfile("""
         def test_session(ecs_task):

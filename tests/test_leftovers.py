@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -10,7 +11,7 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -35,17 +36,28 @@ NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
 # -- deciding what is dead, pure ---------------------------------------------------------------------------
 
 
-def resource(session: str = "s1", host: str = "here", lease: str = "/leases/s1.lease", age: float = 10,
-             **labels: str) -> Resource:
+def resource(
+    session: str = "s1", host: str = "here", lease: str = "/leases/s1.lease", age: float = 10, **labels: str
+) -> Resource:
     created = (NOW - timedelta(seconds=age)).isoformat().replace("+00:00", "Z")
-    return Resource("container", f"id-{session}", f"name-{session}", {
-        LABEL_SESSION: session, LABEL_HOST: host, LABEL_LEASE: lease, LABEL_CREATED: created, **labels})
+    return Resource(
+        "container",
+        f"id-{session}",
+        f"name-{session}",
+        {LABEL_SESSION: session, LABEL_HOST: host, LABEL_LEASE: lease, LABEL_CREATED: created, **labels},
+    )
 
 
-def decide(*resources: Resource, held: Optional[dict[str, Optional[bool]]] = None, **kwargs: Any) -> list[bool]:
+def decide(*resources: Resource, held: dict[str, bool | None] | None = None, **kwargs: Any) -> list[bool]:
     leases = held or {}
-    verdicts = classify(list(resources), this_host="here", now=NOW, max_age_seconds=3600,
-                        is_held=lambda path: leases.get(path), **kwargs)
+    verdicts = classify(
+        list(resources),
+        this_host="here",
+        now=NOW,
+        max_age_seconds=3600,
+        is_held=lambda path: leases.get(path),
+        **kwargs,
+    )
     return [v.remove for v in verdicts]
 
 
@@ -59,13 +71,18 @@ def test_a_held_lease_means_alive_whatever_the_age() -> None:
 
 def test_another_hosts_resources_go_only_past_the_age_limit() -> None:
     assert decide(resource(host="elsewhere", age=7200), resource(session="s2", host="elsewhere", age=60)) == [
-        True, False]
+        True,
+        False,
+    ]
 
 
 def test_a_lease_that_cannot_be_checked_on_this_host_is_left_alone_whatever_the_age() -> None:
     # Another user's run: its lease cannot be opened, so it cannot be proved dead.
-    assert decide(resource(age=10**6), resource(session="s2", lease="/leases/s2.lease", age=5),
-                  held={"/leases/s1.lease": None, "/leases/s2.lease": None}) == [False, False]
+    assert decide(
+        resource(age=10**6),
+        resource(session="s2", lease="/leases/s2.lease", age=5),
+        held={"/leases/s1.lease": None, "/leases/s2.lease": None},
+    ) == [False, False]
 
 
 def test_a_missing_lease_with_a_live_owner_process_is_left_alone() -> None:
@@ -96,9 +113,11 @@ def test_no_creation_time_and_no_lease_is_left_alone() -> None:
 
 def labelled(docker_api: Any, session: str) -> list[str]:
     f = {"label": f"{LABEL_SESSION}={session}"}
-    return ([c["Id"] for c in docker_api.containers(all=True, filters=f)]
-            + [n["Id"] for n in docker_api.networks(filters=f)]
-            + [v["Name"] for v in docker_api.volumes(filters=f)["Volumes"] or []])
+    return (
+        [c["Id"] for c in docker_api.containers(all=True, filters=f)]
+        + [n["Id"] for n in docker_api.networks(filters=f)]
+        + [v["Name"] for v in docker_api.volumes(filters=f)["Volumes"] or []]
+    )
 
 
 def wait_until(condition: Any, timeout: float = 60, what: str = "") -> None:
@@ -126,31 +145,49 @@ def project(pytester: pytest.Pytester, image: str, host: str) -> pytest.Pytester
         "networkMode": "bridge",
         "containerDefinitions": [
             {"name": "db", "image": image, "command": service(), "essential": True},
-            {"name": "app", "image": image, "command": service(),
-             "dependsOn": [{"containerName": "db", "condition": "START"}]},
+            {
+                "name": "app",
+                "image": image,
+                "command": service(),
+                "dependsOn": [{"containerName": "db", "condition": "START"}],
+            },
         ],
     }
     pytester.makefile(".json", taskdef=json.dumps(taskdef))
-    pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 5\naddopts = -p no:benchmark -p no:cacheprovider\n")
+    pytester.makeini(
+        "[pytest]\necs_pull = never\necs_stop_timeout = 5\naddopts = -p no:benchmark -p no:cacheprovider\n"
+    )
     return pytester
 
 
-def pytest_process(project: pytest.Pytester, *args: str, session: Optional[str] = None) -> subprocess.Popen[str]:
+def pytest_process(project: pytest.Pytester, *args: str, session: str | None = None) -> subprocess.Popen[str]:
     env = {**os.environ}
     if session:
         env["PYTEST_ECSTASK_SESSION"] = session
-    return subprocess.Popen([sys.executable, "-m", "pytest", *args], cwd=project.path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=project.path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def sweep(project: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "--ecs-sweep-orphans", *args], cwd=project.path,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", *args],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str) -> subprocess.Popen[str]:
     """A pytest run whose test holds its task until a file appears (or it is killed)."""
-    project.makepyfile(test_hold="""
+    project.makepyfile(
+        test_hold="""
         import os, time
         from pathlib import Path
 
@@ -158,7 +195,8 @@ def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str
             Path("started").write_text(ecs_task.id)
             while not Path("release").exists():
                 time.sleep(0.1)
-        """)
+        """
+    )
     process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session)
     wait_until(lambda: (project.path / "started").exists() or process.poll() is not None, what="the task")
     assert process.poll() is None, process.stdout.read() if process.stdout else ""
@@ -184,10 +222,12 @@ def test_sigkilled_run_is_swept_by_the_next_run_that_uses_docker(project: pytest
     process.send_signal(signal.SIGKILL)
     process.wait()
     (project.path / "test_hold.py").unlink()
-    project.makepyfile(test_next="""
+    project.makepyfile(
+        test_next="""
         def test_next(ecs_task_factory):
             ecs_task_factory("taskdef.json")
-        """)
+        """
+    )
     result = project.runpytest_subprocess()
     result.assert_outcomes(passed=1)
     assert labelled(docker_api, session) == []
@@ -215,9 +255,14 @@ def test_a_held_lease_protects_resources_of_any_age(
 
     session = new_session_id()
     lease = Lease.acquire(session, tmp_path)  # this test is the live run
-    labels = {LABEL_SESSION: session, LABEL_HOST: host_id(), LABEL_LEASE: str(lease.path),
-              LABEL_CREATED: now_rfc3339() if created == "now" else created}
+    labels = {
+        LABEL_SESSION: session,
+        LABEL_HOST: host_id(),
+        LABEL_LEASE: str(lease.path),
+        LABEL_CREATED: now_rfc3339() if created == "now" else created,
+    }
     c = docker_api.create_container(image, command=["true"], labels=labels)
+
     def ours_failed(result: subprocess.CompletedProcess[str]) -> list[Any]:
         # Only this test's resources are judged: the engine may hold other runs' leftovers too.
         return [f for f in json.loads(result.stdout)["failed"] if f["session"] == session]
@@ -230,10 +275,8 @@ def test_a_held_lease_protects_resources_of_any_age(
         assert labelled(docker_api, session) == []
     finally:
         lease.release()
-        try:
+        with contextlib.suppress(Exception):
             docker_api.remove_container(c, force=True)
-        except Exception:
-            pass
 
 
 @pytest.mark.parametrize("interrupts", [1, 2], ids=["ctrl-c", "ctrl-c-twice"])
@@ -243,17 +286,28 @@ def test_interrupt_during_startup_leaves_nothing(
     slow = {
         "family": "slow",
         "containerDefinitions": [
-            {"name": "db", "image": image, "command": service(), "essential": False,
-             "healthCheck": {"command": ["CMD-SHELL", "exit 1"], "interval": 5}},
-            {"name": "app", "image": image, "command": service(),
-             "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+            {
+                "name": "db",
+                "image": image,
+                "command": service(),
+                "essential": False,
+                "healthCheck": {"command": ["CMD-SHELL", "exit 1"], "interval": 5},
+            },
+            {
+                "name": "app",
+                "image": image,
+                "command": service(),
+                "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}],
+            },
         ],
     }
     project.makefile(".json", slow=json.dumps(slow))
-    project.makepyfile(test_slow="""
+    project.makepyfile(
+        test_slow="""
         def test_slow(ecs_task_factory):
             ecs_task_factory("slow.json")
-        """)
+        """
+    )
     session = new_session_id()
     process = pytest_process(project, session=session)
     wait_until(lambda: len(labelled(docker_api, session)) >= 3, what="the task's containers")
@@ -267,7 +321,8 @@ def test_interrupt_during_startup_leaves_nothing(
 
 
 def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytester, docker_api: Any) -> None:
-    project.makepyfile(test_shared="""
+    project.makepyfile(
+        test_shared="""
         import pytest
         from pathlib import Path
 
@@ -278,7 +333,8 @@ def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytes
             assert ecs_task.metadata_uri and ecs_task.credentials.access_key_id.startswith("ASIA")
             assert all(c.status == "RUNNING" for c in ecs_task.containers.values())
             Path(f"{worker}-{n}.seen").write_text(ecs_task.id + " " + " ".join(ids))
-        """)
+        """
+    )
     session = new_session_id()
     process = pytest_process(project, "-n", "3", "--ecs-taskdef=taskdef.json", session=session)
     output, _ = process.communicate(timeout=300)
@@ -297,10 +353,15 @@ def orphans(docker_api: Any, image: str, tmp_path: Path, host: str) -> Any:
     """Makes resources that look as a dead run of this host left them (their lease is free)."""
     made: list[tuple[str, str]] = []
 
-    def make(count: int, session: Optional[str] = None) -> str:
+    def make(count: int, session: str | None = None) -> str:
         session = session or new_session_id()
-        labels = {LABEL_SESSION: session, LABEL_TASK: "t" * 32, LABEL_HOST: host_id(),
-                  LABEL_LEASE: str(tmp_path / f"{session}.lease"), LABEL_CREATED: now_rfc3339()}
+        labels = {
+            LABEL_SESSION: session,
+            LABEL_TASK: "t" * 32,
+            LABEL_HOST: host_id(),
+            LABEL_LEASE: str(tmp_path / f"{session}.lease"),
+            LABEL_CREATED: now_rfc3339(),
+        }
         for i in range(count):
             c = docker_api.create_container(image, command=["true"], labels=labels, name=f"orphan-{session}-{i}")
             made.append(("container", c["Id"]))
@@ -308,14 +369,13 @@ def orphans(docker_api: Any, image: str, tmp_path: Path, host: str) -> Any:
 
     yield make
     for _, cid in made:
-        try:
+        with contextlib.suppress(Exception):
             docker_api.remove_container(cid, force=True)
-        except Exception:
-            pass
 
 
-def test_dry_run_lists_and_removes_nothing_then_json_run_removes(project: pytest.Pytester, docker_api: Any,
-                                                                 orphans: Any) -> None:
+def test_dry_run_lists_and_removes_nothing_then_json_run_removes(
+    project: pytest.Pytester, docker_api: Any, orphans: Any
+) -> None:
     session = orphans(2)
     result = sweep(project, "--ecs-dry-run")
     assert result.returncode == 0
@@ -325,7 +385,9 @@ def test_dry_run_lists_and_removes_nothing_then_json_run_removes(project: pytest
     report = json.loads(result.stdout)
     assert result.returncode == report["exit_code"] == 0
     assert {r["name"] for r in report["removed"] if r["session"] == session} == {
-        f"orphan-{session}-0", f"orphan-{session}-1"}
+        f"orphan-{session}-0",
+        f"orphan-{session}-1",
+    }
     assert labelled(docker_api, session) == []
 
 
@@ -340,16 +402,24 @@ def test_safety_cap_refuses_unless_forced(project: pytest.Pytester, docker_api: 
     assert labelled(docker_api, session) == []
 
 
-def test_what_cannot_be_removed_gives_exit_code_1(project: pytest.Pytester, docker_api: Any, image: str,
-                                                  tmp_path: Path) -> None:
+def test_what_cannot_be_removed_gives_exit_code_1(
+    project: pytest.Pytester, docker_api: Any, image: str, tmp_path: Path
+) -> None:
     session = new_session_id()
     volume = f"orphan-volume-{session}"
-    docker_api.create_volume(volume, labels={LABEL_SESSION: session, LABEL_HOST: host_id(),
-                                             LABEL_LEASE: str(tmp_path / "gone.lease"),
-                                             LABEL_CREATED: now_rfc3339()})
+    docker_api.create_volume(
+        volume,
+        labels={
+            LABEL_SESSION: session,
+            LABEL_HOST: host_id(),
+            LABEL_LEASE: str(tmp_path / "gone.lease"),
+            LABEL_CREATED: now_rfc3339(),
+        },
+    )
     # A container that is not ours still uses the volume, so Docker refuses to remove it.
-    user = docker_api.create_container(image, command=["true"],
-                                       host_config=docker_api.create_host_config(binds=[f"{volume}:/v"]))
+    user = docker_api.create_container(
+        image, command=["true"], host_config=docker_api.create_host_config(binds=[f"{volume}:/v"])
+    )
     try:
         result = sweep(project, "--ecs-json")
         report = json.loads(result.stdout)
@@ -362,19 +432,27 @@ def test_what_cannot_be_removed_gives_exit_code_1(project: pytest.Pytester, dock
 
 
 def test_sweep_without_an_engine_says_so(project: pytest.Pytester) -> None:
-    result = subprocess.run([sys.executable, "-m", "pytest", "--ecs-sweep-orphans"], cwd=project.path,
-                            capture_output=True, text=True, timeout=60,
-                            env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"})
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "--ecs-sweep-orphans"],
+        cwd=project.path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "DOCKER_HOST": "unix:///nonexistent.sock"},
+    )
     assert result.returncode == 3
     assert "No Docker engine answered" in result.stderr
 
 
-def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(project: pytest.Pytester,
-                                                                       docker_api: Any) -> None:
-    project.makepyfile(test_keep="""
+def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    project.makepyfile(
+        test_keep="""
         def test_keep(ecs_task):
             assert ecs_task.containers["app"].status == "RUNNING"
-        """)
+        """
+    )
     session = new_session_id()
     process = pytest_process(project, "--ecs-taskdef=taskdef.json", "--ecs-keep", session=session)
     output, _ = process.communicate(timeout=120)

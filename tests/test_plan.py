@@ -76,8 +76,10 @@ def test_container_create_body_carries_every_supported_field() -> None:
             memory=512,
             memoryReservation=256,
             cpu=1,
-            portMappings=[{"containerPort": 8080, "hostPort": 0}, {"containerPort": 9000, "hostPort": 9000,
-                                                                    "protocol": "udp"}],
+            portMappings=[
+                {"containerPort": 8080, "hostPort": 0},
+                {"containerPort": 9000, "hostPort": 9000, "protocol": "udp"},
+            ],
             dockerLabels={"team": "shop"},
             ulimits=[{"name": "nofile", "softLimit": 1024, "hardLimit": 2048}],
             linuxParameters={
@@ -159,8 +161,11 @@ def test_stop_timeout_override_and_default_start_timeout() -> None:
 
 def test_awsvpc_joins_the_pause_namespace_and_publishes_every_port_there() -> None:
     p = plan(
-        c("app", portMappings=[{"containerPort": 8080, "hostPort": 8080}],
-          systemControls=[{"namespace": "net.ipv4.tcp_keepalive_time", "value": "60"}]),
+        c(
+            "app",
+            portMappings=[{"containerPort": 8080, "hostPort": 8080}],
+            systemControls=[{"namespace": "net.ipv4.tcp_keepalive_time", "value": "60"}],
+        ),
         c("envoy", portMappings=[{"containerPort": 9901}]),
         networkMode="awsvpc",
     )
@@ -211,9 +216,16 @@ def test_volumes_bind_task_scoped_shared_and_read_only() -> None:
         volumes=[
             {"name": "logs", "host": {"sourcePath": "/var/log/app"}},
             {"name": "scratch", "host": {}},
-            {"name": "cache", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": True,
-                                                            "driver": "local", "driverOpts": {"type": "tmpfs"},
-                                                            "labels": {"app": "shop"}}},
+            {
+                "name": "cache",
+                "dockerVolumeConfiguration": {
+                    "scope": "shared",
+                    "autoprovision": True,
+                    "driver": "local",
+                    "driverOpts": {"type": "tmpfs"},
+                    "labels": {"app": "shop"},
+                },
+            },
             {"name": "plain"},
         ],
     )
@@ -237,7 +249,10 @@ def test_volumes_bind_task_scoped_shared_and_read_only() -> None:
 def test_bridge_links_use_docker_names_and_aliases() -> None:
     p = plan(c("db"), c("app", links=["db:database", "cache"]), c("cache"), networkMode="bridge")
     endpoint = p.container("app").create_body["NetworkingConfig"]["EndpointsConfig"][p.network.docker_name]  # type: ignore[union-attr]
-    assert endpoint["Links"] == [f"{p.container('db').docker_name}:database", f"{p.container('cache').docker_name}:cache"]
+    assert endpoint["Links"] == [
+        f"{p.container('db').docker_name}:database",
+        f"{p.container('cache').docker_name}:cache",
+    ]
 
 
 def test_image_mapping_exact_then_glob() -> None:
@@ -259,8 +274,11 @@ def test_task_arn_and_names_follow_the_agent() -> None:
 def test_what_cannot_run_locally_is_refused_together_naming_each() -> None:
     with pytest.raises(PlanError) as info:
         plan(
-            c("app", resourceRequirements=[{"type": "GPU", "value": "1"}], secrets=[
-                {"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}]),
+            c(
+                "app",
+                resourceRequirements=[{"type": "GPU", "value": "1"}],
+                secrets=[{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}],
+            ),
             volumes=[{"name": "shared", "efsVolumeConfiguration": {"fileSystemId": "fs-1"}}],
         )
     text = str(info.value)
@@ -278,8 +296,9 @@ def test_secret_with_a_local_value_becomes_an_environment_variable() -> None:
 
 
 def test_docker_labels_cannot_replace_the_labels_the_runtime_relies_on() -> None:
-    p = plan(c("app", dockerLabels={"pytest-ecstask.task": "mine", "com.amazonaws.ecs.container-name": "x",
-                                    "team": "shop"}))
+    p = plan(
+        c("app", dockerLabels={"pytest-ecstask.task": "mine", "com.amazonaws.ecs.container-name": "x", "team": "shop"})
+    )
     labels = p.container("app").create_body["Labels"]
     assert labels["pytest-ecstask.task"] == OPTIONS.task_id
     assert labels["com.amazonaws.ecs.container-name"] == "app"

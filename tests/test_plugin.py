@@ -80,7 +80,9 @@ def test_session_task_from_command_line_is_shared_by_the_session(project: pytest
     )
     result = project.runpytest("--ecs-taskdef=taskdef.json", "-v")
     result.assert_outcomes(passed=2)
-    result.stdout.fnmatch_lines(["ecstask: session *, taskdef *taskdef.json, lease *.lease, endpoints at 169.254.170.2*"])
+    result.stdout.fnmatch_lines(
+        ["ecstask: session *, taskdef *taskdef.json, lease *.lease, endpoints at 169.254.170.2*"]
+    )
     assert engine_resources(docker_api, session_of(result)) == 0
 
 

@@ -33,7 +33,10 @@ PLANS = {
 
 def options() -> PlanOptions:
     return PlanOptions(
-        task_id="f" * 32, owner=Owner("s", "h/1", "/tmp/s.lease"), created="2026-01-01T00:00:00Z", pause_image="pause",
+        task_id="f" * 32,
+        owner=Owner("s", "h/1", "/tmp/s.lease"),
+        created="2026-01-01T00:00:00Z",
+        pause_image="pause",
         image_map=EVERY_IMAGE_LOCAL,
     )
 

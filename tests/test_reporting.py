@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
+from test_runtime import fetch
 
 from conftest import IMAGE, service
-from test_runtime import fetch
 
 Run = Callable[..., Any]
 TASKDEFS = Path(__file__).resolve().parents[1].parent / "shared" / "taskdefs"
@@ -23,8 +24,12 @@ def chatty(image: str) -> dict[str, Any]:
         "networkMode": "bridge",
         "containerDefinitions": [
             {"name": "db", "image": image, "command": service("echo db-is-up; echo db-warning >&2")},
-            {"name": "app", "image": image, "command": service("echo app-listening"),
-             "dependsOn": [{"containerName": "db", "condition": "START"}]},
+            {
+                "name": "app",
+                "image": image,
+                "command": service("echo app-listening"),
+                "dependsOn": [{"containerName": "db", "condition": "START"}],
+            },
         ],
     }
 
@@ -53,8 +58,7 @@ def test_failing_test_shows_logs_timeline_and_state_in_terminal_and_junit(projec
     result.assert_outcomes(passed=1, failed=1)
     out = result.stdout.str()
     assert out.count("ecs task chatty:1") >= 1
-    result.stdout.fnmatch_lines(["*timeline:*", "*db: started*", "*logs of db*", "*logs of app*",
-                                 "*out app-listening"])
+    result.stdout.fnmatch_lines(["*timeline:*", "*db: started*", "*logs of db*", "*logs of app*", "*out app-listening"])
     result.stdout.fnmatch_lines(["*logs of db*", "*out db-is-up"])
     result.stdout.fnmatch_lines(["*logs of db*", "*err db-warning"])
     failure = out.split("FAILURES")[1].split("short test summary")[0]
@@ -75,14 +79,16 @@ def test_logs_always_and_never(project: pytest.Pytester) -> None:
     always = project.runpytest("--ecs-logs=always", "-rP")
     always.assert_outcomes(passed=1)
     assert "logs of db" in always.stdout.str()
-    project.makepyfile(test_fail="""
+    project.makepyfile(
+        test_fail="""
         import pytest
 
         @pytest.mark.ecs_task("chatty.json")
         def test_fails(ecs_task):
             ecs_task.wait_for_log("db", "db-is-up")
             assert False
-        """)
+        """
+    )
     never = project.runpytest("--ecs-logs=never", "test_fail.py")
     never.assert_outcomes(failed=1)
     assert "logs of db" not in never.stdout.str()
@@ -100,8 +106,9 @@ def test_essential_exit_during_the_test_is_explained_in_its_failure(project: pyt
         """)
     result = project.runpytest()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*stopped: EssentialContainerExited: Essential container in task exited: "
-                                 "'app' exited with code 137*"])
+    result.stdout.fnmatch_lines(
+        ["*stopped: EssentialContainerExited: Essential container in task exited: 'app' exited with code 137*"]
+    )
 
 
 def test_verbose_shows_each_startup_step_and_log_dir_keeps_full_logs(project: pytest.Pytester) -> None:
@@ -114,8 +121,13 @@ def test_verbose_shows_each_startup_step_and_log_dir_keeps_full_logs(project: py
         """)
     result = project.runpytest("-v", "--ecs-log-dir=logs")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["ecstask chatty:1 * db: created", "ecstask chatty:1 * app: waiting for db START",
-                                 "ecstask chatty:1 * app: started"])
+    result.stdout.fnmatch_lines(
+        [
+            "ecstask chatty:1 * db: created",
+            "ecstask chatty:1 * app: waiting for db START",
+            "ecstask chatty:1 * app: started",
+        ]
+    )
     files = sorted(p.name for p in (project.path / "logs").glob("chatty-1-*/*.log"))
     assert files == ["app.log", "db.log"]
     db_log = next((project.path / "logs").glob("chatty-1-*/db.log")).read_text()
@@ -127,28 +139,38 @@ def test_plan_prints_order_gates_and_masks_secrets(pytester: pytest.Pytester, im
         "family": "shop",
         "networkMode": "awsvpc",
         "containerDefinitions": [
-            {"name": "db", "image": "postgres:16", "healthCheck": {"command": ["CMD", "pg_isready"]},
-             "portMappings": [{"containerPort": 5432}]},
-            {"name": "app", "image": "shop:1", "command": ["serve"],
-             "environment": [{"name": "MODE", "value": "prod"}],
-             "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}],
-             "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}]},
+            {
+                "name": "db",
+                "image": "postgres:16",
+                "healthCheck": {"command": ["CMD", "pg_isready"]},
+                "portMappings": [{"containerPort": 5432}],
+            },
+            {
+                "name": "app",
+                "image": "shop:1",
+                "command": ["serve"],
+                "environment": [{"name": "MODE", "value": "prod"}],
+                "secrets": [{"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-east-1:1:parameter/db"}],
+                "dependsOn": [{"containerName": "db", "condition": "HEALTHY"}],
+            },
         ],
     }
     pytester.makefile(".json", shop=json.dumps(taskdef))
     result = pytester.runpytest("--ecs-plan", "--ecs-taskdef=shop.json", f"--ecs-image=shop:1={image}")
     assert result.ret == 0
-    result.stdout.fnmatch_lines([
-        "task shop:1  network mode awsvpc",
-        "*1. db",
-        "*2. app    [[]app after db HEALTHY[]]",
-        "stop order: app -> db",
-        "container db",
-        "  ports       5432/tcp -> ephemeral",
-        "container app",
-        f"  image       {image}",
-        "  env         *MODE, DB_PASSWORD (secret)*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "task shop:1  network mode awsvpc",
+            "*1. db",
+            "*2. app    [[]app after db HEALTHY[]]",
+            "stop order: app -> db",
+            "container db",
+            "  ports       5432/tcp -> ephemeral",
+            "container app",
+            f"  image       {image}",
+            "  env         *MODE, DB_PASSWORD (secret)*",
+        ]
+    )
     data = json.loads(pytester.runpytest("--ecs-plan", "--ecs-taskdef=shop.json", "--ecs-json").stdout.str())
     app = next(c for c in data["containers"] if c["name"] == "app")
     assert app["environment"]["DB_PASSWORD"] == "******" and app["environment"]["MODE"] == "prod"
@@ -156,13 +178,29 @@ def test_plan_prints_order_gates_and_masks_secrets(pytester: pytest.Pytester, im
 
 
 @pytest.mark.skipif(not TASKDEFS.exists(), reason="shared/taskdefs is not beside the checkout")
-@pytest.mark.parametrize(("name", "says"), [
-    ("28_consul-server-host-network.json", ["task consulServer:1  network mode host", "*1. consulServer",
-                                            "*entryPoint  [[]'/usr/local/bin/docker-entrypoint.sh'[]]*"]),
-    ("48_tf-array-rails-nginx-links-ssm-names.json", ["*1. bd-webapp", "*2. nginx    [[]nginx after bd-webapp START[]]",
-                                                      "*DB_PASSWORD (secret)*", "*80/tcp -> 80*"]),
-    ("12_firelens-efs-wrapped-taskDefinition.json", ["ERROR: *efsVolumeConfiguration*"]),
-])
+@pytest.mark.parametrize(
+    ("name", "says"),
+    [
+        (
+            "28_consul-server-host-network.json",
+            [
+                "task consulServer:1  network mode host",
+                "*1. consulServer",
+                "*entryPoint  [[]'/usr/local/bin/docker-entrypoint.sh'[]]*",
+            ],
+        ),
+        (
+            "48_tf-array-rails-nginx-links-ssm-names.json",
+            [
+                "*1. bd-webapp",
+                "*2. nginx    [[]nginx after bd-webapp START[]]",
+                "*DB_PASSWORD (secret)*",
+                "*80/tcp -> 80*",
+            ],
+        ),
+        ("12_firelens-efs-wrapped-taskDefinition.json", ["ERROR: *efsVolumeConfiguration*"]),
+    ],
+)
 def test_plan_of_real_task_definitions(pytester: pytest.Pytester, name: str, says: list[str]) -> None:
     result = pytester.runpytest("--ecs-plan", f"--ecs-taskdef={TASKDEFS / name}")
     if says[0].startswith("ERROR"):
@@ -184,7 +222,9 @@ def test_task_logs_interleave_by_time_with_container_prefixes(run: Run, image: s
     assert "db  | db-is-up" in text and "app | app-listening" in text
     assert text.index("db-is-up") < text.index("app-listening")  # db started first
     assert t.logs("db").splitlines() == ["db-is-up", "db-warning"] or set(t.logs("db").split()) == {
-        "db-is-up", "db-warning"}
+        "db-is-up",
+        "db-warning",
+    }
 
 
 def test_wait_for_log_times_out_with_the_last_lines(run: Run, image: str) -> None:
@@ -194,11 +234,23 @@ def test_wait_for_log_times_out_with_the_last_lines(run: Run, image: str) -> Non
 
 
 def test_awslogs_containers_are_grouped_as_cloudwatch_would(run: Run) -> None:
-    t = run({"family": "cw", "containerDefinitions": [
-        {"name": "app", "image": IMAGE, "command": service("echo to-cloudwatch"), "logConfiguration": {
-            "logDriver": "awslogs", "options": {"awslogs-group": "/ecs/cw", "awslogs-stream-prefix": "web"}}},
-        {"name": "side", "image": IMAGE, "command": service(), "essential": False},
-    ]})
+    t = run(
+        {
+            "family": "cw",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": IMAGE,
+                    "command": service("echo to-cloudwatch"),
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {"awslogs-group": "/ecs/cw", "awslogs-stream-prefix": "web"},
+                    },
+                },
+                {"name": "side", "image": IMAGE, "command": service(), "essential": False},
+            ],
+        }
+    )
     t.wait_for_log("app", "to-cloudwatch")
     assert list(t.awslogs) == [("/ecs/cw", f"web/app/{t.id}")]
     assert t.awslogs[("/ecs/cw", f"web/app/{t.id}")].strip() == "to-cloudwatch"
@@ -207,26 +259,42 @@ def test_awslogs_containers_are_grouped_as_cloudwatch_would(run: Run) -> None:
 def test_testcontainers_wait_strategies_apply_after_ecs_gating(run: Run) -> None:
     from testcontainers.core.wait_strategies import HttpWaitStrategy, LogMessageWaitStrategy
 
-    t = run({"family": "ready", "containerDefinitions": [
-        {"name": "web", "image": IMAGE, "portMappings": [{"containerPort": 8080}],
-         "command": service("sleep 1; echo hi > /www/index.html; httpd -p 8080 -h /www; echo serving")},
-    ]}, wait_for={"web": HttpWaitStrategy(8080).for_status_code(200)})
+    t = run(
+        {
+            "family": "ready",
+            "containerDefinitions": [
+                {
+                    "name": "web",
+                    "image": IMAGE,
+                    "portMappings": [{"containerPort": 8080}],
+                    "command": service("sleep 1; echo hi > /www/index.html; httpd -p 8080 -h /www; echo serving"),
+                },
+            ],
+        },
+        wait_for={"web": HttpWaitStrategy(8080).for_status_code(200)},
+    )
     web = t.containers["web"]
     assert fetch(f"http://{web.host}:{web.port(8080)}/") == "hi"  # ready: no retry was needed
     assert any("ready (HttpWaitStrategy)" in e.what for e in t.timeline)
     from pytest_ecstask.errors import TaskFailedToStart
 
     with pytest.raises(TaskFailedToStart, match="container 'web' of task ready:1 did not get ready"):
-        run({"family": "ready", "containerDefinitions": [
-            {"name": "web", "image": IMAGE, "command": service()}]},
-            wait_for={"web": LogMessageWaitStrategy("never said").with_startup_timeout(1)})
+        run(
+            {"family": "ready", "containerDefinitions": [{"name": "web", "image": IMAGE, "command": service()}]},
+            wait_for={"web": LogMessageWaitStrategy("never said").with_startup_timeout(1)},
+        )
 
 
 def test_kill_with_a_signal_and_essential_semantics(run: Run) -> None:
-    t = run({"family": "faults", "containerDefinitions": [
-        {"name": "app", "image": IMAGE, "command": service()},
-        {"name": "side", "image": IMAGE, "command": ["sh", "-c", "sleep 3600"], "essential": False},
-    ]})
+    t = run(
+        {
+            "family": "faults",
+            "containerDefinitions": [
+                {"name": "app", "image": IMAGE, "command": service()},
+                {"name": "side", "image": IMAGE, "command": ["sh", "-c", "sleep 3600"], "essential": False},
+            ],
+        }
+    )
     t.containers["side"].kill(signal.SIGTERM.value)  # sh as PID 1 ignores TERM: still running
     time.sleep(0.3)
     assert t.containers["side"].status == "RUNNING"
@@ -242,10 +310,15 @@ def test_kill_with_a_signal_and_essential_semantics(run: Run) -> None:
 
 
 def test_stop_and_restart_a_non_essential_container(run: Run) -> None:
-    t = run({"family": "faults", "containerDefinitions": [
-        {"name": "app", "image": IMAGE, "command": service()},
-        {"name": "worker", "image": IMAGE, "command": service("echo worker-start"), "essential": False},
-    ]})
+    t = run(
+        {
+            "family": "faults",
+            "containerDefinitions": [
+                {"name": "app", "image": IMAGE, "command": service()},
+                {"name": "worker", "image": IMAGE, "command": service("echo worker-start"), "essential": False},
+            ],
+        }
+    )
     worker = t.containers["worker"]
     worker.stop(timeout=2)
     assert worker.status == "STOPPED" and worker.exit_code == 0 and t.status == "RUNNING"
@@ -278,10 +351,16 @@ def test_pause_and_unpause(run: Run) -> None:
 
 
 def test_disconnect_and_reconnect_from_the_task_network(run: Run) -> None:
-    t = run({"family": "faults", "networkMode": "bridge", "containerDefinitions": [
-        {"name": "web", "image": IMAGE, "command": service("echo up > /www/index.html; httpd -p 80 -h /www")},
-        {"name": "client", "image": IMAGE, "command": service(), "links": ["web:frontend"]},
-    ]})
+    t = run(
+        {
+            "family": "faults",
+            "networkMode": "bridge",
+            "containerDefinitions": [
+                {"name": "web", "image": IMAGE, "command": service("echo up > /www/index.html; httpd -p 80 -h /www")},
+                {"name": "client", "image": IMAGE, "command": service(), "links": ["web:frontend"]},
+            ],
+        }
+    )
     client, web = t.containers["client"], t.containers["web"]
     assert fetch_from(client, "http://frontend/") == "up"
     web.disconnect()

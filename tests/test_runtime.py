@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -93,14 +94,20 @@ def test_success_dependency_exiting_zero_lets_dependent_start(run: Run, docker_a
     )
     assert t.containers["migrate"].exit_code == 0
     assert t.containers["app"].status == "RUNNING"
-    assert state(docker_api, t.containers["migrate"])["FinishedAt"] <= state(docker_api, t.containers["app"])["StartedAt"]
+    assert (
+        state(docker_api, t.containers["migrate"])["FinishedAt"] <= state(docker_api, t.containers["app"])["StartedAt"]
+    )
 
 
 def test_failed_success_dependency_stops_dependents_with_143_at_once(run: Run, docker_api: Any) -> None:
     t = run(
         task(
-            container("migrate", ["sh", "-c", "echo 'relation users already exists'; exit 1"], essential=False,
-                      startTimeout=600),
+            container(
+                "migrate",
+                ["sh", "-c", "echo 'relation users already exists'; exit 1"],
+                essential=False,
+                startTimeout=600,
+            ),
             container("app", service(), dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
             container("worker", service(), dependsOn=[{"containerName": "app", "condition": "START"}]),
         )
@@ -121,9 +128,8 @@ def test_failed_start_raises_with_explanation_and_leaves_nothing(image: str, doc
         container("migrate", ["sh", "-c", "exit 2"], essential=False),
         container("app", service(), dependsOn=[{"containerName": "migrate", "condition": "SUCCESS"}]),
     )
-    with pytest.raises(TaskFailedToStart) as info:
-        with run_task(td, TaskOptions(pull="never", stop_timeout=5)):
-            pytest.fail("the task should not have started")
+    with pytest.raises(TaskFailedToStart) as info, run_task(td, TaskOptions(pull="never", stop_timeout=5)):
+        pytest.fail("the task should not have started")
     text = str(info.value)
     assert "failed to start" in text and "app: STOPPED exit code 143" in text and "'migrate' exited with code 2" in text
     task_id = text.split("(", 1)[1].split(")", 1)[0]
@@ -134,14 +140,24 @@ def test_healthy_gates_on_exec_and_shell_form_health_checks(run: Run, docker_api
     health = {"interval": 5, "timeout": 2, "retries": 3}
     t = run(
         task(
-            container("db", service("sleep 1; touch /tmp/ready"),
-                      healthCheck={"command": ["CMD", "test", "-f", "/tmp/ready"], **health}),
-            container("cache", service("touch /tmp/ok"),
-                      healthCheck={"command": ["CMD-SHELL", "test -f /tmp/ok && echo fine"], **health}),
-            container("app", service(), dependsOn=[
-                {"containerName": "db", "condition": "HEALTHY"},
-                {"containerName": "cache", "condition": "HEALTHY"},
-            ]),
+            container(
+                "db",
+                service("sleep 1; touch /tmp/ready"),
+                healthCheck={"command": ["CMD", "test", "-f", "/tmp/ready"], **health},
+            ),
+            container(
+                "cache",
+                service("touch /tmp/ok"),
+                healthCheck={"command": ["CMD-SHELL", "test -f /tmp/ok && echo fine"], **health},
+            ),
+            container(
+                "app",
+                service(),
+                dependsOn=[
+                    {"containerName": "db", "condition": "HEALTHY"},
+                    {"containerName": "cache", "condition": "HEALTHY"},
+                ],
+            ),
         )
     )
     db, cache, app = (t.containers[n] for n in ("db", "cache", "app"))
@@ -157,8 +173,12 @@ def test_healthy_gates_on_exec_and_shell_form_health_checks(run: Run, docker_api
 def test_start_timeout_gives_up_on_a_dependency_that_never_gets_healthy(run: Run) -> None:
     t = run(
         task(
-            container("db", service(), startTimeout=2,
-                      healthCheck={"command": ["CMD-SHELL", "echo not yet; exit 1"], "interval": 5, "retries": 1}),
+            container(
+                "db",
+                service(),
+                startTimeout=2,
+                healthCheck={"command": ["CMD-SHELL", "echo not yet; exit 1"], "interval": 5, "retries": 1},
+            ),
             container("app", service(), dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
         )
     )
@@ -221,11 +241,22 @@ def test_stop_order_is_dependents_first(run: Run, tmp_path: Path) -> None:
 def test_awsvpc_containers_share_localhost_and_publish_ports(run: Run, docker_api: Any) -> None:
     t = run(
         task(
-            container("web", service("echo hello-from-web > /www/index.html; httpd -p 8080 -h /www"),
-                      portMappings=[{"containerPort": 8080, "hostPort": 8080}]),
-            container("client", ["sh", "-c", "for i in 1 2 3 4 5 6 7 8 9 10; do "
-                                 "wget -qO- http://localhost:8080/ && exit 0; sleep 0.2; done; exit 1"],
-                      essential=False, dependsOn=[{"containerName": "web", "condition": "START"}]),
+            container(
+                "web",
+                service("echo hello-from-web > /www/index.html; httpd -p 8080 -h /www"),
+                portMappings=[{"containerPort": 8080, "hostPort": 8080}],
+            ),
+            container(
+                "client",
+                [
+                    "sh",
+                    "-c",
+                    "for i in 1 2 3 4 5 6 7 8 9 10; do "
+                    "wget -qO- http://localhost:8080/ && exit 0; sleep 0.2; done; exit 1",
+                ],
+                essential=False,
+                dependsOn=[{"containerName": "web", "condition": "START"}],
+            ),
             networkMode="awsvpc",
         )
     )
@@ -239,8 +270,11 @@ def test_awsvpc_containers_share_localhost_and_publish_ports(run: Run, docker_ap
 def test_bridge_containers_reach_each_other_by_name_and_link_alias(run: Run) -> None:
     t = run(
         task(
-            container("web", service("echo hi > /www/index.html; httpd -p 80 -h /www"),
-                      portMappings=[{"containerPort": 80, "hostPort": 0}]),
+            container(
+                "web",
+                service("echo hi > /www/index.html; httpd -p 80 -h /www"),
+                portMappings=[{"containerPort": 80, "hostPort": 0}],
+            ),
             container("client", service(), links=["web:frontend"]),
             networkMode="bridge",
         )
@@ -255,10 +289,17 @@ def test_bridge_containers_reach_each_other_by_name_and_link_alias(run: Run) -> 
 def test_volumes_from_shares_the_source_volumes_read_only(run: Run) -> None:
     t = run(
         task(
-            container("writer", service("echo shared > /data/file"),
-                      mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}]),
-            container("reader", service(), volumesFrom=[{"sourceContainer": "writer", "readOnly": True}],
-                      dependsOn=[{"containerName": "writer", "condition": "START"}]),
+            container(
+                "writer",
+                service("echo shared > /data/file"),
+                mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}],
+            ),
+            container(
+                "reader",
+                service(),
+                volumesFrom=[{"sourceContainer": "writer", "readOnly": True}],
+                dependsOn=[{"containerName": "writer", "condition": "START"}],
+            ),
             volumes=[{"name": "data"}],
         )
     )
@@ -322,8 +363,16 @@ def test_shared_volume_outlives_one_task_and_goes_with_the_last(run: Run, docker
     def volume_task(name: str, script: str) -> dict[str, Any]:
         return task(
             container(name, service(script), mountPoints=[{"sourceVolume": "cache", "containerPath": "/cache"}]),
-            volumes=[{"name": "cache", "dockerVolumeConfiguration": {
-                "scope": "shared", "autoprovision": True, "labels": {"purpose": "test"}}}],
+            volumes=[
+                {
+                    "name": "cache",
+                    "dockerVolumeConfiguration": {
+                        "scope": "shared",
+                        "autoprovision": True,
+                        "labels": {"purpose": "test"},
+                    },
+                }
+            ],
         )
 
     first = run(volume_task("writer", "echo from-first > /cache/file"))
@@ -347,7 +396,9 @@ def test_shared_volume_without_autoprovision_must_exist(image: str, docker_api: 
         volumes=[{"name": "data", "dockerVolumeConfiguration": {"scope": "shared", "autoprovision": False}}],
     )
     t = create_task(td, TaskOptions(pull="never"))
-    with pytest.raises(TaskFailedToStart, match="shared Docker volume 'data' does not exist and autoprovision is false"):
+    with pytest.raises(
+        TaskFailedToStart, match="shared Docker volume 'data' does not exist and autoprovision is false"
+    ):
         t.start()
     assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
 
@@ -373,8 +424,12 @@ def test_image_that_cannot_be_pulled_names_container_and_how_to_map_it(image: st
 
 
 def test_task_that_fails_to_start_never_reports_running(run: Run) -> None:
-    t = run(task(container("app", service(), dependsOn=[{"containerName": "gate", "condition": "SUCCESS"}]),
-                 container("gate", ["sh", "-c", "exit 1"], essential=False)))
+    t = run(
+        task(
+            container("app", service(), dependsOn=[{"containerName": "gate", "condition": "SUCCESS"}]),
+            container("gate", ["sh", "-c", "exit 1"], essential=False),
+        )
+    )
     assert t.stop_code == "TaskFailedToStart"
     assert "task RUNNING" not in [e.what for e in t.timeline]
     with pytest.raises(Exception, match="already started"):

@@ -9,7 +9,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 
@@ -85,7 +85,7 @@ def test_value_from_is_parsed_as_ecs_parses_it(value_from: str, expected: Secret
     ("value_from", "region"),
     [("DB_HOST", None), (SSM_ARN, "eu-west-1"), (f"{SM}:password::", "us-east-1")],
 )
-def test_a_reference_knows_the_region_its_arn_names(value_from: str, region: Optional[str]) -> None:
+def test_a_reference_knows_the_region_its_arn_names(value_from: str, region: str | None) -> None:
     assert parse_value_from(value_from).region == region
 
 
@@ -159,9 +159,7 @@ def test_a_missing_json_key_names_the_reference_and_never_the_value() -> None:
 
 
 def test_a_json_key_of_a_secret_that_is_not_a_json_object_is_an_error() -> None:
-    resolve = local_resolver(
-        {SM: "plain-s3cret", "arn:aws:secretsmanager:us-east-1:1:secret:list-AbCdEf": "[1]"}
-    )
+    resolve = local_resolver({SM: "plain-s3cret", "arn:aws:secretsmanager:us-east-1:1:secret:list-AbCdEf": "[1]"})
     with pytest.raises(EcsTaskError, match="is not a JSON object") as caught:
         resolve(ref(f"{SM}:password::"))
     assert "plain-s3cret" not in str(caught.value)
@@ -199,9 +197,7 @@ def test_an_unknown_reference_is_not_answered() -> None:
 def test_secrets_file_json(tmp_path: Path) -> None:
     path = tmp_path / "secrets.json"
     path.write_text(
-        json.dumps(
-            {"/app/db": "pw", SM: {"username": "admin", "port": 5432}, "COUNT": 3, f"{SM}:tls::": True}
-        )
+        json.dumps({"/app/db": "pw", SM: {"username": "admin", "port": 5432}, "COUNT": 3, f"{SM}:tls::": True})
     )
     values = load_secrets_file(path)
     assert values["/app/db"] == "pw"
@@ -230,9 +226,7 @@ def test_secrets_file_yaml(tmp_path: Path) -> None:
         ("s.yaml", "/app/db: hunter2: x\n", "invalid YAML"),
     ],
 )
-def test_a_bad_secrets_file_names_the_file_never_a_value(
-    tmp_path: Path, name: str, content: str, says: str
-) -> None:
+def test_a_bad_secrets_file_names_the_file_never_a_value(tmp_path: Path, name: str, content: str, says: str) -> None:
     if name.endswith(".yaml"):
         pytest.importorskip("yaml")
     path = tmp_path / name
@@ -281,12 +275,8 @@ def _secret(secret_string: str) -> dict[str, Any]:
 
 def test_aws_ssm_parameter_is_read_with_decryption(aws: Any) -> None:
     clients, stubs = aws
-    stubs["ssm"].add_response(
-        "get_parameter", _parameter("/app/db", "pw"), {"Name": "/app/db", "WithDecryption": True}
-    )
-    stubs["ssm"].add_response(
-        "get_parameter", _parameter("/app/db", "pw2"), {"Name": SSM_ARN, "WithDecryption": True}
-    )
+    stubs["ssm"].add_response("get_parameter", _parameter("/app/db", "pw"), {"Name": "/app/db", "WithDecryption": True})
+    stubs["ssm"].add_response("get_parameter", _parameter("/app/db", "pw2"), {"Name": SSM_ARN, "WithDecryption": True})
     resolve = aws_resolver("eu-west-1", session=clients)
     assert resolve(ref("/app/db")) == "pw"
     assert resolve(ref(SSM_ARN)) == "pw2"  # an ARN is passed as the Name
@@ -308,9 +298,7 @@ def test_aws_secret_with_version_stage_and_json_key(aws: Any) -> None:
 
 def test_aws_secret_with_version_id(aws: Any) -> None:
     clients, stubs = aws
-    stubs["secretsmanager"].add_response(
-        "get_secret_value", _secret("v1"), {"SecretId": SM, "VersionId": VERSION_ID}
-    )
+    stubs["secretsmanager"].add_response("get_secret_value", _secret("v1"), {"SecretId": SM, "VersionId": VERSION_ID})
     assert aws_resolver("eu-west-1", session=clients)(ref(f"{SM}:::{VERSION_ID}")) == "v1"
 
 
@@ -321,9 +309,7 @@ def test_aws_secret_with_all_three(aws: Any) -> None:
         _secret(DB_JSON),
         {"SecretId": SM, "VersionStage": "AWSCURRENT", "VersionId": VERSION_ID},
     )
-    assert (
-        aws_resolver("eu-west-1", session=clients)(ref(f"{SM}:username:AWSCURRENT:{VERSION_ID}")) == "admin"
-    )
+    assert aws_resolver("eu-west-1", session=clients)(ref(f"{SM}:username:AWSCURRENT:{VERSION_ID}")) == "admin"
 
 
 def test_aws_error_names_the_reference_and_the_code(aws: Any) -> None:
@@ -359,10 +345,10 @@ def test_aws_binary_secret_is_refused(aws: Any) -> None:
 
 def test_aws_reads_from_the_region_an_arn_names(aws: Any) -> None:
     clients, stubs = aws
-    asked: list[tuple[str, Optional[str]]] = []
+    asked: list[tuple[str, str | None]] = []
 
     class Session:
-        def client(self, service: str, region_name: Optional[str] = None) -> Any:
+        def client(self, service: str, region_name: str | None = None) -> Any:
             asked.append((service, region_name))
             return clients[service]
 
@@ -430,7 +416,7 @@ def test_every_secret_and_log_secret_option_is_resolved(task: TaskDefinition) ->
 def test_the_first_resolver_that_answers_wins_and_each_value_from_is_asked_once(task: TaskDefinition) -> None:
     asked: list[str] = []
 
-    def hook(reference: SecretReference) -> Optional[str]:
+    def hook(reference: SecretReference) -> str | None:
         asked.append(reference.value_from)
         return "from-hook" if reference.service == "ssm" else None
 
@@ -466,7 +452,7 @@ def test_every_unresolved_secret_is_listed_in_one_error_without_any_value(task: 
 def test_a_resolver_error_is_collected_with_its_container_not_raised_at_once(task: TaskDefinition) -> None:
     fallback_asked: list[str] = []
 
-    def fallback(reference: SecretReference) -> Optional[str]:
+    def fallback(reference: SecretReference) -> str | None:
         fallback_asked.append(reference.value_from)
         return "from-fallback"
 
@@ -493,9 +479,7 @@ def test_a_malformed_value_from_in_the_task_definition_is_collected(task: TaskDe
     with pytest.raises(UnresolvedSecretsError) as caught:
         resolve_secrets(broken, [lambda reference: "x"])
     assert len(caught.value.problems) == 1
-    assert caught.value.problems[0].startswith(
-        f"container 'worker': secret 'QUEUE_URL' (valueFrom '{SM}:password'):"
-    )
+    assert caught.value.problems[0].startswith(f"container 'worker': secret 'QUEUE_URL' (valueFrom '{SM}:password'):")
     assert "all three colons" in caught.value.problems[0]
 
 

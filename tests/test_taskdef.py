@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Union
+from typing import Any
 
 import pytest
 
@@ -45,7 +46,7 @@ class Refused:
 
 
 # The verdict for each file, decided from what the file really contains.
-VERDICTS: dict[str, Union[Loads, Refused]] = {
+VERDICTS: dict[str, Loads | Refused] = {
     # $$$X$$$ placeholders in both role ARNs and in a secretOptions valueFrom (region in options is free text)
     "02_ecsagent-firelens-fluentbit.json": Refused(
         3,
@@ -57,9 +58,7 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         ),
     ),
     # describe-task-definition wrapper, efs volume, awsvpc with hostPort == containerPort
-    "12_firelens-efs-wrapped-taskDefinition.json": Loads(
-        "firelens-efs-example", "awsvpc", ("nginx", "log_router")
-    ),
+    "12_firelens-efs-wrapped-taskDefinition.json": Loads("firelens-efs-example", "awsvpc", ("nginx", "log_router")),
     # secretOptions valueFrom is an ARN built from ${Partition}/${Region}/... CloudFormation placeholders
     "13_firelens-datadog-secretoptions.json": Refused(
         1,
@@ -73,8 +72,7 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         5,
         (
             "$[0].name (container '${container_name}'): unresolved template placeholder '${container_name}'",
-            "$[0].image (container '${container_name}'): unresolved template placeholder "
-            "'${container_image}'",
+            "$[0].image (container '${container_name}'): unresolved template placeholder '${container_image}'",
             "$[0].secrets[0].valueFrom (container '${container_name}'): unresolved template placeholder "
             "'${dynamodb_tables}'",
             "$[0].secrets[1].valueFrom",
@@ -91,8 +89,7 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
             "'$EXECUTION_ROLE_ARN' at line 109",
             "render it first",
             "$.family: unresolved template placeholder '$NAME'",
-            "$.containerDefinitions[1].image (container 'envoy'): unresolved template placeholder "
-            "'$ENVOY_IMAGE'",
+            "$.containerDefinitions[1].image (container 'envoy'): unresolved template placeholder '$ENVOY_IMAGE'",
         ),
     ),
     # whole containers spliced in as $ENVOY_CONTAINER_JSON: dependsOn 'envoy' cannot be checked, so is not
@@ -107,9 +104,7 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         ),
     ),
     # host bind mounts, no networkMode (bridge), capabilities
-    "20_datadog-agent-sysprobe-host-mounts.json": Loads(
-        "datadog-agent-task-lee", "bridge", ("datadog-agent",)
-    ),
+    "20_datadog-agent-sysprobe-host-mounts.json": Loads("datadog-agent-task-lee", "bridge", ("datadog-agent",)),
     # bare array, no placeholders: family from the file name
     "23_tf-array-ssm-secrets-dynamic-port.json": Loads(
         "23_tf-array-ssm-secrets-dynamic-port", "bridge", ("nginx-app",)
@@ -218,8 +213,7 @@ VERDICTS: dict[str, Union[Loads, Refused]] = {
         4,
         (
             "$[0].image (container 'sre-bot'): unresolved template placeholder '${image}'",
-            "$[0].secrets[2].valueFrom (container 'sre-bot'): unresolved template placeholder "
-            "'${pickle_string}'",
+            "$[0].secrets[2].valueFrom (container 'sre-bot'): unresolved template placeholder '${pickle_string}'",
         ),
     ),
     "47_ecsagent-interactive-tty.json": Loads("ecsftest-interactive-tty", "bridge", ("exit",)),
@@ -319,9 +313,7 @@ def test_register_input_shape() -> None:
     assert isinstance(td, TaskDefinition)
     assert (td.family, td.network_mode, td.revision, td.source) == ("t", "awsvpc", None, "td.json")
     assert td.containers == (
-        ContainerDefinition(
-            "app", "busybox", True, (), (), (), {"name": "app", "image": "busybox", "cpu": 10}
-        ),
+        ContainerDefinition("app", "busybox", True, (), (), (), {"name": "app", "image": "busybox", "cpu": 10}),
     )
 
 
@@ -473,12 +465,10 @@ def test_syntax_error_names_every_unquoted_placeholder_of_every_style() -> None:
     )
     # with the placeholders quoted, the rest is checked too, at the paths of the file as given
     assert (
-        "$.containerDefinitions[0].cpu (container 'app'): unresolved template placeholder '{{ cpu }}'"
-        in (problems[4])
+        "$.containerDefinitions[0].cpu (container 'app'): unresolved template placeholder '{{ cpu }}'" in (problems[4])
     )
     assert problems[6].startswith(
-        "$.containerDefinitions[1]: unresolved template placeholder '$SIDECAR_JSON' "
-        "where an object is expected"
+        "$.containerDefinitions[1]: unresolved template placeholder '$SIDECAR_JSON' where an object is expected"
     )
     assert len(problems) == 7
 
@@ -529,9 +519,7 @@ STRICT: dict[str, tuple[str, Callable[[str], dict[str, Any]]]] = {
     "secretOptions valueFrom": (
         "$.containerDefinitions[0].logConfiguration.secretOptions[0].valueFrom",
         lambda v: task(
-            container(
-                logConfiguration={"logDriver": "awslogs", "secretOptions": [{"name": "k", "valueFrom": v}]}
-            )
+            container(logConfiguration={"logDriver": "awslogs", "secretOptions": [{"name": "k", "valueFrom": v}]})
         ),
     ),
     "repositoryCredentials": (
@@ -577,8 +565,7 @@ def test_placeholders_in_free_text_are_left_alone() -> None:
 def test_brace_typo_is_a_type_error_not_a_placeholder() -> None:
     problem = only_problem(task(container(portMappings=[{"containerPort": "{PORT}"}])))
     assert problem == (
-        "$.containerDefinitions[0].portMappings[0].containerPort (container 'app'): "
-        "expected an integer, got '{PORT}'"
+        "$.containerDefinitions[0].portMappings[0].containerPort (container 'app'): expected an integer, got '{PORT}'"
     )
 
 
@@ -594,9 +581,7 @@ def test_unknown_key_suggests_the_close_one() -> None:
 
 def test_unknown_key_without_a_close_one_lists_the_valid_keys() -> None:
     problem = only_problem(task(container(healthCheck={"command": ["CMD", "true"], "zzz": 1})))
-    assert problem.startswith(
-        "$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'"
-    )
+    assert problem.startswith("$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'")
     assert problem.endswith("valid keys: command, interval, retries, startPeriod, timeout")
 
 
@@ -630,9 +615,7 @@ def test_required_members_of_nested_structures_come_from_the_model() -> None:
 
 
 def test_containerDefinitions_is_required() -> None:
-    assert only_problem({"family": "x"}) == (
-        "$: missing 'containerDefinitions' (required in the task definition)"
-    )
+    assert only_problem({"family": "x"}) == ("$: missing 'containerDefinitions' (required in the task definition)")
 
 
 @pytest.mark.parametrize(
@@ -807,9 +790,7 @@ def test_reference_targets_must_not_be_the_container_itself(field: str, entry: A
 
 
 def test_reference_typo_suggests_the_close_name() -> None:
-    assert only_problem(task(container("database"), container(links=["databse"]))).endswith(
-        "did you mean 'database'?"
-    )
+    assert only_problem(task(container("database"), container(links=["databse"]))).endswith("did you mean 'database'?")
 
 
 @pytest.mark.parametrize("link", ["a:b:c", ":alias", "db:"])
@@ -820,9 +801,7 @@ def test_link_format(link: str) -> None:
 
 
 def test_link_alias_pattern() -> None:
-    assert "link alias 'my.db' is not valid" in only_problem(
-        task(container("db"), container(links=["db:my.db"]))
-    )
+    assert "link alias 'my.db' is not valid" in only_problem(task(container("db"), container(links=["db:my.db"])))
 
 
 def test_mount_point_names_a_volume() -> None:
@@ -839,24 +818,19 @@ def test_mount_point_names_a_volume() -> None:
 
 def test_mount_point_needs_source_volume_and_container_path() -> None:
     assert problems_of(task(container(mountPoints=[{"readOnly": True}]))) == [
-        "$.containerDefinitions[0].mountPoints[0] (container 'app'): missing 'sourceVolume' (required in a "
-        "MountPoint)",
+        "$.containerDefinitions[0].mountPoints[0] (container 'app'): missing 'sourceVolume' (required in a MountPoint)",
         "$.containerDefinitions[0].mountPoints[0] (container 'app'): missing 'containerPath' (required in a "
         "MountPoint)",
     ]
 
 
 def test_nameless_volume_does_not_hide_unknown_mount_sources() -> None:
-    data = task(
-        container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"host": {}}]
-    )
+    data = task(container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"host": {}}])
     assert "'data' is not a volume of this task definition (volumes: none)" in only_problem(data)
 
 
 def test_templated_volume_name_may_be_the_mount_source() -> None:
-    data = task(
-        container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "${v}"}]
-    )
+    data = task(container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "${v}"}])
     assert only_problem(data).startswith("$.volumes[0].name: unresolved template placeholder '${v}'")
 
 
@@ -871,9 +845,7 @@ def test_dependency_cycle_is_named() -> None:
         container("a", dependsOn=[{"containerName": "b", "condition": "START"}]),
         container("b", dependsOn=[{"containerName": "a", "condition": "START"}]),
     )
-    assert only_problem(data).startswith(
-        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a"
-    )
+    assert only_problem(data).startswith("$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a")
 
 
 def test_cycle_through_links_and_volumes_from() -> None:
@@ -883,9 +855,7 @@ def test_cycle_through_links_and_volumes_from() -> None:
         container("c", dependsOn=[{"containerName": "a", "condition": "START"}]),
         container("d", links=["a"]),
     )
-    assert only_problem(data).startswith(
-        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> c -> a"
-    )
+    assert only_problem(data).startswith("$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> c -> a")
 
 
 def test_healthy_needs_a_health_check() -> None:
@@ -909,10 +879,7 @@ def test_healthy_with_a_health_check_loads() -> None:
         container("db", healthCheck={"command": ["CMD-SHELL", "true"]}),
         container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
     )
-    assert (
-        parse_task_definition(data, "x").container("app").depends_on[0].condition
-        is DependencyCondition.HEALTHY
-    )
+    assert parse_task_definition(data, "x").container("app").depends_on[0].condition is DependencyCondition.HEALTHY
 
 
 @pytest.mark.parametrize("condition", ["COMPLETE", "SUCCESS"])
@@ -1090,7 +1057,7 @@ RICH = task(
 ODD_VALUES: list[Any] = [None, "x", "${X}", 7, True, [], ["x"], {}, {"x": 1}]
 
 
-def _locations(value: Any, at: tuple[Union[str, int], ...] = ()) -> Iterator[tuple[Union[str, int], ...]]:
+def _locations(value: Any, at: tuple[str | int, ...] = ()) -> Iterator[tuple[str | int, ...]]:
     if isinstance(value, dict):
         for key, item in value.items():
             yield (*at, key)

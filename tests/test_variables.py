@@ -155,9 +155,7 @@ def test_command_line_beats_vars_file_beats_environment() -> None:
 
 
 def test_only_the_names_the_template_uses_are_taken() -> None:
-    values = template_values(
-        {}, {"unused": "x"}, {"HOME": "/root", "PATH": "/bin", "port": "1"}, ["port", "gone"]
-    )
+    values = template_values({}, {"unused": "x"}, {"HOME": "/root", "PATH": "/bin", "port": "1"}, ["port", "gone"])
     assert values == {"port": "1"}
 
 
@@ -314,9 +312,7 @@ def test_yaml_errors_do_not_quote_the_file(tmp_path: Path) -> None:
     assert "hunter2" not in str(caught.value)
 
 
-def test_without_pyyaml_a_yaml_vars_file_says_what_to_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_without_pyyaml_a_yaml_vars_file_says_what_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "yaml", None)  # makes `import yaml` fail as if it were not installed
     path = tmp_path / "vars.yaml"
     path.write_text("a: 1\n")
