@@ -49,6 +49,7 @@ READ_ONLY_FIELDS: frozenset[str] = frozenset(
         "registeredAt",
         "registeredBy",
         "deregisteredAt",
+        "deleteRequestedAt",
     }
 )
 

@@ -1,0 +1,213 @@
+"""Every task-definition field and what a local run does with it: supported, a local difference, or refused.
+
+This list is the source of the field-support table in the documentation (``python -m pytest_ecstask.fields``
+prints it) and the tests hold it against what the planner really does and against botocore's ECS model.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+
+class Support(enum.Enum):
+    SUPPORTED = "supported"
+    LOCAL_DIFFERENCE = "supported, with a local difference"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class FieldSupport:
+    path: str  # JSON path below the task definition, ``[]`` for every entry of a list
+    support: Support
+    note: str  # for REFUSED: the reason (and when); otherwise what a local run does with the field
+
+
+S, L, R = Support.SUPPORTED, Support.LOCAL_DIFFERENCE, Support.REFUSED
+C = "containerDefinitions[]."
+LP = "containerDefinitions[].linuxParameters."
+V = "volumes[]."
+
+FIELDS: tuple[FieldSupport, ...] = (
+    # -- the task ----------------------------------------------------------------------------------------
+    FieldSupport("family", S, "Names the containers, networks and volumes; in ARNs, labels and metadata."),
+    FieldSupport("taskRoleArn", S, "Task-role credentials served at 169.254.170.2 (given, made up, or STS)."),
+    FieldSupport("executionRoleArn", L, "Not used: secrets, environment files and images use local sources."),
+    FieldSupport("networkMode", S, "awsvpc, bridge, host, none; awsvpc ports go to ephemeral host ports."),
+    FieldSupport("containerDefinitions", S, "One Docker container each, started in dependency order."),
+    FieldSupport("volumes", S, "Host paths and Docker volumes; see the volume fields."),
+    FieldSupport("placementConstraints", L, "Not used: there is no cluster to place the task in."),
+    FieldSupport("requiresCompatibilities", L, "Not used."),
+    FieldSupport("cpu", L, "Task-level size is not enforced; container limits are."),
+    FieldSupport("memory", L, "Task-level size is not enforced; container limits are."),
+    FieldSupport("tags", S, "Served as TaskTags by the metadata endpoint's /taskWithTags."),
+    FieldSupport("pidMode", S, "task shares the pause container's PID namespace; host uses the host's."),
+    FieldSupport("ipcMode", S, "task shares the pause container's IPC namespace; host and none as given."),
+    FieldSupport("proxyConfiguration", L, "Not used: no App Mesh traffic redirection; containers talk directly."),
+    FieldSupport("inferenceAccelerators", R, "Elastic Inference accelerators do not exist on a local engine."),
+    FieldSupport("ephemeralStorage", L, "Not enforced: the engine's own storage is used."),
+    FieldSupport(
+        "runtimePlatform",
+        L,
+        "LINUX only: another operatingSystemFamily is refused (it needs a Windows host); cpuArchitecture is "
+        "not used, the engine runs images for its own platform.",
+    ),
+    FieldSupport("enableFaultInjection", L, "Not used: inject faults with Container.stop/kill/pause instead."),
+    # -- each container ----------------------------------------------------------------------------------
+    FieldSupport(C + "name", S, "The container's name in the task, in Docker names, labels and network aliases."),
+    FieldSupport(C + "image", S, "Image, after image mappings; pulled per --ecs-pull."),
+    FieldSupport(
+        C + "repositoryCredentials",
+        L,
+        "Used for pulls when its secret can be resolved; otherwise the local Docker credentials are used.",
+    ),
+    FieldSupport(C + "cpu", L, "CpuShares (at least 2) when 1 or more; without it Docker's default applies."),
+    FieldSupport(C + "memory", S, "Memory (MiB)."),
+    FieldSupport(C + "memoryReservation", S, "MemoryReservation (MiB)."),
+    FieldSupport(C + "links", S, "Docker links on the task's bridge network; an implicit START dependency."),
+    FieldSupport(C + "portMappings", S, "ExposedPorts and PortBindings; in awsvpc on the pause container."),
+    FieldSupport(
+        C + "portMappings[].containerPortRange",
+        R,
+        "Port ranges are not reproduced locally; list the ports one by one with containerPort.",
+    ),
+    FieldSupport(C + "portMappings[].name", L, "Not used (Service Connect)."),
+    FieldSupport(C + "portMappings[].appProtocol", L, "Not used (Service Connect)."),
+    FieldSupport(C + "essential", S, "An essential container that stops stops the task."),
+    FieldSupport(C + "restartPolicy", R, "When enabled: container restarts are not reproduced locally."),
+    FieldSupport(C + "entryPoint", S, "Entrypoint."),
+    FieldSupport(C + "command", S, "Cmd."),
+    FieldSupport(C + "environment", S, "Env, after the variables the agent adds."),
+    FieldSupport(
+        C + "environmentFiles",
+        L,
+        "Read from a local file, a hook or a plain path; S3 only with --ecs-aws. ECS reads S3 objects.",
+    ),
+    FieldSupport(C + "mountPoints", S, "Binds (:ro with readOnly)."),
+    FieldSupport(C + "volumesFrom", S, "VolumesFrom (:ro with readOnly); the source container is created first."),
+    FieldSupport(C + "linuxParameters", S, "See the linuxParameters fields."),
+    FieldSupport(
+        C + "secrets",
+        L,
+        "Env, with values from --ecs-secret, a secrets file, hooks, or SSM and Secrets Manager with --ecs-aws.",
+    ),
+    FieldSupport(C + "dependsOn", S, "START, COMPLETE, SUCCESS and HEALTHY, gated on Docker events."),
+    FieldSupport(C + "startTimeout", S, "The dependency's time limit, counted from its start."),
+    FieldSupport(C + "stopTimeout", S, "SIGTERM, then SIGKILL after this many seconds."),
+    FieldSupport(C + "versionConsistency", L, "Not used: the tag is resolved by the local engine."),
+    FieldSupport(C + "hostname", S, "Hostname."),
+    FieldSupport(C + "user", S, "User."),
+    FieldSupport(C + "workingDirectory", S, "WorkingDir."),
+    FieldSupport(C + "disableNetworking", S, "NetworkDisabled."),
+    FieldSupport(C + "privileged", S, "Privileged, as given: no agent setting turns it off."),
+    FieldSupport(C + "readonlyRootFilesystem", S, "ReadonlyRootfs."),
+    FieldSupport(C + "dnsServers", S, "Dns."),
+    FieldSupport(C + "dnsSearchDomains", S, "DnsSearch."),
+    FieldSupport(C + "extraHosts", S, "ExtraHosts."),
+    FieldSupport(C + "dockerSecurityOptions", S, "SecurityOpt, as given."),
+    FieldSupport(C + "interactive", S, "OpenStdin."),
+    FieldSupport(C + "pseudoTerminal", S, "Tty."),
+    FieldSupport(C + "dockerLabels", S, "Labels; the agent's and the plugin's labels win on a clash."),
+    FieldSupport(C + "ulimits", S, "Ulimits."),
+    FieldSupport(
+        C + "logConfiguration",
+        L,
+        "Not passed to Docker: logs stay readable by the test (Task.awslogs names awslogs streams); "
+        "secretOptions must still resolve.",
+    ),
+    FieldSupport(C + "healthCheck", S, "Healthcheck; HEALTHY gates dependents."),
+    FieldSupport(C + "systemControls", S, "Sysctls; in awsvpc the net.* ones go to the pause container."),
+    FieldSupport(C + "resourceRequirements", R, "GPUs and accelerators are not reserved by a local engine."),
+    FieldSupport(C + "firelensConfiguration", L, "Not used: a FireLens router runs as a plain container."),
+    FieldSupport(C + "credentialSpecs", R, "gMSA credential specs need a host joined to Active Directory."),
+    # -- linuxParameters ---------------------------------------------------------------------------------
+    FieldSupport(LP + "capabilities", S, "CapAdd and CapDrop."),
+    FieldSupport(LP + "devices", S, "Devices (permissions default to read, write, mknod)."),
+    FieldSupport(LP + "initProcessEnabled", S, "Init."),
+    FieldSupport(LP + "sharedMemorySize", S, "ShmSize (MiB)."),
+    FieldSupport(LP + "tmpfs", S, "Tmpfs (size in MiB plus mountOptions)."),
+    FieldSupport(LP + "maxSwap", L, "MemorySwap = memory + maxSwap, only when the container sets memory."),
+    FieldSupport(LP + "swappiness", S, "MemorySwappiness."),
+    # -- volumes -----------------------------------------------------------------------------------------
+    FieldSupport(V + "name", S, "What mountPoints refer to."),
+    FieldSupport(V + "host", S, "sourcePath: a bind mount of that host path; without one, a task volume."),
+    FieldSupport(
+        V + "dockerVolumeConfiguration",
+        L,
+        "A Docker volume with its driver, options and labels; a shared volume made by the run is removed "
+        "by the run (on ECS it outlives the task).",
+    ),
+    FieldSupport(V + "efsVolumeConfiguration", R, "An EFS file system cannot be mounted by a local engine."),
+    FieldSupport(V + "s3filesVolumeConfiguration", R, "S3 file volumes need the ECS agent's mount helper."),
+    FieldSupport(
+        V + "fsxWindowsFileServerVolumeConfiguration", R, "FSx for Windows needs a Windows container host."
+    ),
+    FieldSupport(V + "configuredAtLaunch", R, "Such volumes are attached by a service; none is attached locally."),
+)
+
+GROUPS: tuple[tuple[str, str], ...] = (
+    ("Task definition", ""),
+    ("Container definitions", C),
+    ("linuxParameters", LP),
+    ("Volumes", V),
+)
+
+
+def field_support(path: str) -> FieldSupport:
+    for entry in FIELDS:
+        if entry.path == path:
+            return entry
+    raise KeyError(path)
+
+
+def _group(path: str) -> str:
+    """The longest group prefix the path starts with (the task's own fields have the empty prefix)."""
+    return max((prefix for _, prefix in GROUPS if path.startswith(prefix)), key=len)
+
+
+def _rows(prefix: str) -> Iterator[FieldSupport]:
+    return (entry for entry in FIELDS if _group(entry.path) == prefix)
+
+
+def markdown_table(groups: Sequence[tuple[str, str]] = GROUPS) -> str:
+    """The field-support tables, one per group, as Markdown."""
+    out: list[str] = []
+    for title, prefix in groups:
+        where = f" (`{prefix.rstrip('.')}`)" if prefix else ""
+        out += [f"### {title}{where}", "", "| Field | Support | Locally |", "| --- | --- | --- |"]
+        out += [f"| `{e.path[len(prefix) :]}` | {e.support.value} | {e.note} |" for e in _rows(prefix)]
+        out.append("")
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+BEGIN = "<!-- field-support table: generated by python -m pytest_ecstask.fields --write; do not edit -->"
+END = "<!-- end of field-support table -->"
+
+
+def with_table(document: str) -> str:
+    """``document`` with the text between the BEGIN and END markers replaced by the current table."""
+    head, begin, rest = document.partition(BEGIN)
+    _, end, tail = rest.partition(END)
+    if not begin or not end:
+        raise ValueError(f"the document lacks the markers {BEGIN!r} and {END!r}")
+    return f"{head}{BEGIN}\n\n{markdown_table()}\n{END}{tail}"
+
+
+def main(argv: Sequence[str]) -> int:
+    if len(argv) == 2 and argv[0] == "--write":
+        from pathlib import Path
+
+        path = Path(argv[1])
+        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        return 0
+    if argv:
+        print("usage: python -m pytest_ecstask.fields [--write DOCUMENT.md]", file=sys.stderr)
+        return 2
+    sys.stdout.write(markdown_table())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
