@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__version__ = "0.1.0.dev0"
+__version__ = "0.1.0"
 
 # Loaded on first use, so that installing the plugin costs a suite that never starts a task nothing.
 _EXPORTS = {
