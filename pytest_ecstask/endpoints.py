@@ -50,6 +50,7 @@ class EndpointInfo:
     port: int
     control_token: str
     pid: int
+    port_refused: str = ""  # why the port asked for could not be bound, when the server took another
 
     @property
     def base_url(self) -> str:
@@ -572,7 +573,10 @@ def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) ->
             _announce(announce, {"error": f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"})
             remove_network_if_unused(api, directory, session_id)  # made for nothing (a remote engine)
             return 1
-        _announce(announce, {"port": server.server_address[1], "token": token, "pid": os.getpid()})
+        refused = errors[0] if errors and port else ""
+        _announce(
+            announce, {"port": server.server_address[1], "token": token, "pid": os.getpid(), "port_refused": refused}
+        )
 
     def watch_lease() -> None:
         while lease_is_held(lease_path):
@@ -626,7 +630,7 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
             data = json.loads(announce.read_text())
             if "error" in data:
                 raise EndpointUnavailable(data["error"])
-            info = EndpointInfo(int(data["port"]), str(data["token"]), int(data["pid"]))
+            info = _info(data)
             if _answers(info):
                 return info
             announce.unlink()
@@ -659,7 +663,16 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
         data = json.loads(announce.read_text())
         if "error" in data:
             raise EndpointUnavailable(data["error"])
-        return EndpointInfo(int(data["port"]), str(data["token"]), int(data["pid"]))
+        return _info(data)
+
+
+def _info(announced: Mapping[str, Any]) -> EndpointInfo:
+    return EndpointInfo(
+        int(announced["port"]),
+        str(announced["token"]),
+        int(announced["pid"]),
+        str(announced.get("port_refused") or ""),
+    )
 
 
 def _request(

@@ -141,9 +141,7 @@ FIELDS: tuple[FieldSupport, ...] = (
     ),
     FieldSupport(V + "efsVolumeConfiguration", R, "An EFS file system cannot be mounted by a local engine."),
     FieldSupport(V + "s3filesVolumeConfiguration", R, "S3 file volumes need the ECS agent's mount helper."),
-    FieldSupport(
-        V + "fsxWindowsFileServerVolumeConfiguration", R, "FSx for Windows needs a Windows container host."
-    ),
+    FieldSupport(V + "fsxWindowsFileServerVolumeConfiguration", R, "FSx for Windows needs a Windows container host."),
     FieldSupport(V + "configuredAtLaunch", R, "Such volumes are attached by a service; none is attached locally."),
 )
 

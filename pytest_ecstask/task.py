@@ -54,7 +54,7 @@ def get_engine() -> Engine:
 
 
 class EndpointWarning(UserWarning):
-    """The metadata and credentials endpoints cannot be served: tasks run without them."""
+    """The metadata and credentials endpoints cannot be served as asked: off, or on another port."""
 
 
 _endpoints: dict[str, EndpointInfo | None] = {}
@@ -62,27 +62,37 @@ _endpoints: dict[str, EndpointInfo | None] = {}
 
 def endpoint_for(owner: Owner, port: int = 0) -> EndpointInfo | None:
     """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be."""
-    with _engine_lock:
-        if owner.session_id not in _endpoints:
-            try:
-                _endpoints[owner.session_id] = ensure_server(
-                    lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port
-                )
-            except EndpointUnavailable as exc:
-                import warnings
+    import warnings
 
-                warnings.warn(
-                    EndpointWarning(
-                        f"the task metadata and credentials endpoints are off: {exc}. Containers get no "
-                        "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
-                        "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
-                        "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
-                        "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
-                    ),
-                    stacklevel=2,
-                )
-                _endpoints[owner.session_id] = None
-        return _endpoints[owner.session_id]
+    with _engine_lock:
+        if owner.session_id in _endpoints:
+            return _endpoints[owner.session_id]
+        info: EndpointInfo | None = None
+        try:
+            info = ensure_server(lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port)
+        except EndpointUnavailable as exc:
+            warnings.warn(
+                EndpointWarning(
+                    f"the task metadata and credentials endpoints are off: {exc}. Containers get no "
+                    "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
+                    "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
+                    "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
+                    "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
+                ),
+                stacklevel=2,
+            )
+        if info is not None and port and info.port != port:
+            warnings.warn(
+                EndpointWarning(
+                    f"--ecs-endpoint-port={port}: {info.port_refused or 'the port is taken'}. The endpoints are "
+                    f"served on port {info.port} instead, so containers get AWS_CONTAINER_CREDENTIALS_FULL_URI "
+                    "and AWS_CONTAINER_AUTHORIZATION_TOKEN, not AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. Is "
+                    "another run on this engine using that port?"
+                ),
+                stacklevel=2,
+            )
+        _endpoints[owner.session_id] = info
+        return info
 
 
 class WaitTarget:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -373,6 +374,29 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
     text = str(warned[0].message)
     assert "cannot bind 169.254.170.2" in text and "host.docker.internal" in text and "botocore" in text
     assert task_module.endpoint_for(owner) is None  # once per run: no second warning, no second attempt
+
+
+def test_a_port_that_could_not_be_bound_is_named_in_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.lifecycle import Owner
+
+    def on_another_port(*args: Any) -> EndpointInfo:
+        return EndpointInfo(41234, "t" * 32, 1, "port 80: [Errno 98] Address already in use")
+
+    monkeypatch.setattr(task_module, "ensure_server", on_another_port)
+    owner = Owner("fallback-test-session", "host/x", "/nonexistent.lease")
+    with pytest.warns(task_module.EndpointWarning) as warned:
+        assert task_module.endpoint_for(owner, port=80).port == 41234
+    text = str(warned[0].message)
+    assert "--ecs-endpoint-port=80" in text and "Address already in use" in text and "port 41234" in text
+    assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in text
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert task_module.endpoint_for(owner, port=80).port == 41234  # once per run
+    owner_any = Owner("fallback-test-any", "host/x", "/nonexistent.lease")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert task_module.endpoint_for(owner_any).port == 41234  # no port asked for: nothing to warn about
 
 
 def test_port_80_gives_the_exact_ecs_relative_form(pytester: pytest.Pytester, image: str) -> None:

@@ -102,7 +102,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "containerDefinitions[].volumesFrom": {"value": {"app": {"volumesFrom": [{"sourceContainer": "sidecar"}]}}},
     "containerDefinitions[].linuxParameters": {"value": {"app": {"linuxParameters": {"initProcessEnabled": True}}}},
-    "containerDefinitions[].secrets": {"value": {"app": {"secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}]}}},
+    "containerDefinitions[].secrets": {
+        "value": {"app": {"secrets": [{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}]}}
+    },
     "containerDefinitions[].dependsOn": {
         "value": {"app": {"dependsOn": [{"containerName": "sidecar", "condition": "START"}]}}
     },
@@ -120,7 +122,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "containerDefinitions[].extraHosts": {
         "value": {"app": {"extraHosts": [{"hostname": "db.internal", "ipAddress": "10.0.0.5"}]}}
     },
-    "containerDefinitions[].dockerSecurityOptions": {"value": {"app": {"dockerSecurityOptions": ["no-new-privileges"]}}},
+    "containerDefinitions[].dockerSecurityOptions": {
+        "value": {"app": {"dockerSecurityOptions": ["no-new-privileges"]}}
+    },
     "containerDefinitions[].interactive": {"value": {"app": {"interactive": True}}},
     "containerDefinitions[].pseudoTerminal": {"value": {"app": {"pseudoTerminal": True}}},
     "containerDefinitions[].dockerLabels": {"value": {"app": {"dockerLabels": {"team": "payments"}}}},
@@ -163,9 +167,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "context": {"app": {"memory": 256}},
         "value": {"app": {"linuxParameters": {"maxSwap": 512}}},
     },
-    "containerDefinitions[].linuxParameters.swappiness": {
-        "value": {"app": {"linuxParameters": {"swappiness": 10}}}
-    },
+    "containerDefinitions[].linuxParameters.swappiness": {"value": {"app": {"linuxParameters": {"swappiness": 10}}}},
     # -- volumes
     "volumes[].name": {"context": {"volume": {}}, "value": {"volume": {"name": "cache"}}},
     "volumes[].host": {"context": {"volume": {}}, "value": {"volume": {"host": {"sourcePath": "/srv/data"}}}},
@@ -254,11 +256,15 @@ def _model_members() -> dict[str, set[str]]:
 def test_every_field_of_the_model_is_in_the_list_once() -> None:
     paths = [entry.path for entry in FIELDS]
     assert len(paths) == len(set(paths)), "a field is listed twice"
-    listed = {prefix: {p[len(prefix) :] for p in paths if p.startswith(prefix) and "." not in p[len(prefix) :]}
-              for _, prefix in GROUPS}
+    listed = {
+        prefix: {p[len(prefix) :] for p in paths if p.startswith(prefix) and "." not in p[len(prefix) :]}
+        for _, prefix in GROUPS
+    }
     listed[""] = {p for p in paths if "." not in p and "[" not in p}
     for prefix, members in _model_members().items():
-        assert listed[prefix] == members, f"{prefix or 'task'}: missing {members - listed[prefix]}, unknown {listed[prefix] - members}"
+        assert listed[prefix] == members, (
+            f"{prefix or 'task'}: missing {members - listed[prefix]}, unknown {listed[prefix] - members}"
+        )
 
 
 def test_nested_rows_name_real_model_members() -> None:
@@ -273,7 +279,9 @@ def test_every_field_has_an_example_matching_its_support() -> None:
     assert set(EXAMPLES) == {entry.path for entry in FIELDS}
     for entry in FIELDS:
         example = EXAMPLES[entry.path]
-        assert ("refused" in example) == (entry.support is Support.REFUSED or entry.path == "runtimePlatform"), entry.path
+        assert ("refused" in example) == (entry.support is Support.REFUSED or entry.path == "runtimePlatform"), (
+            entry.path
+        )
         if entry.support is not Support.REFUSED:
             assert "value" in example, entry.path
 
