@@ -840,6 +840,9 @@ def _used_by(item: pytest.Item | None, task: Task) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     outcome = yield
     report = outcome.get_result()  # type: ignore[attr-defined]
+    session_task = getattr(item, "funcargs", {}).get("ecs_session_task")
+    if session_task is not None:  # asked for directly, or through ecs_task or another fixture
+        _used_by(item, session_task)
     tasks = item.stash.get(item_tasks_key, [])
     if not tasks or (call.when == "teardown" and report.passed):
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections.abc import Callable
@@ -66,6 +67,32 @@ def test_failing_test_shows_logs_timeline_and_state_in_terminal_and_junit(projec
     assert out.count("logs of db") == 1  # only for the failing test
     junit = (project.path / "report.xml").read_text()
     assert "db-is-up" in junit and "app-listening" in junit and "timeline:" in junit
+
+
+def test_the_session_task_is_reported_when_asked_for_directly_or_through_a_fixture(project: pytest.Pytester) -> None:
+    project.makeconftest("""
+        import pytest
+
+        @pytest.fixture
+        def app_logs(ecs_session_task):
+            return ecs_session_task.containers["app"]
+        """)
+    project.makepyfile("""
+        def test_direct(ecs_session_task):
+            ecs_session_task.wait_for_log("app", "app-listening")
+            assert False, "direct"
+
+        def test_through_a_fixture(app_logs):
+            assert False, "through a fixture"
+        """)
+    result = project.runpytest("--ecs-taskdef=chatty.json")
+    result.assert_outcomes(failed=2)
+    failures = result.stdout.str().split("FAILURES")[1].split("short test summary")[0]
+    blocks = re.split(r"\n_{3,} (test_\w+) _{3,}\n", failures)
+    bodies = dict(zip(blocks[1::2], blocks[2::2], strict=True))
+    assert set(bodies) == {"test_direct", "test_through_a_fixture"}
+    for body in bodies.values():
+        assert "ecs task chatty:1" in body and "out app-listening" in body, body
 
 
 def test_logs_always_and_never(project: pytest.Pytester) -> None:
