@@ -335,6 +335,19 @@ class Metadata:
 _local: dict[str, bool] = {}
 
 
+def engine_is_here(host: str) -> bool:
+    """Whether the Docker engine reached at ``host`` runs on this machine, so its containers reach our server."""
+    import socket
+
+    if host in ("localhost", "127.0.0.1", "::1"):
+        return True
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, socket.AF_INET)}
+    except OSError:
+        return False
+    return any(_is_local(address) for address in addresses)
+
+
 def _is_local(address: str) -> bool:
     """Whether ``address`` belongs to this host: only a local address can be bound."""
     import socket

@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager, nullcontext, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -484,13 +484,15 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     for task in reversed(run.open_tasks):
         _close(config, task, finishing=True)
     if not run.is_worker and run.session_dir.exists():
-        if not run.owner.keep:
-            _remove_session_task(config, run)
-            _remove_everything_of(config, run)
         from pytest_ecstask.endpoints import stop_server
 
-        # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
-        stop_server(run.session_dir)
+        try:
+            if not run.owner.keep:
+                _remove_session_task(config, run)
+                _remove_everything_of(config, run)
+        finally:
+            # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
+            stop_server(run.session_dir)
 
 
 def _remove_session_task(config: pytest.Config, run: Run) -> None:
@@ -500,7 +502,16 @@ def _remove_session_task(config: pytest.Config, run: Run) -> None:
     record = json.loads(record_path.read_text())
     if "task_id" not in record:
         return
-    task = _session_task_from(config, run, record, owned=True)
+    import warnings
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # endpoint warnings were given when the task started
+            task = _session_task_from(config, run, record, owned=True)
+    except Exception as exc:
+        # The removal by label that follows still removes it, without the ordered stop.
+        _warn(config, f"ecstask: the session task is removed without its stop order: {type(exc).__name__}: {exc}")
+        return
     with deferred_interrupts(reraise=False):
         task.close()
 
@@ -926,9 +937,9 @@ def _start(
         # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
         run.open_tasks.append(task)
         _used_by(item, task)
-        _show_progress(config, task)
         _forward_events(config, task)
-        task.start()
+        with _live_progress(config, task):
+            task.start()
         _started_line(config, task)
         return task
     except EcsTaskError as exc:
@@ -952,28 +963,32 @@ def _forward_events(config: pytest.Config, task: Task) -> None:
     )
 
 
-def _show_progress(config: pytest.Config, task: Task) -> None:
-    """With -v, one terminal line per startup step, as it happens (workers under xdist print nothing)."""
+@contextmanager
+def _live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
+    """With -v, one terminal line per startup step, as it happens (workers under xdist print nothing).
+
+    The steps are recorded on the runner's threads, so output capture is off for the whole start: lines
+    from any thread then reach the terminal, as pytest's own progress does.
+    """
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or config.get_verbosity() < 1 or hasattr(config, "workerinput"):
+        yield
         return
     lock = threading.Lock()
     first = [True]
 
-    capture = config.pluginmanager.get_plugin("capturemanager")
-
     def show(entry: Any) -> None:
         who = f"{entry.container}: " if entry.container else ""
-        line = f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}"
         with lock:
-            # Past output capture, straight to the terminal, as pytest's own progress is.
-            if capture is not None and threading.current_thread() is threading.main_thread():
-                with capture.global_and_fixture_disabled():
-                    _write(first, reporter, line)
-            else:
-                _write(first, reporter, line)
+            _write(first, reporter, f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
 
+    capture = config.pluginmanager.get_plugin("capturemanager")
     task._runner.on_timeline = show
+    try:
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            yield
+    finally:
+        task._runner.on_timeline = None  # live lines are for startup only
 
 
 def _write(first: list[bool], reporter: Any, line: str) -> None:
@@ -984,7 +999,6 @@ def _write(first: list[bool], reporter: Any, line: str) -> None:
 
 
 def _started_line(config: pytest.Config, task: Task) -> None:
-    task._runner.on_timeline = None  # live lines are for startup only
     took = task.timeline[-1].at if task.timeline else 0.0
     config.stash[run_key].startups.append((f"{task.family}:{task.revision}", took))
 
@@ -1076,7 +1090,10 @@ def _shared_session_task(
 
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
 
-    engine_for(config)
+    try:
+        engine_for(config)
+    except EcsTaskError as exc:
+        pytest.fail(str(exc), pytrace=False)
     record_path = run.session_dir / "session-task.json"
     with FileLock(str(run.session_dir / "session-task.lock"), thread_local=False):
         if record_path.exists():

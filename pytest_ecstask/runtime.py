@@ -321,6 +321,29 @@ class TaskRunner:
                 self._changed.wait(remaining)
         return True
 
+    def wait_until_healthy(self, name: str, timeout: float) -> None:
+        """Block until container ``name`` is HEALTHY; raise when it turns UNHEALTHY, stops, or time runs out."""
+        c = self.containers[name]
+        if not c.plan.has_health_check:
+            raise EcsTaskError(f"container {name!r} has no healthCheck in the task definition: it never turns HEALTHY")
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while c.health != "HEALTHY":
+                remaining = deadline - time.monotonic()
+                if c.health == "UNHEALTHY" or c.status == "STOPPED" or remaining <= 0:
+                    break
+                self._changed.wait(remaining)
+            if c.health == "HEALTHY":
+                return
+            if c.status == "STOPPED":
+                why = f"it stopped (exit code {c.exit_code})" if c.exit_code is not None else f"it stopped: {c.reason}"
+            elif c.health == "UNHEALTHY":
+                why = "it is UNHEALTHY"
+            else:
+                why = f"it is not HEALTHY after {timeout:g} s"
+            hint = self._health_hint(c) or self._last_logs_hint(c)
+        raise EcsTaskError(f"container {name!r}: {why}{hint}")
+
     def attach(self, *, owned: bool) -> None:
         """Take up a task another process of this run started (xdist workers share one session task).
 

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Union
 
 from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
-from pytest_ecstask.endpoints import EndpointInfo, EndpointUnavailable, ensure_server, metadata_id, register, unregister
+from pytest_ecstask.endpoints import (
+    EndpointInfo,
+    EndpointUnavailable,
+    engine_is_here,
+    ensure_server,
+    metadata_id,
+    register,
+    unregister,
+)
 from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.options import TaskOptions
@@ -60,8 +68,12 @@ class EndpointWarning(UserWarning):
 _endpoints: dict[str, EndpointInfo | None] = {}
 
 
-def endpoint_for(owner: Owner, port: int = 0) -> EndpointInfo | None:
-    """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be."""
+def endpoint_for(owner: Owner, port: int = 0, engine_host: str = "localhost") -> EndpointInfo | None:
+    """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be.
+
+    ``engine_host`` is where the engine's published ports are reached: an engine elsewhere runs its
+    containers where a server on this machine cannot be reached at 169.254.170.2.
+    """
     import warnings
 
     with _engine_lock:
@@ -69,6 +81,11 @@ def endpoint_for(owner: Owner, port: int = 0) -> EndpointInfo | None:
             return _endpoints[owner.session_id]
         info: EndpointInfo | None = None
         try:
+            if not engine_is_here(engine_host):
+                raise EndpointUnavailable(
+                    f"the Docker engine is at {engine_host}, not on this machine, so its containers cannot reach "
+                    "a server here"
+                )
             info = ensure_server(lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port)
         except EndpointUnavailable as exc:
             warnings.warn(
@@ -260,6 +277,15 @@ class Container:
     def reason(self) -> str | None:
         """Why the container stopped or never started, when ECS would say."""
         return self._state.reason
+
+    def wait_until_healthy(self, timeout: float = 60.0) -> Container:
+        """Wait for the task definition's healthCheck to report HEALTHY.
+
+        Raises ``EcsTaskError`` with the last health check outputs when the container turns UNHEALTHY,
+        stops, or is not HEALTHY within ``timeout`` seconds, and when it has no healthCheck at all.
+        """
+        self._task._runner.wait_until_healthy(self.name, timeout)
+        return self
 
     @property
     def metadata_uri(self) -> str | None:
@@ -684,7 +710,7 @@ def create_task(
             account_id=options.account_id,
             availability_zone=options.availability_zone,
             launch_type=options.launch_type,
-            endpoint=endpoint_for(owner, options.endpoint_port) if options.endpoints else None,
+            endpoint=endpoint_for(owner, options.endpoint_port, engine.host) if options.endpoints else None,
             secret=secret or _secrets.token_hex(16),
         ),
     )

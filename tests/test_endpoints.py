@@ -376,6 +376,25 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
     assert task_module.endpoint_for(owner) is None  # once per run: no second warning, no second attempt
 
 
+def test_an_engine_on_another_machine_gets_no_endpoints_and_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.endpoints import engine_is_here
+    from pytest_ecstask.lifecycle import Owner
+
+    assert engine_is_here("localhost") and engine_is_here("127.0.0.1")
+    assert not engine_is_here("192.0.2.10")  # TEST-NET-1: never an address of this machine
+    assert not engine_is_here("engine.invalid")
+
+    def must_not_start(*args: Any) -> Any:
+        raise AssertionError("no server is started for an engine elsewhere")
+
+    monkeypatch.setattr(task_module, "ensure_server", must_not_start)
+    owner = Owner("remote-engine-session", "host/x", "/nonexistent.lease")
+    with pytest.warns(task_module.EndpointWarning) as warned:
+        assert task_module.endpoint_for(owner, engine_host="192.0.2.10") is None
+    assert "the Docker engine is at 192.0.2.10, not on this machine" in str(warned[0].message)
+
+
 def test_a_port_that_could_not_be_bound_is_named_in_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
     from pytest_ecstask import task as task_module
     from pytest_ecstask.lifecycle import Owner

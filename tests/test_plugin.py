@@ -271,6 +271,34 @@ def test_xdist_workers_share_the_controllers_session_id(project: pytest.Pytester
     assert set(written.values()) == {session_of(result)}
 
 
+def test_xdist_controller_removes_the_session_task_even_when_it_cannot_rebuild_it(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    project.makeconftest(
+        """
+        import os
+
+        def pytest_ecstask_adjust_task_definition(definition, source):
+            if os.path.exists("broken"):
+                raise RuntimeError("the definition cannot be read any more")
+        """
+    )
+    project.makepyfile(
+        """
+        from pathlib import Path
+
+        def test_uses_the_session_task(ecs_task):
+            assert ecs_task.status == "RUNNING"
+            Path("broken").write_text("")
+        """
+    )
+    result = project.runpytest_subprocess("-n", "2", "--ecs-taskdef=taskdef.json")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*the session task is removed without its stop order: RuntimeError: the definition*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert engine_resources(docker_api, session_of(result)) == 0
+
+
 def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     for option, ini in [

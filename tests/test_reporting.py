@@ -146,7 +146,7 @@ def test_verbose_shows_each_startup_step_and_log_dir_keeps_full_logs(project: py
         def test_ok(ecs_task):
             ecs_task.wait_for_log("app", "app-listening")
         """)
-    result = project.runpytest("-v", "--ecs-log-dir=logs")
+    result = project.runpytest_subprocess("-v", "--ecs-log-dir=logs")  # real output capture
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(
         [

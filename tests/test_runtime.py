@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import IMAGE, service
-from pytest_ecstask.errors import DockerUnavailable, TaskFailedToStart
+from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK
 from pytest_ecstask.task import TaskOptions, create_task, run_task
 
@@ -168,6 +168,39 @@ def test_healthy_gates_on_exec_and_shell_form_health_checks(run: Run, docker_api
     log = docker_api.inspect_container(db.id)["State"]["Health"]["Log"]
     assert log and log[-1]["ExitCode"] == 0
     assert state(docker_api, app)["StartedAt"] > log[0]["End"][:26]
+
+
+def test_wait_until_healthy_returns_or_says_why_not(run: Run) -> None:
+    health = {"interval": 5, "timeout": 2, "retries": 1}
+    t = run(
+        task(
+            container("good", service(), healthCheck={"command": ["CMD-SHELL", "true"], **health}),
+            container(
+                "bad",
+                service(),
+                essential=False,
+                healthCheck={"command": ["CMD-SHELL", "echo config missing; exit 1"], **health},
+            ),
+            container("plain", service(), essential=False),
+            container(
+                "gone",
+                ["sh", "-c", "echo bye; exit 3"],
+                essential=False,
+                healthCheck={"command": ["CMD-SHELL", "true"], **health},
+            ),
+        )
+    )
+    with pytest.raises(EcsTaskError, match="'plain' has no healthCheck"):
+        t.containers["plain"].wait_until_healthy()
+    with pytest.raises(EcsTaskError, match=r"'bad': it is not HEALTHY after 0.5 s"):
+        t.containers["bad"].wait_until_healthy(timeout=0.5)
+    assert t.containers["good"].wait_until_healthy(timeout=30).health == "HEALTHY"
+    with pytest.raises(
+        EcsTaskError, match=r"(?s)'bad': it is UNHEALTHY; health status UNHEALTHY.*exit 1: config missing"
+    ):
+        t.containers["bad"].wait_until_healthy(timeout=30)
+    with pytest.raises(EcsTaskError, match=r"'gone': it stopped \(exit code 3\); its last log lines:\n +bye"):
+        t.containers["gone"].wait_until_healthy(timeout=30)
 
 
 def test_start_timeout_gives_up_on_a_dependency_that_never_gets_healthy(run: Run) -> None:
