@@ -345,24 +345,6 @@ def test_describe_output_without_wrapper_is_accepted() -> None:
     assert "status" not in td.raw
 
 
-def test_read_only_field_set_is_the_documented_one() -> None:
-    assert (
-        frozenset(
-            {
-                "taskDefinitionArn",
-                "revision",
-                "status",
-                "requiresAttributes",
-                "compatibilities",
-                "registeredAt",
-                "registeredBy",
-                "deregisteredAt",
-            }
-        )
-        == READ_ONLY_FIELDS
-    )
-
-
 def test_paths_inside_a_wrapper_name_the_wrapper() -> None:
     problem = only_problem({"taskDefinition": task(container(cpu="1"))})
     assert problem.startswith("$.taskDefinition.containerDefinitions[0].cpu (container 'app'): ")
