@@ -112,6 +112,14 @@ def endpoint_for(owner: Owner, port: int = 0, engine_host: str = "localhost") ->
         return info
 
 
+def _is_status_strategy(strategy: Any) -> bool:
+    try:
+        from testcontainers.core.wait_strategies import ContainerStatusWaitStrategy
+    except ImportError:  # older testcontainers releases have no such strategy
+        return False
+    return isinstance(strategy, ContainerStatusWaitStrategy)
+
+
 class WaitTarget:
     """A container as testcontainers' wait strategies expect one (their WaitStrategyTarget protocol)."""
 
@@ -130,7 +138,12 @@ class WaitTarget:
 
         client = docker.DockerClient.__new__(docker.DockerClient)
         client.api = self._container._task._engine.api
-        return DockerContainer(attrs=dict(self._container.inspect()), client=client)
+        # With its collection, reload() works: strategies that poll health or status call it.
+        return DockerContainer(attrs=dict(self._container.inspect()), client=client, collection=client.containers)
+
+    def exec(self, command: str | list[str]) -> ExecResult:
+        """For ExecWaitStrategy: the command's exit code and output."""
+        return self._container.exec(command)
 
     def get_logs(self) -> tuple[bytes, bytes]:
         lines = self._container.log_lines()
@@ -620,7 +633,13 @@ class Task:
                 raise EcsTaskError(f"wait_for names {name!r}, which is not a container of {self.family}")
             self._runner._record(name, f"waiting for {type(strategy).__name__}")
             try:
-                strategy.wait_until_ready(WaitTarget(self.containers[name]))
+                if _is_status_strategy(strategy):
+                    # It only accepts testcontainers' own containers; what it waits for (running) is known here.
+                    container = self.containers[name]
+                    if container.status != "RUNNING":
+                        raise RuntimeError(f"container status not valid for continuing: {container.status}")
+                else:
+                    strategy.wait_until_ready(WaitTarget(self.containers[name]))
             except Exception as exc:
                 message = f"container {name!r} of task {self.family}:{self.revision} did not get ready: {exc}"
                 self.close()

@@ -312,6 +312,59 @@ def test_testcontainers_wait_strategies_apply_after_ecs_gating(run: Run) -> None
         )
 
 
+def test_exec_health_and_status_wait_strategies_work_on_task_containers(run: Run) -> None:
+    from testcontainers.core.wait_strategies import (
+        ContainerStatusWaitStrategy,
+        ExecWaitStrategy,
+        HealthcheckWaitStrategy,
+    )
+
+    from pytest_ecstask.errors import TaskFailedToStart
+
+    health = {"command": ["CMD-SHELL", "test -f /tmp/up"], "interval": 5, "retries": 3}
+    t = run(
+        {
+            "family": "ready",
+            "containerDefinitions": [
+                {"name": "db", "image": IMAGE, "command": service("touch /tmp/up"), "healthCheck": health},
+                {"name": "app", "image": IMAGE, "command": service("sleep 1; touch /tmp/migrated")},
+                {"name": "side", "image": IMAGE, "command": service()},
+            ],
+        },
+        wait_for={
+            "db": HealthcheckWaitStrategy().with_startup_timeout(30),
+            "app": ExecWaitStrategy(["test", "-f", "/tmp/migrated"]).with_startup_timeout(30),
+            "side": ContainerStatusWaitStrategy(),
+        },
+    )
+    assert t.containers["db"].health == "HEALTHY"
+    assert t.containers["app"].exec(["test", "-f", "/tmp/migrated"]).exit_code == 0
+    ready = [e.what for e in t.timeline if e.what.startswith("ready (")]
+    assert ready == [
+        "ready (HealthcheckWaitStrategy)",
+        "ready (ExecWaitStrategy)",
+        "ready (ContainerStatusWaitStrategy)",
+    ]
+    with pytest.raises(
+        TaskFailedToStart, match=r"'done' of task ready:1 did not get ready: .*status not valid.*STOPPED"
+    ):
+        run(
+            {
+                "family": "ready",
+                "containerDefinitions": [
+                    {
+                        "name": "app",
+                        "image": IMAGE,
+                        "command": service(),
+                        "dependsOn": [{"containerName": "done", "condition": "SUCCESS"}],
+                    },
+                    {"name": "done", "image": IMAGE, "command": ["true"], "essential": False},
+                ],
+            },
+            wait_for={"done": ContainerStatusWaitStrategy()},
+        )
+
+
 def test_kill_with_a_signal_and_essential_semantics(run: Run) -> None:
     t = run(
         {
