@@ -514,6 +514,7 @@ def _remove_session_task(config: pytest.Config, run: Run) -> None:
         return
     with deferred_interrupts(reraise=False):
         task.close()
+    _write_log_dir(config, task)
 
 
 def _remove_everything_of(config: pytest.Config, run: Run) -> None:
@@ -1117,6 +1118,7 @@ def _shared_session_task(
         try:
             task = _session_task_from(config, run, record, owned=None, fixture_credentials=fixture_credentials)
             record_path.write_text(json.dumps(record))  # before starting: the controller removes even a half start
+            _forward_events(config, task)
             task.start()
         except EcsTaskError as exc:
             message = str(exc)

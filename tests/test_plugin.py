@@ -299,6 +299,34 @@ def test_xdist_controller_removes_the_session_task_even_when_it_cannot_rebuild_i
     assert engine_resources(docker_api, session_of(result)) == 0
 
 
+def test_xdist_session_task_sends_events_and_gets_its_log_files(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        import os
+
+        def pytest_ecstask_task_event(task, event, container, at, details):
+            with open(f"events-{os.getpid()}.txt", "a") as out:
+                out.write(f"{event} {container or '-'}\\n")
+        """
+    )
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_uses_the_session_task(n, ecs_task):
+            assert ecs_task.status == "RUNNING"
+        """
+    )
+    result = project.runpytest_subprocess("-n", "2", "--ecs-taskdef=taskdef.json", "--ecs-log-dir=logs")
+    result.assert_outcomes(passed=4)
+    events = [p.read_text().splitlines() for p in project.path.glob("events-*.txt")]
+    assert len(events) == 1, "only the worker that starts the session task sends its events"
+    assert "planned -" in events[0] and "container_started app" in events[0]
+    logs = sorted(p.name for p in (project.path / "logs").glob("*/*.log"))
+    assert logs == ["app.log"], logs
+
+
 def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     for option, ini in [
