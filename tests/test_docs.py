@@ -146,3 +146,14 @@ def test_every_name_the_package_exports_is_in_the_reference() -> None:
     reference = page("reference.md")
     missing = [n for n in pytest_ecstask.__all__ if n != "__version__" and not mentions(reference, n)]
     assert not missing, f"docs/reference.md does not mention these exports of pytest_ecstask: {', '.join(missing)}"
+
+
+def test_the_changelog_has_an_entry_for_this_version() -> None:
+    import pytest_ecstask
+
+    changelog = (DOCS.parent / "CHANGELOG.md").read_text(encoding="utf-8")
+    version = pytest_ecstask.__version__
+    assert re.search(rf"^## \[{re.escape(version)}\] - \d{{4}}-\d{{2}}-\d{{2}}$", changelog, re.M), (
+        f"CHANGELOG.md has no '## [{version}] - YYYY-MM-DD' entry for the package's version"
+    )
+    assert changelog.index("## [Unreleased]") < changelog.index(f"## [{version}]")
