@@ -1062,7 +1062,19 @@ def ecs_task_factory(request: pytest.FixtureRequest, ecs_task_credentials: Any) 
 
 
 @pytest.fixture(scope="session")
-def ecs_session_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[Task]:
+def ecs_session_wait_for() -> Mapping[str, Any]:
+    """Readiness checks for the session task; override it in a conftest.py to give your own.
+
+    Return ``{container name: testcontainers wait strategy}``, as the marker's ``wait_for`` takes; they
+    are applied once, after ECS gating, when the session task starts.
+    """
+    return {}
+
+
+@pytest.fixture(scope="session")
+def ecs_session_task(
+    request: pytest.FixtureRequest, ecs_task_credentials: Any, ecs_session_wait_for: Mapping[str, Any]
+) -> Iterator[Task]:
     """The task of ``--ecs-taskdef`` / ini ``ecs_taskdef``, started once for the run (xdist workers share it)."""
     config = request.config
     path = _session_taskdef_path(config)
@@ -1074,17 +1086,21 @@ def ecs_session_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) 
         )
     run = config.stash[run_key]
     if not run.is_worker:
-        task = _start(config, path, {}, Path.cwd(), ecs_task_credentials)
+        task = _start(config, path, {"wait_for": ecs_session_wait_for}, Path.cwd(), ecs_task_credentials)
         yield task
         _close(config, task)
         return
-    task = _shared_session_task(config, run, path, ecs_task_credentials)
+    task = _shared_session_task(config, run, path, ecs_task_credentials, ecs_session_wait_for)
     yield task
     task.close()  # stops following it; the controller removes it once every worker is done
 
 
 def _shared_session_task(
-    config: pytest.Config, run: Run, path: Path, fixture_credentials: Mapping[str, str] | None
+    config: pytest.Config,
+    run: Run,
+    path: Path,
+    fixture_credentials: Mapping[str, str] | None,
+    wait_for: Mapping[str, Any],
 ) -> Task:
     """The first worker to get here starts the task, under a file lock; the others take it up."""
     from filelock import FileLock
@@ -1116,7 +1132,9 @@ def _shared_session_task(
         }
         message = None
         try:
-            task = _session_task_from(config, run, record, owned=None, fixture_credentials=fixture_credentials)
+            task = _session_task_from(
+                config, run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for
+            )
             record_path.write_text(json.dumps(record))  # before starting: the controller removes even a half start
             _forward_events(config, task)
             task.start()
@@ -1136,13 +1154,17 @@ def _session_task_from(
     record: Mapping[str, Any],
     owned: bool | None,
     fixture_credentials: Mapping[str, str] | None = None,
+    wait_for: Mapping[str, Any] | None = None,
 ) -> Task:
     """The session task's plan, rebuilt from its record; ``owned`` None = about to be started here."""
     from dataclasses import replace
 
     from pytest_ecstask.task import create_task
 
-    options = replace(task_options(config, {}), credentials_provider=credentials_provider(config, fixture_credentials))
+    options = replace(
+        task_options(config, {"wait_for": wait_for or {}}),
+        credentials_provider=credentials_provider(config, fixture_credentials),
+    )
     task = create_task(
         record["source"],
         options,

@@ -327,6 +327,48 @@ def test_xdist_session_task_sends_events_and_gets_its_log_files(project: pytest.
     assert logs == ["app.log"], logs
 
 
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["alone", "xdist"])
+def test_the_session_task_waits_for_the_strategies_of_its_fixture(project: pytest.Pytester, xdist: list[str]) -> None:
+    project.makeconftest(
+        """
+        import pytest
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+        @pytest.fixture(scope="session")
+        def ecs_session_wait_for():
+            return {"app": LogMessageWaitStrategy("warmed up").with_startup_timeout(20)}
+        """
+    )
+    (project.path / "taskdef.json").write_text(
+        json.dumps(taskdef()).replace("echo ok > /www/index.html", "sleep 1; echo warmed up; echo ok > /www/index.html")
+    )
+    project.makepyfile(
+        """
+        def test_ready_at_once(ecs_task):
+            assert "warmed up" in ecs_task.containers["app"].logs()
+        """
+    )
+    result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json", *xdist)
+    result.assert_outcomes(passed=1)
+
+
+def test_a_session_task_that_never_gets_ready_fails_its_tests(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        import pytest
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+        @pytest.fixture(scope="session")
+        def ecs_session_wait_for():
+            return {"app": LogMessageWaitStrategy("never said").with_startup_timeout(1)}
+        """
+    )
+    project.makepyfile("def test_x(ecs_task):\n    pass\n")
+    result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*container 'app' of task web:1 did not get ready*"])
+
+
 def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     for option, ini in [

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
-from orders_client import OrdersApi
+from orders_client import OrdersApi, app_ready
 
 from pytest_ecstask import Task
 
@@ -42,6 +43,12 @@ def images(tmp_path_factory: pytest.TempPathFactory) -> None:
         except BuildError as exc:
             log = "".join(str(chunk.get("stream") or chunk.get("error") or "") for chunk in exc.build_log)
             pytest.fail(f"building {tag} failed: {exc}\n{log}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def ecs_session_wait_for() -> dict[str, Any]:
+    """The session task is handed to the tests once the app answers its health URL."""
+    return app_ready()
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from orders_client import OrdersApi
 
+from conftest import app_ready
 from pytest_ecstask import Task
 
 HERE = Path(__file__).parent
@@ -63,7 +64,7 @@ def test_requests_are_logged_to_the_apps_awslogs_stream(ecs_task: Task, orders: 
     assert line in ecs_task.awslogs[("/ecs/orders", f"orders/app/{ecs_task.id}")]
 
 
-@pytest.mark.ecs_task("taskdef.json")
+@pytest.mark.ecs_task("taskdef.json", wait_for=app_ready())
 def test_the_task_stops_when_the_config_agent_dies(ecs_task: Task, orders: OrdersApi) -> None:
     assert orders.get("/cgi-bin/quote?quantity=1")[0] == 200
 
