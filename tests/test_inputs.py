@@ -289,8 +289,9 @@ def test_hooks_adjust_resolve_and_observe(project: pytest.Pytester, image: str) 
 
 def run_real(pytester: pytest.Pytester, name: str, *args: str, containers: list[str]) -> pytest.RunResult:
     shutil.copy(TASKDEFS / name, pytester.path / name)
-    # The file's ulimits may exceed what this host allows (nofile 1000000): the adjust hook caps them,
-    # as a team would for its CI machines.
+    # The file's ulimits may exceed what this host allows (nofile 1000000), and its fixed host ports (48
+    # publishes 80) would clash with other runs on the engine: the adjust hook caps the one and makes the
+    # others dynamic, as a team would for its CI machines.
     pytester.makeconftest("""
         import resource
 
@@ -299,6 +300,9 @@ def run_real(pytester: pytest.Pytester, name: str, *args: str, containers: list[
             for c in definition["containerDefinitions"]:
                 for u in c.get("ulimits") or []:
                     u["softLimit"], u["hardLimit"] = min(u["softLimit"], hard), min(u["hardLimit"], hard)
+                if definition.get("networkMode", "bridge") == "bridge":
+                    for pm in c.get("portMappings") or []:
+                        pm["hostPort"] = 0
         """)
     overrides = {c: {"command": service(f"echo {c}-running")} for c in containers}
     pytester.makepyfile(f"""
