@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -49,8 +50,9 @@ from pytest_ecstask.lifecycle import (
     process_owner,
     resource_labels,
 )
+from pytest_ecstask.options import TaskOptions
 from pytest_ecstask.sweep import sweep
-from pytest_ecstask.task import Task, TaskOptions, create_task
+from pytest_ecstask.task import Task, create_task
 
 # A small stop timeout: every container here exits 0 on SIGTERM anyway.
 OPTIONS = TaskOptions(pull="never", stop_timeout=2, start_timeout=120)
@@ -175,7 +177,7 @@ class RawTask:
             )["Id"]
 
     def create(self, plan: Any) -> str:
-        cid = self.api.create_container_from_config(self.body(plan), name=plan.docker_name)["Id"]
+        cid = str(self.api.create_container_from_config(self.body(plan), name=plan.docker_name)["Id"])
         self.ids[plan.name] = cid
         return cid
 
@@ -196,9 +198,12 @@ class RawTask:
 
     def start_cli(self) -> None:
         """``docker network create`` then one ``docker run -d`` per container, with the same env and labels."""
-        run = lambda args: subprocess.run(["docker", *args], check=True, capture_output=True)  # noqa: E731
+
+        def run(args: list[str]) -> None:
+            subprocess.run(["docker", *args], check=True, capture_output=True)
+
         network = self.plan.network.docker_name if self.plan.network else None
-        if network:
+        if network and self.plan.network:
             labels = self.ctx.label(dict(self.plan.network.labels))
             run(["network", "create", *[f"--label={k}={v}" for k, v in labels.items()], network])
         for c in self.plan.containers:
@@ -272,10 +277,10 @@ def start_and_teardown(ctx: Context, n: int = 8) -> list[Row]:
             raw.remove()
 
     for variant in variants:  # warm-up: the endpoint server, image checks, imports, engine caches
-        attempt(ctx, f"start {variant}", lambda v=variant: one(v, record=False))
+        attempt(ctx, f"start {variant}", partial(one, variant, record=False))
     for rep in range(ctx.repeat):
         for variant in rotated(variants, rep):
-            attempt(ctx, f"start {variant}", lambda v=variant: one(v, record=True))
+            attempt(ctx, f"start {variant}", partial(one, variant, record=True))
         ctx.log(
             f"  {n}-container start, rep {rep + 1}: ours {samples['ours'][-1]:.3f} s, sequential "
             f"{samples['sequential'][-1]:.3f} s, concurrent {samples['concurrent'][-1]:.3f} s, "
@@ -357,11 +362,11 @@ def start_one(ctx: Context) -> list[Row]:
             samples[variant].append(took)
 
     for variant in variants:
-        attempt(ctx, f"start1 {variant}", lambda v=variant: one(v, record=False))
+        attempt(ctx, f"start1 {variant}", partial(one, variant, record=False))
     reps = ctx.repeat * 2  # cheap: twice the repetitions for a steadier median
     for rep in range(reps):
         for variant in rotated(variants, rep):
-            attempt(ctx, f"start1 {variant}", lambda v=variant: one(v, record=True))
+            attempt(ctx, f"start1 {variant}", partial(one, variant, record=True))
     ctx.log(
         f"  1-container start: ours {median(samples['ours']):.3f} s, raw {median(samples['raw']):.3f} s, "
         f"raw on the default bridge {median(samples['raw_default_bridge']):.3f} s ({reps} reps)"
@@ -469,7 +474,7 @@ def healthy_gating(ctx: Context) -> list[Row]:
     reps = min(ctx.repeat, 4)  # each sample waits out the 5 s health interval
     for rep in range(reps):
         for mode, who in rotated(variants, rep):
-            sample = attempt(ctx, f"healthy {mode}/{who}", lambda m=mode, w=who: (ours if w == "ours" else raw)(m))
+            sample = attempt(ctx, f"healthy {mode}/{who}", partial(ours if who == "ours" else raw, mode))
             samples[f"{mode}/{who}"].append(sample)
         ctx.log(
             "  HEALTHY gating, rep {}: {}".format(
@@ -641,7 +646,7 @@ def sweep_orphans(ctx: Context) -> list[Row]:
 
     for rep in range(ctx.repeat):
         for variant, networks in rotated(variants, rep):
-            attempt(ctx, f"sweep {variant}", lambda v=variant, n=networks: one(v, n))
+            attempt(ctx, f"sweep {variant}", partial(one, variant, networks))
     tasks = -(-n // per_task)
     seq_phases = {k: median(v) for k, v in phases.items()}
     return [
@@ -733,7 +738,7 @@ def _host_latency(url: str, headers: dict[str, str], rate: float, seconds: float
             time.sleep(delay)
         next_at += 1 / rate
         t0 = time.perf_counter()
-        conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=5)
+        conn = http.client.HTTPConnection(parts.hostname or "localhost", parts.port or 80, timeout=5)
         try:
             conn.request("GET", parts.path or "/", headers=headers)
             response = conn.getresponse()

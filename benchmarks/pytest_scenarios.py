@@ -14,6 +14,7 @@ import sys
 import tempfile
 import threading
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -324,10 +325,10 @@ def xdist_session_task(ctx: Any) -> list[Row]:
                 launches[name].append(launched)
 
         for name in variants:
-            attempt(ctx, f"xdist {name}", lambda n=name: one(n, record=False))
+            attempt(ctx, f"xdist {name}", partial(one, name, record=False))
         for rep in range(ctx.repeat):
             for name in rotated(list(variants), rep):
-                attempt(ctx, f"xdist {name}", lambda n=name: one(n, record=True))
+                attempt(ctx, f"xdist {name}", partial(one, name, record=True))
             ctx.log(
                 f"  xdist rep {rep + 1}: -n 4 {samples['-n 4'][-1]:.2f} s "
                 f"({launches['-n 4'][-1]['tasks']} task), serial {samples['serial'][-1]:.2f} s "

@@ -11,9 +11,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from orders_client import OrdersApi
+from orders_client import OrdersApi, app_ready
 
-from conftest import app_ready
 from pytest_ecstask import Task
 
 HERE = Path(__file__).parent
