@@ -1107,42 +1107,45 @@ def _shared_session_task(
 
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
 
+    failure = None
     try:
         engine_for(config)
     except EcsTaskError as exc:
-        pytest.fail(str(exc), pytrace=False)
+        failure = str(exc)
+    if failure is not None:  # outside the except block: the report shows the message alone
+        pytest.fail(failure, pytrace=False)
     record_path = run.session_dir / "session-task.json"
     with FileLock(str(run.session_dir / "session-task.lock"), thread_local=False):
         if record_path.exists():
             record = json.loads(record_path.read_text())
             if "error" in record:
-                pytest.fail(record["error"], pytrace=False)
-            try:
-                task = _session_task_from(config, run, record, owned=False)
-            except EcsTaskError as exc:
-                pytest.fail(str(exc), pytrace=False)
-            return task
-        import secrets
+                failure = str(record["error"])  # its start failed in another worker
+            else:
+                try:
+                    return _session_task_from(config, run, record, owned=False)
+                except EcsTaskError as exc:
+                    failure = str(exc)
+        else:
+            import secrets
 
-        record = {
-            "source": str(path),
-            "task_id": new_task_id(),
-            "created": now_rfc3339(),
-            "secret": secrets.token_hex(16),
-        }
-        message = None
-        try:
-            task = _session_task_from(
-                config, run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for
-            )
-            record_path.write_text(json.dumps(record))  # before starting: the controller removes even a half start
-            _forward_events(config, task)
-            task.start()
-        except EcsTaskError as exc:
-            message = str(exc)
-            record_path.write_text(json.dumps({"error": message}))
-    if message is not None:
-        pytest.fail(message, pytrace=False)
+            record = {
+                "source": str(path),
+                "task_id": new_task_id(),
+                "created": now_rfc3339(),
+                "secret": secrets.token_hex(16),
+            }
+            try:
+                task = _session_task_from(
+                    config, run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for
+                )
+                record_path.write_text(json.dumps(record))  # before starting: the controller removes a half start
+                _forward_events(config, task)
+                task.start()
+            except EcsTaskError as exc:
+                failure = str(exc)
+                record_path.write_text(json.dumps({"error": failure}))
+    if failure is not None:  # outside the except block: the report shows the message alone
+        pytest.fail(failure, pytrace=False)
     # Removal is the controller's: the worker that started it may finish before the others.
     task._runner._follower = True
     return task

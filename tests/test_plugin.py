@@ -242,13 +242,17 @@ def test_image_mapping_precedence_marker_then_command_line_then_ini(project: pyt
     result.assert_outcomes(passed=2)
 
 
-def test_no_engine_is_a_plain_error(project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["alone", "xdist"])
+def test_no_engine_is_a_plain_error(
+    project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, xdist: list[str]
+) -> None:
     project.makepyfile("def test_x(ecs_task):\n    pass\n")
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-    result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json")
+    result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json", *xdist)
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*No Docker engine answered*DOCKER_HOST*"])
-    assert "Traceback" not in result.stdout.str()
+    out = result.stdout.str()
+    assert "Traceback" not in out and "another exception occurred" not in out and "plugin.py" not in out
 
 
 def test_xdist_workers_share_the_controllers_session_id(project: pytest.Pytester) -> None:
@@ -367,6 +371,25 @@ def test_a_session_task_that_never_gets_ready_fails_its_tests(project: pytest.Py
     result = project.runpytest_subprocess("--ecs-taskdef=taskdef.json")
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*container 'app' of task web:1 did not get ready*"])
+
+
+def test_xdist_session_task_that_cannot_start_errors_every_test_with_its_message(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.parametrize("n", range(4))
+        def test_uses_the_session_task(n, ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest_subprocess(
+        "-n", "2", "--ecs-taskdef=taskdef.json", "-o", "ecs_images=registry.example/web:1=not-built/x:1"
+    )
+    result.assert_outcomes(errors=4)
+    out = result.stdout.str()
+    assert out.count("image 'not-built/x:1' for container 'app' is not present on the engine") >= 4, out
+    assert "another exception occurred" not in out and "Traceback" not in out
 
 
 def test_help_lists_every_option_with_its_ini_twin(pytester: pytest.Pytester) -> None:
