@@ -410,6 +410,28 @@ def _healthy_event_time(events: list[dict[str, Any]], container_id: str) -> floa
     return None
 
 
+def healthy_gate_ours(ctx: Context, mode: str) -> tuple[dict[str, float], Task]:
+    """Start the HEALTHY-gated task with the plugin: its gate sample, and the task (still running: close it)."""
+    taskdef = healthy_task(ctx.image, mode)
+    recorder = EventRecorder(
+        ctx.api,
+        {
+            "type": "container",
+            "event": "health_status",
+            "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}",
+        },
+    )
+    try:
+        _, _, task = ours_start(ctx, taskdef)
+    finally:
+        events = recorder.stop(settle=0)
+    try:
+        return _gate_sample(ctx.api, str(task.containers["db"].id), str(task.containers["app"].id), events), task
+    except BaseException:
+        task.close()
+        raise
+
+
 def _gate_sample(api: Any, db_id: str, app_id: str, events: list[dict[str, Any]]) -> dict[str, float]:
     db, app = api.inspect_container(db_id), api.inspect_container(app_id)
     started = docker_time(app["State"]["StartedAt"])
@@ -426,23 +448,9 @@ def healthy_gating(ctx: Context) -> list[Row]:
     samples: dict[str, list[dict[str, float]]] = {f"{m}/{w}": [] for m, w in variants}
 
     def ours(mode: str) -> dict[str, float]:
-        taskdef = healthy_task(ctx.image, mode)
-        recorder = EventRecorder(
-            ctx.api,
-            {
-                "type": "container",
-                "event": "health_status",
-                "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}",
-            },
-        )
-        try:
-            _, _, task = ours_start(ctx, taskdef)
-        finally:
-            events = recorder.stop(settle=0)
-        try:
-            return _gate_sample(ctx.api, str(task.containers["db"].id), str(task.containers["app"].id), events)
-        finally:
-            task.close()
+        sample, task = healthy_gate_ours(ctx, mode)
+        task.close()
+        return sample
 
     def raw(mode: str) -> dict[str, float]:
         """A minimal event-driven starter: start app on the health_status: healthy event of db."""

@@ -34,7 +34,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: F401
-from support import EventRecorder, build_image, docker_api, labelled, remove_all
+from support import build_image, docker_api, labelled, remove_all
 
 TRACED = (
     "inspect_image",
@@ -210,7 +210,7 @@ def trace(scenario: str, loops: int) -> None:
 def trace_healthy(loops: int) -> None:
     """Per mode: how long after handling the health_status event the runner calls start, and how long
     Docker's start takes (the runner's timeline is read against its start time: a diagnostic, private)."""
-    from engine_scenarios import _gate_sample, healthy_task, ours_start
+    from engine_scenarios import healthy_gate_ours
 
     from pytest_ecstask.task import get_engine
 
@@ -219,21 +219,8 @@ def trace_healthy(loops: int) -> None:
     tracer.wrap(get_engine().api)
     for _ in range(loops):
         for mode in ("bridge", "awsvpc"):
-            taskdef = healthy_task(ctx.image, mode)
-            recorder = EventRecorder(
-                ctx.api,
-                {
-                    "type": "container",
-                    "event": "health_status",
-                    "label": f"com.amazonaws.ecs.task-definition-family={taskdef['family']}",
-                },
-            )
+            sample, task = healthy_gate_ours(ctx, mode)
             try:
-                _, _, task = ours_start(ctx, taskdef)
-            finally:
-                events = recorder.stop(settle=0)
-            try:
-                sample = _gate_sample(ctx.api, str(task.containers["db"].id), str(task.containers["app"].id), events)
                 healthy = next(e.at for e in task.timeline if e.container == "db" and e.what == "health HEALTHY")
                 start = [c for c in tracer.calls if c[1] == "start"][-1]
                 reaction = (start[2] - task._runner._began) - healthy
