@@ -198,7 +198,11 @@ def main(argv: Sequence[str]) -> int:
         from pathlib import Path
 
         path = Path(argv[1])
-        path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        try:
+            path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
+        except (OSError, ValueError) as exc:
+            print(f"error: {path}: {exc}", file=sys.stderr)
+            return 1
         return 0
     if argv:
         print("usage: python -m pytest_ecstask.fields [--write DOCUMENT.md]", file=sys.stderr)

@@ -339,3 +339,25 @@ def test_the_documented_table_is_the_generated_one() -> None:
     table = markdown_table()
     for entry in FIELDS:
         assert entry.note in table
+
+
+def test_the_table_command_prints_writes_and_refuses_bad_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_ecstask.fields import BEGIN, END, main
+
+    assert main([]) == 0
+    assert capsys.readouterr().out == markdown_table()
+    page = tmp_path / "page.md"
+    page.write_text(f"# Fields\n\n{BEGIN}\nstale\n{END}\n\nafter\n")
+    assert main(["--write", str(page)]) == 0
+    written = page.read_text()
+    assert "stale" not in written and markdown_table() in written and written.endswith("after\n")
+    assert main(["--wrong"]) == 2
+    assert "usage: python -m pytest_ecstask.fields" in capsys.readouterr().err
+    page.write_text("# no markers\n")
+    assert main(["--write", str(page)]) == 1
+    assert f"error: {page}: the document lacks the markers" in capsys.readouterr().err
+    assert page.read_text() == "# no markers\n"
+    assert main(["--write", str(tmp_path / "missing.md")]) == 1
+    assert "missing.md" in capsys.readouterr().err
