@@ -24,7 +24,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -48,7 +48,7 @@ class EndpointInfo:
     """Where the run's server listens, and the secret its own processes use to register tasks."""
 
     port: int
-    control_token: str
+    control_token: str = field(repr=False)  # whoever holds it can register tasks and read their credentials
     pid: int
     port_refused: str = ""  # why the port asked for could not be bound, when the server took another
 

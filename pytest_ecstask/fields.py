@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 
 class Support(enum.Enum):
@@ -55,6 +56,11 @@ FIELDS: tuple[FieldSupport, ...] = (
         "not used, the engine runs images for its own platform.",
     ),
     FieldSupport("enableFaultInjection", L, "Not used: inject faults with Container.stop/kill/pause instead."),
+    FieldSupport(
+        "trustedExecutionConfiguration",
+        L,
+        "Not used: containers run with the engine's own isolation; no sandbox and no attestation locally.",
+    ),
     # -- each container ----------------------------------------------------------------------------------
     FieldSupport(C + "name", S, "The container's name in the task, in Docker names, labels and network aliases."),
     FieldSupport(C + "image", S, "Image, after image mappings; pulled per --ecs-pull."),
@@ -91,7 +97,8 @@ FIELDS: tuple[FieldSupport, ...] = (
     FieldSupport(
         C + "secrets",
         L,
-        "Env, with values from --ecs-secret, a secrets file, hooks, or SSM and Secrets Manager with --ecs-aws.",
+        "Env, with values from the secrets argument, a secrets file (--ecs-secrets-file), hooks, or SSM and "
+        "Secrets Manager with --ecs-aws.",
     ),
     FieldSupport(C + "dependsOn", S, "START, COMPLETE, SUCCESS and HEALTHY, gated on Docker events."),
     FieldSupport(C + "startTimeout", S, "The dependency's time limit, counted from its start."),
@@ -153,11 +160,43 @@ GROUPS: tuple[tuple[str, str], ...] = (
 )
 
 
+# Botocore's ECS model shape that holds the fields of each group, for messages about the installed model.
+GROUP_SHAPES: Mapping[str, str] = {
+    "": "RegisterTaskDefinitionRequest",
+    C: "ContainerDefinition",
+    LP: "LinuxParameters",
+    V: "Volume",
+}
+
+
 def field_support(path: str) -> FieldSupport:
     for entry in FIELDS:
         if entry.path == path:
             return entry
     raise KeyError(path)
+
+
+def listed_names(prefix: str) -> frozenset[str]:
+    """The field names this list knows directly below ``prefix`` (one of the GROUPS prefixes)."""
+    names = (e.path[len(prefix) :] for e in FIELDS if _group(e.path) == prefix)
+    return frozenset(name for name in names if "." not in name and "[" not in name)
+
+
+def unlisted_fields(raw: Mapping[str, Any]) -> list[str]:
+    """JSON paths of the fields a validated task definition sets that this list does not know.
+
+    Botocore's model is newer than the list: the field passed validation, and nothing here reproduces it
+    locally. Only the four groups of the list are looked at (the task, containers, linuxParameters, volumes).
+    """
+    found = [f"$.{key}" for key in raw if key not in listed_names("")]
+    container_keys, linux_keys, volume_keys = listed_names(C), listed_names(LP), listed_names(V)
+    for i, container in enumerate(raw.get("containerDefinitions") or ()):
+        found += [f"$.containerDefinitions[{i}].{key}" for key in container if key not in container_keys]
+        linux = container.get("linuxParameters") or {}
+        found += [f"$.containerDefinitions[{i}].linuxParameters.{key}" for key in linux if key not in linux_keys]
+    for i, volume in enumerate(raw.get("volumes") or ()):
+        found += [f"$.volumes[{i}].{key}" for key in volume if key not in volume_keys]
+    return found
 
 
 def _group(path: str) -> str:

@@ -7,7 +7,7 @@ never start a task, and that must cost nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -18,6 +18,7 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
 DEFAULT_LAUNCH_TYPE = "EC2"
+MASK = "******"  # what a repr shows for a secret value or a credential
 
 
 @dataclass(frozen=True)
@@ -57,3 +58,11 @@ class TaskOptions:
     adjust: Callable[[dict[str, Any], str], None] | None = None  # may change the loaded definition in place
     image_resolver: Callable[[str, str], str | None] | None = None  # (image, container) -> image to run
     registry_auth: Callable[[str, str], Mapping[str, str] | None] | None = None  # (image, container) -> auth
+
+    def __repr__(self) -> str:
+        # Secret values and credentials never show: only which ones were given.
+        shown = {f.name: getattr(self, f.name) for f in fields(self)}
+        shown["secrets"] = dict.fromkeys(self.secrets, MASK)
+        if self.credentials is not None:
+            shown["credentials"] = dict.fromkeys(self.credentials, MASK)
+        return f"TaskOptions({', '.join(f'{name}={value!r}' for name, value in shown.items())})"

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_ecstask.endpoints import EndpointInfo, container_environment
 from pytest_ecstask.errors import PlanError
+from pytest_ecstask.fields import unlisted_fields
 from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
 from pytest_ecstask.secretvalues import merge_environment
 from pytest_ecstask.taskdef import (
@@ -59,10 +60,10 @@ class PlanOptions:
     account_id: str = DEFAULT_ACCOUNT_ID
     availability_zone: str = DEFAULT_AVAILABILITY_ZONE
     launch_type: str = DEFAULT_LAUNCH_TYPE
-    secret_values: Mapping[str, str] = field(default_factory=dict)  # valueFrom -> value
-    environment_files: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict)  # value -> lines
+    secret_values: Mapping[str, str] = field(default_factory=dict, repr=False)  # valueFrom -> value
+    environment_files: Mapping[str, Sequence[tuple[str, str]]] = field(default_factory=dict, repr=False)
     endpoint: EndpointInfo | None = None  # the run's metadata and credentials server, when there is one
-    secret: str = ""  # per task: the metadata and credentials ids are derived from it
+    secret: str = field(default="", repr=False)  # per task: the metadata and credentials ids are derived from it
     mask_secrets: bool = False  # a plan to show, not to run: secrets need no values
 
 
@@ -89,7 +90,8 @@ class ContainerPlan:
     start_timeout: float | None
     stop_timeout: float
     ports: tuple[PortMapping, ...]
-    create_body: Mapping[str, Any]  # Engine API ContainerCreate body, HostConfig and NetworkingConfig inside
+    # Engine API ContainerCreate body, HostConfig and NetworkingConfig inside; its Env holds secret values.
+    create_body: Mapping[str, Any] = field(repr=False)
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,8 @@ class TaskPlan:
     containers: tuple[ContainerPlan, ...]  # in task definition order
     labels: Mapping[str, str]  # ours, on every resource of the task
     options: PlanOptions
+    # JSON paths of fields the installed ECS model accepts that this version does not know: not reproduced.
+    not_reproduced: tuple[str, ...] = ()
 
     def container(self, name: str) -> ContainerPlan:
         for c in self.containers:
@@ -242,6 +246,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
         containers=containers,
         labels=base_labels,
         options=options,
+        not_reproduced=tuple(unlisted_fields(taskdef.raw)),
     )
 
 
@@ -669,6 +674,7 @@ def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) ->
             for v in plan.volumes
         ],
         "containers": containers,
+        "not_reproduced": list(plan.not_reproduced),
     }
 
 
@@ -715,4 +721,6 @@ def format_plan(data: Mapping[str, Any]) -> str:
     for v in data["volumes"]:
         where = v["host_path"] or f"Docker volume {v['docker_volume']} ({v['scope']})"
         lines.append(f"volume {v['name']}: {where}")
+    for path in data["not_reproduced"]:
+        lines.append(f"not reproduced locally: {path} (a field of a newer ECS model than this version knows)")
     return "\n".join(lines)

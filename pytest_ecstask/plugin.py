@@ -547,10 +547,9 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.write_line(f"ecstask: {note}", yellow=True)
     if run is not None and run.owner.keep and not run.kept and run.session_dir.exists():
         # xdist: the workers kept them; the controller only knows the session.
-        terminalreporter.write_line(
-            f"ecstask: tasks of session {run.session_id} were kept running (--ecs-keep); remove them with: "
-            "pytest --ecs-sweep-orphans --ecs-include-kept"
-        )
+        terminalreporter.write_line(f"ecstask: tasks of session {run.session_id} were kept running (--ecs-keep)")
+        for line in removal_recipe(run.session_id):
+            terminalreporter.write_line(line)
     if run is None or not run.kept:
         return
     terminalreporter.section("ecstask: tasks kept running (--ecs-keep)")
@@ -562,10 +561,26 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
                 with suppress(EcsTaskError):
                     ports.append(f"{p.key} -> {c.host}:{c.port(p.container_port, p.protocol)}")
             terminalreporter.write_line(f"  {c.name}: docker container {c.docker_name} {' '.join(ports)}")
-    terminalreporter.write_line(
-        "remove them with: pytest --ecs-sweep-orphans --ecs-include-kept   "
-        f"(or: docker rm -f $(docker ps -aq --filter label=pytest-ecstask.session={run.session_id}))"
-    )
+    for line in removal_recipe(run.session_id):
+        terminalreporter.write_line(line)
+
+
+def removal_recipe(session_id: str) -> list[str]:
+    """How to remove kept tasks: every kept run, or this one's containers, then its networks and volumes.
+
+    Containers go first: Docker refuses to remove a network or volume a container still uses. ``xargs -r``
+    (GNU, BSD and busybox alike) runs nothing for an empty list, as in host mode, which has no network.
+    """
+    from pytest_ecstask.lifecycle import LABEL_SESSION
+
+    label = f"label={LABEL_SESSION}={session_id}"
+    return [
+        "remove them with: pytest --ecs-sweep-orphans --ecs-include-kept",
+        "or this run's alone, with the docker CLI:",
+        f"  docker ps -aq --filter {label} | xargs -r docker rm -f",
+        f"  docker network ls -q --filter {label} | xargs -r docker network rm",
+        f"  docker volume ls -q --filter {label} | xargs -r docker volume rm",
+    ]
 
 
 def _warn(config: pytest.Config, line: str) -> None:
@@ -1000,6 +1015,8 @@ def _write(first: list[bool], reporter: Any, line: str) -> None:
 
 
 def _started_line(config: pytest.Config, task: Task) -> None:
+    if task.stop_code == "TaskFailedToStart":
+        return  # check=False hands the test a task that never started: the summary counts started tasks
     took = task.timeline[-1].at if task.timeline else 0.0
     config.stash[run_key].startups.append((f"{task.family}:{task.revision}", took))
 

@@ -41,11 +41,17 @@ EXIT_NO_ENGINE = 3
 @dataclass
 class SweepReport:
     dry_run: bool
-    chosen: list[Verdict] = field(default_factory=list)  # removed, or would be in a dry run
+    chosen: list[Verdict] = field(default_factory=list)  # removed, or would be in a dry run or a refused sweep
     left: list[Verdict] = field(default_factory=list)  # not touched, with the reason
     failed: list[tuple[Resource, str]] = field(default_factory=list)
-    refused: str | None = None  # the safety cap tripped: nothing was removed
+    # The safety cap tripped: nothing was removed. A dry run says so too, since it is how a cap is sized.
+    refused: str | None = None
     stale_leases: int = 0
+
+    @property
+    def removing(self) -> bool:
+        """Whether the chosen resources were removed (not a dry run, not refused)."""
+        return not (self.dry_run or self.refused)
 
     @property
     def exit_code(self) -> int:
@@ -55,16 +61,13 @@ class SweepReport:
 
     def as_json(self) -> str:
         failed_ids = {r.id for r, _ in self.failed}
+        chosen = [{**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids]
         data: dict[str, Any] = {
             "dry_run": self.dry_run,
             "exit_code": self.exit_code,
             "refused": self.refused,
-            "removed": []
-            if self.dry_run or self.refused
-            else [{**describe(v.resource), "why": v.why} for v in self.chosen if v.resource.id not in failed_ids],
-            "would_remove": [{**describe(v.resource), "why": v.why} for v in self.chosen]
-            if self.dry_run or self.refused
-            else [],
+            "removed": chosen if self.removing else [],
+            "would_remove": [] if self.removing else chosen,
             "failed": [{**describe(r), "error": why} for r, why in self.failed],
             "left": [{**describe(v.resource), "why": v.why} for v in self.left],
             "stale_leases_removed": self.stale_leases,
@@ -73,20 +76,21 @@ class SweepReport:
 
     def lines(self) -> list[str]:
         out = []
-        verb = "would remove" if self.dry_run else "removed"
+        verb = "removed" if self.removing else "would remove"
         if self.refused:
             out.append(self.refused)
         failed_ids = {r.id for r, _ in self.failed}
         for v in self.chosen:
             if v.resource.id in failed_ids:
                 continue
-            out.append(f"{'' if self.refused else verb + ' '}{v.resource.kind} {v.resource.name}: {v.why}")
+            out.append(f"{verb} {v.resource.kind} {v.resource.name}: {v.why}")
         for r, why in self.failed:
             out.append(f"could not remove {r.kind} {r.name}: {why}")
         live = sum(1 for v in self.left)
         summary = f"ecstask sweep: {len(self.chosen) - len(self.failed)} {verb}"
         if self.refused:
-            summary = f"ecstask sweep: refused, {len(self.chosen)} resources would go"
+            refused = "would be refused" if self.dry_run else "refused"
+            summary = f"ecstask sweep: {refused}, {len(self.chosen)} resources would go"
         summary += f", {len(self.failed)} failed, {live} left alone (live runs, kept, or too young)"
         out.append(summary)
         return out
@@ -120,11 +124,14 @@ def sweep(
         )
         report.chosen = [v for v in verdicts if v.remove]
         report.left = [v for v in verdicts if not v.remove]
-        if len(report.chosen) > cap and not force and not dry_run:
+        if len(report.chosen) > cap and not force:
+            over = f"ecstask sweep: {len(report.chosen)} resources would be removed, more than the safety cap of {cap}"
             report.refused = (
-                f"ecstask sweep: {len(report.chosen)} resources would be removed, more than the safety cap of {cap}; "
-                "nothing was removed. Look at the list (--ecs-dry-run), then run again with --ecs-force "
-                "or a larger --ecs-sweep-cap"
+                f"{over}; without --ecs-dry-run the sweep would refuse and remove nothing. If the list is right, "
+                "sweep with --ecs-force or a larger --ecs-sweep-cap"
+                if dry_run
+                else f"{over}; nothing was removed. Look at the list (--ecs-dry-run), then run again with "
+                "--ecs-force or a larger --ecs-sweep-cap"
             )
             return report
         if dry_run:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Union
 
+from pytest_ecstask import __version__
 from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
 from pytest_ecstask.endpoints import (
     EndpointInfo,
@@ -66,6 +67,34 @@ class EndpointWarning(UserWarning):
 
 
 _endpoints: dict[str, EndpointInfo | None] = {}
+
+
+class UnknownFieldWarning(UserWarning):
+    """The task definition sets a field of a newer ECS model than this version knows: not reproduced."""
+
+
+_unknown_fields_warned: set[tuple[str, str]] = set()  # (session id, field) pairs already warned about
+
+
+def _warn_unknown_fields(plan: TaskPlan, source: str) -> None:
+    """One warning per run for each field of the ECS model that the field-support list does not know."""
+    import re
+    import warnings
+
+    # A field set in three containers is one field: its path without the list indexes.
+    fields = dict.fromkeys(re.sub(r"\[\d+\]", "[]", path) for path in plan.not_reproduced)
+    new = [f for f in fields if (plan.options.owner.session_id, f) not in _unknown_fields_warned]
+    _unknown_fields_warned.update((plan.options.owner.session_id, f) for f in new)
+    if new:
+        what = "this field is" if len(new) == 1 else "these fields are"
+        warnings.warn(
+            UnknownFieldWarning(
+                f"{source}: {', '.join(new)}: {what} in botocore's ECS model but not yet known to "
+                f"pytest-ecstask {__version__}, so a local run does not reproduce them: a test can pass here "
+                "and fail on ECS. --ecs-plan lists them."
+            ),
+            stacklevel=3,
+        )
 
 
 def endpoint_for(owner: Owner, port: int = 0, engine_host: str = "localhost") -> EndpointInfo | None:
@@ -628,9 +657,6 @@ class Task:
             self.close()
             raise TaskFailedToStart(message)
         for name, strategy in self.options.wait_for.items():
-            if name not in self.containers:
-                self.close()
-                raise EcsTaskError(f"wait_for names {name!r}, which is not a container of {self.family}")
             self._runner._record(name, f"waiting for {type(strategy).__name__}")
             try:
                 if _is_status_strategy(strategy):
@@ -692,6 +718,7 @@ def create_task(
     import secrets as _secrets
 
     taskdef = load_source(source, base_dir=base_dir, options=options)
+    _check_wait_for(taskdef, options)
     # Everything that can be missing is looked for before the engine is asked for anything.
     secret_values = resolve_secrets(taskdef, _secret_resolvers(options))
     environment_files = _read_environment_files(taskdef, options, base_dir)
@@ -733,12 +760,24 @@ def create_task(
             secret=secret or _secrets.token_hex(16),
         ),
     )
+    _warn_unknown_fields(plan, taskdef.source)
     credentials = None
     if taskdef.task_role_arn and not started_elsewhere and plan.options.endpoint is not None:
         credentials = resolve_credentials(taskdef.task_role_arn, options, plan.task_id, taskdef.family)
     task = Task(engine, taskdef, plan, options, credentials)
     task._runner.registry_auth = _registry_auth(taskdef, plan, options)
     return task
+
+
+def _check_wait_for(taskdef: TaskDefinition, options: TaskOptions) -> None:
+    """A misspelled name is said before anything is created, not after the whole task started."""
+    names = [c.name for c in taskdef.containers]
+    for name in options.wait_for:
+        if name not in names:
+            known = ", ".join(repr(n) for n in names)
+            raise EcsTaskError(
+                f"wait_for names {name!r}, which is not a container of {taskdef.family} (containers: {known})"
+            )
 
 
 def _registry_auth(taskdef: TaskDefinition, plan: TaskPlan, options: TaskOptions) -> dict[str, Mapping[str, str]]:

@@ -378,11 +378,28 @@ def _unknown_key_message(key: str, shape: StructureShape) -> str:
         return text + ": it is a task definition field, move it to the top level"
     if shape.name == "RegisterTaskDefinitionRequest" and key in _container_shape().members:
         return text + ": it is a container definition field, move it into a container of containerDefinitions"
+    if key in _listed_fields(shape.name):
+        import botocore
+
+        return (
+            f"{text}: botocore {botocore.__version__} is installed, and its ECS model predates this field; "
+            "upgrade botocore (pip install -U botocore) to run task definitions that use it"
+        )
     valid = list(shape.members)
     close = [v for v in valid if v.lower() == key.lower()] or difflib.get_close_matches(key, valid, n=3)
     if close:
         return text + "; did you mean " + " or ".join(repr(c) for c in close) + "?"
     return text + "; valid keys: " + ", ".join(sorted(valid))
+
+
+def _listed_fields(shape_name: str) -> frozenset[str]:
+    """The fields of this model shape that the field-support list knows (a newer model may have more)."""
+    from pytest_ecstask.fields import GROUP_SHAPES, listed_names
+
+    for prefix, name in GROUP_SHAPES.items():
+        if name == shape_name:
+            return listed_names(prefix)
+    return frozenset()
 
 
 def _check_list(value: Any, shape: ListShape, where: _Where, out: _Problems, strict: bool) -> None:

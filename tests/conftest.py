@@ -98,3 +98,13 @@ def run(image: str) -> Iterator[Callable[..., Any]]:
     yield start
     for task in reversed(tasks):
         task.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that reach the engine (through docker_api, which image and run use) are marked ``engine``.
+
+    ``-m "not engine"`` is the pure tier: it runs without a Docker engine, in seconds.
+    """
+    for item in items:
+        if "docker_api" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.engine)

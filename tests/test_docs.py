@@ -148,6 +148,156 @@ def test_every_name_the_package_exports_is_in_the_reference() -> None:
     assert not missing, f"docs/reference.md does not mention these exports of pytest_ecstask: {', '.join(missing)}"
 
 
+# -- the other way round: what the docs name exists ----------------------------------------------------
+
+# The pages a user reads; the changelog is history and may name what is gone.
+USER_PAGES = [*sorted(p for p in DOCS.rglob("*.md") if p.name != "changelog.md"), DOCS.parent / "README.md"]
+
+
+def named_in_docs(pattern: str, prose_only: bool = False) -> dict[str, list[str]]:
+    """Every match of ``pattern`` (its first group) in the user pages, with the pages that name it.
+
+    ``prose_only`` leaves out fenced code blocks, where an example may bind a name to what it likes.
+    """
+    found: dict[str, list[str]] = {}
+    for path in USER_PAGES:
+        text = path.read_text(encoding="utf-8")
+        if prose_only:
+            text = re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+        for name in re.findall(pattern, text):
+            pages = found.setdefault(name, [])
+            if path.name not in pages:
+                pages.append(path.name)
+    return found
+
+
+def where(names: dict[str, list[str]], missing: list[str]) -> str:
+    return ", ".join(f"{n} ({', '.join(names[n])})" for n in missing)
+
+
+def test_every_command_line_option_the_docs_name_exists(pytester: pytest.Pytester) -> None:
+    # Written as --ecs-x, --ecs-x=VALUE or --ecs-x VALUE: the name ends where letters, digits and inner
+    # hyphens do.
+    named = named_in_docs(r"(?<![\w-])(--ecs-[a-z0-9]+(?:-[a-z0-9]+)*)")
+    assert "--ecs-taskdef" in named, "could not read the options from the docs"
+    options = registered_options(pytester)
+    missing = [o for o in named if o not in options]
+    assert not missing, f"the docs name command-line options that pytest does not know: {where(named, missing)}"
+
+
+def test_every_ini_key_and_fixture_the_docs_name_exists(pytester: pytest.Pytester) -> None:
+    # ecs_x is an ini key, a fixture or the marker; ecs_task.containers is the fixture ecs_task.
+    named = named_in_docs(r"(?<![\w./-])(ecs_[a-z0-9_]+)")
+    assert "ecs_taskdef" in named, "could not read the ini keys from the docs"
+    known = {*registered_ini_keys(pytester), *registered_fixtures(pytester), "ecs_task"}
+    missing = [n for n in named if n not in known]
+    assert not missing, f"the docs name ini keys or fixtures that do not exist: {where(named, missing)}"
+
+
+def attributes(cls: type) -> set[str]:
+    """What an instance has: the class's own names, dataclass fields, and what ``__init__`` assigns."""
+    import dataclasses
+
+    names = set(dir(cls))
+    if dataclasses.is_dataclass(cls):
+        return names | {f.name for f in dataclasses.fields(cls)}
+    init = cls.__init__
+    if inspect.isfunction(init):
+        names |= set(re.findall(r"self\.(\w+)(?:: [^=]+)? = ", inspect.getsource(init)))
+    return names
+
+
+def api_classes() -> dict[str, type]:
+    """The classes the reference gives a section of their own, by name, from the modules it names."""
+    import importlib
+
+    import pytest_ecstask
+
+    modules = [pytest_ecstask] + [
+        importlib.import_module(m)
+        for m in re.findall(r"\| `(pytest_ecstask\.\w+)` \|", section(page("reference.md"), "## Python API"))
+    ]
+    classes = {}
+    for heading in re.findall(r"^### `(\w+)`$", page("reference.md"), re.M):
+        for module in modules:
+            value = getattr(module, heading, None)
+            if inspect.isclass(value):
+                classes[heading] = value
+                break
+    return classes
+
+
+def test_every_attribute_in_the_reference_tables_exists() -> None:
+    classes = api_classes()
+    assert {"Task", "Container", "TaskOptions", "TaskCredentials"} <= set(classes), classes
+    missing = []
+    for name, cls in classes.items():
+        rows = [line for line in section(page("reference.md"), f"### `{name}`").splitlines() if line.startswith("|")]
+        # The first column: `name`, `name() -> type`, or several: `pause()`, `unpause()`.
+        for row in rows[2:]:
+            first = row.split("|")[1]
+            for attribute in re.findall(r"`(\w+)", first):
+                if attribute not in attributes(cls):
+                    missing.append(f"{name}.{attribute}")
+    assert not missing, f"the reference's tables name attributes that do not exist: {', '.join(missing)}"
+
+
+def test_every_task_and_container_attribute_the_docs_use_exists() -> None:
+    from pytest_ecstask.task import Container, Task
+
+    owners = {"task": Task, "ecs_task": Task, "ecs_session_task": Task, "container": Container}
+    named = named_in_docs(r"(?<![\w./-])((?:task|ecs_task|ecs_session_task)\.\w+)")
+    # In code a hook's ``container`` is a container definition, a dict; in prose it is a Container.
+    named.update(named_in_docs(r"(?<![\w./-])(container\.\w+)", prose_only=True))
+    assert "ecs_task.containers" in named and "container.exit_code" in named, "could not read the docs"
+    missing = [n for n in named if n.split(".")[1] not in attributes(owners[n.split(".")[0]])]
+    assert not missing, f"the docs use attributes that do not exist: {where(named, missing)}"
+
+
+# -- what the docs say of when values are checked, run ---------------------------------------------------
+
+
+def test_what_the_reference_says_is_not_checked_at_start_up_is_not(pytester: pytest.Pytester) -> None:
+    text = section(page("reference.md"), "### When values are checked")
+    sentence = next(p for p in text.split("\n\n") if p.startswith("Not checked at start-up:"))
+    options = re.findall(r"`(--ecs-[a-z0-9-]+)`", sentence)
+    keys = re.findall(r"`(ecs_[a-z0-9_]+)`", sentence)
+    assert options or keys, sentence
+    pytester.makepyfile("def test_x():\n    pass\n")
+    nonsense = "test_x.py/0"  # neither a number, nor a choice, nor a directory that can be made
+    for args in [[f"{o}={nonsense}"] for o in options] + [["-o", f"{k}={nonsense}"] for k in keys]:
+        result = pytester.runpytest(*args)
+        assert result.ret == pytest.ExitCode.OK, f"{args}: {result.stderr.str()}"
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (["--ecs-log-lines=many"], "--ecs-log-lines / ini ecs_log_lines: 'many' is not a whole number >= 0"),
+        (["-o", "ecs_log_lines=many"], "--ecs-log-lines / ini ecs_log_lines: 'many' is not a whole number >= 0"),
+        (["-o", "ecs_logs=sometimes"], "ini ecs_logs: 'sometimes' is not one of on-failure, always, never"),
+    ],
+)
+def test_the_report_settings_are_checked_at_start_up_as_the_docs_say(
+    pytester: pytest.Pytester, args: list[str], error: str
+) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {error}"])
+    assert f"ERROR: {error}" in section(page("reference.md"), "### When values are checked")
+    assert error in section(page("debugging.md"), "## Options for reports")
+
+
+def test_the_quickstart_says_what_check_false_covers_and_how_to_stop_quickly() -> None:
+    quickstart = page("quickstart.md")
+    # A first run with a shell entry point otherwise waits 30 s for each container at teardown.
+    assert mentions(quickstart, "--ecs-stop-timeout")
+    paragraph = next(p for p in quickstart.split("\n\n") if "`check=False`" in p)
+    for still_fails in ("missing or unpullable", "refused to create", "`wait_for`"):
+        assert still_fails in paragraph, f"the quickstart's check=False paragraph does not say {still_fails!r}"
+
+
 def test_the_changelog_has_an_entry_for_this_version() -> None:
     import pytest_ecstask
 

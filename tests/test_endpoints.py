@@ -313,17 +313,81 @@ def test_credential_secrets_never_show_in_repr_or_reports(pytester: pytest.Pytes
         f"ecs_task_credentials = {STATIC['AccessKeyId']}:{STATIC['SecretAccessKey']}:{STATIC['Token']}\n"
     )
     pytester.makepyfile("""
+        from pathlib import Path
+
         def test_fails_with_everything_shown(ecs_task):
             creds = ecs_task.credentials
-            print(repr(creds), str(creds), ecs_task, ecs_task.containers)
+            Path("control-token").write_text(ecs_task.endpoint.control_token)
+            print(repr(creds), str(creds), ecs_task, ecs_task.containers, ecs_task.endpoint, ecs_task.options)
             assert creds.access_key_id == "AKIAEXAMPLESTATIC01"
-            assert False, f"look: {creds!r} {ecs_task.timeline}"
+            assert False, f"look: {creds!r} {ecs_task.endpoint!r} {ecs_task.timeline}"
         """)
     result = pytester.runpytest("--ecs-taskdef=taskdef.json", "--junitxml=report.xml", "-rA", "-v")
     result.assert_outcomes(failed=1)
     everything = result.stdout.str() + result.stderr.str() + (pytester.path / "report.xml").read_text()
     assert STATIC["SecretAccessKey"] not in everything and STATIC["Token"] not in everything
     assert "AKIA..." in everything  # the repr was shown, masked
+    # The endpoint server's control token lets anyone register tasks and read every task's credentials.
+    assert (pytester.path / "control-token").read_text() not in everything
+    assert "EndpointInfo(port=" in everything  # its repr was shown, without the token
+
+
+def test_options_never_show_secret_values_or_credentials_in_repr() -> None:
+    from pytest_ecstask.options import TaskOptions
+
+    options = TaskOptions(
+        secrets={"arn:aws:ssm:us-east-1:123456789012:parameter/db": "hunter2"},
+        credentials=STATIC,
+        endpoint_port=80,
+    )
+    shown = repr(options)
+    assert not [value for value in (*STATIC.values(), "hunter2") if value in shown], shown
+    # Which ones were given still shows, and so does every other setting.
+    assert "'arn:aws:ssm:us-east-1:123456789012:parameter/db': '******'" in shown
+    assert "'SecretAccessKey': '******'" in shown and "endpoint_port=80" in shown
+    assert repr(EndpointInfo(80, "control-token-never-printed", 1)) == "EndpointInfo(port=80, pid=1, port_refused='')"
+
+
+def test_a_plan_never_shows_secret_values_environment_files_or_the_task_secret_in_repr() -> None:
+    from pytest_ecstask.lifecycle import Owner
+    from pytest_ecstask.plan import PlanOptions, build_plan
+    from pytest_ecstask.taskdef import parse_task_definition
+
+    arn = "arn:aws:ssm:us-east-1:123456789012:parameter/db"
+    taskdef = parse_task_definition(
+        {
+            "family": "shop",
+            "taskRoleArn": ROLE,
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "app:1",
+                    "secrets": [{"name": "DB_PASSWORD", "valueFrom": arn}],
+                    "environmentFiles": [{"value": "arn:aws:s3:::b/app.env", "type": "s3"}],
+                }
+            ],
+        },
+        "taskdef.json",
+    )
+    plan = build_plan(
+        taskdef,
+        PlanOptions(
+            task_id="0" * 32,
+            owner=Owner("sess01", "host/1", ""),
+            created="2026-01-01T00:00:00.000Z",
+            pause_image="pause:test",
+            secret_values={arn: "hunter2-secret"},
+            environment_files={"arn:aws:s3:::b/app.env": [("API_KEY", "file-secret-value")]},
+            endpoint=EndpointInfo(40123, "control-token-never-printed", 1),
+            secret="per-task-secret-never-printed",
+        ),
+    )
+    token = authorization_token("per-task-secret-never-printed")
+    assert "DB_PASSWORD=hunter2-secret" in plan.containers[0].create_body["Env"]  # the plan itself has them
+    shown = repr(plan)
+    for value in ("hunter2-secret", "file-secret-value", "per-task-secret-never-printed", token):
+        assert value not in shown
+    assert "family='shop'" in shown and "name='app'" in shown
 
 
 def test_container_environment_forms() -> None:

@@ -4,20 +4,26 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from pathlib import Path
 from typing import Any
 
 import botocore.session
 import pytest
 
+from pytest_ecstask import fields
 from pytest_ecstask.endpoints import EndpointInfo
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.fields import FIELDS, GROUPS, Support, field_support, markdown_table, with_table
+from pytest_ecstask.fields import FIELDS, GROUPS, Support, field_support, listed_names, markdown_table, with_table
 from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
+from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, format_plan, plan_data
 from pytest_ecstask.taskdef import READ_ONLY_FIELDS, parse_task_definition
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
+
+# The newest botocore release whose ECS model the list was checked against. From this release on, every
+# listed field must be in the model; an older model may lack the newest fields (they are refused there).
+LIST_CHECKED_AGAINST = (1, 44, 8)
 
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password"
 ENV_FILE_ARN = "arn:aws:s3:::config-bucket/app.env"
@@ -63,6 +69,9 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "refused": {"task": {"runtimePlatform": {"operatingSystemFamily": "WINDOWS_SERVER_2022_CORE"}}},
     },
     "enableFaultInjection": {"value": {"task": {"enableFaultInjection": True}}},
+    "trustedExecutionConfiguration": {
+        "value": {"task": {"trustedExecutionConfiguration": {"isolationMode": "SHARED"}}}
+    },
     # -- containers
     "containerDefinitions[].name": {"value": {"app": {"name": "web"}}},
     "containerDefinitions[].image": {"value": {"app": {"image": "app:2"}}},
@@ -240,6 +249,7 @@ def _plan_view(plan: TaskPlan) -> dict[str, Any]:
     return view
 
 
+@functools.cache
 def _model_members() -> dict[str, set[str]]:
     """The field names botocore's ECS model gives each group of the table."""
     model = botocore.session.get_session().get_service_model("ecs")
@@ -253,18 +263,112 @@ def _model_members() -> dict[str, set[str]]:
     }
 
 
-def test_every_field_of_the_model_is_in_the_list_once() -> None:
+def _botocore_version() -> tuple[int, ...]:
+    return tuple(int(part) for part in botocore.__version__.split(".")[:3])
+
+
+def _model_knows(path: str) -> bool:
+    """Whether the installed botocore's model has this listed field (an old one lacks the newest fields)."""
+    prefix = max((prefix for _, prefix in GROUPS if path.startswith(prefix)), key=len)
+    name = path[len(prefix) :].split(".")[0].split("[")[0]
+    return name in _model_members()[prefix]
+
+
+def _needs_model(entry: Any) -> Any:
+    return pytest.param(
+        entry,
+        id=entry.path,
+        marks=pytest.mark.skipif(
+            not _model_knows(entry.path), reason=f"botocore {botocore.__version__}'s model predates {entry.path}"
+        ),
+    )
+
+
+def test_every_listed_field_is_in_the_model_once() -> None:
     paths = [entry.path for entry in FIELDS]
     assert len(paths) == len(set(paths)), "a field is listed twice"
-    listed = {
-        prefix: {p[len(prefix) :] for p in paths if p.startswith(prefix) and "." not in p[len(prefix) :]}
-        for _, prefix in GROUPS
-    }
-    listed[""] = {p for p in paths if "." not in p and "[" not in p}
     for prefix, members in _model_members().items():
-        assert listed[prefix] == members, (
-            f"{prefix or 'task'}: missing {members - listed[prefix]}, unknown {listed[prefix] - members}"
-        )
+        listed = listed_names(prefix)
+        if _botocore_version() >= LIST_CHECKED_AGAINST:
+            assert listed <= members, f"{prefix or 'task'}: listed but not in the model: {listed - members}"
+        # What the model has and the list does not know yet is accepted and reported: tested below.
+
+
+UNLISTED = (
+    "ephemeralStorage",
+    "containerDefinitions[].hostname",
+    "containerDefinitions[].linuxParameters.swappiness",
+    "volumes[].dockerVolumeConfiguration",
+)
+
+
+def _unknown_to_the_list(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A task definition setting four fields that the list is made to forget, as a newer model's would be."""
+    monkeypatch.setattr(fields, "FIELDS", tuple(e for e in FIELDS if e.path not in UNLISTED))
+    return _definition(
+        {"task": {"ephemeralStorage": {"sizeInGiB": 50}}},
+        {"app": {"hostname": "web-1", "linuxParameters": {"swappiness": 10}}},
+        {"volume": {"dockerVolumeConfiguration": {"scope": "task"}}},
+    )
+
+
+def test_model_fields_the_list_does_not_know_are_accepted_and_reported_by_the_plan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    plan = _plan(_unknown_to_the_list(monkeypatch))  # accepted: no error
+    assert plan.not_reproduced == (
+        "$.ephemeralStorage",
+        "$.containerDefinitions[0].hostname",
+        "$.containerDefinitions[0].linuxParameters.swappiness",
+        "$.volumes[0].dockerVolumeConfiguration",
+    )
+    data = plan_data(plan)
+    assert data["not_reproduced"] == list(plan.not_reproduced)
+    text = format_plan(data)
+    assert (
+        "not reproduced locally: $.containerDefinitions[0].linuxParameters.swappiness "
+        "(a field of a newer ECS model than this version knows)"
+    ) in text
+    assert text.count("not reproduced locally:") == 4
+    # The fields the list knows are not reported.
+    monkeypatch.undo()
+    assert _plan(_definition({"task": {"ephemeralStorage": {"sizeInGiB": 50}}})).not_reproduced == ()
+
+
+def test_model_fields_the_list_does_not_know_are_warned_about_once_per_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask.task import UnknownFieldWarning, _warn_unknown_fields
+
+    data = _unknown_to_the_list(monkeypatch)
+    data["containerDefinitions"][1]["hostname"] = "sidecar-1"  # the same field twice is one field
+    plan = _plan(data)
+    with pytest.warns(UnknownFieldWarning) as caught:
+        _warn_unknown_fields(plan, "taskdef.json")
+        _warn_unknown_fields(plan, "taskdef.json")  # the second task of the run: nothing new to say
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith(
+        "taskdef.json: $.ephemeralStorage, $.containerDefinitions[].hostname, "
+        "$.containerDefinitions[].linuxParameters.swappiness, $.volumes[].dockerVolumeConfiguration: these fields "
+        "are in botocore's ECS model but not yet known to pytest-ecstask"
+    )
+    assert "a test can pass here and fail on ECS" in message
+    other_run = dataclasses.replace(plan, options=dataclasses.replace(plan.options, owner=Owner("sess02", "h/1", "")))
+    with pytest.warns(UnknownFieldWarning):
+        _warn_unknown_fields(other_run, "taskdef.json")
+
+
+def test_a_listed_field_an_old_model_lacks_is_refused_with_the_upgrade_to_make(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    future = fields.FieldSupport("containerDefinitions[].futureSetting", Support.SUPPORTED, "From a newer model.")
+    monkeypatch.setattr(fields, "FIELDS", (*FIELDS, future))
+    with pytest.raises(EcsTaskError) as caught:
+        _plan(_definition({"app": {"futureSetting": True}}))
+    assert str(caught.value) == (
+        "taskdef.json: $.containerDefinitions[0].futureSetting (container 'app'): unknown key 'futureSetting' in "
+        f"a container definition: botocore {botocore.__version__} is installed, and its ECS model predates this "
+        "field; upgrade botocore (pip install -U botocore) to run task definitions that use it"
+    )
 
 
 def test_nested_rows_name_real_model_members() -> None:
@@ -286,7 +390,7 @@ def test_every_field_has_an_example_matching_its_support() -> None:
             assert "value" in example, entry.path
 
 
-@pytest.mark.parametrize("entry", [e for e in FIELDS if e.support is Support.REFUSED], ids=lambda e: e.path)
+@pytest.mark.parametrize("entry", [_needs_model(e) for e in FIELDS if e.support is Support.REFUSED])
 def test_refused_fields_are_refused_by_name(entry: Any) -> None:
     example = EXAMPLES[entry.path]
     with pytest.raises(EcsTaskError) as caught:
@@ -299,7 +403,7 @@ def test_refused_runtime_platform_and_accepted_linux() -> None:
         _plan(_definition(EXAMPLES["runtimePlatform"]["refused"]))
 
 
-@pytest.mark.parametrize("entry", [e for e in FIELDS if e.support is not Support.REFUSED], ids=lambda e: e.path)
+@pytest.mark.parametrize("entry", [_needs_model(e) for e in FIELDS if e.support is not Support.REFUSED])
 def test_accepted_fields_plan_and_supported_ones_change_the_plan(entry: Any) -> None:
     example = EXAMPLES[entry.path]
     context = example.get("context", {})
@@ -309,6 +413,7 @@ def test_accepted_fields_plan_and_supported_ones_change_the_plan(entry: Any) -> 
         assert _plan_view(variant) != _plan_view(baseline), f"{entry.path} is listed as supported but has no effect"
 
 
+@pytest.mark.skipif(not _model_knows("containerDefinitions[].restartPolicy"), reason="the model predates it")
 def test_refused_fields_set_to_null_or_disabled_are_accepted() -> None:
     _plan(_definition({"app": {"restartPolicy": {"enabled": False}}}))
     _plan(_definition({"task": {"inferenceAccelerators": []}}))
@@ -318,7 +423,10 @@ def test_read_only_fields_are_those_describe_adds() -> None:
     model = botocore.session.get_session().get_service_model("ecs")
     request = model.operation_model("RegisterTaskDefinition").input_shape
     described = model.operation_model("DescribeTaskDefinition").output_shape.members["taskDefinition"]
-    assert set(READ_ONLY_FIELDS) == set(described.members) - set(request.members)
+    added_by_describe = set(described.members) - set(request.members)
+    assert added_by_describe <= READ_ONLY_FIELDS
+    if _botocore_version() >= LIST_CHECKED_AGAINST:
+        assert added_by_describe == READ_ONLY_FIELDS
     page = (DOCS / "field-support.md").read_text(encoding="utf-8")
     for name in READ_ONLY_FIELDS:
         assert f"`{name}`" in page

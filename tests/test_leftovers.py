@@ -405,6 +405,52 @@ def test_safety_cap_refuses_unless_forced(project: pytest.Pytester, docker_api: 
     assert labelled(docker_api, session) == []
 
 
+def ours(report: dict[str, Any], key: str, session: str) -> list[str]:
+    """The names under ``key`` of one session's resources: the engine may hold other runs' leftovers too."""
+    return sorted(r["name"] for r in report[key] if r["session"] == session)
+
+
+def test_a_dry_run_over_the_cap_lists_everything_and_says_the_sweep_would_be_refused(
+    project: pytest.Pytester, docker_api: Any, orphans: Any
+) -> None:
+    session = orphans(3)
+    names = [f"orphan-{session}-{i}" for i in range(3)]
+    result = sweep(project, "--ecs-dry-run", "--ecs-sweep-cap=2")
+    assert result.returncode == 2, result.stdout + result.stderr  # as the sweep it stands for would
+    first, *rest = result.stdout.splitlines()
+    assert "more than the safety cap of 2; without --ecs-dry-run the sweep would refuse" in first
+    for name in names:  # the list to size the cap by
+        assert any(line.startswith(f"would remove container {name}: ") for line in rest), result.stdout
+    assert rest[-1].startswith("ecstask sweep: would be refused, ")
+    report = json.loads(sweep(project, "--ecs-dry-run", "--ecs-sweep-cap=2", "--ecs-json").stdout)
+    assert report["exit_code"] == 2 and report["dry_run"] is True
+    assert "without --ecs-dry-run the sweep would refuse" in report["refused"]
+    assert ours(report, "would_remove", session) == names and report["removed"] == []
+    # --ecs-force lifts the cap for a dry run as for a sweep.
+    forced = sweep(project, "--ecs-dry-run", "--ecs-sweep-cap=2", "--ecs-force", "--ecs-json")
+    assert forced.returncode == 0 and json.loads(forced.stdout)["refused"] is None
+    assert len(labelled(docker_api, session)) == 3
+
+
+def test_a_refused_sweep_lists_what_it_would_remove_in_json_as_in_text(
+    project: pytest.Pytester, docker_api: Any, orphans: Any
+) -> None:
+    session = orphans(3)
+    names = [f"orphan-{session}-{i}" for i in range(3)]
+    text = sweep(project, "--ecs-sweep-cap=2")
+    assert text.returncode == 2
+    assert all(f"would remove container {n}: " in text.stdout for n in names), text.stdout
+    report = json.loads(sweep(project, "--ecs-sweep-cap=2", "--ecs-json").stdout)
+    assert report["exit_code"] == 2 and report["dry_run"] is False
+    assert "nothing was removed" in report["refused"]
+    assert ours(report, "would_remove", session) == names and report["removed"] == []
+    assert len(labelled(docker_api, session)) == 3
+    # The same keys whatever happened: a consumer reads one shape.
+    removed = json.loads(sweep(project, "--ecs-json").stdout)
+    assert set(removed) == set(report) and removed["refused"] is None and removed["would_remove"] == []
+    assert ours(removed, "removed", session) == names
+
+
 def test_what_cannot_be_removed_gives_exit_code_1(
     project: pytest.Pytester, docker_api: Any, image: str, tmp_path: Path
 ) -> None:
@@ -467,6 +513,56 @@ def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
         assert sweep(project).returncode == 0
         assert len(labelled(docker_api, session)) == 3  # its run is dead, but it is kept on purpose
         assert sweep(project, "--ecs-include-kept").returncode == 0
+        assert labelled(docker_api, session) == []
+    finally:
+        from pytest_ecstask.runtime import remove_labelled
+
+        remove_labelled(docker_api, f"{LABEL_SESSION}={session}")
+
+
+def test_the_removal_printed_for_kept_tasks_removes_containers_network_and_volumes(
+    project: pytest.Pytester, docker_api: Any, image: str
+) -> None:
+    with_volume = {
+        "family": "kept",
+        "networkMode": "bridge",
+        "volumes": [{"name": "data", "dockerVolumeConfiguration": {"scope": "task", "driver": "local"}}],
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": image,
+                "command": service(),
+                "mountPoints": [{"sourceVolume": "data", "containerPath": "/data"}],
+            }
+        ],
+    }
+    project.makefile(".json", kept=json.dumps(with_volume))
+    project.makepyfile(
+        test_keep="""
+        import pytest
+
+        @pytest.mark.ecs_task("kept.json")
+        def test_keep(ecs_task):
+            assert ecs_task.status == "RUNNING"
+        """
+    )
+    session = new_session_id()
+    process = pytest_process(project, "--ecs-keep", session=session)
+    output, _ = process.communicate(timeout=120)
+    try:
+        assert process.returncode == 0, output
+        f = {"label": f"{LABEL_SESSION}={session}"}
+        kept = (
+            len(docker_api.containers(all=True, filters=f)),
+            len(docker_api.networks(filters=f)),
+            len(docker_api.volumes(filters=f)["Volumes"] or []),
+        )
+        assert kept == (1, 1, 1), output  # the container, the task network, the task volume
+        recipe = [line.strip() for line in output.splitlines() if line.strip().startswith("docker ")]
+        assert recipe and all(session in line for line in recipe), output
+        for line in recipe:  # as a user would paste them
+            done = subprocess.run(["sh", "-c", line], capture_output=True, text=True, timeout=60)
+            assert done.returncode == 0, f"{line}: {done.stderr}"
         assert labelled(docker_api, session) == []
     finally:
         from pytest_ecstask.runtime import remove_labelled

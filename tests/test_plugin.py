@@ -165,6 +165,62 @@ def test_task_that_cannot_start_fails_the_test_setup_with_the_reason(project: py
     )
 
 
+def test_check_false_hands_over_a_task_that_did_not_start_and_the_summary_does_not_count_it(
+    project: pytest.Pytester,
+) -> None:
+    broken = taskdef(family="broken")
+    broken["containerDefinitions"][0]["command"] = ["/no/such/program"]  # Docker refuses to start it
+    project.makefile(".json", broken=json.dumps(broken))
+    project.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.ecs_task("broken.json", check=False)
+        def test_gets_the_stopped_task(ecs_task):
+            assert ecs_task.stop_code == "TaskFailedToStart"
+            assert ecs_task.containers["app"].reason.startswith("CannotStartContainerError")
+
+        @pytest.mark.ecs_task("taskdef.json")
+        def test_started(ecs_task):
+            assert ecs_task.status == "RUNNING"
+
+        @pytest.mark.ecs_task("taskdef.json", check=False, images={"registry.example/web:1": "not-built/anywhere:1"})
+        def test_a_missing_image_still_fails_the_setup(ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*image 'not-built/anywhere:1' for container 'app'*"])
+    result.stdout.fnmatch_lines(["ecstask: started 1 task(s) in * s; slowest web:1 * s"])
+
+
+def test_a_wait_for_name_that_is_not_a_container_fails_before_anything_is_created(project: pytest.Pytester) -> None:
+    project.makeconftest(
+        """
+        from pathlib import Path
+
+        def pytest_ecstask_task_event(task, event, container, at, details):
+            with Path("events").open("a") as events:
+                events.write(f"{event} {container}\\n")
+        """
+    )
+    project.makepyfile(
+        """
+        import pytest
+        from testcontainers.core.wait_strategies import LogMessageWaitStrategy
+
+        @pytest.mark.ecs_task("taskdef.json", wait_for={"ap": LogMessageWaitStrategy("ready")})
+        def test_x(ecs_task):
+            pass
+        """
+    )
+    result = project.runpytest()
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*wait_for names 'ap', which is not a container of web (containers: 'app')"])
+    assert not (project.path / "events").exists(), (project.path / "events").read_text()  # not even planned
+
+
 def test_unknown_marker_argument_is_named(project: pytest.Pytester) -> None:
     project.makepyfile(
         """

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_docs import page, section
 from test_runtime import fetch
 
 from conftest import IMAGE, service
@@ -159,6 +160,30 @@ def test_verbose_shows_each_startup_step_and_log_dir_keeps_full_logs(project: py
     assert files == ["app.log", "db.log"]
     db_log = next((project.path / "logs").glob("chatty-1-*/db.log")).read_text()
     assert " stdout db-is-up" in db_log and " stderr db-warning" in db_log
+
+
+def test_verbose_startup_steps_print_live_not_into_the_captured_output(project: pytest.Pytester) -> None:
+    project.makepyfile("""
+        import pytest
+
+        @pytest.fixture
+        def noisy():
+            print("fixture-setup-output")
+
+        @pytest.mark.ecs_task("chatty.json")
+        def test_fails(noisy, ecs_task):
+            assert False
+        """)
+    result = project.runpytest_subprocess("-v")  # real output capture
+    result.assert_outcomes(failed=1)
+    live, report = result.stdout.str().split(" FAILURES ")
+    # Between the test's name and its outcome, as they happen, with the default capture.
+    assert re.search(r"::test_fails \n+(ecstask chatty:1 .*\n)+\n*\S*::test_fails FAILED", live), live
+    captured = report.split("Captured stdout setup")[1]
+    assert "fixture-setup-output" in captured and "ecstask chatty:1" not in captured
+    # The debugging page says the same: no -s needed, nothing in the captured output.
+    docs = section(page("debugging.md"), "## Startup steps as they happen: `-v`")
+    assert "no `-s` is needed" in docs and "not part of the test's captured output" in docs
 
 
 def test_plan_prints_order_gates_and_masks_secrets(pytester: pytest.Pytester, image: str) -> None:
