@@ -83,7 +83,8 @@ def pytest_ecstask_task_event(
 ) -> None:
     """A task lifecycle event, for custom reporting: ``planned``, ``container_started``,
     ``container_healthy``, ``container_exited`` (details: ``exit_code``), ``task_stopped`` (details:
-    ``stop_code``, ``reason``). ``at`` is the wall-clock time (seconds since the epoch).
+    ``stop_code``, ``reason``). ``at`` is the wall-clock time (seconds since the epoch). Text in
+    ``details`` is display text: resolved secret values in it are masked (unless ``--ecs-show-secrets``).
 
     Called from the plugin's worker threads as events happen: keep it quick and thread-safe.
     """

@@ -18,7 +18,7 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
 DEFAULT_LAUNCH_TYPE = "EC2"
-MASK = "******"  # what a repr shows for a secret value or a credential
+MASK = "******"  # what a repr, a plan, a report or a log file shows for a secret value or a credential
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,7 @@ class TaskOptions:
     adjust: Callable[[dict[str, Any], str], None] | None = None  # may change the loaded definition in place
     image_resolver: Callable[[str, str], str | None] | None = None  # (image, container) -> image to run
     registry_auth: Callable[[str, str], Mapping[str, str] | None] | None = None  # (image, container) -> auth
+    show_secrets: bool = False  # resolved secret values unmasked in logs, reasons and reports (local debugging)
 
     def __repr__(self) -> str:
         # Secret values and credentials never show: only which ones were given.

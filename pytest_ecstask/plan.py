@@ -8,12 +8,13 @@ it adds: ``links`` = START, ``volumesFrom`` = the source container created) and,
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Mapping, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_ecstask.endpoints import EndpointInfo, container_environment
-from pytest_ecstask.errors import PlanError
+from pytest_ecstask.errors import PlanError, problem_list
 from pytest_ecstask.fields import unlisted_fields
 from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
 from pytest_ecstask.secretvalues import merge_environment
@@ -40,6 +41,7 @@ from pytest_ecstask.options import (  # noqa: E402
     DEFAULT_CLUSTER,
     DEFAULT_LAUNCH_TYPE,
     DEFAULT_REGION,
+    MASK,
 )
 
 
@@ -145,18 +147,24 @@ class TaskPlan:
 
     def start_levels(self) -> list[list[str]]:
         """Containers grouped by dependency depth: each level can start once the levels before it are through."""
+        parents = {c.name: [d.container_name for d in c.depends_on] + list(c.created_after) for c in self.containers}
         depth: dict[str, int] = {}
-
-        def level(name: str) -> int:
-            if name not in depth:
-                c = self.container(name)
-                parents = [d.container_name for d in c.depends_on] + list(c.created_after)
-                depth[name] = 1 + max((level(p) for p in parents), default=-1)
-            return depth[name]
-
+        # Iterative, so that a long dependsOn chain cannot exhaust the stack; validation refused cycles.
+        for c in self.containers:
+            stack = [c.name]
+            while stack:
+                name = stack[-1]
+                waiting = [p for p in parents[name] if p not in depth]
+                if not waiting:
+                    depth[name] = 1 + max((depth[p] for p in parents[name]), default=-1)
+                    stack.pop()
+                elif waiting[0] in stack:  # the stack is one path of dependencies: back on it is a cycle
+                    raise PlanError(f"dependency cycle through {waiting[0]!r}")
+                else:
+                    stack.append(waiting[0])
         levels: dict[int, list[str]] = {}
         for c in self.containers:
-            levels.setdefault(level(c.name), []).append(c.name)
+            levels.setdefault(depth[c.name], []).append(c.name)
         return [levels[i] for i in sorted(levels)]
 
     def stop_levels(self) -> list[list[str]]:
@@ -194,7 +202,10 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     if mode in ("bridge", "awsvpc"):
         network = NetworkPlan(f"{prefix}-{short_id}", {**base_labels})
 
-    volumes = tuple(_volume_plan(v, i, prefix, short_id, base_labels, problems) for i, v in enumerate(taskdef.volumes))
+    volumes = tuple(
+        _volume_plan(v, taskdef.field_path(f"volumes[{i}]"), prefix, short_id, base_labels, problems)
+        for i, v in enumerate(taskdef.volumes)
+    )
     volumes_by_name = {v.name: v for v in volumes}
 
     raw = taskdef.raw
@@ -212,6 +223,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     containers = tuple(
         _container_plan(
             c,
+            at=functools.partial(taskdef.container_path, index, c.name),
             taskdef=taskdef,
             options=options,
             docker_names=docker_names,
@@ -221,7 +233,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
             labels={**agent_labels, **base_labels, LABEL_ROLE: "container"},
             problems=problems,
         )
-        for c in taskdef.containers
+        for index, c in enumerate(taskdef.containers)
     )
 
     pause = (
@@ -250,43 +262,49 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     )
 
 
-def _format_problems(source: str, problems: Sequence[str]) -> str:
-    if len(problems) == 1:
-        return f"{source}: {problems[0]}"
-    return f"{source}: {len(problems)} things cannot be run locally:\n" + "\n".join(f"  - {p}" for p in problems)
+def _format_problems(source: str, problems: list[str]) -> str:
+    return problem_list(source, problems, "things cannot be run locally")
 
 
 def _refuse_unsupported_task_fields(taskdef: TaskDefinition, problems: list[str]) -> None:
     raw = taskdef.raw
     if raw.get("inferenceAccelerators"):
-        problems.append("inferenceAccelerators: Elastic Inference accelerators do not exist on a local engine")
+        problems.append(
+            f"{taskdef.field_path('inferenceAccelerators')}: Elastic Inference accelerators do not exist on a "
+            "local engine"
+        )
     platform = raw.get("runtimePlatform") or {}
     if str(platform.get("operatingSystemFamily", "LINUX")).upper() not in ("LINUX",):
         problems.append(
-            f"runtimePlatform.operatingSystemFamily: {platform['operatingSystemFamily']!r} tasks need a Windows "
-            "container host; this runs Linux containers only"
+            f"{taskdef.field_path('runtimePlatform', 'operatingSystemFamily')}: "
+            f"{platform['operatingSystemFamily']!r} tasks need a Windows container host; this runs Linux "
+            "containers only"
         )
 
 
 def _volume_plan(
     raw: Mapping[str, Any],
-    index: int,
+    path: str,  # where the volume is in the file, for messages
     prefix: str,
     short_id: str,
     labels: Mapping[str, str],
     problems: list[str],
 ) -> VolumePlan:
     name = str(raw.get("name", ""))
-    where = f"volumes[{index}] ({name!r})"
     for unsupported, why in (
         ("efsVolumeConfiguration", "an EFS file system cannot be mounted by a local engine"),
         ("fsxWindowsFileServerVolumeConfiguration", "FSx for Windows needs a Windows container host"),
         ("s3filesVolumeConfiguration", "S3 file volumes need the ECS agent's mount helper"),
     ):
         if raw.get(unsupported):
-            problems.append(f"{where}: {unsupported}: {why}; use a host path or a Docker volume for local runs")
+            problems.append(
+                f"{path}.{unsupported} (volume {name!r}): {why}; use a host path or a Docker volume for local runs"
+            )
     if raw.get("configuredAtLaunch"):
-        problems.append(f"{where}: configuredAtLaunch volumes are attached by a service; none is attached locally")
+        problems.append(
+            f"{path}.configuredAtLaunch (volume {name!r}): such volumes are attached by a service; none is "
+            "attached locally"
+        )
     host = raw.get("host")
     if isinstance(host, Mapping) and host.get("sourcePath"):
         return VolumePlan(name=name, docker_name=None, source_path=str(host["sourcePath"]))
@@ -342,7 +360,11 @@ def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _environment(
-    c: ContainerDefinition, options: PlanOptions, task_role_arn: str | None, problems: list[str]
+    c: ContainerDefinition,
+    at: Callable[..., str],
+    options: PlanOptions,
+    task_role_arn: str | None,
+    problems: list[str],
 ) -> list[str]:
     execution_env = {"FARGATE": "AWS_ECS_FARGATE", "EXTERNAL": "AWS_ECS_EXTERNAL"}.get(
         options.launch_type, "AWS_ECS_EC2"
@@ -351,17 +373,17 @@ def _environment(
     if options.endpoint is not None:
         env.update(container_environment(options.endpoint, options.secret, c.name, task_role_arn))
     files = []
-    for entry in c.raw.get("environmentFiles") or []:
+    for k, entry in enumerate(c.raw.get("environmentFiles") or []):
         value = str(entry.get("value", ""))
         if value in options.environment_files:
             files.append(list(options.environment_files[value]))
         elif options.mask_secrets:
             continue  # a plan to show: the file is read when the task runs
         else:
-            problems.append(f"container {c.name!r}: environment file {value!r} has no local content")
+            problems.append(f"{at(f'environmentFiles[{k}]')}: environment file {value!r} has no local content")
     # ECS precedence: environment beats environment files; among files the first to set a name wins.
     env.update(merge_environment([e for e in c.raw.get("environment") or [] if e.get("name")], files))
-    for item in c.raw.get("secrets") or []:
+    for k, item in enumerate(c.raw.get("secrets") or []):
         value_from = str(item["valueFrom"])
         if value_from in options.secret_values:
             env[str(item["name"])] = options.secret_values[value_from]
@@ -369,7 +391,7 @@ def _environment(
             env[str(item["name"])] = SECRET_MASK
         else:
             problems.append(
-                f"container {c.name!r}: secret {item['name']!r} (valueFrom {value_from!r}) has no local value"
+                f"{at(f'secrets[{k}]')}: secret {item['name']!r} (valueFrom {value_from!r}) has no local value"
             )
     return [f"{k}={v}" for k, v in env.items()]
 
@@ -412,6 +434,7 @@ def _linux_parameters(c: ContainerDefinition, host_config: dict[str, Any], probl
 def _container_plan(
     c: ContainerDefinition,
     *,
+    at: Callable[..., str],  # the container's JSON path with steps below it, for messages
     taskdef: TaskDefinition,
     options: PlanOptions,
     docker_names: Mapping[str, str],
@@ -433,25 +456,22 @@ def _container_plan(
 
     if any(r.get("type") in ("GPU", "InferenceAccelerator") for r in raw.get("resourceRequirements") or []):
         problems.append(
-            f"container {c.name!r}: resourceRequirements: GPUs and other ECS resource requirements "
-            "are not reserved by a local engine"
+            f"{at('resourceRequirements')}: GPUs and other ECS resource requirements are not reserved by a local engine"
         )
     if raw.get("credentialSpecs"):
-        problems.append(
-            f"container {c.name!r}: credentialSpecs: gMSA credential specs need an Active Directory joined host"
-        )
+        problems.append(f"{at('credentialSpecs')}: gMSA credential specs need an Active Directory joined host")
     for i, pm in enumerate(raw.get("portMappings") or []):
         if pm.get("containerPort") is None:
             problems.append(
-                f"container {c.name!r}: portMappings[{i}]: containerPortRange is not reproduced locally; "
+                f"{at(f'portMappings[{i}]', 'containerPortRange')}: port ranges are not reproduced locally; "
                 "list the ports one by one with containerPort"
             )
     if (raw.get("restartPolicy") or {}).get("enabled"):
-        problems.append(f"container {c.name!r}: restartPolicy: container restarts are not reproduced locally")
+        problems.append(f"{at('restartPolicy')}: container restarts are not reproduced locally")
 
     config: dict[str, Any] = {
         "Image": image,
-        "Env": _environment(c, options, taskdef.task_role_arn, problems),
+        "Env": _environment(c, at, options, taskdef.task_role_arn, problems),
         # The agent's labels and ours win over dockerLabels: the runtime finds its containers by them.
         "Labels": {**dict(raw.get("dockerLabels") or {}), **labels, "com.amazonaws.ecs.container-name": c.name},
     }
@@ -616,7 +636,7 @@ def _pause_plan(
 
 # -- the plan as data and as text (--ecs-plan) -----------------------------------------------------------
 
-SECRET_MASK = "******"
+SECRET_MASK = MASK  # the one mask: plans, reprs, reports and logs show the same
 
 
 def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) -> dict[str, Any]:
@@ -628,8 +648,10 @@ def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) ->
         masked = set(secret_names.get(c.name, ()))
         env = {}
         for item in body.get("Env", []):
-            name, _, value = str(item).partition("=")
-            env[name] = SECRET_MASK if name in masked or _looks_secret(name) else value
+            # A secret's name may itself hold "=": match whole names, never split the value of a secret.
+            secret = next((n for n in masked if str(item).startswith(n + "=")), None)
+            name, _, value = str(item).partition("=") if secret is None else (secret, "=", "")
+            env[name] = SECRET_MASK if secret is not None or _looks_secret(name) else value
         containers.append(
             {
                 "name": c.name,

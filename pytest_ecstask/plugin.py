@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from pytest_ecstask import __version__
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
 
@@ -168,6 +169,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "container per task (for CI artifacts). ini: ecs_log_dir",
     )
     group.addoption(
+        "--ecs-show-secrets",
+        action="store_true",
+        default=None,
+        help="show resolved secret values in logs, reports and log files instead of ****** (local debugging "
+        "only: CI logs are often public). ini: ecs_show_secrets",
+    )
+    group.addoption(
         "--ecs-endpoints",
         choices=("auto", "off"),
         help="serve the task metadata and credentials endpoints at 169.254.170.2: auto (default: where the "
@@ -246,6 +254,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("ecs_logs", "attach logs and timeline to reports: on-failure, always, never", default="on-failure")
     parser.addini("ecs_log_lines", "log lines per container in reports", default="50")
     parser.addini("ecs_log_dir", "directory for every container's full log", default="")
+    parser.addini(
+        "ecs_show_secrets", "show resolved secret values in logs and reports (debugging)", type="bool", default=False
+    )
     parser.addini("ecs_taskdef", "task definition for the session-scoped ecs_task fixture (relative to the ini file)")
     parser.addini("ecs_pull", "when to pull images: missing, always, never", default="missing")
     parser.addini("ecs_images", "image mappings, one NAME=LOCAL a line", type="linelist", default=[])
@@ -267,7 +278,17 @@ def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
 
 def pytest_cmdline_main(config: pytest.Config) -> int | None:
     if config.getoption("ecs_plan"):
-        return _print_plan(config)
+        try:
+            return _print_plan(config)
+        except Exception as exc:
+            # Never a raw traceback, and never the exception's text: it may quote a value of the file.
+            print(
+                f"ERROR: --ecs-plan stopped on an unexpected {type(exc).__name__} while reading "
+                f"{_session_taskdef_path(config)}. This is a bug in pytest-ecstask {__version__}: please report "
+                "it with the task definition, its values replaced (they are not shown here, they may be secrets).",
+                file=sys.stderr,
+            )
+            return int(pytest.ExitCode.INTERNAL_ERROR)
     if not config.getoption("ecs_sweep_orphans"):
         return None
     from pytest_ecstask.errors import DockerUnavailable
@@ -443,11 +464,16 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     path = _session_taskdef_path(config)
     where = f", taskdef {path}" if path else ""
     keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
+    shown = ", SECRET VALUES SHOWN UNMASKED (--ecs-show-secrets)" if show_secrets(config) else ""
     mode = config.getoption("ecs_endpoints") or config.getini("ecs_endpoints") or "auto"
     from pytest_ecstask.endpoints import ENDPOINT_IP
 
     endpoints = "endpoints off" if mode == "off" else f"endpoints at {ENDPOINT_IP} (started with the first task)"
-    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}"
+    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}{shown}"
+
+
+def show_secrets(config: pytest.Config) -> bool:
+    return bool(config.getoption("ecs_show_secrets") or config.getini("ecs_show_secrets"))
 
 
 def engine_for(config: pytest.Config) -> Engine:
@@ -734,6 +760,7 @@ def task_options(config: pytest.Config, marker_kwargs: Mapping[str, Any]) -> Tas
         registry_auth=lambda image, container: config.hook.pytest_ecstask_registry_credentials(
             image=image, container=container
         ),
+        show_secrets=show_secrets(config),
         cluster=text["cluster"],
         region=text["region"],
         account_id=text["account_id"],
@@ -874,12 +901,36 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if not tasks or (call.when == "teardown" and report.passed):
         return
     mode, lines = report_settings(item.config)
-    if mode == "never" or (mode == "on-failure" and not report.failed):
+    if mode == "always" or (mode == "on-failure" and report.failed):
+        for task in tasks:
+            title, text = f"ecs task {task.family}:{task.revision} {task.id[:12]}", describe_for_report(task, lines)
+            if not (report.failed and _add_to_failure(report, title, text)):
+                report.sections.append((title, text))
+    _mask_report(report, tasks)
+
+
+def _mask_report(report: pytest.TestReport, tasks: list[Task]) -> None:
+    """The failure text and captured output of a test that used tasks, with their secret values masked.
+
+    A test's own assertion can quote a raw value (``logs(raw=True)``, an ``exec`` output): the terminal
+    and the JUnit XML show what the report holds, so the report is masked here, once.
+    """
+    masks = [task.mask for task in tasks if task.mask]
+    if not masks:
         return
-    for task in tasks:
-        title, text = f"ecs task {task.family}:{task.revision} {task.id[:12]}", describe_for_report(task, lines)
-        if not (report.failed and _add_to_failure(report, title, text)):
-            report.sections.append((title, text))
+
+    def mask(text: str) -> str:
+        for one in masks:
+            text = one(text)
+        return text
+
+    report.sections = [(title, mask(text)) for title, text in report.sections]
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        masked = mask(text)
+        if masked != text:
+            # pytest's representation objects cannot be edited line by line; their text can replace them.
+            report.longrepr = masked
 
 
 def report_settings(config: pytest.Config) -> tuple[str, int]:
@@ -929,7 +980,7 @@ def describe_for_report(task: Task, tail: int) -> str:
         more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
         out.append(f"logs of {c.name}{more}:")
         out.extend(f"  {line.time[11:23]} {line.stream[3:]} {line.text}" for line in shown)
-    return "\n".join(out)
+    return task.mask("\n".join(out))  # the lines are masked already; reasons and the timeline quote output too
 
 
 def _start(
@@ -974,7 +1025,11 @@ def _forward_events(config: pytest.Config, task: Task) -> None:
         _warn(config, f"ecstask: pytest_ecstask_task_event failed: {type(exc).__name__}: {exc}")
     task._runner.listeners.append(
         lambda kind, container, details: hook(
-            task=task, event=kind, container=container, at=_time.time(), details=dict(details)
+            task=task,
+            event=kind,
+            container=container,
+            at=_time.time(),
+            details={k: task.mask(v) if isinstance(v, str) else v for k, v in details.items()},
         )
     )
 
@@ -995,8 +1050,9 @@ def _live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
 
     def show(entry: Any) -> None:
         who = f"{entry.container}: " if entry.container else ""
+        line = task.mask(f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
         with lock:
-            _write(first, reporter, f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
+            _write(first, reporter, line)
 
     capture = config.pluginmanager.get_plugin("capturemanager")
     task._runner.on_timeline = show
@@ -1033,6 +1089,7 @@ def _write_log_dir(config: pytest.Config, task: Task) -> None:
     folder = directory / f"{task.family}-{task.revision}-{task.id[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     for c in task.containers.values():
+        # Masked: log files are CI artifacts, often public.
         (folder / f"{c.name}.log").write_text(
             "".join(f"{line.time} {line.stream} {line.text}\n" for line in c.log_lines())
         )

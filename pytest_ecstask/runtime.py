@@ -207,6 +207,7 @@ class TaskRunner:
         pull: str = "missing",
         on_provisioned: Callable[[str, str], None] | None = None,
         on_removed: Callable[[], None] | None = None,
+        mask: Callable[[str], str] = str,
     ) -> None:
         if pull not in PULL_POLICIES:
             raise EcsTaskError(f"pull policy {pull!r} is not one of {', '.join(PULL_POLICIES)}")
@@ -216,6 +217,8 @@ class TaskRunner:
         self.pull = pull
         self._on_provisioned = on_provisioned  # images are there: called with the pull start and stop times
         self._on_removed = on_removed
+        # Container output quoted in reasons and errors goes through it: resolved secrets never show.
+        self.mask = mask
         self.on_timeline: Callable[[TimelineEntry], None] | None = None  # live progress for the reporter
         # Lifecycle events (kind, container, details) for hooks; called from the runner's threads.
         self.listeners: list[Callable[[str, str | None, Mapping[str, Any]], None]] = []
@@ -593,7 +596,7 @@ class TaskRunner:
             text = self.api.logs(d.docker_id, tail=LOG_TAIL_ON_FAILURE).decode("utf-8", "replace").rstrip()
         except Exception:
             return ""
-        return f"; its last log lines:\n{_indent(text)}" if text else ""
+        return f"; its last log lines:\n{_indent(self.mask(text))}" if text else ""
 
     def _health_hint(self, d: ContainerState) -> str:
         if not d.plan.has_health_check or d.docker_id is None:
@@ -602,7 +605,7 @@ class TaskRunner:
             log = self.api.inspect_container(d.docker_id)["State"].get("Health", {}).get("Log") or []
         except Exception:
             return ""
-        outputs = [f"exit {e.get('ExitCode')}: {str(e.get('Output', '')).strip()}" for e in log[-3:]]
+        outputs = [f"exit {e.get('ExitCode')}: {self.mask(str(e.get('Output', '')).strip())}" for e in log[-3:]]
         return f"; health status {d.health}, last health checks:\n{_indent(chr(10).join(outputs))}" if outputs else ""
 
     def _start_container(self, c: ContainerState) -> None:
@@ -806,7 +809,7 @@ class TaskRunner:
                 listener(kind, container, details)
 
     def _record(self, container: str | None, what: str) -> None:
-        entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, what)
+        entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, self.mask(what))
         self.state.timeline.append(entry)
         if self.on_timeline is not None:
             with contextlib.suppress(Exception):  # reporting must never break the task

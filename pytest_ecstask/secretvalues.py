@@ -9,15 +9,19 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from .errors import EcsTaskError
+from .options import MASK
 from .taskdef import TaskDefinition
 from .variables import read_mapping_file, scalar_text
 
 __all__ = [
+    "MIN_MASKED_LENGTH",
+    "SecretMask",
     "SecretReference",
     "SecretResolver",
     "UnresolvedSecretsError",
@@ -335,6 +339,35 @@ def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]
     if problems:
         raise UnresolvedSecretsError(taskdef.source, problems)
     return resolved
+
+
+# --- keeping resolved values out of what is shown --------------------------------------------------------
+
+# Shorter values are left alone: masking a secret "1" or "on" would hide every such character in the output.
+MIN_MASKED_LENGTH = 4
+
+
+class SecretMask:
+    """Replaces each resolved secret value in a text with ``MASK``, as CI systems mask the secrets they know.
+
+    Longest values first, so a value that holds another is masked whole. Each line of a multi-line value
+    is masked on its own too: reports and log files show container output line by line.
+    """
+
+    def __init__(self, values: Iterable[str] = ()) -> None:
+        pieces = {piece for value in values for piece in [value, *value.splitlines()]}
+        kept = sorted((p for p in pieces if len(p.strip()) >= MIN_MASKED_LENGTH), key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(p) for p in kept)) if kept else None
+
+    def __call__(self, text: str) -> str:
+        return text if self._pattern is None else self._pattern.sub(MASK, text)
+
+    def __bool__(self) -> bool:
+        """False when there is nothing to mask (no secrets, or ``--ecs-show-secrets``)."""
+        return self._pattern is not None
+
+    def __repr__(self) -> str:
+        return "SecretMask(******)" if self else "SecretMask()"
 
 
 # --- environment files --------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +34,7 @@ from pytest_ecstask.plan import (
 )
 from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
 from pytest_ecstask.secretvalues import (
+    SecretMask,
     SecretResolver,
     aws_resolver,
     local_resolver,
@@ -175,7 +176,7 @@ class WaitTarget:
         return self._container.exec(command)
 
     def get_logs(self) -> tuple[bytes, bytes]:
-        lines = self._container.log_lines()
+        lines = self._container.log_lines(raw=True)  # for a strategy to match on; it does not show them
         return tuple(  # type: ignore[return-value]
             "".join(f"{line.text}\n" for line in lines if line.stream == stream).encode()
             for stream in ("stdout", "stderr")
@@ -220,13 +221,10 @@ def load_source(
 
 
 def _render(path: Path, options: TaskOptions) -> TaskDefinition:
-    from pytest_ecstask.errors import TaskDefinitionError
+    from pytest_ecstask.taskdef import read_task_definition_text
     from pytest_ecstask.variables import placeholder_names, substitute, template_values
 
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise TaskDefinitionError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    text = read_task_definition_text(path).lstrip("\ufeff")
     values = template_values(options.variables, {}, os.environ, placeholder_names(text))
     rendered = substitute(text, values, str(path))
     family = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in path.stem)
@@ -370,8 +368,18 @@ class Container:
     def address(self, container_port: int, protocol: str = "tcp") -> tuple[str, int]:
         return self.host, self.port(container_port, protocol)
 
-    def log_lines(self) -> list[LogLine]:
-        """stdout and stderr lines so far, with Docker's timestamps; kept after the container is removed."""
+    def log_lines(self, *, raw: bool = False) -> list[LogLine]:
+        """stdout and stderr lines so far, with Docker's timestamps; kept after the container is removed.
+
+        Resolved secret values are masked; ``raw=True`` gives the text as the container wrote it.
+        """
+        lines = self._raw_log_lines()
+        mask = self._task.mask
+        if raw or not mask:
+            return lines
+        return [LogLine(line.time, line.stream, mask(line.text)) for line in lines]
+
+    def _raw_log_lines(self) -> list[LogLine]:
         if self._state.logs is not None or self.id is None:
             return list(self._state.logs or [])
         import docker.errors
@@ -381,19 +389,25 @@ class Container:
         except docker.errors.APIError:
             return list(self._state.logs or [])  # being removed right now: what was kept, if anything
 
-    def logs(self) -> str:
-        """stdout and stderr so far, in time order; kept after the container is removed."""
-        return "".join(f"{line.text}\n" for line in self.log_lines())
+    def logs(self, *, raw: bool = False) -> str:
+        """stdout and stderr so far, in time order; kept after the container is removed.
 
-    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30.0) -> str:
+        Resolved secret values are masked, as in reports; ``raw=True`` gives the text as the container wrote it.
+        """
+        text = "".join(f"{line.text}\n" for line in self._raw_log_lines())
+        return text if raw else self._task.mask(text)
+
+    def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30.0, *, raw: bool = False) -> str:
         """Wait for a log line matching ``pattern`` (a regular expression); returns the line.
 
         Follows the container's log stream (no polling); fails at once when the container exits first.
+        The pattern is matched against the raw text; the line returned is masked unless ``raw=True``.
         """
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        for line in self.log_lines():
+        shown: Callable[[str], str] = str if raw else self._task.mask
+        for line in self._raw_log_lines():
             if regex.search(line.text):
-                return line.text
+                return shown(line.text)
         if self.id is None or self.status != "RUNNING":
             raise EcsTaskError(f"container {self.name!r} is {self.status}; no log line matched {regex.pattern!r}")
         api = self._task._engine.api
@@ -421,7 +435,7 @@ class Container:
         with suppress(Exception):
             stream.close()
         if found:
-            return found[0]
+            return shown(found[0])
         tail = "".join(f"    {line.text}\n" for line in self.log_lines()[-10:])
         state = f"it is {self.status}" + (f" (exit code {self.exit_code})" if self.exit_code is not None else "")
         raise TimeoutError(
@@ -523,8 +537,16 @@ class Task:
         self.plan = plan
         self.options = options
         self.credentials = credentials  # what the credentials endpoint serves (None without a taskRoleArn)
+        # Every resolved secret value (json-key values and log secretOptions included) is masked in what
+        # the task shows: logs, reasons, reports. show_secrets is for local debugging only.
+        self.mask = SecretMask(() if options.show_secrets else plan.options.secret_values.values())
         self._runner = TaskRunner(
-            engine, plan, pull=options.pull, on_provisioned=self._register, on_removed=self._unregister
+            engine,
+            plan,
+            pull=options.pull,
+            on_provisioned=self._register,
+            on_removed=self._unregister,
+            mask=self.mask,
         )
         self.containers: Mapping[str, Container] = {
             name: Container(self, state) for name, state in self._runner.containers.items()
@@ -620,12 +642,16 @@ class Task:
         """What happened when, in seconds since the task began."""
         return list(self._runner.state.timeline)
 
-    def logs(self, name: str | None = None) -> str:
-        """One container's logs; without a name, every container's, interleaved by time, each line prefixed."""
+    def logs(self, name: str | None = None, *, raw: bool = False) -> str:
+        """One container's logs; without a name, every container's, interleaved by time, each line prefixed.
+
+        Resolved secret values are masked; ``raw=True`` gives the text as the containers wrote it.
+        """
         if name is not None:
-            return self.containers[name].logs()
+            return self.containers[name].logs(raw=raw)
         lines = sorted(
-            ((line, c.name) for c in self.containers.values() for line in c.log_lines()), key=lambda x: x[0].time
+            ((line, c.name) for c in self.containers.values() for line in c.log_lines(raw=raw)),
+            key=lambda x: x[0].time,
         )
         width = max((len(n) for n in self.containers), default=0)
         return "".join(f"{n:<{width}} | {line.text}\n" for line, n in lines)
@@ -667,7 +693,10 @@ class Task:
                 else:
                     strategy.wait_until_ready(WaitTarget(self.containers[name]))
             except Exception as exc:
-                message = f"container {name!r} of task {self.family}:{self.revision} did not get ready: {exc}"
+                # A strategy may quote what it matched on: the container's raw output.
+                message = (
+                    f"container {name!r} of task {self.family}:{self.revision} did not get ready: {self.mask(str(exc))}"
+                )
                 self.close()
                 raise TaskFailedToStart(message) from None
             self._runner._record(name, f"ready ({type(strategy).__name__})")
@@ -694,7 +723,7 @@ class Task:
             code = "" if c.exit_code is None else f" exit code {c.exit_code}"
             why = f" - {c.reason}" if c.reason else ""
             lines.append(f"  {c.name}: {c.status}{code}{why}")
-        return "\n".join(lines)
+        return self.mask("\n".join(lines))
 
 
 def create_task(

@@ -122,6 +122,15 @@ _STOP_TIMEOUT_MAX = 120
 _AWSVPC_REFUSED = ("hostname", "extraHosts", "dnsServers", "dnsSearchDomains")
 _WRAPPER_KEYS = ("taskDefinition", "tags", "ResponseMetadata")  # boto3 responses carry ResponseMetadata
 _SHOW_MAX = 60
+# ECS takes task definitions up to 64 KiB; a file many times that size is not one, and is refused at once.
+MAX_FILE_BYTES = 1024 * 1024
+# The deepest member of a task definition is 7 levels down; deeper data is refused before anything walks it.
+MAX_DEPTH = 32
+# The longest number a task definition holds is a 32-bit integer; Python refuses to read past 4300 digits.
+_MAX_DIGITS = 40
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+_YAML_SUFFIXES = (".yaml", ".yml")
+_YAML_START = re.compile(r"(---|[A-Za-z_][\w-]*\s*:(\s|$))")
 
 _T = TypeVar("_T")
 
@@ -178,6 +187,18 @@ class TaskDefinition:
     # the describe wrapper's tags moved in, JSON nulls dropped.
     raw: Mapping[str, Any] = field(hash=False)
     source: str
+    # Where the task definition and its containers are in the file, for messages: "$", or "$.taskDefinition"
+    # in DescribeTaskDefinition output; a bare containerDefinitions array has its containers at "$".
+    json_base: str = "$"
+    containers_path: str = "$.containerDefinitions"
+
+    def container_path(self, index: int, name: str, *steps: str) -> str:
+        """``$.containerDefinitions[i].steps (container 'name')``, the way validation messages say where."""
+        return f"{self.containers_path}[{index}]{''.join('.' + step for step in steps)} (container {name!r})"
+
+    def field_path(self, *steps: str) -> str:
+        """``$.steps`` below the task definition object."""
+        return self.json_base + "".join("." + step for step in steps)
 
     def container(self, name: str) -> ContainerDefinition:
         for container in self.containers:
@@ -190,27 +211,83 @@ class TaskDefinition:
 def load_task_definition(path: str | os.PathLike[str]) -> TaskDefinition:
     """Read and validate a task definition file (UTF-8, with or without BOM, any line endings)."""
     source = os.fspath(path)
+    return parse_task_definition_text(read_task_definition_text(path), source, default_family=Path(source).stem)
+
+
+def read_task_definition_text(path: str | os.PathLike[str]) -> str:
+    """The text of a task definition file, or a TaskDefinitionError naming the file and what is wrong."""
+    source = os.fspath(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TaskDefinitionError(source, [_too_large(size)])
         data = Path(path).read_bytes()
     except OSError as exc:
         raise TaskDefinitionError(source, [f"cannot read the file: {exc.strerror or exc}"]) from None
     try:
-        text = data.decode("utf-8-sig")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
         problem = f"line {line}: not UTF-8 text ({exc.reason} at byte offset {exc.start}); save the file as UTF-8"
         raise TaskDefinitionError(source, [problem]) from None
-    return parse_task_definition_text(text, source, default_family=Path(source).stem)
+
+
+def _too_large(size: int) -> str:
+    return (
+        f"the file is {size / 1024 / 1024:.1f} MiB; ECS takes task definitions up to 64 KiB, and this reads "
+        f"files up to {MAX_FILE_BYTES // 1024 // 1024} MiB"
+    )
 
 
 def parse_task_definition_text(text: str, source: str, *, default_family: str | None = None) -> TaskDefinition:
     """Parse JSON text; a syntax error names its line and column and any unrendered template placeholders."""
     text = text.lstrip("\ufeff")
+    if len(text) > MAX_FILE_BYTES:
+        raise TaskDefinitionError(source, [_too_large(len(text.encode("utf-8", "surrogatepass")))])
+    if not text.strip():
+        raise TaskDefinitionError(source, ["the file is empty: expected a task definition in JSON"])
     try:
-        data = json.loads(text)
+        data = _json_loads(text)
     except json.JSONDecodeError as exc:
         raise TaskDefinitionError(source, _syntax_problems(text, exc, source, default_family)) from None
+    except _Unreadable as exc:
+        raise TaskDefinitionError(source, [str(exc)]) from None
     return parse_task_definition(data, source, default_family=default_family)
+
+
+class _Unreadable(ValueError):
+    """Valid JSON that no task definition holds and Python should not read: numbers too long, nesting too deep."""
+
+
+def _json_loads(text: str) -> Any:
+    def bounded_int(literal: str) -> int:
+        if len(literal.lstrip("-")) > _MAX_DIGITS:
+            line = text.count("\n", 0, max(text.find(literal), 0)) + 1
+            raise _Unreadable(
+                f"line {line}: a number with {len(literal.lstrip('-'))} digits; task definition numbers have at most 10"
+            )
+        return int(literal)
+
+    try:
+        return json.loads(text, parse_int=bounded_int)
+    except RecursionError:
+        raise _Unreadable(
+            "nested too deeply to read (thousands of levels); a task definition is at most 7 deep"
+        ) from None
+
+
+def _depth_over(data: Any, limit: int) -> bool:
+    """Whether JSON data nests deeper than ``limit``; iterative, so no depth can exhaust the stack."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return False
 
 
 def parse_task_definition(data: Any, source: str, *, default_family: str | None = None) -> TaskDefinition:
@@ -260,6 +337,8 @@ def _show(value: Any) -> str:
             text = json.dumps(value, ensure_ascii=False)
         except (TypeError, ValueError, RecursionError):
             text = repr(value)
+        # A lone surrogate cannot be printed: shown as its escape, as repr shows it in a string.
+        text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 3] + "..."
 
 
@@ -423,12 +502,27 @@ def _check_map(value: Any, shape: MapShape, where: _Where, out: _Problems) -> No
         if not isinstance(key, str):
             out.add(where, f"key {key!r} is not a string")
             continue
+        if _LONE_SURROGATE.search(key):
+            out.add(where, "a key is " + _lone_surrogate_message(key))
+            continue
         _check_value(item, shape.value, where.key(key), out, strict=False)
+
+
+def _lone_surrogate_message(value: str) -> str:
+    # The value is not shown: it cannot be printed, and it may have come from a template variable.
+    at = _LONE_SURROGATE.search(value)
+    return (
+        f"not valid Unicode: character {at.start() + 1 if at else 0} is a lone surrogate (a \\uD800-\\uDFFF "
+        "escape without its pair), which cannot be printed or sent to Docker"
+    )
 
 
 def _check_string(value: Any, shape: StringShape, where: _Where, out: _Problems, strict: bool) -> None:
     if not isinstance(value, str):
         _add_wrong_type(value, "a string", where, out)
+        return
+    if _LONE_SURROGATE.search(value):
+        out.add(where, "the value is " + _lone_surrogate_message(value))
         return
     choices = shape.enum
     if choices and value not in choices:
@@ -525,6 +619,8 @@ def _normalize(data: Any, source: str, default_family: str | None, out: _Problem
 
 
 def _validate(data: Any, source: str, default_family: str | None) -> tuple[TaskDefinition | None, list[str]]:
+    if _depth_over(data, MAX_DEPTH):
+        return None, [f"$: nested more than {MAX_DEPTH} levels deep; a task definition is at most 7 deep"]
     out = _Problems()
     norm = _normalize(data, source, default_family, out)
     if norm is None:
@@ -583,6 +679,8 @@ def _build(norm: _Normalized, source: str) -> TaskDefinition:
         execution_role_arn=raw.get("executionRoleArn"),
         raw=raw,
         source=source,
+        json_base=norm.base.path,
+        containers_path=norm.locate("containerDefinitions").path,
     )
 
 
@@ -847,6 +945,13 @@ def _check_ports(container: _Container, task: _Task, out: _Problems) -> None:
         protocol = _typed(mapping, "protocol", str) or "tcp"
         if mapping.get("containerPort") is None and mapping.get("containerPortRange") is None:
             out.add(where, "missing 'containerPort' (or 'containerPortRange')")
+        port_range = _typed(mapping, "containerPortRange", str)
+        if port_range is not None and not _has_placeholder(port_range) and not _valid_port_range(port_range):
+            out.add(
+                where.key("containerPortRange"),
+                f"{_show(port_range)} is malformed: expected FIRST-LAST, two ports from 1 to 65535 with FIRST "
+                "below LAST (as 8000-8010)",
+            )
         if container_port is not None and not 1 <= container_port <= 65535:
             out.add(where.key("containerPort"), f"{container_port} is out of range: expected 1-65535")
             container_port = None
@@ -877,6 +982,11 @@ def _check_ports(container: _Container, task: _Task, out: _Problems) -> None:
                 seen[key] = k
 
 
+def _valid_port_range(text: str) -> bool:
+    match = re.fullmatch(r"(\d{1,5})-(\d{1,5})", text)
+    return match is not None and 1 <= int(match[1]) < int(match[2]) <= 65535
+
+
 def _check_network_fields(container: _Container, task: _Task, out: _Problems) -> None:
     if task.network_mode != "awsvpc":
         return
@@ -903,33 +1013,50 @@ def _check_cycles(task: _Task, out: _Problems) -> None:
     stack: list[str] = []
     reported: set[frozenset[str]] = set()
 
-    def visit(name: str) -> None:
-        state[name] = "open"
-        stack.append(name)
-        for target in edges[name]:
-            if state.get(target) == "open":
-                cycle = stack[stack.index(target) :]
-                if frozenset(cycle) not in reported:
-                    reported.add(frozenset(cycle))
-                    start = min(range(len(cycle)), key=lambda i: order[cycle[i]])
-                    cycle = cycle[start:] + cycle[:start]
-                    out.add(
-                        task.by_name[cycle[0]].where,
-                        "dependency cycle "
-                        + " -> ".join([*cycle, cycle[0]])
-                        + " (dependsOn, links and volumesFrom all order startup): none of them can start",
-                    )
-            elif target not in state:
-                visit(target)
-        stack.pop()
-        state[name] = "done"
+    def report(cycle: list[str]) -> None:
+        if frozenset(cycle) in reported:
+            return
+        reported.add(frozenset(cycle))
+        start = min(range(len(cycle)), key=lambda i: order[cycle[i]])
+        cycle = cycle[start:] + cycle[:start]
+        out.add(
+            task.by_name[cycle[0]].where,
+            "dependency cycle "
+            + " -> ".join([*cycle, cycle[0]])
+            + " (dependsOn, links and volumesFrom all order startup): none of them can start",
+        )
 
-    for name in edges:
-        if name not in state:
-            visit(name)
+    # Depth-first, with an explicit stack: a long dependsOn chain cannot exhaust Python's.
+    for root in edges:
+        if root in state:
+            continue
+        state[root] = "open"
+        stack.append(root)
+        pending = [iter(edges[root])]
+        while pending:
+            target = next(pending[-1], None)
+            if target is None:
+                state[stack.pop()] = "done"
+                pending.pop()
+            elif state.get(target) == "open":
+                report(stack[stack.index(target) :])
+            elif target not in state:
+                state[target] = "open"
+                stack.append(target)
+                pending.append(iter(edges[target]))
 
 
 # --- JSON syntax errors in templates ------------------------------------------------------------------------
+
+
+def _looks_like_yaml(text: str, source: str) -> bool:
+    if Path(source).suffix.lower() in _YAML_SUFFIXES:
+        return True
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            return _YAML_START.match(stripped) is not None
+    return False
 
 
 def _unquoted_placeholders(text: str) -> list[re.Match[str]]:
@@ -956,6 +1083,14 @@ def _unquoted_placeholders(text: str) -> list[re.Match[str]]:
 
 def _syntax_problems(text: str, error: json.JSONDecodeError, source: str, default_family: str | None) -> list[str]:
     problems = [f"line {error.lineno}, column {error.colno}: invalid JSON: {error.msg}"]
+    if _looks_like_yaml(text, source):
+        name = Path(source).name
+        problems.append(
+            "task definitions are JSON (as RegisterTaskDefinition takes them), and this looks like YAML; convert "
+            "it first, for example: python -c 'import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), "
+            f"sys.stdout, indent=2)' < {name} > {Path(name).stem}.json"
+        )
+        return problems
     matches = _unquoted_placeholders(text)
     if not matches:
         return problems
@@ -984,8 +1119,8 @@ def _syntax_problems(text: str, error: json.JSONDecodeError, source: str, defaul
         last = match.end()
     pieces.append(text[last:])
     try:
-        data = json.loads("".join(pieces))
-    except json.JSONDecodeError:
+        data = _json_loads("".join(pieces))
+    except ValueError:  # JSONDecodeError included
         return problems  # more broken than placeholders alone: the first error has to be fixed first
     problems += _validate(data, source, default_family)[1]
     return problems

@@ -31,7 +31,8 @@ VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # The escape is matched first so that `$${x}` is never read as `$` followed by the placeholder `${x}`.
 _TOKEN = re.compile(r"(?P<escape>\$\$\{)|\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)\}")
 _YAML_SUFFIXES = (".yaml", ".yml")
-_SHOW_MAX = 60
+# A vars or secrets file many times this size is not one: refused before it is read.
+MAX_FILE_BYTES = 1024 * 1024
 
 
 def placeholder_names(text: str) -> list[str]:
@@ -92,15 +93,19 @@ def template_values(
 def parse_var_assignments(entries: Sequence[str], what: str) -> dict[str, str]:
     """``NAME=VALUE`` entries (``--ecs-var``, repeatable); split on the first ``=``, a later entry wins."""
     assignments: dict[str, str] = {}
-    for entry in entries:
+    for number, entry in enumerate(entries, start=1):
+        # Neither the entry nor an invalid name is shown: a typo such as DB_PASSWORD:s3cret holds a credential.
         name, sep, value = entry.partition("=")
         if not sep:
-            raise EcsTaskError(f"{what}: {_show(entry)} is not NAME=VALUE")
-        if not VARIABLE_NAME.fullmatch(name):
-            # Only the name part is shown: the value may be a credential.
             raise EcsTaskError(
-                f"{what}: {_show(name)} is not a variable name (use letters, digits and '_', not starting "
-                "with a digit) in a NAME=VALUE entry"
+                f"{what}: entry {number} of {len(entries)} has no '=': expected NAME=VALUE (the entry is not "
+                "shown, it may hold a secret)"
+            )
+        if not VARIABLE_NAME.fullmatch(name):
+            raise EcsTaskError(
+                f"{what}: entry {number} of {len(entries)}: the part before the first '=' is not a variable name "
+                "(use letters, digits and '_', not starting with a digit); the entry is not shown, it may hold "
+                "a secret"
             )
         assignments[name] = value
     return assignments
@@ -117,11 +122,12 @@ def load_vars_file(path: str | os.PathLike[str]) -> dict[str, str]:
     if suffix == ".json" or suffix in _YAML_SUFFIXES:
         data = read_mapping_file(path, "vars file")
         values: dict[str, str] = {}
-        for key, value in data.items():
+        for number, (key, value) in enumerate(data.items(), start=1):
             if not VARIABLE_NAME.fullmatch(key):
+                # Not shown: a mistyped line can put a value where the name should be.
                 raise EcsTaskError(
-                    f"{source}: {_show(key)} is not a variable name (use letters, digits and '_', not "
-                    "starting with a digit)"
+                    f"{source}: name {number} of {len(data)} is not a variable name (use letters, digits and "
+                    "'_', not starting with a digit); it is not shown, it may hold a secret"
                 )
             if isinstance(value, (dict, list)):
                 raise EcsTaskError(f"{source}: variable {key!r} has a nested value; give a string, number or boolean")
@@ -155,8 +161,10 @@ def read_mapping_file(path: str | os.PathLike[str], what: str) -> dict[str, Any]
     """
     source = os.fspath(path)
     text = _read_text(path, what)
+    if not text.strip():
+        return {}  # an empty file gives no values
     if Path(source).suffix.lower() in _YAML_SUFFIXES:
-        data = _load_yaml(text, source)
+        data = _load_yaml(text, source, what)
     else:
         try:
             data = json.loads(text)
@@ -164,20 +172,29 @@ def read_mapping_file(path: str | os.PathLike[str], what: str) -> dict[str, Any]
             raise EcsTaskError(
                 f"{source}: line {exc.lineno}, column {exc.colno}: invalid JSON in the {what}: {exc.msg}"
             ) from None
+        except (RecursionError, ValueError):  # nesting or a number Python will not read
+            raise EcsTaskError(f"{source}: the {what} nests too deeply or holds a number too long to read") from None
     if data is None:
         return {}  # an empty YAML file
     if not isinstance(data, dict):
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         raise EcsTaskError(f"{source}: the {what} holds {kind}; expected a mapping of names to values")
-    for key in data:
+    for number, key in enumerate(data, start=1):
         if not isinstance(key, str):
-            raise EcsTaskError(f"{source}: key {key!r} in the {what} is not a string; quote it")
+            # Told by position: a value typed where a name belongs would be shown otherwise.
+            raise EcsTaskError(f"{source}: name {number} of {len(data)} in the {what} is not a string; quote it")
     return data
 
 
 def _read_text(path: str | os.PathLike[str], what: str) -> str:
     source = os.fspath(path)
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise EcsTaskError(
+                f"{source}: the {what} is {size / 1024 / 1024:.1f} MiB; this reads files up to "
+                f"{MAX_FILE_BYTES // 1024 // 1024} MiB"
+            )
         return Path(path).read_bytes().decode("utf-8-sig")
     except FileNotFoundError:
         raise EcsTaskError(f"{source}: {what} not found") from None
@@ -187,7 +204,18 @@ def _read_text(path: str | os.PathLike[str], what: str) -> str:
         raise EcsTaskError(f"{source}: the {what} is not UTF-8 text ({exc.reason}); save it as UTF-8") from None
 
 
-def _load_yaml(text: str, source: str) -> Any:
+# What a YAML error means, by its class: the parser's own words quote the offending token, which in a
+# secrets or vars file is a secret (an unquoted value starting with '!' is read as a tag, and so on).
+_YAML_PROBLEMS = {
+    "ScannerError": "a value that cannot be read as written: quote values that start with @, `, %, & or *",
+    "ParserError": "the structure is broken: check the indentation and the ':' after each name",
+    "ComposerError": "an alias (*name) with no anchor: quote values that start with *",
+    "ConstructorError": "a tag (!name) that plain YAML does not know: quote values that start with !",
+    "ReaderError": "a character YAML does not allow in a file",
+}
+
+
+def _load_yaml(text: str, source: str, what: str) -> Any:
     try:
         # Imported by name: PyYAML is optional, and only YAML files need it.
         yaml = importlib.import_module("yaml")
@@ -196,11 +224,13 @@ def _load_yaml(text: str, source: str) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        # str(exc) quotes the offending line; only the problem and its position are told.
-        mark = getattr(exc, "problem_mark", None)
+        # Only the position and the kind of problem are told, never the parser's text: it quotes the file.
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
-        raise EcsTaskError(f"{source}: {where}invalid YAML: {problem}") from None
+        problem = _YAML_PROBLEMS.get(type(exc).__name__, "not readable as YAML")
+        raise EcsTaskError(f"{source}: {where}invalid YAML in the {what}: {problem} (the text is not shown)") from None
+    except (RecursionError, ValueError):
+        raise EcsTaskError(f"{source}: the {what} nests too deeply or holds a number too long to read") from None
 
 
 def _parse_dotenv(text: str, source: str) -> dict[str, str]:
@@ -217,15 +247,10 @@ def _parse_dotenv(text: str, source: str) -> dict[str, str]:
             raise EcsTaskError(f"{source}: line {number}: expected NAME=VALUE")
         if not VARIABLE_NAME.fullmatch(name):
             raise EcsTaskError(
-                f"{source}: line {number}: {_show(name)} is not a variable name (use letters, digits and "
-                "'_', not starting with a digit)"
+                f"{source}: line {number}: the part before the first '=' is not a variable name (use letters, "
+                "digits and '_', not starting with a digit); the line is not shown, it may hold a secret"
             )
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
         values[name] = value
     return values
-
-
-def _show(text: str) -> str:
-    shown = repr(text)
-    return shown if len(shown) <= _SHOW_MAX else shown[: _SHOW_MAX - 3] + "..."

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
+from pytest_ecstask.endpoints import EndpointInfo
 from pytest_ecstask.errors import PlanError
 from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import MIB, NANOS, PlanOptions, TaskPlan, build_plan, resolve_image
+from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, format_plan, plan_data, resolve_image
 from pytest_ecstask.taskdef import DependencyCondition, parse_task_definition
 
 OPTIONS = PlanOptions(
@@ -117,8 +119,8 @@ def test_container_create_body_carries_every_supported_field() -> None:
     assert body["Labels"]["pytest-ecstask.session"] == "sess01"
     assert body["Healthcheck"] == {
         "Test": ["CMD-SHELL", "curl -f localhost:8080"],
-        "Interval": 10 * NANOS,
-        "Timeout": 5 * NANOS,
+        "Interval": 10_000_000_000,  # nanoseconds, as the Engine API takes them
+        "Timeout": 5_000_000_000,
         "Retries": 3,
         "StartPeriod": 0,
     }
@@ -127,11 +129,11 @@ def test_container_create_body_carries_every_supported_field() -> None:
         "8080/tcp": [{"HostIp": "", "HostPort": ""}],
         "9000/udp": [{"HostIp": "", "HostPort": "9000"}],
     }
-    assert (host["Memory"], host["MemoryReservation"], host["CpuShares"]) == (512 * MIB, 256 * MIB, 2)
+    assert (host["Memory"], host["MemoryReservation"], host["CpuShares"]) == (536_870_912, 268_435_456, 2)
     assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
     assert host["Init"] is True and host["CapAdd"] == ["NET_ADMIN"] and host["CapDrop"] == ["MKNOD"]
     assert host["Tmpfs"] == {"/scratch": "size=64m,noexec"}
-    assert host["ShmSize"] == 100 * MIB
+    assert host["ShmSize"] == 104_857_600
     assert host["Devices"] == [{"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rw"}]
     assert host["Sysctls"] == {"net.core.somaxconn": "1024"}
     assert host["ExtraHosts"] == ["db.local:10.0.0.5"]
@@ -146,8 +148,13 @@ def test_ecs_defaults_for_stop_timeout_health_check_and_essential() -> None:
     p = plan(c("app", healthCheck={"command": ["CMD", "true"]}), c("side", essential=False))
     app = p.container("app")
     assert app.stop_timeout == 30.0 and app.start_timeout is None
-    assert app.create_body["Healthcheck"]["Interval"] == 30 * NANOS
-    assert app.create_body["Healthcheck"]["Retries"] == 3
+    assert app.create_body["Healthcheck"] == {
+        "Test": ["CMD", "true"],
+        "Interval": 30_000_000_000,
+        "Timeout": 5_000_000_000,
+        "Retries": 3,
+        "StartPeriod": 0,
+    }
     assert app.essential and not p.container("side").essential
     assert p.network_mode == "bridge"
 
@@ -268,7 +275,10 @@ def test_task_arn_and_names_follow_the_agent() -> None:
     p = plan(c("app"))
     assert p.task_arn == f"arn:aws:ecs:us-east-1:123456789012:task/pytest-ecstask/{OPTIONS.task_id}"
     assert p.container("app").docker_name == f"ecs-shop-1-app-{OPTIONS.task_id[:12]}"
-    assert p.container("app").create_body["Labels"]["com.amazonaws.ecs.task-arn"] == p.task_arn
+    labels = p.container("app").create_body["Labels"]
+    assert labels["com.amazonaws.ecs.task-arn"] == p.task_arn
+    assert labels["com.amazonaws.ecs.cluster"] == "pytest-ecstask"
+    assert labels["com.amazonaws.ecs.task-definition-version"] == "1"
 
 
 def test_what_cannot_run_locally_is_refused_together_naming_each() -> None:
@@ -283,9 +293,9 @@ def test_what_cannot_run_locally_is_refused_together_naming_each() -> None:
         )
     text = str(info.value)
     assert text.startswith("taskdef.json: 3 things cannot be run locally")
-    assert "volumes[0] ('shared'): efsVolumeConfiguration" in text
-    assert "container 'app': resourceRequirements" in text
-    assert "secret 'DB_PASSWORD'" in text
+    assert "  - $.volumes[0].efsVolumeConfiguration (volume 'shared'): an EFS file system cannot be mounted" in text
+    assert "  - $.containerDefinitions[0].resourceRequirements (container 'app'): GPUs" in text
+    assert "  - $.containerDefinitions[0].secrets[0] (container 'app'): secret 'DB_PASSWORD'" in text
 
 
 def test_secret_with_a_local_value_becomes_an_environment_variable() -> None:
@@ -306,5 +316,287 @@ def test_docker_labels_cannot_replace_the_labels_the_runtime_relies_on() -> None
 
 
 def test_container_port_range_is_refused_by_name() -> None:
-    with pytest.raises(PlanError, match=r"container 'app': portMappings\[0\]: containerPortRange"):
+    with pytest.raises(
+        PlanError,
+        match=r"^taskdef.json: \$\.containerDefinitions\[0\]\.portMappings\[0\]\.containerPortRange \(container 'app'\): "
+        "port ranges are not reproduced locally",
+    ):
         plan(c("app", portMappings=[{"containerPortRange": "8000-8010"}]), networkMode="awsvpc")
+
+
+def test_health_check_values_given_are_passed_in_nanoseconds() -> None:
+    check = {"command": ["CMD", "true"], "interval": 5, "timeout": 2, "retries": 10, "startPeriod": 300}
+    assert plan(c("app", healthCheck=check)).container("app").create_body["Healthcheck"] == {
+        "Test": ["CMD", "true"],
+        "Interval": 5_000_000_000,
+        "Timeout": 2_000_000_000,
+        "Retries": 10,
+        "StartPeriod": 300_000_000_000,
+    }
+
+
+def test_environment_files_fill_in_below_environment_and_the_first_file_wins() -> None:
+    options = PlanOptions(
+        **{
+            **OPTIONS.__dict__,
+            "environment_files": {
+                "arn:aws:s3:::cfg/first.env": [("MODE", "from-file"), ("REGION_NAME", "eu-west-1"), ("LEVEL", "1")],
+                "arn:aws:s3:::cfg/second.env": [("LEVEL", "2"), ("EXTRA", "yes")],
+            },
+        }
+    )
+    p = plan(
+        c(
+            "app",
+            environment=[{"name": "MODE", "value": "test"}],
+            environmentFiles=[
+                {"value": "arn:aws:s3:::cfg/first.env", "type": "s3"},
+                {"value": "arn:aws:s3:::cfg/second.env", "type": "s3"},
+            ],
+        ),
+        options=options,
+    )
+    assert p.container("app").create_body["Env"] == [
+        "AWS_EXECUTION_ENV=AWS_ECS_EC2",
+        "AWS_REGION=us-east-1",
+        "MODE=test",
+        "REGION_NAME=eu-west-1",
+        "LEVEL=1",
+        "EXTRA=yes",
+    ]
+
+
+def test_an_environment_file_without_local_content_is_refused_unless_the_plan_is_only_shown() -> None:
+    app = c("app", environmentFiles=[{"value": "arn:aws:s3:::cfg/app.env", "type": "s3"}])
+    with pytest.raises(PlanError) as info:
+        plan(app)
+    message = str(info.value)
+    assert message.startswith("taskdef.json: ")
+    assert message.endswith("(container 'app'): environment file 'arn:aws:s3:::cfg/app.env' has no local content")
+    shown = plan(app, options=PlanOptions(**{**OPTIONS.__dict__, "mask_secrets": True}))
+    assert shown.container("app").create_body["Env"] == ["AWS_EXECUTION_ENV=AWS_ECS_EC2", "AWS_REGION=us-east-1"]
+
+
+def test_disable_networking_disables_the_containers_network() -> None:
+    p = plan(c("app", disableNetworking=True), c("side", essential=False))
+    assert p.container("app").create_body["NetworkDisabled"] is True
+    assert "NetworkDisabled" not in p.container("side").create_body
+
+
+def test_a_docker_volume_without_a_driver_uses_the_local_driver() -> None:
+    p = plan(
+        c("app", mountPoints=[{"sourceVolume": "scratch", "containerPath": "/scratch"}]),
+        volumes=[
+            {"name": "scratch", "dockerVolumeConfiguration": {"scope": "task"}},
+            {"name": "cache", "dockerVolumeConfiguration": {"scope": "shared"}},
+        ],
+    )
+    scratch, cache = p.volumes
+    assert (scratch.docker_name, scratch.driver, scratch.scope, scratch.autoprovision) == (
+        "ecs-shop-1-scratch-0123456789ab",
+        "local",
+        "task",
+        True,
+    )
+    assert scratch.driver_opts == {}
+    # A shared volume is not created unless autoprovision says so, as on ECS.
+    assert (cache.docker_name, cache.driver, cache.scope, cache.autoprovision) == ("cache", "local", "shared", False)
+    assert p.container("app").create_body["HostConfig"]["Binds"] == ["ecs-shop-1-scratch-0123456789ab:/scratch"]
+
+
+SECRET_ARN = "arn:aws:ssm:us-east-1:1:parameter/db"
+
+
+def secret_plan(**options: Any) -> TaskPlan:
+    """A plan made to run (the secret has its value), as --ecs-plan would never show it."""
+    given = PlanOptions(**{**OPTIONS.__dict__, "secret_values": {SECRET_ARN: "s3cret"}, **options})
+    return plan(
+        c(
+            "app",
+            environment=[{"name": "MODE", "value": "test"}],
+            secrets=[{"name": "DB_PASSWORD", "valueFrom": SECRET_ARN}],
+        ),
+        options=given,
+        taskRoleArn="arn:aws:iam::123456789012:role/app",
+    )
+
+
+def test_the_plan_as_data_masks_secrets_and_shows_the_rest() -> None:
+    data = plan_data(secret_plan(), {"app": ["DB_PASSWORD"]})
+    (app,) = data["containers"]
+    assert app["environment"] == {
+        "AWS_EXECUTION_ENV": "AWS_ECS_EC2",
+        "AWS_REGION": "us-east-1",
+        "MODE": "test",
+        "DB_PASSWORD": "******",
+    }
+    assert app["secrets"] == ["DB_PASSWORD"]
+    assert "s3cret" not in json.dumps(data)
+
+
+def test_the_plan_as_text_names_secrets_as_such_and_never_shows_a_value() -> None:
+    text = format_plan(plan_data(secret_plan(), {"app": ["DB_PASSWORD"]}))
+    assert "  env         AWS_EXECUTION_ENV, AWS_REGION, MODE, DB_PASSWORD (secret)" in text.splitlines()
+    assert "s3cret" not in text
+
+
+def test_the_credentials_token_is_masked_whatever_the_task_definition_says() -> None:
+    endpoint = EndpointInfo(port=49152, control_token="control", pid=1)
+    p = secret_plan(endpoint=endpoint, secret="task-secret")
+    env = dict(item.split("=", 1) for item in p.container("app").create_body["Env"])
+    token = env["AWS_CONTAINER_AUTHORIZATION_TOKEN"]
+    data = plan_data(p, {"app": ["DB_PASSWORD"]})
+    (app,) = data["containers"]
+    assert app["environment"]["AWS_CONTAINER_AUTHORIZATION_TOKEN"] == "******"
+    assert app["environment"]["AWS_CONTAINER_CREDENTIALS_FULL_URI"].startswith(
+        "http://169.254.170.2:49152/v2/credentials/"
+    )
+    assert app["secrets"] == ["DB_PASSWORD"]  # the token is masked, not listed as a task definition secret
+    assert token not in json.dumps(data) and token not in format_plan(data)
+
+
+def test_the_plan_as_text_says_what_a_user_needs_to_read() -> None:
+    p = plan(
+        c(
+            "db",
+            image="postgres:16",
+            essential=False,
+            healthCheck={"command": ["CMD", "pg_isready"]},
+            mountPoints=[{"sourceVolume": "data", "containerPath": "/var/lib/postgresql", "readOnly": True}],
+        ),
+        c("migrate", essential=False, command=["migrate", "up"]),
+        c(
+            "app",
+            command=["serve"],
+            entryPoint=["/entry"],
+            portMappings=[{"containerPort": 8080}, {"containerPort": 9000, "hostPort": 9000, "protocol": "udp"}],
+            links=["db"],
+            dependsOn=[
+                {"containerName": "db", "condition": "HEALTHY"},
+                {"containerName": "migrate", "condition": "SUCCESS"},
+            ],
+            volumesFrom=[{"sourceContainer": "db"}],
+            startTimeout=30,
+            stopTimeout=10,
+        ),
+        volumes=[{"name": "data"}, {"name": "logs", "host": {"sourcePath": "/var/log/shop"}}],
+    )
+    assert format_plan(plan_data(p)).splitlines() == [
+        "task shop:1  network mode bridge",
+        "start order (each level starts together, once its gates open):",
+        "  1. db, migrate",
+        "  2. app    [app after db HEALTHY, migrate SUCCESS]",
+        "stop order: app -> db, migrate",
+        "container db (not essential)",
+        "  image       postgres:16",
+        "  env         AWS_EXECUTION_ENV, AWS_REGION",
+        "  ports       -",
+        "  mounts      ecs-shop-1-data-0123456789ab:/var/lib/postgresql:ro",
+        "  network     ecs-shop-1-0123456789ab",
+        "  health      ['CMD', 'pg_isready']",
+        "  timeouts    start none, stop 30 s",
+        "container migrate (not essential)",
+        "  image       migrate:1",
+        "  command     ['migrate', 'up']",
+        "  env         AWS_EXECUTION_ENV, AWS_REGION",
+        "  ports       -",
+        "  mounts      -",
+        "  network     ecs-shop-1-0123456789ab",
+        "  timeouts    start none, stop 30 s",
+        "container app",
+        "  image       app:1",
+        "  entryPoint  ['/entry']",
+        "  command     ['serve']",
+        "  env         AWS_EXECUTION_ENV, AWS_REGION",
+        "  ports       8080/tcp -> ephemeral, 9000/udp -> 9000",
+        "  mounts      volumes from ecs-shop-1-db-0123456789ab",
+        "  network     ecs-shop-1-0123456789ab",
+        "  timeouts    start 30 s, stop 10 s",
+        "volume data: Docker volume ecs-shop-1-data-0123456789ab (task)",
+        "volume logs: /var/log/shop",
+    ]
+
+
+def test_the_plan_as_data_says_what_each_container_gets() -> None:
+    p = plan(
+        c("db", essential=False, healthCheck={"command": ["CMD", "pg_isready"]}),
+        c(
+            "app",
+            command=["serve"],
+            entryPoint=["/entry"],
+            dependsOn=[{"containerName": "db", "condition": "HEALTHY"}],
+            mountPoints=[{"sourceVolume": "logs", "containerPath": "/logs"}],
+            volumesFrom=[{"sourceContainer": "db", "readOnly": True}],
+        ),
+        volumes=[{"name": "logs", "host": {"sourcePath": "/var/log/shop"}}],
+    )
+    db, app = plan_data(p)["containers"]
+    assert (db["health_check"], db["command"], db["entry_point"]) == (["CMD", "pg_isready"], None, None)
+    assert app["depends_on"] == [{"container": "db", "condition": "HEALTHY"}]
+    assert app["created_after"] == ["db"]
+    assert (app["command"], app["entry_point"], app["health_check"]) == (["serve"], ["/entry"], None)
+    assert app["mounts"] == ["/var/log/shop:/logs"]
+    assert app["volumes_from"] == ["ecs-shop-1-db-0123456789ab:ro"]
+    assert app["network"] == "ecs-shop-1-0123456789ab"
+    assert (app["start_timeout"], app["stop_timeout"]) == (None, 30.0)
+    assert plan_data(p)["volumes"] == [
+        {"name": "logs", "docker_volume": None, "host_path": "/var/log/shop", "scope": "task", "driver": "local"}
+    ]
+
+
+def test_the_plan_as_text_names_the_pause_container_of_an_awsvpc_task() -> None:
+    lines = format_plan(plan_data(plan(c("app"), networkMode="awsvpc"))).splitlines()
+    assert lines[:2] == [
+        "task shop:1  network mode awsvpc",
+        "  pause container ecs-shop-1-internalecspause-0123456789ab owns the task's namespaces",
+    ]
+
+
+def test_devices_get_every_permission_unless_given() -> None:
+    p = plan(
+        c(
+            "app",
+            linuxParameters={
+                "devices": [
+                    {"hostPath": "/dev/fuse"},
+                    {"hostPath": "/dev/sda", "containerPath": "/dev/disk", "permissions": ["mknod"]},
+                ]
+            },
+        )
+    )
+    assert p.container("app").create_body["HostConfig"]["Devices"] == [
+        {"PathOnHost": "/dev/fuse", "PathInContainer": "/dev/fuse", "CgroupPermissions": "rwm"},
+        {"PathOnHost": "/dev/sda", "PathInContainer": "/dev/disk", "CgroupPermissions": "m"},
+    ]
+
+
+def test_swap_is_added_to_the_memory_limit_and_swappiness_passed() -> None:
+    p = plan(c("app", memory=256, linuxParameters={"maxSwap": 512, "swappiness": 10}))
+    host = p.container("app").create_body["HostConfig"]
+    assert (host["Memory"], host["MemorySwap"], host["MemorySwappiness"]) == (268_435_456, 805_306_368, 10)
+
+
+def test_host_pid_and_ipc_modes_and_ipc_none() -> None:
+    host = plan(c("app"), pidMode="host", ipcMode="host").container("app").create_body["HostConfig"]
+    assert (host["PidMode"], host["IpcMode"]) == ("host", "host")
+    assert plan(c("app"), ipcMode="none").container("app").create_body["HostConfig"]["IpcMode"] == "none"
+    plain = plan(c("app")).container("app").create_body["HostConfig"]
+    assert "PidMode" not in plain and "IpcMode" not in plain
+
+
+def test_the_plan_says_which_containers_have_a_health_check() -> None:
+    p = plan(c("db", essential=False, healthCheck={"command": ["CMD", "true"]}), c("app"))
+    assert p.container("db").has_health_check is True
+    assert p.container("app").has_health_check is False
+
+
+def test_awsvpc_pause_container_exposes_every_port() -> None:
+    p = plan(
+        c("app", portMappings=[{"containerPort": 8080}, {"containerPort": 53, "protocol": "udp"}]), networkMode="awsvpc"
+    )
+    assert p.pause is not None
+    assert p.pause.create_body["ExposedPorts"] == {"8080/tcp": {}, "53/udp": {}}
+    assert [(port.container_port, port.protocol, port.host_port) for port in p.pause.ports] == [
+        (8080, "tcp", None),
+        (53, "udp", None),
+    ]

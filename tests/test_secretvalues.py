@@ -238,6 +238,17 @@ def test_a_bad_secrets_file_names_the_file_never_a_value(tmp_path: Path, name: s
     assert "hunter2" not in str(caught.value)
 
 
+def test_a_yaml_secrets_key_that_is_not_a_string_is_named_never_its_value(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    path = tmp_path / "secrets.yaml"
+    path.write_text("/app/db: pw\n2024: hunter2\n")
+    with pytest.raises(EcsTaskError) as caught:
+        load_secrets_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and message.endswith(" in the secrets file is not a string; quote it")
+    assert "hunter2" not in message
+
+
 def test_a_missing_secrets_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(EcsTaskError, match=re.escape(f"{tmp_path / 'none.json'}: secrets file not found")):
         load_secrets_file(tmp_path / "none.json")
@@ -439,6 +450,7 @@ def test_every_unresolved_secret_is_listed_in_one_error_without_any_value(task: 
         f"container 'worker': secret 'DB_PASSWORD' (valueFrom '{SM}:password::') could not be resolved",
         f"container 'worker': secret 'QUEUE_URL' (valueFrom '{SSM_ARN}') could not be resolved",
     ]
+    assert caught.value.source == "shop.json"
     message = str(caught.value)
     assert message.startswith("shop.json: 4 secrets could not be resolved:\n  - container 'app'")
     assert message.splitlines()[-1] == (
@@ -518,6 +530,15 @@ def test_environment_file_lines_are_taken_as_the_agent_takes_them() -> None:
         ("CRLF", "yes"),
         ("A", "2"),
         ("LAST", "no newline"),
+    ]
+
+
+def test_environment_file_edge_cases_are_taken_as_the_agent_takes_them() -> None:
+    text = "#X=1\nEMPTY=\"\"\nMIXED=\"it's'\nHALF='open\n"
+    assert parse_environment_file(text, "app.env") == [
+        ("EMPTY", '""'),  # quotes are never removed: the value is two quote characters
+        ("MIXED", "\"it's'"),
+        ("HALF", "'open"),
     ]
 
 

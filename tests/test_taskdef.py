@@ -317,6 +317,27 @@ def test_register_input_shape() -> None:
     )
 
 
+def test_a_botocore_without_the_ecs_input_model_is_a_plain_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    import botocore.session
+
+    from pytest_ecstask import taskdef as taskdef_module
+
+    class BrokenModel:
+        def get_service_model(self, name: str) -> BrokenModel:
+            return self
+
+        def operation_model(self, name: str) -> Any:
+            return type("Operation", (), {"input_shape": None})()
+
+    monkeypatch.setattr(botocore.session, "get_session", BrokenModel)
+    taskdef_module._register_input_shape.cache_clear()
+    try:
+        with pytest.raises(RuntimeError, match=r"^botocore's ECS model has no RegisterTaskDefinition input$"):
+            parse_task_definition(task(), "td.json")
+    finally:
+        taskdef_module._register_input_shape.cache_clear()  # the real model again for the tests that follow
+
+
 def test_network_mode_defaults_to_bridge() -> None:
     assert parse_task_definition(task(), "x").network_mode == "bridge"
 
@@ -337,6 +358,24 @@ def test_describe_output_with_wrapper_drops_read_only_fields_and_keeps_revision_
     assert not READ_ONLY_FIELDS & set(td.raw)
     assert td.raw["tags"] == [{"key": "k", "value": "v"}]
     assert set(td.raw) == {"family", "containerDefinitions", "tags"}
+
+
+def test_the_first_revision_is_1() -> None:
+    assert parse_task_definition(task(revision=1), "d.json").revision == 1
+    assert only_problem(task(revision=0)) == "$.revision: expected a revision number (1 or more), got 0"
+    assert only_problem(task(revision=True)) == "$.revision: expected a revision number (1 or more), got true"
+
+
+def test_a_boto3_response_with_its_response_metadata_is_accepted() -> None:
+    response = {"taskDefinition": task(revision=2), "ResponseMetadata": {"HTTPStatusCode": 200}}
+    assert parse_task_definition(response, "d.json").revision == 2
+
+
+def test_tags_in_the_wrapper_and_inside_it_are_one_too_many() -> None:
+    tags = [{"key": "team", "value": "shop"}]
+    assert only_problem({"taskDefinition": task(tags=tags), "tags": tags}) == (
+        "$.tags: tags given both here and in $.taskDefinition.tags; keep one"
+    )
 
 
 def test_describe_output_without_wrapper_is_accepted() -> None:
@@ -395,6 +434,77 @@ def test_bom_and_crlf_are_tolerated(tmp_path: Path) -> None:
     path.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert load_task_definition(path).family == "t"
     assert parse_task_definition_text("\ufeff" + text, "<string>").family == "t"
+
+
+def test_input_limits_accept_their_own_bounds(tmp_path: Path) -> None:
+    body = json.dumps(task())
+    exact = tmp_path / "exact.json"
+    exact.write_text(body + " " * (1_048_576 - len(body)))  # 1 MiB exactly: read
+    assert load_task_definition(exact).family == "t"
+    over = tmp_path / "over.json"
+    over.write_text(body + " " * (1_048_577 - len(body)))
+    with pytest.raises(TaskDefinitionError) as info:
+        load_task_definition(over)
+    assert info.value.problems == [
+        "the file is 1.0 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
+    ]
+
+    def nested(levels: int) -> Any:
+        value: Any = "x"
+        for _ in range(levels):
+            value = [value]
+        return value
+
+    # $ > containerDefinitions > the container > 28 lists > "x": 32 levels, the most that is walked.
+    assert "expected a string" in only_problem(task(container(command=nested(28))))
+    assert only_problem(task(container(command=nested(29)))) == (
+        "$: nested more than 32 levels deep; a task definition is at most 7 deep"
+    )
+
+    def with_cpu(digits: int, sign: str = "") -> str:
+        return json.dumps(task(container(cpu=0))).replace('"cpu": 0', f'"cpu": {sign}{"9" * digits}')
+
+    assert parse_task_definition_text(with_cpu(40), "t.json").container("app").raw["cpu"] == int("9" * 40)
+    assert parse_task_definition_text(with_cpu(40, "-"), "t.json").container("app").raw["cpu"] == -int("9" * 40)
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(with_cpu(41), "t.json")
+    assert info.value.problems == ["line 1: a number with 41 digits; task definition numbers have at most 10"]
+
+
+def test_text_past_the_limits_is_refused_before_it_is_read() -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text("\ud800" + " " * 1_048_576, "t.json")  # a lone surrogate cannot be encoded
+    assert info.value.problems == [
+        "the file is 1.0 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
+    ]
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text("[" * 100_000 + "]" * 100_000, "t.json")
+    assert info.value.problems == [
+        "nested too deeply to read (thousands of levels); a task definition is at most 7 deep"
+    ]
+
+
+def test_a_lone_surrogate_is_located_by_its_character() -> None:
+    data = task(container(dockerLabels={"k\ud800": "v"}))
+    assert only_problem(data) == (
+        "$.containerDefinitions[0].dockerLabels (container 'app'): a key is not valid Unicode: character 2 is a "
+        "lone surrogate (a \\uD800-\\uDFFF escape without its pair), which cannot be printed or sent to Docker"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "source", "hint"),
+    [
+        ("- name: app\n  image: busybox\n", "t.yaml", True),  # by its name
+        ("# by hand\nfamily: shop\n", "shop.template", True),  # by its first line
+        ("- name: app\n  image: busybox\n", "t.json", False),
+    ],
+)
+def test_yaml_is_told_apart_by_its_name_or_its_first_line(text: str, source: str, hint: bool) -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(text, source)
+    said = any("this looks like YAML; convert it first" in p for p in info.value.problems)
+    assert said is hint
 
 
 def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
@@ -459,6 +569,24 @@ def test_placeholders_inside_strings_do_not_count_as_unquoted() -> None:
     with pytest.raises(TaskDefinitionError) as info:
         parse_task_definition_text('{"family": "${x}", "a": "{{ y }}" "b": 1}', "t.json")
     assert info.value.problems == ["line 1, column 35: invalid JSON: Expecting ',' delimiter"]
+
+
+@pytest.mark.parametrize(
+    ("text", "listed"),
+    [
+        # An empty string, a string holding the letter X, escaped quotes: each ends where JSON ends it.
+        ('{"family": "", "containerDefinitions": ${DEFS}}', "'${DEFS}' at line 1"),
+        ('{"family": "X-${F}",\n "cpu": ${CPU}}', "'${CPU}' at line 2"),
+        ('{"family": "say \\"${F}\\" now", "cpu": ${CPU}}', "'${CPU}' at line 1"),
+    ],
+)
+def test_only_placeholders_outside_strings_are_listed_as_unquoted(text: str, listed: str) -> None:
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(text, "t.json")
+    line = listed.rsplit(" ", 1)[1]
+    assert info.value.problems[1].startswith(
+        f"line {line}: unresolved template placeholders outside JSON strings: {listed}; this is a template"
+    )
 
 
 def test_second_syntax_error_stops_the_check_after_the_placeholder_list() -> None:
@@ -561,6 +689,13 @@ def test_unknown_key_suggests_the_close_one() -> None:
     )
 
 
+def test_unknown_key_close_to_many_suggests_three() -> None:
+    assert only_problem(task(container(envirPoints="x"))) == (
+        "$.containerDefinitions[0].envirPoints (container 'app'): unknown key 'envirPoints' in a container "
+        "definition; did you mean 'entryPoint' or 'environment' or 'environmentFiles'?"
+    )
+
+
 def test_unknown_key_without_a_close_one_lists_the_valid_keys() -> None:
     problem = only_problem(task(container(healthCheck={"command": ["CMD", "true"], "zzz": 1})))
     assert problem.startswith("$.containerDefinitions[0].healthCheck.zzz (container 'app'): unknown key 'zzz'")
@@ -626,6 +761,13 @@ def test_enum_values_come_from_the_model() -> None:
     )
 
 
+def test_a_map_key_that_is_not_a_string_is_reported() -> None:
+    # JSON keys are always strings; data from YAML or from Python code need not be.
+    assert only_problem(task(container(dockerLabels={1: "x", "ok": "y"}))) == (
+        "$.containerDefinitions[0].dockerLabels (container 'app'): key 1 is not a string"
+    )
+
+
 def test_map_values_are_checked_and_odd_keys_quoted_in_the_path() -> None:
     assert only_problem(task(container(dockerLabels={"com.example/x": 1}))) == (
         "$.containerDefinitions[0].dockerLabels['com.example/x'] (container 'app'): expected a string, got 1"
@@ -637,6 +779,21 @@ def test_model_list_and_string_limits() -> None:
     assert problems == [
         "$.tags: 52 items, at most 50 allowed",
         "$.tags[51].key: '' is shorter than 1 characters",
+    ]
+
+
+def test_model_limits_accept_their_own_bounds() -> None:
+    tags = [{"key": "k", "value": ""}, {"key": "k" * 128, "value": "v" * 256}]
+    tags += [{"key": f"k{i}", "value": "v"} for i in range(48)]
+    td = parse_task_definition(task(tags=tags), "td.json")
+    assert len(td.raw["tags"]) == 50
+    assert parse_task_definition(task(tags=[]), "td.json").raw["tags"] == []
+
+
+def test_tag_key_and_value_one_past_their_limits() -> None:
+    assert problems_of(task(tags=[{"key": "k" * 129, "value": "v" * 257}])) == [
+        "$.tags[0].key: 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk... is longer than 128 characters",
+        "$.tags[0].value: 'vvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvvv... is longer than 256 characters",
     ]
 
 
@@ -735,6 +892,9 @@ def test_unknown_container_lookup_is_a_clear_key_error() -> None:
     td = parse_task_definition(task(), "x")
     with pytest.raises(KeyError, match=r"task definition 't' has no container 'web' \(containers: 'app'\)"):
         td.container("web")
+    two = parse_task_definition(task(container("app"), container("db")), "x")
+    with pytest.raises(KeyError, match=r"has no container 'web' \(containers: 'app', 'db'\)"):
+        two.container("web")
 
 
 def test_result_is_hashable() -> None:
@@ -811,6 +971,21 @@ def test_nameless_volume_does_not_hide_unknown_mount_sources() -> None:
     assert "'data' is not a volume of this task definition (volumes: none)" in only_problem(data)
 
 
+def test_templated_container_name_may_be_the_dependency_target() -> None:
+    # Only the placeholder is reported: the templated name may well be 'db' once rendered.
+    data = task(container("${NAME}"), container("web", dependsOn=[{"containerName": "db", "condition": "START"}]))
+    assert only_problem(data) == (
+        "$.containerDefinitions[0].name (container '${NAME}'): unresolved template placeholder '${NAME}'; "
+        "render the template first"
+    )
+
+
+def test_volume_name_pattern() -> None:
+    assert only_problem(task(volumes=[{"name": "bad name!"}])) == (
+        "$.volumes[0].name: 'bad name!' is not a valid volume name: use 1-255 letters, digits, '_' or '-'"
+    )
+
+
 def test_templated_volume_name_may_be_the_mount_source() -> None:
     data = task(container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]), volumes=[{"name": "${v}"}])
     assert only_problem(data).startswith("$.volumes[0].name: unresolved template placeholder '${v}'")
@@ -838,6 +1013,54 @@ def test_cycle_through_links_and_volumes_from() -> None:
         container("d", links=["a"]),
     )
     assert only_problem(data).startswith("$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> c -> a")
+
+
+def test_a_cycle_found_after_an_acyclic_branch_names_only_the_cycle() -> None:
+    # a's first dependency (x) is explored and done before the walk goes round a -> b -> a.
+    data = task(
+        container(
+            "a", dependsOn=[{"containerName": "x", "condition": "START"}, {"containerName": "b", "condition": "START"}]
+        ),
+        container("x"),
+        container("b", dependsOn=[{"containerName": "a", "condition": "START"}]),
+    )
+    assert only_problem(data) == (
+        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a (dependsOn, links and "
+        "volumesFrom all order startup): none of them can start"
+    )
+
+
+def test_a_dependency_shared_by_two_containers_is_not_a_cycle() -> None:
+    data = task(
+        container("a", dependsOn=[{"containerName": "x", "condition": "START"}]),
+        container("b", dependsOn=[{"containerName": "x", "condition": "START"}], links=["a"]),
+        container("x", essential=False, volumesFrom=[{"sourceContainer": "y"}]),
+        container("y", essential=False),
+    )
+    assert [c.name for c in parse_task_definition(data, "td.json").containers] == ["a", "b", "x", "y"]
+
+
+def test_a_cycle_is_told_from_the_container_listed_first() -> None:
+    data = task(
+        container("p", dependsOn=[{"containerName": "q", "condition": "START"}]),
+        container("r", dependsOn=[{"containerName": "q", "condition": "START"}]),
+        container("q", dependsOn=[{"containerName": "r", "condition": "START"}]),
+    )
+    assert only_problem(data).startswith("$.containerDefinitions[1] (container 'r'): dependency cycle r -> q -> r (")
+
+
+def test_two_cycles_through_one_container_are_each_named() -> None:
+    data = task(
+        container(
+            "a", dependsOn=[{"containerName": "b", "condition": "START"}, {"containerName": "c", "condition": "START"}]
+        ),
+        container("b", dependsOn=[{"containerName": "a", "condition": "START"}]),
+        container("c", dependsOn=[{"containerName": "a", "condition": "START"}]),
+    )
+    assert [p.split(" (dependsOn")[0] for p in problems_of(data)] == [
+        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> b -> a",
+        "$.containerDefinitions[0] (container 'a'): dependency cycle a -> c -> a",
+    ]
 
 
 def test_healthy_needs_a_health_check() -> None:
@@ -927,6 +1150,7 @@ def test_health_check_ranges(key: str, bad: int, good: int) -> None:
 def test_start_and_stop_timeouts(fields: dict[str, int], message: str) -> None:
     assert only_problem(task(container(**fields))).startswith(f"$.containerDefinitions[0].{message}")
     parse_task_definition(task(container(startTimeout=0, stopTimeout=120)), "x")
+    parse_task_definition(task(container(stopTimeout=0)), "x")
 
 
 def test_awsvpc_host_port_must_equal_container_port() -> None:
@@ -993,6 +1217,12 @@ def test_port_ranges(mapping: dict[str, int], message: str) -> None:
     assert only_problem(task(container(portMappings=[mapping]))).startswith(
         f"$.containerDefinitions[0].portMappings[0]{'.' if message[0] != '(' else ' '}{message}"
     )
+
+
+def test_port_bounds_are_accepted() -> None:
+    mappings = [{"containerPort": 1, "hostPort": 0}, {"containerPort": 65535, "hostPort": 65535}]
+    td = parse_task_definition(task(container(portMappings=mappings)), "td.json")
+    assert td.container("app").raw["portMappings"] == mappings
 
 
 def test_duplicate_port_and_protocol_in_one_container() -> None:

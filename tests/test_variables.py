@@ -174,10 +174,10 @@ def test_var_assignments_split_on_the_first_equals_and_the_last_wins() -> None:
 @pytest.mark.parametrize(
     ("entry", "says"),
     [
-        ("novalue", "'novalue' is not NAME=VALUE"),
-        ("=value", "'' is not a variable name"),
-        ("9lives=1", "'9lives' is not a variable name"),
-        ("has space=hunter2", "'has space' is not a variable name"),
+        ("novalue", "entry 2 of 2 has no '=': expected NAME=VALUE"),
+        ("=value", "entry 2 of 2: the part before the first '=' is not a variable name"),
+        ("9lives=1", "entry 2 of 2: the part before the first '=' is not a variable name"),
+        ("has space=hunter2", "entry 2 of 2: the part before the first '=' is not a variable name"),
     ],
 )
 def test_a_bad_assignment_names_the_entry_and_where_it_came_from(entry: str, says: str) -> None:
@@ -186,6 +186,7 @@ def test_a_bad_assignment_names_the_entry_and_where_it_came_from(entry: str, say
     assert str(caught.value).startswith("--ecs-var: ")
     assert says in str(caught.value)
     assert "hunter2" not in str(caught.value)
+    assert entry not in str(caught.value)  # the entry is never shown: it may hold a secret
 
 
 # --- vars files ---------------------------------------------------------------------------------------------
@@ -217,11 +218,32 @@ def test_dotenv_vars_file(tmp_path: Path) -> None:
     }
 
 
+def test_dotenv_vars_file_edge_cases(tmp_path: Path) -> None:
+    path = tmp_path / "edge.env"
+    path.write_text(
+        "#X=1\n"  # a comment, even though it looks like an assignment
+        'EMPTY=""\n'
+        "BLANK=''\n"
+        "MIXED=\"it's'\n"  # the quotes differ: both kept
+        "HALF='open\n"
+        'ONE="\n'
+        "SHORT=x\n"
+    )
+    assert load_vars_file(path) == {
+        "EMPTY": "",
+        "BLANK": "",
+        "MIXED": "\"it's'",
+        "HALF": "'open",
+        "ONE": '"',
+        "SHORT": "x",
+    }
+
+
 @pytest.mark.parametrize(
     ("content", "says"),
     [
         ("a=1\njust words\n", "line 2: expected NAME=VALUE"),
-        ("a=1\n\n2bad=x\n", "line 3: '2bad' is not a variable name"),
+        ("a=1\n\n2bad=x\n", "line 3: the part before the first '=' is not a variable name"),
     ],
 )
 def test_a_bad_dotenv_line_names_the_file_and_line(tmp_path: Path, content: str, says: str) -> None:
@@ -260,7 +282,7 @@ def test_json_vars_render_an_unquoted_template(tmp_path: Path) -> None:
         ('{"a": {"b": 1}}', "variable 'a' has a nested value"),
         ('{"a": [1]}', "variable 'a' has a nested value"),
         ('{"a": null}', "variable 'a' has no usable value"),
-        ('{"not a name": "x"}', "'not a name' is not a variable name"),
+        ('{"not a name": "x"}', "name 1 of 1 is not a variable name"),
     ],
 )
 def test_a_bad_json_vars_file_names_the_file(tmp_path: Path, content: str, says: str) -> None:
@@ -301,6 +323,16 @@ def test_a_bad_yaml_vars_file_names_the_file(tmp_path: Path, content: str, says:
     with pytest.raises(EcsTaskError, match=re.escape(says)) as caught:
         load_vars_file(path)
     assert str(caught.value).startswith(f"{path}: ")
+
+
+def test_a_yaml_key_that_is_not_a_string_is_named(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    path = tmp_path / "vars.yaml"
+    path.write_text("image: busybox:1\n8080: web\n")
+    with pytest.raises(EcsTaskError) as caught:
+        load_vars_file(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and message.endswith(" in the vars file is not a string; quote it")
 
 
 def test_yaml_errors_do_not_quote_the_file(tmp_path: Path) -> None:
