@@ -245,9 +245,10 @@ def test_the_test_reads_raw_logs_only_when_it_asks(run: Any, image: str) -> None
     }
     task = run(leaky(image), secrets=secrets, endpoints=False)
     app = task.containers["app"]
-    line = app.wait_for_log("password=", timeout=30)
+    # "connecting" is on stdout, "rejected" on stderr: the two streams can arrive in either order.
+    line = app.wait_for_log("connecting with password=", timeout=30)
     assert line == f"connecting with password={MASK} to db"
-    assert app.wait_for_log("password=", raw=True) == f"connecting with password={SSM_VALUE} to db"
+    assert app.wait_for_log("connecting with password=", raw=True) == f"connecting with password={SSM_VALUE} to db"
     app.wait_for_log("app-ready")
     for text in (app.logs(raw=True), task.logs(raw=True), task.logs("app", raw=True)):
         assert all(value in text for value in VALUES)

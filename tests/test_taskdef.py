@@ -448,6 +448,12 @@ def test_input_limits_accept_their_own_bounds(tmp_path: Path) -> None:
     assert info.value.problems == [
         "the file is 1.0 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
     ]
+    # The limit is on the file's bytes: a byte-order mark counts, although it is not part of the text.
+    marked = tmp_path / "marked.json"
+    marked.write_bytes(b"\xef\xbb\xbf" + (body + " " * (1_048_574 - len(body))).encode())
+    with pytest.raises(TaskDefinitionError) as info:
+        load_task_definition(marked)
+    assert info.value.problems[0].startswith("the file is 1.0 MiB;")
 
     def nested(levels: int) -> Any:
         value: Any = "x"
@@ -473,9 +479,9 @@ def test_input_limits_accept_their_own_bounds(tmp_path: Path) -> None:
 
 def test_text_past_the_limits_is_refused_before_it_is_read() -> None:
     with pytest.raises(TaskDefinitionError) as info:
-        parse_task_definition_text("\ud800" + " " * 1_048_576, "t.json")  # a lone surrogate cannot be encoded
+        parse_task_definition_text("\ud800" + " " * 1_101_004, "t.json")  # a lone surrogate cannot be encoded
     assert info.value.problems == [
-        "the file is 1.0 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
+        "the file is 1.1 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
     ]
     with pytest.raises(TaskDefinitionError) as info:
         parse_task_definition_text("[" * 100_000 + "]" * 100_000, "t.json")
@@ -758,6 +764,18 @@ def test_enum_values_come_from_the_model() -> None:
     assert only_problem(task(container(portMappings=[{"containerPort": 80, "protocol": "TCP"}]))) == (
         "$.containerDefinitions[0].portMappings[0].protocol (container 'app'): 'TCP' is not one of 'tcp', "
         "'udp'; did you mean 'tcp'?"
+    )
+
+
+def test_an_enum_value_like_none_of_the_choices_lists_them_alone() -> None:
+    assert (
+        only_problem(task(networkMode="zzz")) == "$.networkMode: 'zzz' is not one of 'bridge', 'host', 'awsvpc', 'none'"
+    )
+
+
+def test_a_map_given_as_text_is_a_type_error() -> None:
+    assert only_problem(task(container(dockerLabels="team=shop"))) == (
+        "$.containerDefinitions[0].dockerLabels (container 'app'): expected an object, got 'team=shop'"
     )
 
 
