@@ -76,3 +76,11 @@ def test_every_resource_carries_the_run_the_task_and_the_lease() -> None:
     }
     kept = resource_labels(Owner("sess01", "host/1", "/tmp/sess01.lease", keep=True), "task01", "container", "")
     assert kept["pytest-ecstask.keep"] == "1"
+
+
+def test_a_resource_without_a_host_label_is_said_to_come_from_an_unknown_host() -> None:
+    labels = {LABEL_SESSION: "s1", LABEL_CREATED: "2026-01-01T10:00:00.000Z"}
+    verdicts = classify(
+        [Resource("volume", "v1", "vol", labels)], this_host="here", now=NOW, max_age_seconds=3600, is_held=never_asked
+    )
+    assert [(v.remove, v.why) for v in verdicts] == [(True, "from host ?, 7200 s old")]

@@ -206,6 +206,9 @@ def test_pid_and_ipc_mode_task_share_the_pause_namespaces() -> None:
     host = p.container("debug").create_body["HostConfig"]
     assert host["PidMode"] == host["IpcMode"] == f"container:{p.pause.docker_name}"
     assert p.pause.create_body["HostConfig"]["IpcMode"] == "shareable"
+    # Outside awsvpc the pause container only holds namespaces: no network, no ports.
+    assert p.pause.create_body["HostConfig"]["NetworkMode"] == "none"
+    assert "PortBindings" not in p.pause.create_body["HostConfig"] and p.pause.ports == ()
 
 
 def test_volumes_bind_task_scoped_shared_and_read_only() -> None:
@@ -389,9 +392,11 @@ def test_a_docker_volume_without_a_driver_uses_the_local_driver() -> None:
         volumes=[
             {"name": "scratch", "dockerVolumeConfiguration": {"scope": "task"}},
             {"name": "cache", "dockerVolumeConfiguration": {"scope": "shared"}},
+            {"name": "plain", "dockerVolumeConfiguration": {"driverOpts": {"type": "tmpfs"}}},  # no scope: task
         ],
     )
-    scratch, cache = p.volumes
+    scratch, cache, plain = p.volumes
+    assert (plain.scope, plain.driver, plain.docker_name) == ("task", "local", "ecs-shop-1-plain-0123456789ab")
     assert (scratch.docker_name, scratch.driver, scratch.scope, scratch.autoprovision) == (
         "ecs-shop-1-scratch-0123456789ab",
         "local",
@@ -600,3 +605,36 @@ def test_awsvpc_pause_container_exposes_every_port() -> None:
         (8080, "tcp", None),
         (53, "udp", None),
     ]
+
+
+FSX_AUTHORIZATION = {"credentialsParameter": "arn:aws:secretsmanager:us-east-1:1:secret:fsx", "domain": "corp"}
+
+
+@pytest.mark.parametrize(
+    ("configuration", "settings", "why"),
+    [
+        ("efsVolumeConfiguration", {"fileSystemId": "fs-1"}, "an EFS file system cannot be mounted by a local engine"),
+        (
+            "fsxWindowsFileServerVolumeConfiguration",
+            {"fileSystemId": "fs-1", "rootDirectory": "\\\\share", "authorizationConfig": FSX_AUTHORIZATION},
+            "FSx for Windows needs a Windows container host",
+        ),
+        (
+            "s3filesVolumeConfiguration",
+            {"fileSystemArn": "arn:aws:s3files:us-east-1:1:file-system/fs-1"},
+            "S3 file volumes need the ECS agent's mount helper",
+        ),
+    ],
+)
+def test_volumes_a_local_engine_cannot_mount_are_refused_saying_why(
+    configuration: str, settings: dict[str, Any], why: str
+) -> None:
+    import botocore.session
+
+    if configuration not in botocore.session.get_session().get_service_model("ecs").shape_for("Volume").members:
+        pytest.skip(f"this botocore's ECS model has no {configuration}")
+    with pytest.raises(PlanError) as info:
+        plan(c("app"), volumes=[{"name": "shared", configuration: settings}])
+    assert str(info.value).endswith(
+        f"{configuration} (volume 'shared'): {why}; use a host path or a Docker volume for local runs"
+    )

@@ -373,8 +373,9 @@ def test_aws_reads_from_the_region_an_arn_names(aws: Any) -> None:
 
 def test_without_boto3_the_aws_resolver_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "boto3", None)  # makes `import boto3` fail as if it were not installed
-    with pytest.raises(EcsTaskError, match="pip install boto3"):
+    with pytest.raises(EcsTaskError) as caught:
         aws_resolver("eu-west-1")
+    assert str(caught.value) == "reading secrets from AWS needs boto3: pip install boto3"
 
 
 # --- a task definition's secrets ----------------------------------------------------------------------------

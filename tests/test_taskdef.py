@@ -472,9 +472,10 @@ def test_input_limits_accept_their_own_bounds(tmp_path: Path) -> None:
 
     assert parse_task_definition_text(with_cpu(40), "t.json").container("app").raw["cpu"] == int("9" * 40)
     assert parse_task_definition_text(with_cpu(40, "-"), "t.json").container("app").raw["cpu"] == -int("9" * 40)
-    with pytest.raises(TaskDefinitionError) as info:
-        parse_task_definition_text(with_cpu(41), "t.json")
-    assert info.value.problems == ["line 1: a number with 41 digits; task definition numbers have at most 10"]
+    for sign in ("", "-"):
+        with pytest.raises(TaskDefinitionError) as info:
+            parse_task_definition_text(with_cpu(41, sign), "t.json")
+        assert info.value.problems == ["line 1: a number with 41 digits; task definition numbers have at most 10"]
 
 
 def test_text_past_the_limits_is_refused_before_it_is_read() -> None:
@@ -483,6 +484,9 @@ def test_text_past_the_limits_is_refused_before_it_is_read() -> None:
     assert info.value.problems == [
         "the file is 1.1 MiB; ECS takes task definitions up to 64 KiB, and this reads files up to 1 MiB"
     ]
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(" " * 1_100_900, "t.json")  # 1.0499 MiB: the size is rounded, not cut
+    assert info.value.problems[0].startswith("the file is 1.0 MiB;")
     with pytest.raises(TaskDefinitionError) as info:
         parse_task_definition_text("[" * 100_000 + "]" * 100_000, "t.json")
     assert info.value.problems == [
@@ -575,6 +579,13 @@ def test_placeholders_inside_strings_do_not_count_as_unquoted() -> None:
     with pytest.raises(TaskDefinitionError) as info:
         parse_task_definition_text('{"family": "${x}", "a": "{{ y }}" "b": 1}', "t.json")
     assert info.value.problems == ["line 1, column 35: invalid JSON: Expecting ',' delimiter"]
+
+
+def test_a_missing_comma_between_two_strings_hides_no_placeholder() -> None:
+    text = '{"family": "t", "containerDefinitions": [{"name": "a", "image": "x", "command": ["echo""${X}"]}]}'
+    with pytest.raises(TaskDefinitionError) as info:
+        parse_task_definition_text(text, "t.json")
+    assert info.value.problems == ["line 1, column 88: invalid JSON: Expecting ',' delimiter"]
 
 
 @pytest.mark.parametrize(
@@ -749,6 +760,28 @@ def test_integer_members_take_only_integers(value: Any, shown: str) -> None:
     assert only_problem(task(container(memory=value))) == (
         f"$.containerDefinitions[0].memory (container 'app'): expected an integer, got {shown}"
     )
+
+
+def test_integer_ranges_of_the_model_accept_their_bounds() -> None:
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("ecs")
+    if "sharingStrategy" not in model.shape_for("ResourceRequirement").members:
+        pytest.skip("this botocore's ECS model predates GPU sharing strategies, the only bounded integers")
+
+    def gpu(percent: int) -> dict[str, Any]:
+        mps = {"memory": 1, "maxComputePercent": percent}
+        return task(
+            container(resourceRequirements=[{"type": "GPU", "value": "1", "sharingStrategy": {"nvidiaMps": mps}}])
+        )
+
+    parse_task_definition(gpu(1), "td.json")
+    parse_task_definition(gpu(100), "td.json")
+    for bad in (0, 101):
+        assert only_problem(gpu(bad)) == (
+            "$.containerDefinitions[0].resourceRequirements[0].sharingStrategy.nvidiaMps.maxComputePercent "
+            f"(container 'app'): {bad} is out of range: expected 1-100"
+        )
 
 
 def test_task_level_cpu_and_memory_are_strings_in_the_model() -> None:
@@ -968,11 +1001,11 @@ def test_mount_point_names_a_volume() -> None:
     assert only_problem(
         task(
             container(mountPoints=[{"sourceVolume": "data", "containerPath": "/d"}]),
-            volumes=[{"name": "logs"}],
+            volumes=[{"name": "logs"}, {"name": "cache"}],
         )
     ) == (
         "$.containerDefinitions[0].mountPoints[0].sourceVolume (container 'app'): 'data' is not a volume of "
-        "this task definition (volumes: 'logs'); add it to \"volumes\""
+        "this task definition (volumes: 'logs', 'cache'); add it to \"volumes\""
     )
 
 
@@ -1095,6 +1128,17 @@ def test_healthy_on_a_disabled_health_check() -> None:
         container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
     )
     assert "HEALTHY needs a healthCheck on container 'db'" in only_problem(data)
+
+
+def test_healthy_on_a_health_check_with_nothing_to_run_says_only_that() -> None:
+    data = task(
+        container("db", healthCheck={"command": ["CMD"]}),
+        container(dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+    )
+    assert (
+        only_problem(data)
+        == "$.containerDefinitions[0].healthCheck.command (container 'db'): nothing to run after 'CMD'"
+    )
 
 
 def test_healthy_with_a_health_check_loads() -> None:
@@ -1257,7 +1301,23 @@ def test_duplicate_port_and_protocol_in_one_container() -> None:
 
 def test_network_mode_none_has_no_port_mappings() -> None:
     data = task(container(portMappings=[{"containerPort": 80}]), networkMode="none")
-    assert "network mode 'none' has no network to map ports on" in only_problem(data)
+    assert only_problem(data) == (
+        "$.containerDefinitions[0].portMappings (container 'app'): network mode 'none' has no network to map ports on"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ports", "valid"), [("1-65535", True), ("8000-8001", True), ("0-10", False), ("1-65536", False), ("80-80", False)]
+)
+def test_port_range_bounds(ports: str, valid: bool) -> None:
+    data = task(container(portMappings=[{"containerPortRange": ports}]), networkMode="awsvpc")
+    if valid:
+        parse_task_definition(data, "td.json")
+    else:
+        assert only_problem(data) == (
+            f"$.containerDefinitions[0].portMappings[0].containerPortRange (container 'app'): '{ports}' is malformed: "
+            "expected FIRST-LAST, two ports from 1 to 65535 with FIRST below LAST (as 8000-8010)"
+        )
 
 
 # --- odd shapes never escape as anything but TaskDefinitionError --------------------------------------------

@@ -335,6 +335,47 @@ def test_a_yaml_key_that_is_not_a_string_is_named(tmp_path: Path) -> None:
     assert message.startswith(f"{path}: ") and message.endswith(" in the vars file is not a string; quote it")
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (
+            "a: [1, 2\n",
+            "line 2, column 1: invalid YAML in the vars file: the structure is broken: check the "
+            "indentation and the ':' after each name (the text is not shown)",
+        ),
+        (
+            "a: *nope\n",
+            "line 1, column 4: invalid YAML in the vars file: an alias (*name) with no anchor: quote "
+            "values that start with * (the text is not shown)",
+        ),
+    ],
+)
+def test_a_yaml_error_is_told_by_its_kind(tmp_path: Path, content: str, says: str) -> None:
+    pytest.importorskip("yaml")
+    path = tmp_path / "vars.yaml"
+    path.write_text(content)
+    with pytest.raises(EcsTaskError) as caught:
+        load_vars_file(path)
+    assert str(caught.value) == f"{path}: {says}"
+
+
+def test_an_empty_yaml_vars_file_has_no_values(tmp_path: Path) -> None:
+    pytest.importorskip("yaml")
+    path = tmp_path / "vars.yaml"
+    path.write_text("")
+    assert load_vars_file(path) == {}
+
+
+def test_a_vars_file_of_1_mib_is_read_and_a_larger_one_refused(tmp_path: Path) -> None:
+    path = tmp_path / "big.env"
+    path.write_text("A=1\n" + "#" * (1_048_576 - 4))
+    assert load_vars_file(path) == {"A": "1"}
+    path.write_text("A=1\n" + "#" * (1_101_005 - 4))
+    with pytest.raises(EcsTaskError) as caught:
+        load_vars_file(path)
+    assert str(caught.value) == f"{path}: the vars file is 1.1 MiB; this reads files up to 1 MiB"
+
+
 def test_yaml_errors_do_not_quote_the_file(tmp_path: Path) -> None:
     pytest.importorskip("yaml")
     path = tmp_path / "vars.yaml"
