@@ -7,16 +7,15 @@ import time
 
 import docker
 
-LABELS = ("pytest-ecstask.session", "pytest-ecstask.endpoints")
+from pytest_ecstask.endpoints import NETWORK_LABEL
+from pytest_ecstask.lifecycle import LABEL_SESSION
+from pytest_ecstask.runtime import list_resources
+
+LABELS = (LABEL_SESSION, NETWORK_LABEL)
 
 
 def leftovers(api: docker.APIClient) -> list[str]:
-    found = []
-    for label in LABELS:
-        found += [f"container {c['Names'][0]}" for c in api.containers(all=True, filters={"label": label})]
-        found += [f"network {n['Name']}" for n in api.networks(filters={"label": label})]
-        found += [f"volume {v['Name']}" for v in api.volumes(filters={"label": label}).get("Volumes") or []]
-    return found
+    return [f"{r.kind} {r.name}" for label in LABELS for r in list_resources(api, label)]
 
 
 def main() -> int:

@@ -27,13 +27,11 @@ from support import (
     EventRecorder,
     Row,
     attempt,
+    by_kind,
     docker_time,
-    labelled,
     median,
     percentile,
-    remove_all,
     rotated,
-    service,
     timed,
 )
 
@@ -51,8 +49,10 @@ from pytest_ecstask.lifecycle import (
     resource_labels,
 )
 from pytest_ecstask.options import TaskOptions
+from pytest_ecstask.runtime import list_resources, remove_resources
 from pytest_ecstask.sweep import sweep
 from pytest_ecstask.task import Task, create_task
+from pytest_ecstask.testing import service
 
 # A small stop timeout: every container here exits 0 on SIGTERM anyway.
 OPTIONS = TaskOptions(pull="never", stop_timeout=2, start_timeout=120)
@@ -232,7 +232,7 @@ class RawTask:
 
     def remove(self) -> None:
         """Untimed cleanup of whatever this raw task made (found by its task label: the CLI's too)."""
-        remove_all(self.api, labelled(self.api, f"{LABEL_TASK}={self.plan.task_id}"))
+        remove_resources(self.api, list_resources(self.api, f"{LABEL_TASK}={self.plan.task_id}"))
         self.ids.clear()
         self.network_id = None
 
@@ -612,7 +612,7 @@ def sweep_orphans(ctx: Context) -> list[Row]:
         key = f"{variant}{'' if networks else ' (no networks)'}"
         took_setup, batch = timed(lambda: make_orphans(ctx, n, per_task=per_task, networks=networks))
         mine = f"pytest-ecstask-bench.batch={batch}"
-        made = labelled(ctx.api, mine)
+        made = by_kind(list_resources(ctx.api, mine))
         if variant == "ours":
             took, report = timed(lambda: sweep(ctx.api, force=True))
             removed.append(len(report.chosen) - len(report.failed))
@@ -626,7 +626,7 @@ def sweep_orphans(ctx: Context) -> list[Row]:
         else:
 
             def sequential() -> None:
-                found = labelled(ctx.api, mine)  # one listing call per resource type, like the sweep
+                found = by_kind(list_resources(ctx.api, mine))  # one listing call per resource type, like the sweep
                 marks = [time.perf_counter()]
                 for cid in found["containers"]:
                     ctx.api.remove_container(cid, force=True, v=True)
@@ -642,10 +642,10 @@ def sweep_orphans(ctx: Context) -> list[Row]:
                         phases[phase].append(b - a)
 
             took, _ = timed(sequential)
-        left = labelled(ctx.api, mine)
-        if any(left.values()):
-            remove_all(ctx.api, left)
-            raise RuntimeError(f"{key}: {sum(len(v) for v in left.values())} orphans were left")
+        left = list_resources(ctx.api, mine)
+        if left:
+            remove_resources(ctx.api, left)
+            raise RuntimeError(f"{key}: {len(left)} orphans were left")
         samples[key].append(took)
         ctx.log(
             f"  sweep of {len(made['containers'])} containers + {len(made['networks'])} networks + "

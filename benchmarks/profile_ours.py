@@ -34,7 +34,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import support  # noqa: F401
-from support import build_image, docker_api, labelled, remove_all
+from support import build_image, by_kind, docker_api
+
+from pytest_ecstask.runtime import list_resources, remove_resources
 
 TRACED = (
     "inspect_image",
@@ -128,10 +130,10 @@ def _cleanup() -> None:
 
     for ctx in _contexts:
         for label in (f"pytest-ecstask-bench.run={ctx.run_id}", f"{LABEL_SESSION}={ctx.owner.session_id}"):
-            found = labelled(ctx.api, label)
-            if any(found.values()):
-                print(f"cleanup: removing what is left ({label}): {found}")
-                remove_all(ctx.api, found)
+            found = list_resources(ctx.api, label)
+            if found:
+                print(f"cleanup: removing what is left ({label}): {by_kind(found)}")
+                remove_resources(ctx.api, found)
         stop_server(lease_dir() / f"{ctx.owner.session_id}.d")  # nothing to do when no task was started
 
 
@@ -204,7 +206,7 @@ def trace(scenario: str, loops: int) -> None:
                     )
                 print(f"  after the last API call: {1000 * (t0 + took - max(c[3] for c in calls)):.0f} ms")
     finally:
-        remove_all(ctx.api, labelled(ctx.api, f"pytest-ecstask-bench.run={ctx.run_id}"))
+        remove_resources(ctx.api, list_resources(ctx.api, f"pytest-ecstask-bench.run={ctx.run_id}"))
 
 
 def trace_healthy(loops: int) -> None:
@@ -262,7 +264,7 @@ def network_deletes(count: int = 30) -> None:
                 list(pool.map(api.remove_network, ids))
             print(f"{count} network deletes, {workers} thread(s): {time.perf_counter() - t0:.2f} s")
     finally:
-        remove_all(api, labelled(api, f"pytest-ecstask-bench.run={ctx.run_id}"))
+        remove_resources(api, list_resources(api, f"pytest-ecstask-bench.run={ctx.run_id}"))
 
 
 def workload(scenario: str, loops: int) -> None:
@@ -290,7 +292,7 @@ def workload(scenario: str, loops: int) -> None:
                 task.close()
             marks.append(time.perf_counter() - t0)
     finally:
-        remove_all(ctx.api, labelled(ctx.api, f"pytest-ecstask-bench.run={ctx.run_id}"))
+        remove_resources(ctx.api, list_resources(ctx.api, f"pytest-ecstask-bench.run={ctx.run_id}"))
     print("measured: " + ", ".join(f"{m:.3f}" for m in marks))
 
 

@@ -18,9 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from support import ROOT, EventRecorder, Row, attempt, labelled, median, remove_all, rotated, service
+from support import ROOT, EventRecorder, Row, attempt, by_kind, median, rotated
 
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, new_session_id
+from pytest_ecstask.runtime import list_resources, remove_resources
+from pytest_ecstask.testing import service
 
 _pycache: tempfile.TemporaryDirectory[str] | None = None
 
@@ -313,12 +315,12 @@ def xdist_session_task(ctx: Any) -> list[Row]:
                 took, result = run_pytest(folder, variants[name], pytest_env(PYTEST_ECSTASK_SESSION=session))
             finally:
                 events = recorder.stop()
-            left = labelled(ctx.api, f"{LABEL_SESSION}={session}")
-            if any(left.values()):
-                remove_all(ctx.api, left)
+            left = list_resources(ctx.api, f"{LABEL_SESSION}={session}")
+            if left:
+                remove_resources(ctx.api, left)
             _check(result, f"xdist scenario ({name})")
-            if any(left.values()):
-                raise RuntimeError(f"{name}: the run left {left}")
+            if left:
+                raise RuntimeError(f"{name}: the run left {by_kind(left)}")
             launched = _tasks_launched(events)
             if record:
                 samples[name].append(took)

@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import contextlib
 
 import support
-from support import BENCH_LABEL, Row, build_image, docker_api, labelled, machine, remove_all, table
+from support import BENCH_LABEL, Row, build_image, by_kind, docker_api, machine, table
 
 SCENARIOS = ("start", "start1", "healthy", "sweep", "endpoints", "unused", "xdist")
 
@@ -139,20 +139,20 @@ def final_check(ctx: Any, endpoint_network_before: bool, log: Callable[[str], No
     """Remove and then look for everything this run made: baselines, orphans, tasks, the endpoint server."""
     from pytest_ecstask.endpoints import NETWORK_NAME, listeners_on_endpoint_ip, stop_server
     from pytest_ecstask.lifecycle import LABEL_SESSION, lease_dir
+    from pytest_ecstask.runtime import list_resources, remove_resources
 
     api = ctx.api
     labels = [f"{BENCH_LABEL}={ctx.run_id}"] + [f"{LABEL_SESSION}={s}" for s in sorted(ctx.sessions)]
     leftovers = {}
     for label in labels:
-        found = labelled(api, label)
-        if any(found.values()):
-            leftovers[label] = found
-            remove_all(api, found)
+        found = list_resources(api, label)
+        if found:
+            leftovers[label] = by_kind(found)
+            remove_resources(api, found)
     # The run's endpoint server stops when asked (or when this process's lease goes at exit); on stopping it
     # removes the shared 169.254.170.2 network unless another run's server still listens there.
     stop_server(lease_dir() / f"{ctx.owner.session_id}.d")  # nothing to do when no task was started
-    still = {label: labelled(api, label) for label in labels}
-    still = {k: v for k, v in still.items() if any(v.values())}
+    still = {label: by_kind(found) for label in labels if (found := list_resources(api, label))}
     network_now = bool(api.networks(names=[NETWORK_NAME]))
     listening = listeners_on_endpoint_ip()
     result: dict[str, Any] = {

@@ -6,44 +6,28 @@ Nothing here measures anything; the scenarios live in ``engine_scenarios.py`` an
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import statistics
 import sys
-import tarfile
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pytest_ecstask.lifecycle import Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     # The checkout under test, not whatever copy happens to be installed.
     sys.path.insert(0, str(ROOT))
 
-BUSYBOX = "/bin/busybox"
 IMAGE = "pytest-ecstask-bench/busybox:1"
-# The same FROM-scratch image as tests/conftest.py: no registry is reachable here.
-DOCKERFILE = """\
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin /tmp /www && \
-/bin/busybox chmod 1777 /tmp && /bin/busybox --install -s /bin"]
-ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin
-"""
-# A long-running service that exits 0 on SIGTERM (busybox sh as PID 1 would otherwise ignore it).
-SERVE = "trap 'exit 0' TERM; sleep 3600 & wait"
 
 # Every baseline resource and every fake orphan carries this label (value: the run id), so the final
 # check can find exactly what this run made, whatever else shares the engine.
 BENCH_LABEL = "pytest-ecstask-bench.run"
-
-
-def service(script: str = "") -> list[str]:
-    prefix = f"{script}; " if script else ""
-    return ["sh", "-c", f"trap 'exit 0' TERM; {prefix}sleep 3600 & wait"]
 
 
 def docker_api() -> Any:
@@ -55,20 +39,13 @@ def docker_api() -> Any:
 
 
 def build_image(api: Any) -> str:
-    if not Path(BUSYBOX).exists():
-        raise SystemExit(f"{BUSYBOX} is missing: install Debian's busybox-static")
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        tar.add(BUSYBOX, arcname="busybox")
-        data = DOCKERFILE.encode()
-        info = tarfile.TarInfo("Dockerfile")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    buf.seek(0)
-    for chunk in api.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True, decode=True):
-        if "error" in chunk:
-            raise SystemExit(f"building {IMAGE} failed: {chunk['error']}")
-    return IMAGE
+    """The busybox image every scenario runs (the tests' image, under a tag of its own)."""
+    from pytest_ecstask.testing import ImageBuildError, build_busybox_image
+
+    try:
+        return build_busybox_image(api, IMAGE)
+    except ImageBuildError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 # -- statistics ----------------------------------------------------------------------------------------------
@@ -104,32 +81,12 @@ def docker_time(text: str) -> float:
 # -- Docker bookkeeping --------------------------------------------------------------------------------------
 
 
-def labelled(api: Any, label: str) -> dict[str, list[str]]:
-    """Containers, networks and volumes carrying ``label`` (``key`` or ``key=value``)."""
-    f = {"label": label}
-    return {
-        "containers": [c["Id"] for c in api.containers(all=True, filters=f)],
-        "networks": [n["Id"] for n in api.networks(filters=f)],
-        "volumes": [v["Name"] for v in api.volumes(filters=f).get("Volumes") or []],
-    }
-
-
-def remove_all(api: Any, found: dict[str, list[str]], workers: int = 8) -> None:
-    """Force-remove what ``labelled`` found: containers first (they hold networks and volumes)."""
-    import docker.errors
-
-    def quietly(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
-        with contextlib.suppress(docker.errors.NotFound):
-            fn(*args, **kwargs)
-
-    with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(lambda c: quietly(api.remove_container, c, force=True, v=True), found["containers"]))
-        list(pool.map(lambda n: quietly(api.remove_network, n), found["networks"]))
-        list(pool.map(lambda v: quietly(api.remove_volume, v, force=True), found["volumes"]))
-
-
-def count(found: dict[str, list[str]]) -> int:
-    return sum(len(v) for v in found.values())
+def by_kind(found: Sequence[Resource]) -> dict[str, list[str]]:
+    """What ``list_resources`` found, as ids by kind: for logs, counts and the results file."""
+    out: dict[str, list[str]] = {"containers": [], "networks": [], "volumes": []}
+    for r in found:
+        out[f"{r.kind}s"].append(r.id)
+    return out
 
 
 def attempt(ctx: Any, what: str, fn: Callable[[], Any], tries: int = 3) -> Any:

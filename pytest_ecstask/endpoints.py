@@ -9,13 +9,15 @@ the engine's host own 169.254.170.2 on that network's bridge. Containers need no
 packets to 169.254.170.2 leave through their own network's gateway, the host, which owns the address. So
 containers of every network mode reach it (awsvpc through the pause container's network, bridge, host),
 and AWS SDKs accept it, since 169.254.170.2 is the ECS address they trust for plain-http credentials.
+
+This module serves, and reads Docker for each answer; ``metadata`` builds the answers from a task's
+record and that data, with no Docker and no HTTP in it.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import os
 import secrets
@@ -23,80 +25,38 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# What a container is told (its variables and ids) is pure, in endpointids, where the planner reads it;
+# the names other modules import from here are re-exported.
+from pytest_ecstask.endpointids import ENDPOINT_IP as ENDPOINT_IP
+from pytest_ecstask.endpointids import EndpointInfo as EndpointInfo
+from pytest_ecstask.endpointids import authorization_token
+from pytest_ecstask.endpointids import credentials_id as credentials_id
+from pytest_ecstask.endpointids import metadata_id as metadata_id
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.metadata import (
+    ContainerRecord,
+    Inspected,
+    TaskRecord,
+    container_response,
+    stats_response,
+    task_addresses,
+    task_response,
+)
 
 if TYPE_CHECKING:
     import docker
 
-ENDPOINT_IP = "169.254.170.2"
 SUBNET = "169.254.170.0/24"
 NETWORK_NAME = "pytest-ecstask-endpoints"
 NETWORK_LABEL = "pytest-ecstask.endpoints"
 CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
 LEASE_POLL_SECONDS = 0.5
-
-
-@dataclass(frozen=True)
-class EndpointInfo:
-    """Where the run's server listens, and the secret its own processes use to register tasks."""
-
-    port: int
-    control_token: str = field(repr=False)  # whoever holds it can register tasks and read their credentials
-    pid: int
-    port_refused: str = ""  # why the port asked for could not be bound, when the server took another
-
-    @property
-    def base_url(self) -> str:
-        return f"http://{ENDPOINT_IP}" if self.port == 80 else f"http://{ENDPOINT_IP}:{self.port}"
-
-    @property
-    def relative_credentials(self) -> bool:
-        """The exact ECS form (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) needs the server on port 80."""
-        return self.port == 80
-
-
-# -- ids: derived from a per-task secret, so they are unguessable and the same in every process --------
-
-
-def derive(secret: str, *parts: str) -> str:
-    return hashlib.sha256(":".join((secret, *parts)).encode()).hexdigest()[:32]
-
-
-def metadata_id(secret: str, container: str) -> str:
-    return derive(secret, "metadata", container)
-
-
-def credentials_id(secret: str) -> str:
-    return derive(secret, "credentials")
-
-
-def authorization_token(secret: str) -> str:
-    return derive(secret, "authorization") + derive(secret, "authorization", "2")
-
-
-def container_environment(info: EndpointInfo, secret: str, container: str, role_arn: str | None) -> dict[str, str]:
-    """The variables the ECS agent sets in a container for its endpoints."""
-    mid = metadata_id(secret, container)
-    env = {
-        "ECS_CONTAINER_METADATA_URI_V4": f"{info.base_url}/v4/{mid}",
-        "ECS_CONTAINER_METADATA_URI": f"{info.base_url}/v3/{mid}",
-    }
-    if role_arn:
-        # One of the two, never both: SDKs disagree on which wins.
-        path = f"/v2/credentials/{credentials_id(secret)}"
-        if info.relative_credentials:
-            env["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"] = path
-        else:
-            env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = f"{info.base_url}{path}"
-            env["AWS_CONTAINER_AUTHORIZATION_TOKEN"] = authorization_token(secret)
-    return env
 
 
 # -- the server --------------------------------------------------------------------------------------------
@@ -107,229 +67,82 @@ class Registry:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.tasks: dict[str, dict[str, Any]] = {}
+        self.tasks: dict[str, TaskRecord] = {}
         self.by_metadata_id: dict[str, tuple[str, str]] = {}  # id -> (task id, container name)
         self.by_credentials_id: dict[str, str] = {}
 
-    def add(self, record: dict[str, Any]) -> None:
+    def add(self, record: TaskRecord) -> None:
         with self.lock:
-            task_id = record["task_id"]
-            self.tasks[task_id] = record
-            for c in record["containers"]:
-                if c.get("metadata_id"):
-                    self.by_metadata_id[c["metadata_id"]] = (task_id, c["name"])
-            creds = record.get("credentials")
-            if creds:
-                self.by_credentials_id[creds["id"]] = task_id
+            self.tasks[record.task_id] = record
+            for c in record.containers:
+                if c.metadata_id:
+                    self.by_metadata_id[c.metadata_id] = (record.task_id, c.name)
+            if record.credentials:
+                self.by_credentials_id[record.credentials.id] = record.task_id
 
     def remove(self, task_id: str) -> None:
         with self.lock:
             record = self.tasks.pop(task_id, None)
             if record is None:
                 return
-            for c in record["containers"]:
-                self.by_metadata_id.pop(c.get("metadata_id", ""), None)
-            creds = record.get("credentials")
-            if creds:
-                self.by_credentials_id.pop(creds["id"], None)
+            for c in record.containers:
+                self.by_metadata_id.pop(c.metadata_id, None)
+            if record.credentials:
+                self.by_credentials_id.pop(record.credentials.id, None)
+
+    def task_of_container(self, mid: str) -> tuple[TaskRecord, ContainerRecord] | None:
+        with self.lock:
+            task_id, name = self.by_metadata_id.get(mid, ("", ""))
+            record = self.tasks.get(task_id)
+        return None if record is None else (record, record.container(name))
+
+    def task_of_credentials(self, cid: str) -> TaskRecord | None:
+        with self.lock:
+            return self.tasks.get(self.by_credentials_id.get(cid, ""))
 
 
-def _docker_time(value: Any) -> str | None:
-    text = str(value or "")
-    return None if not text or text.startswith("0001-01-01") else text
-
-
-def _known_status(state: Mapping[str, Any], pause: bool) -> str:
-    if state.get("Running"):
-        return "RESOURCES_PROVISIONED" if pause else "RUNNING"
-    if _docker_time(state.get("StartedAt")):
-        return "STOPPED"
-    return "CREATED"
-
-
-class Metadata:
-    """Builds metadata responses from a task's record and live Docker state."""
+class DockerReads:
+    """What the answers need from Docker, read on each request: inspect data and stats samples."""
 
     def __init__(self, api: docker.APIClient) -> None:
         self.api = api
         self._previous_stats: dict[str, dict[str, Any]] = {}
 
-    def inspect(self, docker_name: str) -> Mapping[str, Any] | None:
+    def inspect(self, docker_names: Iterable[str]) -> Inspected:
         import docker.errors
 
-        try:
-            return dict(self.api.inspect_container(docker_name))
-        except docker.errors.NotFound:
-            return None
+        inspected: dict[str, Mapping[str, Any] | None] = {}
+        for name in docker_names:
+            try:
+                inspected[name] = dict(self.api.inspect_container(name))
+            except docker.errors.NotFound:
+                inspected[name] = None
+        return inspected
 
-    def container(self, record: Mapping[str, Any], c: Mapping[str, Any], v4: bool, info: Any = None) -> dict[str, Any]:
-        info = info if info is not None else self.inspect(c["docker_name"])
-        pause = c.get("type") == "CNI_PAUSE"
-        state = (info or {}).get("State") or {}
-        known = _known_status(state, pause) if info else "STOPPED"
-        desired = "RESOURCES_PROVISIONED" if pause else ("RUNNING" if known in ("CREATED", "RUNNING") else "STOPPED")
-        out: dict[str, Any] = {
-            "DockerId": (info or {}).get("Id", ""),
-            "Name": c["name"],
-            "DockerName": c["docker_name"],
-            "Image": c["image"],
-            "ImageID": (info or {}).get("Image", "") if not pause else "",
-            "Labels": {
-                k: v
-                for k, v in ((info or {}).get("Config", {}).get("Labels") or {}).items()
-                if k.startswith("com.amazonaws.ecs.")
-            },
-            "DesiredStatus": desired,
-            "KnownStatus": known,
-            "Limits": c.get("limits", {"CPU": 0, "Memory": 0}),
-        }
-        if known == "STOPPED" and info:
-            out["ExitCode"] = int(state.get("ExitCode", 0))
-        for key, docker_key in (("CreatedAt", None), ("StartedAt", "StartedAt"), ("FinishedAt", "FinishedAt")):
-            value = _docker_time((info or {}).get("Created") if docker_key is None else state.get(docker_key))
-            if value and not (key == "FinishedAt" and known != "STOPPED"):
-                out[key] = value
-        out["Type"] = c.get("type", "NORMAL")
-        if c.get("health_check") and state.get("Health"):
-            health = state["Health"]
-            log = health.get("Log") or []
-            last = log[-1] if log else {}
-            status = str(health.get("Status", "")).upper()
-            out["Health"] = {
-                # Docker's "starting" is not an ECS value: ECS says UNKNOWN until the first verdict.
-                "status": status if status in ("HEALTHY", "UNHEALTHY") else "UNKNOWN",
-                "statusSince": last.get("End", ""),
-                "exitCode": last.get("ExitCode"),
-                "output": str(last.get("Output", "")).strip(),
-            }
-            if not log:
-                out["Health"] = {"status": "UNKNOWN"}
-        if v4:
-            if c.get("log_driver"):
-                out["LogDriver"] = c["log_driver"]
-                out["LogOptions"] = c.get("log_options", {})
-            out["ContainerARN"] = c["container_arn"]
-        out["Networks"] = self.networks(record, c, info, v4)
-        if v4:
-            ports = self.ports(record, c, info)
-            if ports:
-                out["Ports"] = ports
-        return out
-
-    def networks(self, record: Mapping[str, Any], c: Mapping[str, Any], info: Any, v4: bool) -> list[dict[str, Any]]:
-        mode = record["network_mode"]
-        owner = info
-        if mode == "awsvpc" and record.get("pause_docker_name"):
-            owner = self.inspect(record["pause_docker_name"])
-        networks = ((owner or {}).get("NetworkSettings") or {}).get("Networks") or {}
-        entry: dict[str, Any] = {"NetworkMode": mode, "IPv4Addresses": []}
-        task_network = record.get("network_name")
-        net = networks.get(task_network) if task_network else None
-        if net and net.get("IPAddress"):
-            entry["IPv4Addresses"] = [net["IPAddress"]]
-            if v4:
-                entry["AttachmentIndex"] = 0
-                if net.get("MacAddress"):
-                    entry["MACAddress"] = net["MacAddress"]
-                if net.get("IPPrefixLen") and net.get("Gateway"):
-                    entry["IPv4SubnetCIDRBlock"] = _cidr(net["IPAddress"], int(net["IPPrefixLen"]))
-                    entry["SubnetGatewayIpv4Address"] = f"{net['Gateway']}/{net['IPPrefixLen']}"
-        if mode == "none":
-            return []
-        return [entry]
-
-    def ports(self, record: Mapping[str, Any], c: Mapping[str, Any], info: Any) -> list[dict[str, Any]]:
-        if record["network_mode"] == "awsvpc" and record.get("pause_docker_name"):
-            info = self.inspect(record["pause_docker_name"])
-        published = ((info or {}).get("NetworkSettings") or {}).get("Ports") or {}
-        out = []
-        for port in c.get("ports", []):
-            key = f"{port['containerPort']}/{port['protocol']}"
-            if record["network_mode"] == "host":
-                out.append(
-                    {
-                        "ContainerPort": port["containerPort"],
-                        "Protocol": port["protocol"],
-                        "HostPort": port["containerPort"],
-                    }
-                )
-                continue
-            for binding in published.get(key) or []:
-                out.append(
-                    {
-                        "ContainerPort": port["containerPort"],
-                        "Protocol": port["protocol"],
-                        "HostPort": int(binding["HostPort"]),
-                        "HostIp": binding.get("HostIp") or "0.0.0.0",
-                    }
-                )
-                break
-        return out
-
-    def task(self, record: Mapping[str, Any], v4: bool, with_tags: bool) -> dict[str, Any]:
-        containers = [self.container(record, c, v4) for c in record["containers"]]
-        normal = [c for c in containers if c["Type"] == "NORMAL"]
-        essential = {c["name"] for c in record["containers"] if c.get("essential")}
-        if normal and all(c["KnownStatus"] == "STOPPED" for c in normal):
-            known = "STOPPED"
-        elif any(c["KnownStatus"] == "STOPPED" for c in normal if c["Name"] in essential):
-            known = "STOPPING"
-        elif all(c["KnownStatus"] == "RUNNING" for c in normal if c["Name"] in essential):
-            known = "RUNNING"
-        else:
-            known = "PENDING"
-        out: dict[str, Any] = {
-            "Cluster": record["cluster"],
-            "TaskARN": record["task_arn"],
-            "Family": record["family"],
-            "Revision": str(record["revision"]),
-            "DesiredStatus": "RUNNING" if known in ("PENDING", "RUNNING") else "STOPPED",
-            "KnownStatus": known,
-            "Containers": containers,
-        }
-        if record.get("limits"):
-            out["Limits"] = record["limits"]
-        if record.get("pull_started_at"):
-            out["PullStartedAt"] = record["pull_started_at"]
-            out["PullStoppedAt"] = record["pull_stopped_at"]
-        out["AvailabilityZone"] = record["availability_zone"]
-        if v4:
-            out["LaunchType"] = record["launch_type"]
-        if with_tags:
-            out["TaskTags"] = record.get("task_tags", {})
-            out["ContainerInstanceTags"] = {}
-        return out
-
-    def task_addresses(self, record: Mapping[str, Any]) -> set[str]:
-        """The IPv4 addresses of a task's containers on its own network."""
-        names = (
-            [record["pause_docker_name"]]
-            if record.get("pause_docker_name")
-            else [c["docker_name"] for c in record["containers"]]
-        )
-        addresses: set[str] = set()
-        for name in names:
-            networks = ((self.inspect(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
-            addresses.update(n["IPAddress"] for n in networks.values() if n.get("IPAddress"))
-        return addresses
+    def task_addresses(self, record: TaskRecord) -> set[str]:
+        return task_addresses(record, self.inspect(record.network_owners()))
 
     def stats(self, docker_name: str) -> dict[str, Any] | None:
         import docker.errors
 
         try:
-            stats = dict(self.api.stats(docker_name, stream=False, one_shot=True))
+            sample = dict(self.api.stats(docker_name, stream=False, one_shot=True))
         except docker.errors.NotFound:
             return None
         except docker.errors.APIError:
-            stats = dict(self.api.stats(docker_name, stream=False))  # engines without one-shot stats
-        # A one-shot sample has no previous one; the agent keeps the last sample, and so do we.
-        previous = self._previous_stats.get(docker_name)
-        if not (stats.get("precpu_stats") or {}).get("system_cpu_usage"):
-            stats["precpu_stats"] = (previous or stats).get("cpu_stats", {})
-            stats["preread"] = (previous or stats).get("read", stats.get("read"))
+            sample = dict(self.api.stats(docker_name, stream=False))  # engines without one-shot stats
+        stats = stats_response(sample, self._previous_stats.get(docker_name))
         self._previous_stats[docker_name] = stats
-        stats.setdefault("network_rate_stats", {"rx_bytes_per_sec": 0, "tx_bytes_per_sec": 0})
         return stats
+
+    def task_stats(self, record: TaskRecord) -> dict[str, Any]:
+        """Every container's sample, by Docker id; containers already gone are left out."""
+        all_stats = {}
+        for c in record.containers:
+            stats = self.stats(c.docker_name)
+            if stats is not None:
+                all_stats[stats.get("id", c.docker_name)] = stats
+        return all_stats
 
 
 _local: dict[str, bool] = {}
@@ -364,19 +177,13 @@ def _is_local(address: str) -> bool:
     return _local[address]
 
 
-def _cidr(ip: str, prefix: int) -> str:
-    import ipaddress
-
-    return str(ipaddress.ip_network(f"{ip}/{prefix}", strict=False))
-
-
 class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], api: docker.APIClient, control_token: str) -> None:
         super().__init__(address, Handler)
         self.registry = Registry()
-        self.metadata = Metadata(api)
+        self.docker = DockerReads(api)
         self.control_token = control_token
 
 
@@ -412,62 +219,52 @@ class Handler(BaseHTTPRequestHandler):
         if not cid:
             self.send_json(400, {"code": "NoIdInRequest", "message": prefix + "No Credential ID in the request"})
             return
-        registry = self.server.registry
-        with registry.lock:
-            task_id = registry.by_credentials_id.get(cid)
-            record = registry.tasks.get(task_id or "")
-        creds = record.get("credentials") if record else None
-        if record is None or not creds:
+        record = self.server.registry.task_of_credentials(cid)
+        creds = record.credentials if record else None
+        if record is None or creds is None:
             self.send_json(400, {"code": "InvalidIdInRequest", "message": prefix + "Credentials not found"})
             return
-        token_ok = not creds.get("token") or secrets.compare_digest(
-            self.headers.get("Authorization", ""), creds["token"]
-        )
+        token_ok = not creds.token or secrets.compare_digest(self.headers.get("Authorization", ""), creds.token)
         # Beyond ECS: the request must come from the task's own containers (or from this host: host-mode
         # tasks and the test itself), so a container of another task is refused even with the right id.
         source = self.client_address[0]
-        if not token_ok or not (_is_local(source) or source in self.server.metadata.task_addresses(record)):
+        if not token_ok or not (_is_local(source) or source in self.server.docker.task_addresses(record)):
             self.send_json(400, {"code": "InvalidIdInRequest", "message": prefix + "Credentials not found"})
             return
-        self.send_json(200, {"RoleArn": creds["role_arn"], **creds["values"]})
+        self.send_json(200, {"RoleArn": creds.role_arn, **creds.values})
 
     def metadata(self, v4: bool, mid: str, rest: str) -> None:
         version = "V4" if v4 else "V3"
-        registry = self.server.registry
-        with registry.lock:
-            task_id, name = registry.by_metadata_id.get(mid, ("", ""))
-            record = registry.tasks.get(task_id)
-        if record is None:
+        found = self.server.registry.task_of_container(mid)
+        if found is None:
             self.send_json(
                 404,
                 f"{version} container metadata handler: unable to get task arn from request: "
                 f"unable to get container metadata for {mid}",
             )
             return
-        container = next(c for c in record["containers"] if c["name"] == name)
-        md = self.server.metadata
         try:
-            if rest == "":
-                self.send_json(200, md.container(record, container, v4))
-            elif rest in ("task", "taskWithTags"):
-                self.send_json(200, md.task(record, v4, with_tags=rest == "taskWithTags"))
-            elif rest == "stats":
-                stats = md.stats(container["docker_name"])
-                self.send_json(
-                    200 if stats is not None else 404,
-                    stats or f"{version} container stats handler: unable to get stats",
-                )
-            elif rest == "task/stats":
-                all_stats = {}
-                for c in record["containers"]:
-                    stats = md.stats(c["docker_name"])
-                    if stats is not None:
-                        all_stats[stats.get("id", c["docker_name"])] = stats
-                self.send_json(200, all_stats)
-            else:
-                self.send_json(404, "404 page not found")
+            status, body = self.metadata_answer(*found, v4, rest)
         except Exception as exc:  # a Docker hiccup must not kill the server
-            self.send_json(500, f"failed to get {version.lower()} metadata: {type(exc).__name__}")
+            status, body = 500, f"failed to get {version.lower()} metadata: {type(exc).__name__}"
+        self.send_json(status, body)
+
+    def metadata_answer(self, record: TaskRecord, container: ContainerRecord, v4: bool, rest: str) -> tuple[int, Any]:
+        """The status and body for a metadata path below a container's URI (``rest``: "", "task", ...)."""
+        reads = self.server.docker
+        if rest == "":
+            return 200, container_response(record, container, reads.inspect(record.to_inspect([container])), v4)
+        if rest in ("task", "taskWithTags"):
+            inspected = reads.inspect(record.to_inspect(record.containers))
+            return 200, task_response(record, inspected, v4, with_tags=rest == "taskWithTags")
+        if rest == "stats":
+            stats = reads.stats(container.docker_name)
+            if stats is None:
+                return 404, f"{'V4' if v4 else 'V3'} container stats handler: unable to get stats"
+            return 200, stats
+        if rest == "task/stats":
+            return 200, reads.task_stats(record)
+        return 404, "404 page not found"
 
     def authorized(self) -> bool:
         return secrets.compare_digest(self.headers.get("X-Ecstask-Token", ""), self.server.control_token)
@@ -479,7 +276,7 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         if self.path == f"{CONTROL}/tasks":
-            self.server.registry.add(body)
+            self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
         elif self.path == f"{CONTROL}/shutdown":
             self.send_json(200, {"ok": True})
@@ -735,8 +532,8 @@ def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:
         return None
 
 
-def register(info: EndpointInfo, record: Mapping[str, Any]) -> None:
-    _request(info, "POST", f"{CONTROL}/tasks", dict(record))
+def register(info: EndpointInfo, record: TaskRecord) -> None:
+    _request(info, "POST", f"{CONTROL}/tasks", record.to_dict())
 
 
 def unregister(info: EndpointInfo, task_id: str) -> None:

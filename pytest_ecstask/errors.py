@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 class EcsTaskError(Exception):
     """Base of every error pytest-ecstask raises on purpose."""
@@ -11,14 +13,28 @@ class EcsTaskError(Exception):
 MAX_PROBLEMS_SHOWN = 50
 
 
-def problem_list(source: str, problems: list[str], heading: str = "problems") -> str:
-    """``source: problem``, or ``source: N problems:`` and the first MAX_PROBLEMS_SHOWN of them, one a line."""
-    if len(problems) == 1:
+def problem_list(
+    source: str,
+    problems: Sequence[str],
+    heading: str = "problems",
+    *,
+    singular: str | None = None,
+    limit: int | None = MAX_PROBLEMS_SHOWN,
+) -> str:
+    """``source: N heading:`` and the problems one a line, the first ``limit`` of them (None: all).
+
+    A lone problem goes on the first line (``source: problem``), unless ``singular`` counts it
+    (``source: 1 secret could not be resolved:`` and the problem below).
+    """
+    count = len(problems)
+    if count == 1 and singular is None:
         return f"{source}: {problems[0]}"
-    lines = [f"  - {p}" for p in problems[:MAX_PROBLEMS_SHOWN]]
-    if len(problems) > MAX_PROBLEMS_SHOWN:
-        lines.append(f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more")
-    return f"{source}: {len(problems)} {heading}:\n" + "\n".join(lines)
+    shown = problems if limit is None else problems[:limit]
+    lines = [f"  - {p}" for p in shown]
+    if count > len(shown):
+        lines.append(f"  ... and {count - len(shown)} more")
+    noun = heading if count > 1 or singular is None else singular
+    return f"{source}: {count} {noun}:\n" + "\n".join(lines)
 
 
 class TaskDefinitionError(EcsTaskError):

@@ -23,7 +23,12 @@ MASK = "******"  # what a repr, a plan, a report or a log file shows for a secre
 
 @dataclass(frozen=True)
 class TaskOptions:
-    """How to run a task. All but ``check`` and ``credentials`` also have a command-line option and ini key."""
+    """How to run a task: what ``create_task`` and ``run_task`` take.
+
+    Under pytest the plugin fills it from its settings table (``pytest_ecstask.settings``): the values from
+    the command line, the ini file and a marker or factory call, and the callables from its hooks. Which
+    field can be given where is said there, once.
+    """
 
     images: Mapping[str, str] = field(default_factory=dict)  # task definition image (or glob) -> local image
     pull: str = "missing"  # missing | always | never

@@ -1,8 +1,9 @@
-"""The launch plan: what decides order, and the exact Docker request for every container. Pure: no Docker.
+"""The launch plan: the dependency graph and the exact Docker request for every container. Pure: no Docker.
 
 A plan holds the dependency graph the ECS agent builds (explicit ``dependsOn`` plus the implicit dependencies
 it adds: ``links`` = START, ``volumesFrom`` = the source container created) and, per container, the Engine API
-``ContainerCreate`` body the runtime posts unchanged.
+``ContainerCreate`` body the runtime posts unchanged. When each container starts and stops, given events, is
+the state machine's part (:mod:`pytest_ecstask.taskstate`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_ecstask.endpoints import EndpointInfo, container_environment
+from pytest_ecstask.endpointids import EndpointInfo, container_environment
 from pytest_ecstask.errors import PlanError, problem_list
 from pytest_ecstask.fields import unlisted_fields
 from pytest_ecstask.lifecycle import LABEL_ROLE, Owner, resource_labels
@@ -186,6 +187,13 @@ def task_arn(options: PlanOptions) -> str:
     return f"arn:aws:ecs:{options.region}:{options.account_id}:task/{options.cluster}/{options.task_id}"
 
 
+def needs_pause_container(taskdef: TaskDefinition) -> bool:
+    """Whether the task has an ECS pause container: it owns the namespaces the containers share (the network
+    in awsvpc, the PID and IPC namespaces with pidMode or ipcMode "task")."""
+    raw = taskdef.raw
+    return taskdef.network_mode == "awsvpc" or raw.get("pidMode") == "task" or raw.get("ipcMode") == "task"
+
+
 def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     """The launch plan for one task; raises PlanError listing everything that cannot be run locally."""
     problems: list[str] = []
@@ -208,8 +216,7 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
     )
     volumes_by_name = {v.name: v for v in volumes}
 
-    raw = taskdef.raw
-    needs_pause = mode == "awsvpc" or raw.get("pidMode") == "task" or raw.get("ipcMode") == "task"
+    needs_pause = needs_pause_container(taskdef)
     pause_name = f"{prefix}-internalecspause-{short_id}"
     docker_names = {c.name: f"{prefix}-{c.name}-{short_id}" for c in taskdef.containers}
 
@@ -236,14 +243,10 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
         for index, c in enumerate(taskdef.containers)
     )
 
-    pause = (
-        _pause_plan(taskdef, options, pause_name, network, containers, {**agent_labels, **base_labels})
-        if needs_pause
-        else None
-    )
+    pause = _pause_plan(taskdef, options, pause_name, network, {**agent_labels, **base_labels}) if needs_pause else None
 
     if problems:
-        raise PlanError(_format_problems(taskdef.source, problems))
+        raise PlanError(problem_list(taskdef.source, problems, "things cannot be run locally"))
 
     return TaskPlan(
         task_id=options.task_id,
@@ -260,10 +263,6 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
         options=options,
         not_reproduced=tuple(unlisted_fields(taskdef.raw)),
     )
-
-
-def _format_problems(source: str, problems: list[str]) -> str:
-    return problem_list(source, problems, "things cannot be run locally")
 
 
 def _refuse_unsupported_task_fields(taskdef: TaskDefinition, problems: list[str]) -> None:
@@ -332,7 +331,7 @@ def _ports(c: ContainerDefinition, mode: str) -> tuple[PortMapping, ...]:
     ports = []
     for pm in c.raw.get("portMappings") or []:
         if pm.get("containerPort") is None:
-            continue  # a containerPortRange: refused in _container_plan
+            continue  # a containerPortRange: refused in _refuse_unsupported_container_fields
         container_port = int(pm["containerPort"])
         host_port = pm.get("hostPort")
         # In awsvpc the task has its own address in ECS; locally every task shares the host, so each
@@ -342,10 +341,41 @@ def _ports(c: ContainerDefinition, mode: str) -> tuple[PortMapping, ...]:
     return tuple(ports)
 
 
-def _port_config(ports: Sequence[PortMapping]) -> tuple[dict[str, Any], dict[str, Any]]:
-    exposed: dict[str, Any] = {p.key: {} for p in ports}
-    bindings = {p.key: [{"HostIp": "", "HostPort": "" if p.host_port is None else str(p.host_port)}] for p in ports}
-    return exposed, bindings
+def _publish(ports: Sequence[PortMapping], config: dict[str, Any], host_config: dict[str, Any]) -> None:
+    """Expose and bind ``ports`` on the container that owns the network namespace."""
+    if ports:
+        config["ExposedPorts"] = {p.key: {} for p in ports}
+        host_config["PortBindings"] = {
+            p.key: [{"HostIp": "", "HostPort": "" if p.host_port is None else str(p.host_port)}] for p in ports
+        }
+
+
+# -- fields that map one-to-one onto the Engine API: (ECS key, Docker key, converter) ------------------
+# A converter turns the ECS value into the Docker one; None leaves the Docker field unset. A dotted ECS key
+# reaches into an object (linuxParameters.capabilities.add).
+
+Converter = Callable[[Any], Any]
+
+
+def _given(convert: Converter) -> Converter:
+    """``convert`` for a field that the agent leaves out when it is false, 0 or empty."""
+    return lambda value: convert(value) if value else None
+
+
+def _mebibytes(value: Any) -> int:
+    return int(value) * MIB
+
+
+def _cpu_shares(value: Any) -> int:
+    return max(int(value), MIN_CPU_SHARES)
+
+
+def _ulimits(value: Any) -> list[dict[str, Any]]:
+    return [{"Name": str(u["name"]), "Soft": int(u["softLimit"]), "Hard": int(u["hardLimit"])} for u in value]
+
+
+def _extra_hosts(value: Any) -> list[str]:
+    return [f"{h['hostname']}:{h['ipAddress']}" for h in value]
 
 
 def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -357,6 +387,105 @@ def _health_check(raw: Mapping[str, Any]) -> dict[str, Any]:
         "Retries": int(hc["retries"]),
         "StartPeriod": int(hc["startPeriod"]) * NANOS,
     }
+
+
+def _tmpfs(mounts: Any) -> dict[str, str]:
+    # ECS gives the size in MiB; Docker takes mount options, the size among them.
+    return {
+        str(m["containerPath"]): ",".join([f"size={int(m['size'])}m"] + [str(o) for o in m.get("mountOptions") or []])
+        for m in mounts
+    }
+
+
+def _devices(devices: Any) -> list[dict[str, str]]:
+    result = []
+    for dev in devices:
+        # ECS grants read, write and mknod when permissions are not given.
+        perms = dev.get("permissions") or ["read", "write", "mknod"]
+        result.append(
+            {
+                "PathOnHost": str(dev["hostPath"]),
+                "PathInContainer": str(dev.get("containerPath") or dev["hostPath"]),
+                "CgroupPermissions": "".join(p[0] for p in ("read", "write", "mknod") if p in perms),
+            }
+        )
+    return result
+
+
+CONFIG_FIELDS: tuple[tuple[str, str, Converter], ...] = (
+    ("command", "Cmd", list),  # kept even when empty, as given
+    ("entryPoint", "Entrypoint", list),
+    ("workingDirectory", "WorkingDir", _given(str)),
+    ("user", "User", _given(str)),
+    ("hostname", "Hostname", _given(str)),
+    ("interactive", "OpenStdin", _given(bool)),
+    ("pseudoTerminal", "Tty", _given(bool)),
+    ("disableNetworking", "NetworkDisabled", _given(bool)),
+    ("healthCheck", "Healthcheck", _given(_health_check)),
+)
+
+HOST_CONFIG_FIELDS: tuple[tuple[str, str, Converter], ...] = (
+    ("memory", "Memory", _given(_mebibytes)),
+    ("memoryReservation", "MemoryReservation", _given(_mebibytes)),
+    ("cpu", "CpuShares", _given(_cpu_shares)),
+    ("ulimits", "Ulimits", _given(_ulimits)),
+    ("privileged", "Privileged", _given(bool)),
+    ("readonlyRootFilesystem", "ReadonlyRootfs", _given(bool)),
+    ("dnsServers", "Dns", _given(list)),
+    ("dnsSearchDomains", "DnsSearch", _given(list)),
+    ("extraHosts", "ExtraHosts", _given(_extra_hosts)),
+    ("dockerSecurityOptions", "SecurityOpt", _given(list)),
+    ("linuxParameters.initProcessEnabled", "Init", _given(bool)),
+    ("linuxParameters.capabilities.add", "CapAdd", _given(list)),
+    ("linuxParameters.capabilities.drop", "CapDrop", _given(list)),
+    ("linuxParameters.sharedMemorySize", "ShmSize", _mebibytes),
+    ("linuxParameters.tmpfs", "Tmpfs", _given(_tmpfs)),
+    ("linuxParameters.devices", "Devices", _given(_devices)),
+    ("linuxParameters.swappiness", "MemorySwappiness", int),
+)
+
+
+def _from_table(table: Sequence[tuple[str, str, Converter]], raw: Mapping[str, Any]) -> dict[str, Any]:
+    """The Docker fields of ``table`` that the container definition ``raw`` sets."""
+    out: dict[str, Any] = {}
+    for ecs_key, docker_key, convert in table:
+        value: Any = raw
+        for step in ecs_key.split("."):
+            value = (value or {}).get(step)
+        converted = None if value is None else convert(value)
+        if converted is not None:
+            out[docker_key] = converted
+    return out
+
+
+# -- fields with rules of their own ---------------------------------------------------------------------
+
+
+def _refuse_unsupported_container_fields(c: ContainerDefinition, at: Callable[..., str], problems: list[str]) -> None:
+    raw = c.raw
+    if any(r.get("type") in ("GPU", "InferenceAccelerator") for r in raw.get("resourceRequirements") or []):
+        problems.append(
+            f"{at('resourceRequirements')}: GPUs and other ECS resource requirements are not reserved by a local engine"
+        )
+    if raw.get("credentialSpecs"):
+        problems.append(f"{at('credentialSpecs')}: gMSA credential specs need an Active Directory joined host")
+    for i, pm in enumerate(raw.get("portMappings") or []):
+        if pm.get("containerPort") is None:
+            problems.append(
+                f"{at(f'portMappings[{i}]', 'containerPortRange')}: port ranges are not reproduced locally; "
+                "list the ports one by one with containerPort"
+            )
+    if (raw.get("restartPolicy") or {}).get("enabled"):
+        problems.append(f"{at('restartPolicy')}: container restarts are not reproduced locally")
+
+
+def _depends_on(c: ContainerDefinition) -> tuple[ContainerDependency, ...]:
+    """Explicit dependsOn, plus START on every link target without a condition of its own, as the agent adds."""
+    depends_on = list(c.depends_on)
+    for link in c.links:
+        if not any(d.container_name == link.container_name for d in depends_on):
+            depends_on.append(ContainerDependency(link.container_name, DependencyCondition.START))
+    return tuple(depends_on)
 
 
 def _environment(
@@ -396,39 +525,83 @@ def _environment(
     return [f"{k}={v}" for k, v in env.items()]
 
 
-def _linux_parameters(c: ContainerDefinition, host_config: dict[str, Any], problems: list[str]) -> None:
-    lp = c.raw.get("linuxParameters") or {}
-    if lp.get("initProcessEnabled"):
-        host_config["Init"] = True
-    caps = lp.get("capabilities") or {}
-    if caps.get("add"):
-        host_config["CapAdd"] = list(caps["add"])
-    if caps.get("drop"):
-        host_config["CapDrop"] = list(caps["drop"])
-    if lp.get("sharedMemorySize") is not None:
-        host_config["ShmSize"] = int(lp["sharedMemorySize"]) * MIB
-    tmpfs = {}
-    for mount in lp.get("tmpfs") or []:
-        opts = [f"size={int(mount['size'])}m"] + [str(o) for o in mount.get("mountOptions") or []]
-        tmpfs[str(mount["containerPath"])] = ",".join(opts)
-    if tmpfs:
-        host_config["Tmpfs"] = tmpfs
-    devices = []
-    for dev in lp.get("devices") or []:
-        perms = dev.get("permissions") or ["read", "write", "mknod"]
-        devices.append(
-            {
-                "PathOnHost": str(dev["hostPath"]),
-                "PathInContainer": str(dev.get("containerPath") or dev["hostPath"]),
-                "CgroupPermissions": "".join(p[0] for p in ("read", "write", "mknod") if p in perms),
-            }
-        )
-    if devices:
-        host_config["Devices"] = devices
-    if lp.get("maxSwap") is not None and c.raw.get("memory"):
-        host_config["MemorySwap"] = (int(c.raw["memory"]) + int(lp["maxSwap"])) * MIB
-    if lp.get("swappiness") is not None:
-        host_config["MemorySwappiness"] = int(lp["swappiness"])
+def _join_network(
+    c: ContainerDefinition,
+    mode: str,
+    network: NetworkPlan | None,
+    pause_name: str | None,
+    ports: Sequence[PortMapping],
+    docker_names: Mapping[str, str],
+    config: dict[str, Any],
+    host_config: dict[str, Any],
+) -> dict[str, Any]:
+    """Put the container on the task's network as the agent does; returns its NetworkingConfig ({}: none)."""
+    if mode == "awsvpc":
+        host_config["NetworkMode"] = f"container:{pause_name}"  # the pause container publishes the ports
+        return {}
+    if mode != "bridge" or network is None:
+        host_config["NetworkMode"] = mode  # "host" or "none"
+        return {}
+    host_config["NetworkMode"] = network.docker_name
+    _publish(ports, config, host_config)
+    # On the default bridge only links give a container a name to reach another by.
+    endpoint: dict[str, Any] = {"Aliases": [c.name]}
+    if c.links:
+        endpoint["Links"] = [f"{docker_names[link.container_name]}:{link.alias}" for link in c.links]
+    return {"EndpointsConfig": {network.docker_name: endpoint}}
+
+
+# pidMode and ipcMode: "task" shares the pause container's namespace; the values Docker knows pass as given.
+_NAMESPACE_MODES = (("pidMode", "PidMode", ("host",)), ("ipcMode", "IpcMode", ("host", "none")))
+
+
+def _namespaces(taskdef: TaskDefinition, pause_name: str | None) -> dict[str, str]:
+    host_config = {}
+    for ecs_key, docker_key, as_given in _NAMESPACE_MODES:
+        mode = taskdef.raw.get(ecs_key)
+        if pause_name and mode == "task":
+            host_config[docker_key] = f"container:{pause_name}"
+        elif mode in as_given:
+            host_config[docker_key] = str(mode)
+    return host_config
+
+
+def _mounts(
+    c: ContainerDefinition, volumes: Mapping[str, VolumePlan], docker_names: Mapping[str, str]
+) -> dict[str, Any]:
+    host_config: dict[str, Any] = {}
+    binds = []
+    for mp in c.raw.get("mountPoints") or []:
+        volume = volumes[str(mp["sourceVolume"])]
+        source = volume.source_path if volume.source_path else volume.docker_name
+        suffix = ":ro" if mp.get("readOnly") else ""
+        binds.append(f"{source}:{mp['containerPath']}{suffix}")
+    if binds:
+        host_config["Binds"] = binds
+    if c.volumes_from:
+        host_config["VolumesFrom"] = [
+            f"{docker_names[v.source_container]}{':ro' if v.read_only else ''}" for v in c.volumes_from
+        ]
+    return host_config
+
+
+def _sysctls(c: ContainerDefinition) -> dict[str, str]:
+    return {
+        str(s["namespace"]): str(s.get("value", "")) for s in c.raw.get("systemControls") or [] if s.get("namespace")
+    }
+
+
+def _is_network_sysctl(name: str) -> bool:
+    # In awsvpc they belong to the namespace owner (the pause container), as in ECS.
+    return name.startswith("net.")
+
+
+def _memory_swap(c: ContainerDefinition) -> dict[str, int]:
+    # maxSwap is swap on top of the container's memory limit: without a limit nothing is set (a local difference).
+    max_swap = (c.raw.get("linuxParameters") or {}).get("maxSwap")
+    if max_swap is None or not c.raw.get("memory"):
+        return {}
+    return {"MemorySwap": (int(c.raw["memory"]) + int(max_swap)) * MIB}
 
 
 def _container_plan(
@@ -448,124 +621,24 @@ def _container_plan(
     mode = taskdef.network_mode
     image = options.container_images.get(c.name) or resolve_image(c.image, options.image_map)
     ports = _ports(c, mode)
-
-    depends_on = list(c.depends_on)
-    for link in c.links:
-        if not any(d.container_name == link.container_name for d in depends_on):
-            depends_on.append(ContainerDependency(link.container_name, DependencyCondition.START))
-
-    if any(r.get("type") in ("GPU", "InferenceAccelerator") for r in raw.get("resourceRequirements") or []):
-        problems.append(
-            f"{at('resourceRequirements')}: GPUs and other ECS resource requirements are not reserved by a local engine"
-        )
-    if raw.get("credentialSpecs"):
-        problems.append(f"{at('credentialSpecs')}: gMSA credential specs need an Active Directory joined host")
-    for i, pm in enumerate(raw.get("portMappings") or []):
-        if pm.get("containerPort") is None:
-            problems.append(
-                f"{at(f'portMappings[{i}]', 'containerPortRange')}: port ranges are not reproduced locally; "
-                "list the ports one by one with containerPort"
-            )
-    if (raw.get("restartPolicy") or {}).get("enabled"):
-        problems.append(f"{at('restartPolicy')}: container restarts are not reproduced locally")
+    _refuse_unsupported_container_fields(c, at, problems)
 
     config: dict[str, Any] = {
         "Image": image,
         "Env": _environment(c, at, options, taskdef.task_role_arn, problems),
         # The agent's labels and ours win over dockerLabels: the runtime finds its containers by them.
         "Labels": {**dict(raw.get("dockerLabels") or {}), **labels, "com.amazonaws.ecs.container-name": c.name},
+        **_from_table(CONFIG_FIELDS, raw),
     }
-    if raw.get("command") is not None:
-        config["Cmd"] = list(raw["command"])
-    if raw.get("entryPoint") is not None:
-        config["Entrypoint"] = list(raw["entryPoint"])
-    for key, docker_key in (("workingDirectory", "WorkingDir"), ("user", "User"), ("hostname", "Hostname")):
-        if raw.get(key):
-            config[docker_key] = str(raw[key])
-    if raw.get("interactive"):
-        config["OpenStdin"] = True
-    if raw.get("pseudoTerminal"):
-        config["Tty"] = True
-    if raw.get("disableNetworking"):
-        config["NetworkDisabled"] = True
-    if raw.get("healthCheck"):
-        config["Healthcheck"] = _health_check(raw["healthCheck"])
-
     host_config: dict[str, Any] = {}
-    networking: dict[str, Any] = {}
-    if mode == "awsvpc":
-        host_config["NetworkMode"] = f"container:{pause_name}"
-    elif mode == "bridge" and network is not None:
-        host_config["NetworkMode"] = network.docker_name
-        exposed, bindings = _port_config(ports)
-        if ports:
-            config["ExposedPorts"] = exposed
-            host_config["PortBindings"] = bindings
-        endpoint: dict[str, Any] = {"Aliases": [c.name]}
-        if c.links:
-            endpoint["Links"] = [f"{docker_names[link.container_name]}:{link.alias}" for link in c.links]
-        networking = {"EndpointsConfig": {network.docker_name: endpoint}}
-    else:
-        host_config["NetworkMode"] = mode  # "host" or "none"
-
-    if pause_name and taskdef.raw.get("pidMode") == "task":
-        host_config["PidMode"] = f"container:{pause_name}"
-    elif taskdef.raw.get("pidMode") == "host":
-        host_config["PidMode"] = "host"
-    if pause_name and taskdef.raw.get("ipcMode") == "task":
-        host_config["IpcMode"] = f"container:{pause_name}"
-    elif taskdef.raw.get("ipcMode") in ("host", "none"):
-        host_config["IpcMode"] = taskdef.raw["ipcMode"]
-
-    binds = []
-    for mp in raw.get("mountPoints") or []:
-        volume = volumes[str(mp["sourceVolume"])]
-        source = volume.source_path if volume.source_path else volume.docker_name
-        suffix = ":ro" if mp.get("readOnly") else ""
-        binds.append(f"{source}:{mp['containerPath']}{suffix}")
-    if binds:
-        host_config["Binds"] = binds
-    if c.volumes_from:
-        host_config["VolumesFrom"] = [
-            f"{docker_names[v.source_container]}{':ro' if v.read_only else ''}" for v in c.volumes_from
-        ]
-
-    if raw.get("memory"):
-        host_config["Memory"] = int(raw["memory"]) * MIB
-    if raw.get("memoryReservation"):
-        host_config["MemoryReservation"] = int(raw["memoryReservation"]) * MIB
-    if raw.get("cpu"):
-        host_config["CpuShares"] = max(int(raw["cpu"]), MIN_CPU_SHARES)
-    if raw.get("ulimits"):
-        host_config["Ulimits"] = [
-            {"Name": str(u["name"]), "Soft": int(u["softLimit"]), "Hard": int(u["hardLimit"])} for u in raw["ulimits"]
-        ]
-    if raw.get("privileged"):
-        host_config["Privileged"] = True
-    if raw.get("readonlyRootFilesystem"):
-        host_config["ReadonlyRootfs"] = True
-    if raw.get("dnsServers"):
-        host_config["Dns"] = list(raw["dnsServers"])
-    if raw.get("dnsSearchDomains"):
-        host_config["DnsSearch"] = list(raw["dnsSearchDomains"])
-    if raw.get("extraHosts"):
-        host_config["ExtraHosts"] = [f"{h['hostname']}:{h['ipAddress']}" for h in raw["extraHosts"]]
-    if raw.get("dockerSecurityOptions"):
-        host_config["SecurityOpt"] = list(raw["dockerSecurityOptions"])
-    sysctls = {
-        str(s["namespace"]): str(s.get("value", "")) for s in raw.get("systemControls") or [] if s.get("namespace")
-    }
-    if mode == "awsvpc":
-        # Network sysctls belong to the namespace owner (the pause container), as in ECS.
-        sysctls = {k: v for k, v in sysctls.items() if not k.startswith("net.")}
+    networking = _join_network(c, mode, network, pause_name, ports, docker_names, config, host_config)
+    host_config.update(_namespaces(taskdef, pause_name))
+    host_config.update(_mounts(c, volumes, docker_names))
+    host_config.update(_from_table(HOST_CONFIG_FIELDS, raw))
+    sysctls = {k: v for k, v in _sysctls(c).items() if mode != "awsvpc" or not _is_network_sysctl(k)}
     if sysctls:
         host_config["Sysctls"] = sysctls
-    _linux_parameters(c, host_config, problems)
-
-    stop_timeout = options.stop_timeout
-    if stop_timeout is None:
-        stop_timeout = float(raw["stopTimeout"]) if raw.get("stopTimeout") is not None else DEFAULT_STOP_TIMEOUT
-    start_timeout = float(raw["startTimeout"]) if raw.get("startTimeout") is not None else options.default_start_timeout
+    host_config.update(_memory_swap(c))
 
     body = {**config, "HostConfig": host_config}
     if networking:
@@ -575,14 +648,26 @@ def _container_plan(
         docker_name=docker_names[c.name],
         image=image,
         essential=c.essential,
-        depends_on=tuple(depends_on),
+        depends_on=_depends_on(c),
         created_after=tuple(v.source_container for v in c.volumes_from),
         has_health_check=bool(raw.get("healthCheck")),
-        start_timeout=start_timeout,
-        stop_timeout=stop_timeout,
+        start_timeout=_start_timeout(c, options),
+        stop_timeout=_stop_timeout(c, options),
         ports=ports,
         create_body=body,
     )
+
+
+def _start_timeout(c: ContainerDefinition, options: PlanOptions) -> float | None:
+    start_timeout = c.raw.get("startTimeout")
+    return float(start_timeout) if start_timeout is not None else options.default_start_timeout
+
+
+def _stop_timeout(c: ContainerDefinition, options: PlanOptions) -> float:
+    if options.stop_timeout is not None:
+        return options.stop_timeout  # the session-wide override, for fast test teardown
+    stop_timeout = c.raw.get("stopTimeout")
+    return float(stop_timeout) if stop_timeout is not None else DEFAULT_STOP_TIMEOUT
 
 
 def _pause_plan(
@@ -590,7 +675,6 @@ def _pause_plan(
     options: PlanOptions,
     docker_name: str,
     network: NetworkPlan | None,
-    containers: Sequence[ContainerPlan],
     labels: Mapping[str, str],
 ) -> ContainerPlan:
     host_config: dict[str, Any] = {}
@@ -603,16 +687,8 @@ def _pause_plan(
         # Every container joins this namespace, so the ports of all of them are published here.
         ports = tuple(p for c in taskdef.containers for p in _ports(c, "awsvpc"))
         host_config["NetworkMode"] = network.docker_name
-        exposed, bindings = _port_config(ports)
-        if ports:
-            config["ExposedPorts"] = exposed
-            host_config["PortBindings"] = bindings
-        sysctls = {
-            str(s["namespace"]): str(s.get("value", ""))
-            for c in taskdef.containers
-            for s in c.raw.get("systemControls") or []
-            if str(s.get("namespace", "")).startswith("net.")
-        }
+        _publish(ports, config, host_config)
+        sysctls = {k: v for c in taskdef.containers for k, v in _sysctls(c).items() if _is_network_sysctl(k)}
         if sysctls:
             host_config["Sysctls"] = sysctls
     else:
@@ -710,8 +786,20 @@ def format_plan(data: Mapping[str, Any]) -> str:
     lines = [f"task {data['family']}:{data['revision']}  network mode {data['network_mode']}"]
     if data["pause_container"]:
         lines.append(f"  pause container {data['pause_container']} owns the task's namespaces")
+    lines += _format_order(data)
+    for c in data["containers"]:
+        lines += _format_container(c)
+    for v in data["volumes"]:
+        where = v["host_path"] or f"Docker volume {v['docker_volume']} ({v['scope']})"
+        lines.append(f"volume {v['name']}: {where}")
+    for path in data["not_reproduced"]:
+        lines.append(f"not reproduced locally: {path} (a field of a newer ECS model than this version knows)")
+    return "\n".join(lines)
+
+
+def _format_order(data: Mapping[str, Any]) -> list[str]:
     by_name = {c["name"]: c for c in data["containers"]}
-    lines.append("start order (each level starts together, once its gates open):")
+    lines = ["start order (each level starts together, once its gates open):"]
     for i, level in enumerate(data["start_levels"], 1):
         gates = []
         for name in level:
@@ -720,29 +808,24 @@ def format_plan(data: Mapping[str, Any]) -> str:
                 gates.append(f"{name} after " + ", ".join(f"{d['container']} {d['condition']}" for d in deps))
         lines.append(f"  {i}. {', '.join(level)}" + (f"    [{'; '.join(gates)}]" if gates else ""))
     lines.append("stop order: " + " -> ".join(", ".join(level) for level in data["stop_levels"]))
-    for c in data["containers"]:
-        lines.append(f"container {c['name']}{'' if c['essential'] else ' (not essential)'}")
-        lines.append(f"  image       {c['image']}")
-        if c["entry_point"]:
-            lines.append(f"  entryPoint  {c['entry_point']}")
-        if c["command"]:
-            lines.append(f"  command     {c['command']}")
-        env = ", ".join(f"{k}{' (secret)' if k in c['secrets'] else ''}" for k in c["environment"])
-        lines.append(f"  env         {env or '-'}")
-        ports = ", ".join(
-            f"{p['container_port']}/{p['protocol']} -> {p['host_port'] or 'ephemeral'}" for p in c["ports"]
-        )
-        lines.append(f"  ports       {ports or '-'}")
-        mounts = c["mounts"] + [f"volumes from {v}" for v in c["volumes_from"]]
-        lines.append(f"  mounts      {', '.join(mounts) or '-'}")
-        lines.append(f"  network     {c['network']}")
-        if c["health_check"]:
-            lines.append(f"  health      {c['health_check']}")
-        timeout = "none" if c["start_timeout"] is None else f"{c['start_timeout']:g} s"
-        lines.append(f"  timeouts    start {timeout}, stop {c['stop_timeout']:g} s")
-    for v in data["volumes"]:
-        where = v["host_path"] or f"Docker volume {v['docker_volume']} ({v['scope']})"
-        lines.append(f"volume {v['name']}: {where}")
-    for path in data["not_reproduced"]:
-        lines.append(f"not reproduced locally: {path} (a field of a newer ECS model than this version knows)")
-    return "\n".join(lines)
+    return lines
+
+
+def _format_container(c: Mapping[str, Any]) -> list[str]:
+    lines = [f"container {c['name']}{'' if c['essential'] else ' (not essential)'}", f"  image       {c['image']}"]
+    if c["entry_point"]:
+        lines.append(f"  entryPoint  {c['entry_point']}")
+    if c["command"]:
+        lines.append(f"  command     {c['command']}")
+    env = ", ".join(f"{k}{' (secret)' if k in c['secrets'] else ''}" for k in c["environment"])
+    lines.append(f"  env         {env or '-'}")
+    ports = ", ".join(f"{p['container_port']}/{p['protocol']} -> {p['host_port'] or 'ephemeral'}" for p in c["ports"])
+    lines.append(f"  ports       {ports or '-'}")
+    mounts = c["mounts"] + [f"volumes from {v}" for v in c["volumes_from"]]
+    lines.append(f"  mounts      {', '.join(mounts) or '-'}")
+    lines.append(f"  network     {c['network']}")
+    if c["health_check"]:
+        lines.append(f"  health      {c['health_check']}")
+    timeout = "none" if c["start_timeout"] is None else f"{c['start_timeout']:g} s"
+    lines.append(f"  timeouts    start {timeout}, stop {c['stop_timeout']:g} s")
+    return lines

@@ -9,19 +9,41 @@ reverse dependency order and remove everything.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
 from pytest_ecstask.pause import normalize_architecture, pause_image_tag, pause_rootfs_tar
-from pytest_ecstask.plan import ContainerPlan, TaskPlan
-from pytest_ecstask.taskdef import ContainerDependency, DependencyCondition
+from pytest_ecstask.plan import TaskPlan, VolumePlan
+from pytest_ecstask.taskstate import (
+    HEALTHY,
+    PENDING,
+    PROVISIONING,
+    STOPPED,
+    UNHEALTHY,
+    Action,
+    ContainerState,
+    Emit,
+    Evidence,
+    Failed,
+    LogLine,
+    Note,
+    RestartContainer,
+    RestartPolicy,
+    Role,
+    StopTask,
+    TaskMachine,
+    TimelineEntry,
+    container_event,
+    not_healthy_why,
+    observed_status,
+)
 
 if TYPE_CHECKING:
     import docker
@@ -29,8 +51,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 PULL_POLICIES = ("missing", "always", "never")
-# What a never-started container reports when a dependency failed (SIGTERM's exit status, as the agent does).
-DEPENDENCY_FAILED_EXIT_CODE = 143
 LOG_TAIL_ON_FAILURE = 10
 
 
@@ -134,13 +154,6 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-@dataclass(frozen=True)
-class LogLine:
-    time: str  # RFC 3339 with nanoseconds, as Docker stamps it
-    stream: str  # "stdout" or "stderr"
-    text: str
-
-
 def fetch_log_lines(api: docker.APIClient, docker_id: str, tail: Any = "all") -> list[LogLine]:
     """stdout and stderr with Docker's timestamps, merged in time order."""
     lines = []
@@ -153,51 +166,12 @@ def fetch_log_lines(api: docker.APIClient, docker_id: str, tail: Any = "all") ->
     return lines
 
 
-@dataclass
-class ContainerState:
-    """What the runtime knows of one container, in the ECS agent's words."""
-
-    plan: ContainerPlan
-    docker_id: str | None = None
-    status: str = "PENDING"  # PENDING, CREATED, RUNNING, STOPPED (ECS known status)
-    started: bool = False
-    starting: bool = False  # the start call is under way
-    exit_code: int | None = None
-    health: str = "UNKNOWN"  # UNKNOWN, HEALTHY, UNHEALTHY
-    reason: str | None = None
-    started_at: float | None = None  # wall clock
-    started_monotonic: float | None = None
-    finished_at: float | None = None
-    logs: list[LogLine] | None = None  # kept when the container is removed
-    paused: bool = False
-
-    @property
-    def name(self) -> str:
-        return self.plan.name
-
-    @property
-    def settled(self) -> bool:
-        """Will not start any more: running, exited, or given up on."""
-        return self.started or self.status == "STOPPED"
-
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    at: float  # seconds since the task began
-    container: str | None
-    what: str
-
-
-@dataclass
-class TaskState:
-    status: str = "PROVISIONING"  # PROVISIONING, PENDING, RUNNING, STOPPING, STOPPED (ECS last status)
-    stop_code: str | None = None  # TaskFailedToStart, EssentialContainerExited, UserInitiated
-    stopped_reason: str | None = None
-    timeline: list[TimelineEntry] = field(default_factory=list)
-
-
 class TaskRunner:
-    """Runs one task plan on an engine. Thread-safe; every state change notifies ``self._changed``."""
+    """Runs one task plan on an engine: performs what the task's state machine decides, feeds it Docker's events.
+
+    Thread-safe; every state change notifies ``self._changed``. The ECS rules live in
+    :class:`~pytest_ecstask.taskstate.TaskMachine`; this class holds the threads and makes the Docker calls.
+    """
 
     def __init__(
         self,
@@ -208,6 +182,7 @@ class TaskRunner:
         on_provisioned: Callable[[str, str], None] | None = None,
         on_removed: Callable[[], None] | None = None,
         mask: Callable[[str], str] = str,
+        restart_policies: Mapping[str, RestartPolicy] | None = None,
     ) -> None:
         if pull not in PULL_POLICIES:
             raise EcsTaskError(f"pull policy {pull!r} is not one of {', '.join(PULL_POLICIES)}")
@@ -223,9 +198,10 @@ class TaskRunner:
         # Lifecycle events (kind, container, details) for hooks; called from the runner's threads.
         self.listeners: list[Callable[[str, str | None, Mapping[str, Any]], None]] = []
         self.registry_auth: Mapping[str, Mapping[str, str]] = {}  # image -> pull credentials
-        self.state = TaskState()
-        self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
-        self.pause: ContainerState | None = ContainerState(plan.pause) if plan.pause else None
+        self.machine = TaskMachine(plan, restart_policies=restart_policies)
+        self.state = self.machine.state
+        self.containers = self.machine.containers
+        self.pause = self.machine.pause
         self._changed = threading.Condition()
         self._began = time.monotonic()
         self._events: Any = None
@@ -236,10 +212,19 @@ class TaskRunner:
         self._shared_volumes: list[str] = []  # shared and made by this run: removed once no task uses them
         self._stop_lock = threading.Lock()
         self._removed = False
-        self._gating = False
         self._started = False
-        self._follower = False  # follows a task another process owns: never removes it
-        self.stops_on_essential_exit = True  # followers that did not start the task leave that to the starter
+
+    @property
+    def role(self) -> Role:
+        return self.machine.role
+
+    @property
+    def removed(self) -> bool:
+        return self._removed
+
+    def hand_over_removal(self) -> None:
+        """This process started the task for the run; another one (the xdist controller) removes it."""
+        self.machine.role = Role.STARTER
 
     # -- lifecycle -------------------------------------------------------------------------------------
 
@@ -251,11 +236,21 @@ class TaskRunner:
         is an ECS outcome, not an error here: the task stops with ``stop_code`` TaskFailedToStart when
         that container is essential, and its state says why.
         """
-        import docker.errors
-
         if self._started:
             raise EcsTaskError(f"task {self.plan.task_id} was already started; start a new task instead")
         self._started = True
+        self._provision()
+        self._set_task_status(PENDING)
+        self._run_gates()
+        with self._changed:
+            failed_to_start = self._perform(self.machine.after_gates(), stop_now=True)
+        if failed_to_start is not None:
+            self.stop(stop_code=failed_to_start.stop_code, reason=failed_to_start.reason)
+
+    def _provision(self) -> None:
+        """Images, the event stream, the network, volumes, the pause container and every container."""
+        import docker.errors
+
         try:
             pull_started = now_rfc3339()
             self._ensure_images()
@@ -278,46 +273,25 @@ class TaskRunner:
         except BaseException:
             self.remove()
             raise
-        self._set_task_status("PENDING")
-        self._run_gates()
-        failed = [c for c in self.containers.values() if c.plan.essential and not c.started and c.status == "STOPPED"]
-        if failed and self.state.stop_code is None:
-            first = failed[0]
-            self.stop(
-                stop_code="TaskFailedToStart",
-                reason=f"Essential container {first.name!r} did not start: {first.reason}",
-            )
-            return
-        with self._changed:
-            if self.state.status == "PENDING":
-                self.state.status = "RUNNING"
-                self._record(None, "task RUNNING")
-                self._changed.notify_all()
 
     def stop(self, *, stop_code: str = "UserInitiated", reason: str = "Task stopped by the test") -> None:
         """Stop every container, dependents before their dependencies; idempotent and safe from any thread."""
         with self._changed:
-            if self.state.stop_code is None:
-                self.state.stop_code = stop_code
-                self.state.stopped_reason = reason
-            if self.state.status not in ("STOPPING", "STOPPED"):
-                self.state.status = "STOPPING"
-                self._record(None, f"task STOPPING ({self.state.stop_code})")
-            self._changed.notify_all()
+            self._perform(self.machine.request_stop(stop_code, reason))
         with self._stop_lock:
-            if self.state.status == "STOPPED":
+            if self.state.status == STOPPED:
                 return
             self._stop_containers()
             if self.pause is not None and self.pause.started:
                 self._kill(self.pause)
             self._wait_for_exit_codes(timeout=2.0)
-            self._set_task_status("STOPPED")
+            self._set_task_status(STOPPED)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the task is STOPPED; False when ``timeout`` ran out first."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._changed:
-            while self.state.status != "STOPPED":
+            while self.state.status != STOPPED:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -331,19 +305,14 @@ class TaskRunner:
             raise EcsTaskError(f"container {name!r} has no healthCheck in the task definition: it never turns HEALTHY")
         deadline = time.monotonic() + timeout
         with self._changed:
-            while c.health != "HEALTHY":
+            while c.health != HEALTHY:
                 remaining = deadline - time.monotonic()
-                if c.health == "UNHEALTHY" or c.status == "STOPPED" or remaining <= 0:
+                if c.health == UNHEALTHY or c.status == STOPPED or remaining <= 0:
                     break
                 self._changed.wait(remaining)
-            if c.health == "HEALTHY":
+            if c.health == HEALTHY:
                 return
-            if c.status == "STOPPED":
-                why = f"it stopped (exit code {c.exit_code})" if c.exit_code is not None else f"it stopped: {c.reason}"
-            elif c.health == "UNHEALTHY":
-                why = "it is UNHEALTHY"
-            else:
-                why = f"it is not HEALTHY after {timeout:g} s"
+            why = not_healthy_why(c, timeout)
             hint = self._health_hint(c) or self._last_logs_hint(c)
         raise EcsTaskError(f"container {name!r}: {why}{hint}")
 
@@ -353,55 +322,47 @@ class TaskRunner:
         State comes from Docker, then follows its events. An ``owned`` task is stopped and removed by this
         runner's ``remove()``; otherwise removal only stops following it.
         """
-        import docker.errors
-
         self._started = True
-        self._follower = not owned
-        self.stops_on_essential_exit = owned
+        self.machine.role = Role.OWNER if owned else Role.FOLLOWER
         self._watch_events()
-        label = f"{LABEL_TASK}={self.plan.task_id}"
-        by_name = {c.plan.docker_name: c for c in self.containers.values()}
-        if self.pause is not None:
-            by_name[self.pause.plan.docker_name] = self.pause
-        for found in self.api.containers(all=True, filters={"label": label}):
-            c = by_name.get((found.get("Names") or ["/"])[0].lstrip("/"))
-            if c is None:
-                continue
-            try:
-                info = self.api.inspect_container(found["Id"])
-            except docker.errors.NotFound:
-                continue
+        for docker_id, c, info in self._inspect_task_containers():
+            seen = observed_status(info["State"], has_health_check=c.plan.has_health_check)
             with self._changed:
-                self._by_id[found["Id"]] = c
-                c.docker_id = found["Id"]
-                state = info["State"]
-                c.started = not str(state.get("StartedAt", "")).startswith("0001-")
-                c.status = "RUNNING" if state.get("Running") else ("STOPPED" if c.started else "CREATED")
-                if c.status == "STOPPED":
-                    c.exit_code = int(state.get("ExitCode", 0))
-                health = (state.get("Health") or {}).get("Status", "")
-                if c.plan.has_health_check and health in ("healthy", "unhealthy"):
-                    c.health = health.upper()
+                self._by_id[docker_id] = c
+                self.machine.observe(c.name, docker_id, seen)
         if self.plan.network is not None:
             networks = self.api.networks(names=[self.plan.network.docker_name])
             self._network_id = networks[0]["Id"] if networks else None
         self._volumes_created = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "task"]
         self._shared_volumes = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "shared"]
-        running = any(c.status == "RUNNING" for c in self.containers.values() if c.plan.essential)
-        self._set_task_status("RUNNING" if running else "STOPPED")
+        self._set_task_status(self.machine.adopted_status())
+
+    def _inspect_task_containers(self) -> list[tuple[str, ContainerState, Mapping[str, Any]]]:
+        """The task's containers on the engine, by the names the plan gave them, with their inspect data."""
+        import docker.errors
+
+        by_name = {c.plan.docker_name: c for c in self.containers.values()}
+        if self.pause is not None:
+            by_name[self.pause.plan.docker_name] = self.pause
+        found = []
+        for listed in self.api.containers(all=True, filters={"label": f"{LABEL_TASK}={self.plan.task_id}"}):
+            c = by_name.get((listed.get("Names") or ["/"])[0].lstrip("/"))
+            if c is None:
+                continue
+            with contextlib.suppress(docker.errors.NotFound):
+                found.append((listed["Id"], c, self.api.inspect_container(listed["Id"])))
+        return found
 
     def remove(self) -> None:
         """Stop what still runs, keep the logs, remove every container, the network and task volumes."""
         if self._removed:
             return
-        if self._follower:
+        if not self.machine.role.removes:
             self._removed = True
             self._close_events()
             return
-        import docker.errors
-
         try:
-            if self.state.status not in ("STOPPED", "PROVISIONING"):
+            if self.state.status not in (STOPPED, PROVISIONING):
                 self.stop()
         finally:
             self._removed = True
@@ -410,10 +371,16 @@ class TaskRunner:
             _parallel(self._remove_container, created + ([self.pause] if self.pause and self.pause.docker_id else []))
             self._close_events()
             if self._network_id is not None:
-                with contextlib.suppress(docker.errors.NotFound):
-                    self.api.remove_network(self._network_id)
-            _parallel(self._remove_volume, self._volumes_created)
-            _parallel(self._remove_shared_volume, self._shared_volumes)
+                network_id = self._network_id
+                _remove_tolerantly(lambda: self.api.remove_network(network_id))
+            _parallel(
+                lambda name: _remove_tolerantly(lambda: self.api.remove_volume(name, force=True)), self._volumes_created
+            )
+            # 409: another task of this run still uses a shared volume, and will remove it
+            _parallel(
+                lambda name: _remove_tolerantly(lambda: self.api.remove_volume(name), in_use_ok=True),
+                self._shared_volumes,
+            )
             if self._on_removed is not None:
                 self._on_removed()
 
@@ -439,36 +406,38 @@ class TaskRunner:
         self._event_thread.start()
 
     def _create_network_and_volumes(self) -> None:
-        import docker.errors
-
         if self.plan.network is not None:
             self._network_id = self.api.create_network(
                 self.plan.network.docker_name, driver="bridge", labels=dict(self.plan.network.labels)
             )["Id"]
         for volume in self.plan.volumes:
-            if volume.docker_name is None:
-                continue
-            if volume.scope == "shared":
-                try:
-                    existing = self.api.inspect_volume(volume.docker_name)
-                except docker.errors.NotFound:
-                    if not volume.autoprovision:
-                        raise TaskFailedToStart(
-                            f"volume {volume.name!r}: shared Docker volume {volume.docker_name!r} does not exist "
-                            "and autoprovision is false; create it first, or set autoprovision to true"
-                        ) from None
-                else:
-                    # Made by an earlier task of this run: whichever task uses it last removes it.
-                    if (existing.get("Labels") or {}).get(LABEL_SESSION) == self.plan.labels[LABEL_SESSION]:
-                        self._shared_volumes.append(volume.docker_name)
-                    continue
-            self.api.create_volume(
-                volume.docker_name,
-                driver=volume.driver,
-                driver_opts=dict(volume.driver_opts),
-                labels=dict(volume.labels),
-            )
-            (self._shared_volumes if volume.scope == "shared" else self._volumes_created).append(volume.docker_name)
+            if volume.docker_name is not None and (volume.scope != "shared" or self._shared_volume_missing(volume)):
+                self.api.create_volume(
+                    volume.docker_name,
+                    driver=volume.driver,
+                    driver_opts=dict(volume.driver_opts),
+                    labels=dict(volume.labels),
+                )
+                (self._shared_volumes if volume.scope == "shared" else self._volumes_created).append(volume.docker_name)
+
+    def _shared_volume_missing(self, volume: VolumePlan) -> bool:
+        """A shared volume is made once: True when it must be made now (autoprovision allowing)."""
+        import docker.errors
+
+        assert volume.docker_name is not None
+        try:
+            existing = self.api.inspect_volume(volume.docker_name)
+        except docker.errors.NotFound:
+            if not volume.autoprovision:
+                raise TaskFailedToStart(
+                    f"volume {volume.name!r}: shared Docker volume {volume.docker_name!r} does not exist "
+                    "and autoprovision is false; create it first, or set autoprovision to true"
+                ) from None
+            return True
+        # Made by an earlier task of this run: whichever task uses it last removes it.
+        if (existing.get("Labels") or {}).get(LABEL_SESSION) == self.plan.labels[LABEL_SESSION]:
+            self._shared_volumes.append(volume.docker_name)
+        return False
 
     def _create_containers(self) -> None:
         # volumesFrom needs its source to exist: create in waves, each wave concurrently.
@@ -489,15 +458,14 @@ class TaskRunner:
                 f"CannotCreateContainerError: container {c.name!r} of task {self.plan.family}: {_first_line(exc)}"
             ) from None
         with self._changed:
-            c.docker_id = created["Id"]
-            c.status = "CREATED"
             self._by_id[created["Id"]] = c
-            self._record(c.name, "created")
+            self._perform(self.machine.created(c.name, created["Id"]))
 
     # -- starting, gated on dependsOn -----------------------------------------------------------------
 
     def _run_gates(self) -> None:
-        self._gating = True
+        with self._changed:
+            self.machine.gating = True
         threads = [
             threading.Thread(target=self._gate_and_start, args=(c,), name=f"ecstask-start-{c.name}", daemon=True)
             for c in self.containers.values()
@@ -507,89 +475,35 @@ class TaskRunner:
         for t in threads:
             t.join()
         with self._changed:
-            self._gating = False
+            self.machine.gating = False
             self._changed.notify_all()
 
     def _gate_and_start(self, c: ContainerState) -> None:
-        announced = False
-        waiting_since = time.monotonic()
         with self._changed:
             while True:
-                if self.state.status in ("STOPPING", "STOPPED"):
-                    c.status = "STOPPED"
-                    c.reason = c.reason or "the task stopped before the container started"
-                    self._record(c.name, "not started: task stopping")
-                    self._changed.notify_all()
-                    return
-                verdicts = [self._dependency_verdict(d) for d in c.plan.depends_on]
-                failure = next((v for v in verdicts if v[0] == "failed"), None)
-                if failure is not None:
-                    c.status = "STOPPED"
-                    c.exit_code = DEPENDENCY_FAILED_EXIT_CODE
-                    c.reason = f"DependencyFailed: {failure[1]}"
-                    self._record(c.name, f"not started: {failure[1]}")
-                    self._changed.notify_all()
-                    return
-                if all(v[0] == "met" for v in verdicts):
-                    c.starting = True
-                    if announced:
-                        self._record(c.name, f"dependencies met after {time.monotonic() - waiting_since:.1f} s")
+                gate = self.machine.gate(c.name, time.monotonic())
+                self._perform(gate.actions)
+                if gate.start:
                     break
-                if not announced:
-                    announced = True
-                    waiting_since = time.monotonic()
-                    pending = [
-                        f"{d.container_name} {d.condition.value}"
-                        for d, v in zip(c.plan.depends_on, verdicts, strict=False)
-                        if v[0] != "met"
-                    ]
-                    self._record(c.name, f"waiting for {', '.join(pending)}")
-                deadlines = [float(v[1]) for v in verdicts if v[0] == "waiting" and v[1] is not None]
-                wait = min(deadlines) - time.monotonic() if deadlines else None
-                self._changed.wait(None if wait is None else max(wait, 0.0) + 0.01)
+                if gate.failed is not None:
+                    self._perform(self.machine.give_up(c.name, gate.failed.why + self._evidence(gate.failed)))
+                    return
+                if gate.done:
+                    return
+                wait = None if gate.deadline is None else max(gate.deadline - time.monotonic(), 0.0) + 0.01
+                self._changed.wait(wait)
         self._start_container(c)
 
-    def _dependency_verdict(self, dep: ContainerDependency) -> tuple[str, Any]:
-        """("met", None), ("failed", why) or ("waiting", monotonic deadline or None). Caller holds the lock."""
-        d = self.containers[dep.container_name]
-        condition = dep.condition
-        if not d.started:
-            if d.status == "STOPPED":
-                return "failed", f"dependency {d.name!r} never started ({d.reason})"
-            return "waiting", None
-        exited = d.status == "STOPPED"
-        if condition is DependencyCondition.START:
-            return "met", None
-        if condition is DependencyCondition.COMPLETE and exited:
-            return "met", None
-        if condition is DependencyCondition.SUCCESS and exited:
-            if d.exit_code == 0:
-                return "met", None
-            return "failed", (
-                f"dependency {d.name!r} exited with code {d.exit_code}; condition SUCCESS needs exit code 0"
-                + self._last_logs_hint(d)
-            )
-        if condition is DependencyCondition.HEALTHY:
-            if d.health == "HEALTHY":
-                return "met", None
-            if exited:
-                return "failed", (
-                    f"dependency {d.name!r} exited with code {d.exit_code} before it was HEALTHY"
-                    + self._last_logs_hint(d)
-                )
-        timeout = d.plan.start_timeout
-        if timeout is not None and d.started_monotonic is not None:
-            deadline = d.started_monotonic + timeout
-            if time.monotonic() >= deadline:
-                return "failed", (
-                    f"dependency {d.name!r} did not reach {condition.value} within its startTimeout of "
-                    f"{timeout:g} s" + self._health_hint(d)
-                )
-            return "waiting", deadline
-        return "waiting", None
+    def _evidence(self, failed: Failed) -> str:
+        # Called with the lock held: one short Docker call at most.
+        d = self.containers[failed.dependency]
+        if failed.evidence is Evidence.LOGS:
+            return self._last_logs_hint(d)
+        if failed.evidence is Evidence.HEALTH:
+            return self._health_hint(d)
+        return ""
 
     def _last_logs_hint(self, d: ContainerState) -> str:
-        # Called with the lock held: keep it to one short Docker call.
         if d.docker_id is None:
             return ""
         try:
@@ -616,27 +530,21 @@ class TaskRunner:
             self.api.start(c.docker_id)
         except docker.errors.APIError as exc:
             with self._changed:
-                c.starting = False
-                c.status = "STOPPED"
-                c.reason = f"CannotStartContainerError: {_first_line(exc)}"
-                self._record(c.name, c.reason)
-                self._changed.notify_all()
+                self._perform(self.machine.start_refused(c.name, _first_line(exc)))
             return
         with self._changed:
-            c.starting = False
-            self._mark_started(c)
+            self._perform(self.machine.started(c.name, time.monotonic(), time.time()))
 
-    def _mark_started(self, c: ContainerState) -> None:
-        if c.started:
-            return
-        c.started = True
-        c.started_at = time.time()
-        c.started_monotonic = time.monotonic()
-        if c.status != "STOPPED":
-            c.status = "RUNNING"
-        self._record(c.name, "started")
-        self._emit("container_started", c.name)
-        self._changed.notify_all()
+    def _restart(self, c: ContainerState) -> None:
+        """Start an exited container again in place, as the agent does under a restartPolicy."""
+        import docker.errors
+
+        assert c.docker_id is not None
+        try:
+            self.api.start(c.docker_id)
+        except docker.errors.APIError as exc:
+            with self._changed:
+                self._perform(self.machine.restart_refused(c.name, _first_line(exc)))
 
     # -- events ----------------------------------------------------------------------------------------
 
@@ -649,54 +557,12 @@ class TaskRunner:
             return
 
     def _on_event(self, event: Mapping[str, Any]) -> None:
-        action = str(event.get("Action") or event.get("status") or "")
-        c = self._by_id.get(str(event.get("id") or event.get("Actor", {}).get("ID", "")))
-        if c is None:
+        parsed = container_event(event)
+        c = self._by_id.get(parsed[0]) if parsed is not None else None
+        if parsed is None or c is None:
             return
-        attributes = event.get("Actor", {}).get("Attributes", {})
-        essential_exit = False
         with self._changed:
-            if action == "start":
-                if c.started and c.status == "STOPPED" and self.state.status in ("PENDING", "RUNNING"):
-                    # Started again (a test restarting it): running once more, the old exit code gone.
-                    c.status, c.exit_code, c.finished_at = "RUNNING", None, None
-                    self._record(c.name, "started again")
-                self._mark_started(c)
-            elif action in ("pause", "unpause"):
-                c.paused = action == "pause"
-                self._record(c.name, "paused" if c.paused else "unpaused")
-            elif action == "die":
-                self._mark_started(c)
-                c.status = "STOPPED"
-                c.finished_at = time.time()
-                code = attributes.get("exitCode")
-                c.exit_code = int(code) if code is not None else c.exit_code
-                self._record(c.name, f"exited with code {c.exit_code}")
-                self._emit("container_exited", c.name, exit_code=c.exit_code)
-                essential_exit = c.plan.essential and self.state.status in ("PENDING", "RUNNING")
-                if self._follower and not self.stops_on_essential_exit:
-                    essential_exit = False  # the process that started the task stops it
-                    if all(x.status == "STOPPED" for x in self.containers.values()):
-                        self.state.status = "STOPPED"
-            elif action.startswith("health_status:") and c.plan.has_health_check:
-                # An image's own HEALTHCHECK does not count: ECS reports only task definition health checks.
-                status = action.split(":", 1)[1].strip().upper()
-                c.health = status if status in ("HEALTHY", "UNHEALTHY") else c.health
-                self._record(c.name, f"health {c.health}")
-                if c.health == "HEALTHY":
-                    self._emit("container_healthy", c.name)
-            self._changed.notify_all()
-        if essential_exit:
-            # Stopping blocks on Docker: do it off the event thread, which must keep reading.
-            threading.Thread(
-                target=self.stop,
-                kwargs={
-                    "stop_code": "EssentialContainerExited",
-                    "reason": f"Essential container in task exited: {c.name!r} exited with code {c.exit_code}",
-                },
-                name=f"ecstask-stop-{self.plan.task_id[:8]}",
-                daemon=True,
-            ).start()
+            self._perform(self.machine.on_event(c.name, parsed[1], time.monotonic(), time.time()))
 
     def _close_events(self) -> None:
         if self._events is not None:
@@ -704,27 +570,50 @@ class TaskRunner:
                 self._events.close()
             self._events = None
 
+    # -- performing what the machine decides ------------------------------------------------------------
+
+    def _perform(self, actions: Sequence[Action], *, stop_now: bool = False) -> StopTask | None:
+        """Record notes, tell listeners, and start what blocks on Docker off the caller's thread.
+
+        The caller holds the lock. With ``stop_now``, a task stop is returned for the caller to do itself
+        once it has let go of the lock, instead of on a thread of its own.
+        """
+        stop_here = None
+        for action in actions:
+            if isinstance(action, Note):
+                self.note(action.container, action.what)
+            elif isinstance(action, Emit):
+                self._emit(action.kind, action.container, **action.details)
+            elif isinstance(action, StopTask) and stop_now:
+                stop_here = action
+            elif isinstance(action, StopTask):
+                # Stopping blocks on Docker: never on the event thread, which must keep reading.
+                self._in_thread(self.stop, stop_code=action.stop_code, reason=action.reason)
+            elif isinstance(action, RestartContainer):
+                self._in_thread(self._restart, self.containers[action.name])
+        self._changed.notify_all()
+        return stop_here
+
+    def _in_thread(self, fn: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+        name = f"ecstask-{fn.__name__.strip('_')}-{self.plan.task_id[:8]}"
+        threading.Thread(target=fn, args=args, kwargs=kwargs, name=name, daemon=True).start()
+
     # -- stopping and removal -------------------------------------------------------------------------
 
     def _stop_containers(self) -> None:
         def stop_after_dependents(c: ContainerState) -> None:
-            dependents = [self.containers[n] for n in self.plan.dependents(c.name)]
             with self._changed:
-                # Dependents first. One still gating sees the task STOPPING and gives up, which counts.
-                while not all(self._done_for_stop(d) for d in dependents) or c.starting:
+                while not self.machine.may_stop(c.name):
                     self._changed.wait()
-                running = c.started and c.status != "STOPPED"
+                running = self.machine.needs_stop(c.name)
             if running:
-                self._record(c.name, "stopping (SIGTERM)")
+                self.note(c.name, "stopping (SIGTERM)")
                 self._stop(c)
             with self._changed:
-                c.status = "STOPPED"
+                self.machine.stopped(c.name)
                 self._changed.notify_all()
 
         _parallel(stop_after_dependents, list(self.containers.values()), workers=len(self.containers))
-
-    def _done_for_stop(self, c: ContainerState) -> bool:
-        return c.status == "STOPPED" or (not c.started and not c.starting and not self._gating)
 
     def _stop(self, c: ContainerState) -> None:
         import docker.errors
@@ -740,14 +629,14 @@ class TaskRunner:
         with contextlib.suppress(docker.errors.APIError):  # already gone or not running
             self.api.kill(c.docker_id)
         with self._changed:
-            c.status = "STOPPED"
+            self.machine.stopped(c.name)
 
     def _wait_for_exit_codes(self, timeout: float) -> None:
         """Exit codes arrive with die events; ask Docker only for those that did not come in time."""
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
-                missing = [c for c in self.containers.values() if c.started and c.exit_code is None]
+                missing = self.machine.missing_exit_codes()
                 remaining = deadline - time.monotonic()
                 if not missing or remaining <= 0:
                     break
@@ -765,55 +654,51 @@ class TaskRunner:
             c.logs = c.logs or []
 
     def _remove_container(self, c: ContainerState) -> None:
-        import docker.errors
-
         assert c.docker_id is not None
-        try:
-            self.api.remove_container(c.docker_id, v=True, force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if not _already_going(exc):
-                raise
-
-    def _remove_volume(self, name: str) -> None:
-        import docker.errors
-
-        with contextlib.suppress(docker.errors.NotFound):
-            self.api.remove_volume(name, force=True)
-
-    def _remove_shared_volume(self, name: str) -> None:
-        import docker.errors
-
-        try:
-            self.api.remove_volume(name)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # 409: another task of this run still uses it, and will remove it
-                raise
+        docker_id = c.docker_id
+        _remove_tolerantly(lambda: self.api.remove_container(docker_id, v=True, force=True))
 
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _set_task_status(self, status: str) -> None:
         with self._changed:
-            self.state.status = status
-            self._record(None, f"task {status}")
-            self._changed.notify_all()
-        if status == "STOPPED":
-            self._emit("task_stopped", None, stop_code=self.state.stop_code, reason=self.state.stopped_reason)
+            actions = self.machine.set_status(status)
+            self._perform([a for a in actions if isinstance(a, Note)])
+        # Outside the lock: a listener of task_stopped may look at the task from another thread.
+        self._perform_unlocked([a for a in actions if isinstance(a, Emit)])
+
+    def _perform_unlocked(self, emits: Sequence[Emit]) -> None:
+        for e in emits:
+            self._emit(e.kind, e.container, **e.details)
 
     def _emit(self, kind: str, container: str | None, **details: Any) -> None:
         for listener in self.listeners:
             with contextlib.suppress(Exception):  # a reporting hook must never break the task
                 listener(kind, container, details)
 
-    def _record(self, container: str | None, what: str) -> None:
+    def note(self, container: str | None, what: str) -> None:
+        """A line on the task's timeline (and the live -v progress), masked."""
         entry = TimelineEntry(round(time.monotonic() - self._began, 4), container, self.mask(what))
         self.state.timeline.append(entry)
         if self.on_timeline is not None:
             with contextlib.suppress(Exception):  # reporting must never break the task
                 self.on_timeline(entry)
+
+
+def _remove_tolerantly(remove: Callable[[], Any], *, in_use_ok: bool = False) -> None:
+    """One removal (or stop): something already gone, or being removed by a concurrent sweep, counts as done.
+
+    ``in_use_ok`` also lets a 409 pass (a shared volume another task still uses). Other errors are raised.
+    """
+    import docker.errors
+
+    try:
+        remove()
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if not (_already_going(exc) or (in_use_ok and exc.status_code == 409)):
+            raise
 
 
 def _indent(text: str, prefix: str = "    ") -> str:
@@ -861,19 +746,17 @@ def remove_resources(api: docker.APIClient, resources: Sequence[Resource]) -> li
     lock = threading.Lock()
 
     def remove(r: Resource) -> None:
+        if r.kind == "container":
+            call = functools.partial(api.remove_container, r.id, v=True, force=True)
+        elif r.kind == "network":
+            call = functools.partial(api.remove_network, r.id)
+        else:
+            call = functools.partial(api.remove_volume, r.id, force=True)
         try:
-            if r.kind == "container":
-                api.remove_container(r.id, v=True, force=True)
-            elif r.kind == "network":
-                api.remove_network(r.id)
-            else:
-                api.remove_volume(r.id, force=True)
-        except docker.errors.NotFound:
-            pass
+            _remove_tolerantly(call)
         except docker.errors.APIError as exc:
-            if not _already_going(exc):
-                with lock:
-                    failures.append((r, _first_line(exc)))
+            with lock:
+                failures.append((r, _first_line(exc)))
 
     for kind in ("container", "network", "volume"):
         batch = [r for r in resources if r.kind == kind]

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import EcsTaskError
+from .errors import EcsTaskError, problem_list
 from .options import MASK
 from .taskdef import TaskDefinition
 from .variables import read_mapping_file, scalar_text
@@ -83,21 +83,29 @@ def parse_value_from(value_from: str) -> SecretReference:
         raise EcsTaskError(
             f"valueFrom {value_from!r} is not a valid ARN (arn:partition:service:region:account:resource)"
         )
-    service, resource = parts[2], parts[5]
+    service = parts[2]
     if service == SSM:
-        if not resource.startswith("parameter/") or resource == "parameter/":
-            raise EcsTaskError(
-                f"valueFrom {value_from!r} is an SSM ARN but not of a parameter (expected "
-                "arn:aws:ssm:region:account:parameter/name)"
-            )
-        return SecretReference(value_from=value_from, service=SSM, secret_id=value_from)
-    if service != SECRETS_MANAGER:
+        return _ssm_parameter_arn(value_from, parts[5])
+    if service == SECRETS_MANAGER:
+        return _secrets_manager_arn(value_from, parts)
+    raise EcsTaskError(
+        f"valueFrom {value_from!r} is an ARN of {service!r}; ECS reads secrets only from SSM Parameter "
+        "Store (ssm) and Secrets Manager (secretsmanager)"
+    )
+
+
+def _ssm_parameter_arn(value_from: str, resource: str) -> SecretReference:
+    if not resource.startswith("parameter/") or resource == "parameter/":
         raise EcsTaskError(
-            f"valueFrom {value_from!r} is an ARN of {service!r}; ECS reads secrets only from SSM Parameter "
-            "Store (ssm) and Secrets Manager (secretsmanager)"
+            f"valueFrom {value_from!r} is an SSM ARN but not of a parameter (expected "
+            "arn:aws:ssm:region:account:parameter/name)"
         )
+    return SecretReference(value_from=value_from, service=SSM, secret_id=value_from)
+
+
+def _secrets_manager_arn(value_from: str, parts: list[str]) -> SecretReference:
     # The agent accepts exactly secret:id, or secret:id:json-key:version-stage:version-id with every colon.
-    fields = resource.split(":")
+    fields = parts[5].split(":")
     if fields[0] != "secret" or not fields[1:] or not fields[1]:
         raise EcsTaskError(
             f"valueFrom {value_from!r} is a Secrets Manager ARN but not of a secret (expected "
@@ -111,11 +119,10 @@ def parse_value_from(value_from: str) -> SecretReference:
             "expects ':json-key:version-stage:version-id' with all three colons, parts left empty when "
             "unused (e.g. '...:secret:name-AbCdEf:password::')"
         )
-    secret_id = ":".join(parts[:5] + fields[:2])
     return SecretReference(
         value_from=value_from,
         service=SECRETS_MANAGER,
-        secret_id=secret_id,
+        secret_id=":".join(parts[:5] + fields[:2]),
         json_key=fields[2] or None,
         version_stage=fields[3] or None,
         version_id=fields[4] or None,
@@ -288,11 +295,15 @@ class UnresolvedSecretsError(EcsTaskError):
     def __init__(self, source: str, problems: list[str]) -> None:
         self.source = source
         self.problems = list(problems)
-        lines = "\n".join(f"  - {p}" for p in self.problems)
-        count = len(self.problems)
-        super().__init__(
-            f"{source}: {count} secret{'s' if count > 1 else ''} could not be resolved:\n{lines}\n{HOW_TO_GIVE_SECRETS}"
+        # Every secret is listed (no limit): each one is a value the user has to supply.
+        listing = problem_list(
+            source,
+            self.problems,
+            "secrets could not be resolved",
+            singular="secret could not be resolved",
+            limit=None,
         )
+        super().__init__(f"{listing}\n{HOW_TO_GIVE_SECRETS}")
 
 
 def _secret_uses(taskdef: TaskDefinition) -> list[tuple[str, str, str]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import threading
 import time
@@ -11,10 +10,10 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from pytest_ecstask import __version__
-from pytest_ecstask.credentials import TaskCredentials, assume_role, from_mapping, local_credentials
+from pytest_ecstask.credentials import TaskCredentials, from_mapping
 from pytest_ecstask.endpoints import (
     EndpointInfo,
     EndpointUnavailable,
@@ -25,49 +24,62 @@ from pytest_ecstask.endpoints import (
     unregister,
 )
 from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
+from pytest_ecstask.inputs import TaskSource as TaskSource  # re-exported: imported from here by earlier code
+from pytest_ecstask.inputs import load_source as load_source
+from pytest_ecstask.inputs import resolve_credentials, resolve_inputs
 from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
 from pytest_ecstask.options import TaskOptions
-from pytest_ecstask.plan import (
-    PlanOptions,
-    TaskPlan,
-    build_plan,
-)
-from pytest_ecstask.runtime import ContainerState, Engine, LogLine, TaskRunner, TimelineEntry, fetch_log_lines
-from pytest_ecstask.secretvalues import (
-    SecretMask,
-    SecretResolver,
-    aws_resolver,
-    local_resolver,
-    parse_environment_file,
-    resolve_secrets,
-)
-from pytest_ecstask.taskdef import (
-    TaskDefinition,
-    load_task_definition,
-    parse_task_definition,
-    parse_task_definition_text,
-)
+from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, needs_pause_container
+from pytest_ecstask.runtime import Engine, TaskRunner, fetch_log_lines
+from pytest_ecstask.secretvalues import SecretMask
+from pytest_ecstask.taskdef import TaskDefinition
+from pytest_ecstask.taskstate import ContainerState, LogLine, TimelineEntry
 
-TaskSource = Union[str, "os.PathLike[str]", TaskDefinition, Mapping[str, Any], list[Any]]
 
-_engine: Engine | None = None
-_engine_lock = threading.Lock()
+class Connections:
+    """A Docker connection and the runs' endpoint servers, each opened on first use (never at import).
+
+    The pytest plugin keeps one on each run object, so two runs in one process (pytester) share neither;
+    outside pytest the process has its own (``get_engine``).
+    """
+
+    def __init__(self) -> None:
+        self._engine: Engine | None = None
+        self._endpoints: dict[str, EndpointInfo | None] = {}  # by session id; None: cannot be served
+        self._lock = threading.Lock()
+
+    def engine(self) -> Engine:
+        with self._lock:
+            if self._engine is None:
+                self._engine = Engine.connect()
+            return self._engine
+
+    def endpoint(self, owner: Owner, port: int, engine_host: str) -> EndpointInfo | None:
+        with self._lock:
+            if owner.session_id not in self._endpoints:
+                self._endpoints[owner.session_id] = _serve_endpoints(owner, port, engine_host)
+            return self._endpoints[owner.session_id]
+
+
+_process = Connections()
+_runs: dict[str, Connections] = {}  # session id -> the connections of a pytest run going on in this process
+
+
+def use_connections(session_id: str, connections: Connections | None) -> None:
+    """Tasks of ``session_id`` get their endpoint server from ``connections`` (a run's); None: no more."""
+    if connections is None:
+        _runs.pop(session_id, None)
+    else:
+        _runs[session_id] = connections
 
 
 def get_engine() -> Engine:
     """The process's Docker connection, opened on first use (never when no test needs a task)."""
-    global _engine
-    with _engine_lock:
-        if _engine is None:
-            _engine = Engine.connect()
-        return _engine
+    return _process.engine()
 
 
 class EndpointWarning(UserWarning):
     """The metadata and credentials endpoints cannot be served as asked: off, or on another port."""
-
-
-_endpoints: dict[str, EndpointInfo | None] = {}
 
 
 class UnknownFieldWarning(UserWarning):
@@ -104,42 +116,42 @@ def endpoint_for(owner: Owner, port: int = 0, engine_host: str = "localhost") ->
     ``engine_host`` is where the engine's published ports are reached: an engine elsewhere runs its
     containers where a server on this machine cannot be reached at 169.254.170.2.
     """
+    return _runs.get(owner.session_id, _process).endpoint(owner, port, engine_host)
+
+
+def _serve_endpoints(owner: Owner, port: int, engine_host: str) -> EndpointInfo | None:
     import warnings
 
-    with _engine_lock:
-        if owner.session_id in _endpoints:
-            return _endpoints[owner.session_id]
-        info: EndpointInfo | None = None
-        try:
-            if not engine_is_here(engine_host):
-                raise EndpointUnavailable(
-                    f"the Docker engine is at {engine_host}, not on this machine, so its containers cannot reach "
-                    "a server here"
-                )
-            info = ensure_server(lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port)
-        except EndpointUnavailable as exc:
-            warnings.warn(
-                EndpointWarning(
-                    f"the task metadata and credentials endpoints are off: {exc}. Containers get no "
-                    "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
-                    "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
-                    "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
-                    "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
-                ),
-                stacklevel=2,
+    info: EndpointInfo | None = None
+    try:
+        if not engine_is_here(engine_host):
+            raise EndpointUnavailable(
+                f"the Docker engine is at {engine_host}, not on this machine, so its containers cannot reach "
+                "a server here"
             )
-        if info is not None and port and info.port != port:
-            warnings.warn(
-                EndpointWarning(
-                    f"--ecs-endpoint-port={port}: {info.port_refused or 'the port is taken'}. The endpoints are "
-                    f"served on port {info.port} instead, so containers get AWS_CONTAINER_CREDENTIALS_FULL_URI "
-                    "and AWS_CONTAINER_AUTHORIZATION_TOKEN, not AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. Is "
-                    "another run on this engine using that port?"
-                ),
-                stacklevel=2,
-            )
-        _endpoints[owner.session_id] = info
-        return info
+        info = ensure_server(lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port)
+    except EndpointUnavailable as exc:
+        warnings.warn(
+            EndpointWarning(
+                f"the task metadata and credentials endpoints are off: {exc}. Containers get no "
+                "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
+                "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
+                "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
+                "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
+            ),
+            stacklevel=4,
+        )
+    if info is not None and port and info.port != port:
+        warnings.warn(
+            EndpointWarning(
+                f"--ecs-endpoint-port={port}: {info.port_refused or 'the port is taken'}. The endpoints are "
+                f"served on port {info.port} instead, so containers get AWS_CONTAINER_CREDENTIALS_FULL_URI "
+                "and AWS_CONTAINER_AUTHORIZATION_TOKEN, not AWS_CONTAINER_CREDENTIALS_RELATIVE_URI. Is "
+                "another run on this engine using that port?"
+            ),
+            stacklevel=4,
+        )
+    return info
 
 
 def _is_status_strategy(strategy: Any) -> bool:
@@ -188,77 +200,6 @@ class WaitTarget:
     @property
     def status(self) -> str:
         return str(self._container.inspect()["State"]["Status"])
-
-
-def load_source(
-    source: TaskSource, *, base_dir: Path | None = None, options: TaskOptions | None = None
-) -> TaskDefinition:
-    """The task definition to run: rendered (template variables), adjusted (hooks), overridden, validated."""
-    options = options or TaskOptions()
-    if isinstance(source, TaskDefinition):
-        taskdef = source
-    elif isinstance(source, (Mapping, list)):
-        taskdef = parse_task_definition(source, "<task definition given as data>", default_family="task")
-    else:
-        path = Path(os.fspath(source))
-        if not path.is_absolute() and base_dir is not None and (base_dir / path).exists():
-            path = base_dir / path
-        taskdef = _render(path, options) if options.variables or options.template else load_task_definition(path)
-    if options.adjust is None and not options.overrides:
-        return taskdef
-    import copy
-
-    raw = copy.deepcopy(dict(taskdef.raw))
-    if options.adjust is not None:
-        options.adjust(raw, taskdef.source)
-    _apply_overrides(raw, options.overrides, taskdef.source)
-    raw.setdefault("family", taskdef.family)
-    # Validated like the file itself: a hook or override cannot smuggle in what ECS would refuse.
-    adjusted = parse_task_definition(raw, taskdef.source, default_family=taskdef.family)
-    from dataclasses import replace as _replace
-
-    return _replace(adjusted, revision=taskdef.revision)
-
-
-def _render(path: Path, options: TaskOptions) -> TaskDefinition:
-    from pytest_ecstask.taskdef import read_task_definition_text
-    from pytest_ecstask.variables import placeholder_names, substitute, template_values
-
-    text = read_task_definition_text(path).lstrip("\ufeff")
-    values = template_values(options.variables, {}, os.environ, placeholder_names(text))
-    rendered = substitute(text, values, str(path))
-    family = "".join(ch if ch.isalnum() or ch in "_-" else "-" for ch in path.stem)
-    return parse_task_definition_text(rendered, str(path), default_family=family)
-
-
-OVERRIDABLE = ("environment", "command", "entryPoint", "image", "dockerLabels")
-
-
-def _apply_overrides(raw: dict[str, Any], overrides: Mapping[str, Mapping[str, Any]], source: str) -> None:
-    containers = {c.get("name"): c for c in raw.get("containerDefinitions") or [] if isinstance(c, dict)}
-    problems = []
-    for name, changes in overrides.items():
-        if name not in containers:
-            problems.append(f"overrides[{name!r}]: no container {name!r} in this task definition")
-            continue
-        target = containers[name]
-        for key, value in changes.items():
-            if key not in OVERRIDABLE:
-                problems.append(f"overrides[{name!r}]: {key!r} cannot be overridden; one of {', '.join(OVERRIDABLE)}")
-            elif key == "environment":
-                # Merged by name: the override's value wins, other variables stay.
-                env = {e.get("name"): e for e in target.get("environment") or [] if isinstance(e, dict)}
-                for env_name, env_value in dict(value).items():
-                    env[env_name] = {"name": env_name, "value": str(env_value)}
-                target["environment"] = list(env.values())
-            elif key == "dockerLabels":
-                target["dockerLabels"] = {**(target.get("dockerLabels") or {}), **dict(value)}
-            else:
-                target[key] = value
-    if problems:
-        from pytest_ecstask.errors import TaskDefinitionError
-
-        raise TaskDefinitionError(source, problems)
 
 
 @dataclass(frozen=True)
@@ -351,19 +292,20 @@ class Container:
             raise EcsTaskError(f"container {self.name!r} has no portMapping for {key}; its portMappings: {mapped}")
         if self._task.network_mode == "host":
             return int(container_port)
+        from pytest_ecstask.metadata import host_binding, network_owner, published_ports
+
         if self._ports is None:
-            owner_state = self._task._runner.pause if self._task.network_mode == "awsvpc" else self._state
-            if owner_state is None or owner_state.docker_id is None:
+            owner_state = network_owner(self._task.network_mode, self._state, self._task._runner.pause)
+            if owner_state.docker_id is None:
                 raise EcsTaskError(f"container {self.name!r} was never created, so {key} is not published")
-            info = self._task._engine.api.inspect_container(owner_state.docker_id)
-            ports = info["NetworkSettings"]["Ports"] or {}
+            ports = published_ports(self._task._engine.api.inspect_container(owner_state.docker_id))
             if not ports:
                 raise EcsTaskError(f"container {self.name!r}: {key} is not published (is the container running?)")
             self._ports = ports  # published ports do not change while the container lives
-        bindings = self._ports.get(key) or []
-        if not bindings:
+        binding = host_binding(self._ports, key)
+        if binding is None:
             raise EcsTaskError(f"container {self.name!r}: {key} is not published (is the container running?)")
-        return int(bindings[0]["HostPort"])
+        return binding[0]
 
     def address(self, container_port: int, protocol: str = "tcp") -> tuple[str, int]:
         return self.host, self.port(container_port, protocol)
@@ -683,7 +625,7 @@ class Task:
             self.close()
             raise TaskFailedToStart(message)
         for name, strategy in self.options.wait_for.items():
-            self._runner._record(name, f"waiting for {type(strategy).__name__}")
+            self._runner.note(name, f"waiting for {type(strategy).__name__}")
             try:
                 if _is_status_strategy(strategy):
                     # It only accepts testcontainers' own containers; what it waits for (running) is known here.
@@ -699,7 +641,7 @@ class Task:
                 )
                 self.close()
                 raise TaskFailedToStart(message) from None
-            self._runner._record(name, f"ready ({type(strategy).__name__})")
+            self._runner.note(name, f"ready ({type(strategy).__name__})")
         return self
 
     def stop(self, reason: str = "Task stopped by the test") -> None:
@@ -746,40 +688,26 @@ def create_task(
     """
     import secrets as _secrets
 
+    # source -> render -> parse and validate (the hooks' adjustments and the overrides validated again)
     taskdef = load_source(source, base_dir=base_dir, options=options)
-    _check_wait_for(taskdef, options)
-    # Everything that can be missing is looked for before the engine is asked for anything.
-    secret_values = resolve_secrets(taskdef, _secret_resolvers(options))
-    environment_files = _read_environment_files(taskdef, options, base_dir)
-    image_map = dict(options.images)
-    container_images: dict[str, str] = {}
-    if options.image_resolver is not None:
-        from pytest_ecstask.plan import resolve_image
-
-        for c in taskdef.containers:
-            chosen = options.image_resolver(resolve_image(c.image, image_map), c.name)
-            if chosen:
-                container_images[c.name] = chosen
+    # -> resolve inputs: everything that can be missing is looked for before the engine is asked for anything
+    inputs = resolve_inputs(taskdef, options, base_dir)
     engine = engine or get_engine()
     owner = owner or process_owner()
-    needs_pause = (
-        taskdef.network_mode == "awsvpc"
-        or taskdef.raw.get("pidMode") == "task"
-        or (taskdef.raw.get("ipcMode") == "task")
-    )
+    # -> plan: every Docker request decided
     plan = build_plan(
         taskdef,
         PlanOptions(
             task_id=task_id or new_task_id(),
             owner=owner,
             created=created or now_rfc3339(),
-            pause_image=engine.pause_image() if needs_pause else "",
-            image_map=image_map,
-            container_images=container_images,
+            pause_image=engine.pause_image() if needs_pause_container(taskdef) else "",
+            image_map=dict(options.images),
+            container_images=inputs.container_images,
             stop_timeout=options.stop_timeout,
             default_start_timeout=options.start_timeout,
-            secret_values=secret_values,
-            environment_files=environment_files,
+            secret_values=inputs.secret_values,
+            environment_files=inputs.environment_files,
             cluster=options.cluster,
             region=options.region,
             account_id=options.account_id,
@@ -790,237 +718,21 @@ def create_task(
         ),
     )
     _warn_unknown_fields(plan, taskdef.source)
+    # The task role's credentials are what the endpoint serves: asked for only when there is one to serve them.
     credentials = None
     if taskdef.task_role_arn and not started_elsewhere and plan.options.endpoint is not None:
         credentials = resolve_credentials(taskdef.task_role_arn, options, plan.task_id, taskdef.family)
+    # -> the runner and the Task a test holds
     task = Task(engine, taskdef, plan, options, credentials)
-    task._runner.registry_auth = _registry_auth(taskdef, plan, options)
+    task._runner.registry_auth = inputs.registry_auth
     return task
 
 
-def _check_wait_for(taskdef: TaskDefinition, options: TaskOptions) -> None:
-    """A misspelled name is said before anything is created, not after the whole task started."""
-    names = [c.name for c in taskdef.containers]
-    for name in options.wait_for:
-        if name not in names:
-            known = ", ".join(repr(n) for n in names)
-            raise EcsTaskError(
-                f"wait_for names {name!r}, which is not a container of {taskdef.family} (containers: {known})"
-            )
+def task_record(task: Task, pull_started: str, pull_stopped: str) -> Any:
+    """The task's ``metadata.TaskRecord``: what the endpoint server needs to answer for it."""
+    from pytest_ecstask.metadata import build_task_record
 
-
-def _registry_auth(taskdef: TaskDefinition, plan: TaskPlan, options: TaskOptions) -> dict[str, Mapping[str, str]]:
-    """Pull credentials per image: the hook, else a resolvable repositoryCredentials secret, else the engine's."""
-    import json
-
-    from pytest_ecstask.secretvalues import parse_value_from
-
-    auth: dict[str, Mapping[str, str]] = {}
-    for c in plan.containers:
-        given = options.registry_auth(c.image, c.name) if options.registry_auth is not None else None
-        parameter = (taskdef.container(c.name).raw.get("repositoryCredentials") or {}).get("credentialsParameter")
-        if given is None and parameter:
-            reference = parse_value_from(str(parameter))
-            for resolve in _secret_resolvers(options):
-                value = resolve(reference)
-                if value is not None:
-                    try:
-                        data = json.loads(value)
-                        given = {"username": str(data["username"]), "password": str(data["password"])}
-                    except (ValueError, KeyError, TypeError):
-                        raise EcsTaskError(
-                            f"container {c.name!r}: repositoryCredentials {parameter!r} must hold JSON with "
-                            "username and password"
-                        ) from None
-                    break
-        if given is not None:
-            auth[c.image] = dict(given)
-    return auth
-
-
-def _secret_resolvers(options: TaskOptions) -> list[SecretResolver]:
-    resolvers: list[SecretResolver] = []
-    if options.secrets:
-        import json
-
-        # A Secrets Manager JSON secret may be given as a dict: it is the secret's JSON string.
-        given = {k: v if isinstance(v, str) else json.dumps(v) for k, v in options.secrets.items()}
-        resolvers.append(local_resolver(given))
-    resolvers.extend(options.secret_resolvers)
-    if options.aws:
-        resolvers.append(aws_resolver(options.region))
-    return resolvers
-
-
-def _read_environment_files(
-    taskdef: TaskDefinition, options: TaskOptions, base_dir: Path | None
-) -> dict[str, list[tuple[str, str]]]:
-    """Each environmentFiles value's parsed content: a given local path, the hook, a path, or S3 (with aws)."""
-    out: dict[str, list[tuple[str, str]]] = {}
-    problems = []
-    for c in taskdef.containers:
-        for entry in c.raw.get("environmentFiles") or []:
-            value = str(entry.get("value", ""))
-            if value in out:
-                continue
-            try:
-                text = _environment_file_text(value, c.name, options, base_dir, taskdef.source)
-            except EcsTaskError as exc:
-                problems.append(f"container {c.name!r}: {exc}")
-                continue
-            if text is None:
-                problems.append(
-                    f"container {c.name!r}: environment file {value!r} could not be found: map it to a local file "
-                    "(--ecs-env-file VALUE=PATH, ini ecs_env_files), answer the "
-                    "pytest_ecstask_resolve_environment_file hook, or read S3 with --ecs-aws"
-                )
-                continue
-            out[value] = parse_environment_file(text, value)
-    if problems:
-        from pytest_ecstask.errors import TaskDefinitionError
-
-        raise TaskDefinitionError(taskdef.source, problems)
-    return out
-
-
-def _environment_file_text(
-    value: str, container: str, options: TaskOptions, base_dir: Path | None, source: str
-) -> str | None:
-    local = options.environment_files.get(value)
-    if local is not None:
-        try:
-            return Path(local).read_text(encoding="utf-8")
-        except OSError as exc:
-            raise EcsTaskError(f"environment file {value!r} mapped to {local}: {exc.strerror or exc}") from None
-    if options.environment_file_resolver is not None:
-        text = options.environment_file_resolver(value, container)
-        if text is not None:
-            return text
-    if not value.startswith("arn:"):
-        # A plain path: relative to the task definition's folder.
-        folder = Path(source).parent if Path(source).exists() else (base_dir or Path.cwd())
-        path = Path(value) if Path(value).is_absolute() else folder / value
-        return path.read_text(encoding="utf-8") if path.is_file() else None
-    if options.aws and value.startswith("arn:aws:s3:::"):
-        return _read_s3(value, options.region)
-    return None
-
-
-def _read_s3(arn: str, region: str) -> str:
-    try:
-        import boto3
-        import botocore.exceptions
-    except ImportError:
-        raise EcsTaskError("reading environment files from S3 needs boto3: pip install boto3") from None
-    bucket, _, key = arn[len("arn:aws:s3:::") :].partition("/")
-    try:
-        body = boto3.client("s3", region_name=region).get_object(Bucket=bucket, Key=key)["Body"].read()
-    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
-        raise EcsTaskError(f"environment file {arn!r} could not be read from S3: {exc}") from None
-    return str(body.decode("utf-8"))
-
-
-def resolve_credentials(role_arn: str, options: TaskOptions, task_id: str, family: str) -> TaskCredentials:
-    """Given values win; then STS when asked; else well-formed made-up credentials."""
-    if options.credentials is not None:
-        return from_mapping(role_arn, options.credentials, "credentials")
-    if options.credentials_provider is not None:
-        given = options.credentials_provider(role_arn, family)
-        if given is not None:
-            return from_mapping(role_arn, given, "task-role credentials from the hook, fixture or ini")
-    if options.assume_role:
-        return assume_role(role_arn, options.region, f"pytest-ecstask-{task_id}")
-    return local_credentials(role_arn)
-
-
-def task_record(task: Task, pull_started: str, pull_stopped: str) -> dict[str, Any]:
-    """What the endpoint server needs to answer for a task; live state it reads from Docker itself."""
-    from pytest_ecstask.endpoints import authorization_token, credentials_id, derive
-
-    plan, options, taskdef = task.plan, task.plan.options, task.definition
-    containers = []
-    for c in plan.containers:
-        raw = taskdef.container(c.name).raw
-        log = raw.get("logConfiguration") or {}
-        uuid = derive(options.secret, "container-arn", c.name)
-        containers.append(
-            {
-                "name": c.name,
-                "metadata_id": metadata_id(options.secret, c.name),
-                "docker_name": c.docker_name,
-                "image": taskdef.container(c.name).image,
-                "essential": c.essential,
-                "health_check": c.has_health_check,
-                "limits": {
-                    "CPU": int(raw.get("cpu") or 0),
-                    "Memory": int(raw.get("memory") or raw.get("memoryReservation") or 0),
-                },
-                "log_driver": log.get("logDriver"),
-                "log_options": dict(log.get("options") or {}),
-                "container_arn": f"arn:aws:ecs:{options.region}:{options.account_id}:container/{options.cluster}/"
-                f"{plan.task_id}/{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}",
-                "ports": [{"containerPort": p.container_port, "protocol": p.protocol} for p in c.ports],
-                "type": "NORMAL",
-            }
-        )
-    if plan.pause is not None:
-        containers.insert(
-            0,
-            {
-                "name": plan.pause.name,
-                "docker_name": plan.pause.docker_name,
-                "image": plan.pause.image,
-                "essential": False,
-                "limits": {"CPU": 0, "Memory": 0},
-                "type": "CNI_PAUSE",
-                "container_arn": "",
-                "ports": [],
-            },
-        )
-    limits = {}
-    if taskdef.raw.get("cpu"):
-        limits["CPU"] = _number(taskdef.raw["cpu"]) / 1024
-    if taskdef.raw.get("memory"):
-        limits["Memory"] = int(_number(taskdef.raw["memory"]))
-    record: dict[str, Any] = {
-        "task_id": plan.task_id,
-        "task_arn": plan.task_arn,
-        "cluster": options.cluster,
-        "family": plan.family,
-        "revision": plan.revision,
-        "network_mode": plan.network_mode,
-        "network_name": plan.network.docker_name if plan.network else None,
-        "pause_docker_name": plan.pause.docker_name if plan.pause else None,
-        "availability_zone": options.availability_zone,
-        "launch_type": options.launch_type,
-        "task_tags": {t["key"]: t.get("value", "") for t in taskdef.raw.get("tags") or [] if "key" in t},
-        "limits": limits,
-        "pull_started_at": pull_started,
-        "pull_stopped_at": pull_stopped,
-        "containers": containers,
-        "credentials": None,
-    }
-    if task.credentials is not None:
-        record["credentials"] = {
-            "id": credentials_id(options.secret),
-            "token": ""
-            if plan.options.endpoint and plan.options.endpoint.relative_credentials
-            else authorization_token(options.secret),
-            "role_arn": task.credentials.role_arn,
-            "values": task.credentials.as_response(),
-        }
-    return record
-
-
-def _number(value: Any) -> float:
-    """Task-level cpu/memory are strings in the API: "1024", "1 vCPU", "2 GB"."""
-    text = str(value).strip().lower()
-    number = float("".join(ch for ch in text if ch.isdigit() or ch == ".") or 0)
-    if "vcpu" in text:
-        return number * 1024
-    if "gb" in text:
-        return number * 1024
-    return number
+    return build_task_record(task.plan, task.definition, task.credentials, pull_started, pull_stopped)
 
 
 @contextmanager

@@ -571,44 +571,12 @@ def _family_from(source: str, default_family: str | None) -> str:
 
 
 def _normalize(data: Any, source: str, default_family: str | None, out: _Problems) -> _Normalized | None:
-    root = _Where("$")
-    if isinstance(data, list):
-        body: dict[str, Any] = {"containerDefinitions": data}
-        norm = _Normalized(body, None, root, {"containerDefinitions": root})
-    elif isinstance(data, dict) and "taskDefinition" in data:
-        for key in data:
-            if key not in _WRAPPER_KEYS:
-                out.add(root.key(str(key)), f"unknown key {key!r} next to 'taskDefinition' (expected 'tags')")
-        inner = data["taskDefinition"]
-        if not isinstance(inner, dict):
-            _add_wrong_type(inner, "an object (the task definition)", root.key("taskDefinition"), out)
-            return None
-        norm = _Normalized(dict(inner), None, root.key("taskDefinition"), {})
-        tags = data.get("tags")
-        if tags is not None:
-            if inner.get("tags") is not None:
-                out.add(root.key("tags"), "tags given both here and in $.taskDefinition.tags; keep one")
-            norm.body["tags"] = tags
-            norm.moved["tags"] = root.key("tags")
-    elif isinstance(data, dict):
-        norm = _Normalized(dict(data), None, root, {})
-    else:
-        out.add(
-            root,
-            f"expected a task definition object, a DescribeTaskDefinition output or a containerDefinitions "
-            f"array, got {_show(data)}",
-        )
+    norm = _unwrap(data, out)
+    if norm is None:
         return None
-
-    revision = norm.body.get("revision")
-    if revision is not None:
-        if isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1:
-            norm.revision = revision
-        else:
-            out.add(norm.locate("revision"), f"expected a revision number (1 or more), got {_show(revision)}")
+    _take_revision(norm, out)
     for key in READ_ONLY_FIELDS:
         norm.body.pop(key, None)
-
     if norm.body.get("family") is None:
         family = _family_from(source, default_family)
         if not family:
@@ -616,6 +584,53 @@ def _normalize(data: Any, source: str, default_family: str | None, out: _Problem
             return None
         norm.body["family"] = family
     return norm
+
+
+def _unwrap(data: Any, out: _Problems) -> _Normalized | None:
+    """The RegisterTaskDefinition input inside any of the accepted shapes, and where it is in the file."""
+    root = _Where("$")
+    if isinstance(data, list):
+        return _Normalized({"containerDefinitions": data}, None, root, {"containerDefinitions": root})
+    if isinstance(data, dict) and "taskDefinition" in data:
+        return _unwrap_describe_output(data, root, out)
+    if isinstance(data, dict):
+        return _Normalized(dict(data), None, root, {})
+    out.add(
+        root,
+        f"expected a task definition object, a DescribeTaskDefinition output or a containerDefinitions "
+        f"array, got {_show(data)}",
+    )
+    return None
+
+
+def _unwrap_describe_output(data: dict[str, Any], root: _Where, out: _Problems) -> _Normalized | None:
+    # DescribeTaskDefinition returns the task's tags beside the definition, not in it: they are moved in.
+    for key in data:
+        if key not in _WRAPPER_KEYS:
+            out.add(root.key(str(key)), f"unknown key {key!r} next to 'taskDefinition' (expected 'tags')")
+    inner = data["taskDefinition"]
+    if not isinstance(inner, dict):
+        _add_wrong_type(inner, "an object (the task definition)", root.key("taskDefinition"), out)
+        return None
+    norm = _Normalized(dict(inner), None, root.key("taskDefinition"), {})
+    tags = data.get("tags")
+    if tags is not None:
+        if inner.get("tags") is not None:
+            out.add(root.key("tags"), "tags given both here and in $.taskDefinition.tags; keep one")
+        norm.body["tags"] = tags
+        norm.moved["tags"] = root.key("tags")
+    return norm
+
+
+def _take_revision(norm: _Normalized, out: _Problems) -> None:
+    # Describe output carries the revision; RegisterTaskDefinition does not take it, so it is kept aside.
+    revision = norm.body.get("revision")
+    if revision is None:
+        return
+    if isinstance(revision, int) and not isinstance(revision, bool) and revision >= 1:
+        norm.revision = revision
+    else:
+        out.add(norm.locate("revision"), f"expected a revision number (1 or more), got {_show(revision)}")
 
 
 def _validate(data: Any, source: str, default_family: str | None) -> tuple[TaskDefinition | None, list[str]]:
@@ -715,8 +730,12 @@ class _Task:
         self.network_mode: str | None = (
             _DEFAULT_NETWORK_MODE if mode is None else mode if mode in _NETWORK_MODES else None
         )
-        entries = _typed(body, "containerDefinitions", list) or []
         self.has_list = isinstance(body.get("containerDefinitions"), list)
+        self._gather_containers(_typed(body, "containerDefinitions", list) or [])
+        self.volumes_where = norm.locate("volumes")
+        self._gather_volumes(_typed(body, "volumes", list) or [])
+
+    def _gather_containers(self, entries: list[Any]) -> None:
         self.count = len(entries)
         self.containers: list[_Container] = []
         for i, entry in enumerate(entries):
@@ -733,10 +752,10 @@ class _Task:
             if c.name is not None:
                 self.by_name.setdefault(c.name, c)
 
-        self.volumes_where = norm.locate("volumes")
+    def _gather_volumes(self, volumes: list[Any]) -> None:
         self.volume_names: dict[str, int] = {}
         self.volumes_known = True  # as with containers: a templated volume name may be the one meant
-        for i, volume in enumerate(_typed(body, "volumes", list) or []):
+        for i, volume in enumerate(volumes):
             name = volume.get("name") if isinstance(volume, dict) else None
             if isinstance(name, str) and not _has_placeholder(name):
                 self.volume_names.setdefault(name, i)
@@ -844,6 +863,14 @@ def _resolve(
 
 
 def _check_references(container: _Container, task: _Task, out: _Problems) -> None:
+    _check_depends_on(container, task, out)
+    _check_links(container, task, out)
+    for k, volume_from in _enumerate_dicts(container.body, "volumesFrom"):
+        where = container.where.key("volumesFrom").index(k).key("sourceContainer")
+        _resolve(_typed(volume_from, "sourceContainer", str), container, task, where, "take volumes from", out)
+
+
+def _check_depends_on(container: _Container, task: _Task, out: _Problems) -> None:
     for j, dependency in _enumerate_dicts(container.body, "dependsOn"):
         where = container.where.key("dependsOn").index(j)
         target = _resolve(
@@ -854,21 +881,27 @@ def _check_references(container: _Container, task: _Task, out: _Problems) -> Non
             "depend on",
             out,
         )
-        condition = _typed(dependency, "condition", str)
-        if target is None or target.name is None:
-            continue
-        if condition == DependencyCondition.HEALTHY.value and not target.health_check_enabled:
-            out.add(
-                where.key("condition"),
-                f"HEALTHY needs a healthCheck on container {target.name!r}, which has none; add one or depend on START",
-            )
-        if condition in (DependencyCondition.COMPLETE.value, DependencyCondition.SUCCESS.value) and target.essential:
-            out.add(
-                where.key("condition"),
-                f"{condition} on essential container {target.name!r}: ECS refuses COMPLETE and SUCCESS "
-                f'dependencies on essential containers; mark {target.name!r} "essential": false',
-            )
+        if target is not None and target.name is not None:
+            _check_condition(_typed(dependency, "condition", str), target, where.key("condition"), out)
 
+
+def _check_condition(condition: str | None, target: _Container, where: _Where, out: _Problems) -> None:
+    """What a dependsOn condition asks of the container it waits for."""
+    if condition == DependencyCondition.HEALTHY.value and not target.health_check_enabled:
+        out.add(
+            where,
+            f"HEALTHY needs a healthCheck on container {target.name!r}, which has none; add one or depend on START",
+        )
+    # An essential container that exits stops the task, so nothing could ever start after it completes.
+    if condition in (DependencyCondition.COMPLETE.value, DependencyCondition.SUCCESS.value) and target.essential:
+        out.add(
+            where,
+            f"{condition} on essential container {target.name!r}: ECS refuses COMPLETE and SUCCESS "
+            f'dependencies on essential containers; mark {target.name!r} "essential": false',
+        )
+
+
+def _check_links(container: _Container, task: _Task, out: _Problems) -> None:
     links = _typed(container.body, "links", list) or []
     for k, text in enumerate(links):
         if not isinstance(text, str) or _has_placeholder(text):
@@ -887,10 +920,6 @@ def _check_references(container: _Container, task: _Task, out: _Problems) -> Non
             f"links are only supported in bridge network mode, this task uses {task.network_mode!r}"
             + ("; containers of an awsvpc task reach each other on localhost" if task.network_mode == "awsvpc" else ""),
         )
-
-    for k, volume_from in _enumerate_dicts(container.body, "volumesFrom"):
-        where = container.where.key("volumesFrom").index(k).key("sourceContainer")
-        _resolve(_typed(volume_from, "sourceContainer", str), container, task, where, "take volumes from", out)
 
 
 def _check_health_check(container: _Container, out: _Problems) -> None:
@@ -940,46 +969,51 @@ def _check_ports(container: _Container, task: _Task, out: _Problems) -> None:
     seen: dict[tuple[int, str], int] = {}
     for k, mapping in mappings:
         where = container.where.key("portMappings").index(k)
-        container_port = _typed(mapping, "containerPort", int)
-        host_port = _typed(mapping, "hostPort", int)
-        protocol = _typed(mapping, "protocol", str) or "tcp"
-        if mapping.get("containerPort") is None and mapping.get("containerPortRange") is None:
-            out.add(where, "missing 'containerPort' (or 'containerPortRange')")
-        port_range = _typed(mapping, "containerPortRange", str)
-        if port_range is not None and not _has_placeholder(port_range) and not _valid_port_range(port_range):
+        container_port = _check_port_mapping(mapping, task.network_mode, where, out)
+        if container_port is None:
+            continue
+        key = (container_port, _typed(mapping, "protocol", str) or "tcp")
+        if key in seen:
             out.add(
-                where.key("containerPortRange"),
-                f"{_show(port_range)} is malformed: expected FIRST-LAST, two ports from 1 to 65535 with FIRST "
-                "below LAST (as 8000-8010)",
+                where.key("containerPort"),
+                f"{container_port}/{key[1]} is already mapped by portMappings[{seen[key]}]",
             )
-        if container_port is not None and not 1 <= container_port <= 65535:
-            out.add(where.key("containerPort"), f"{container_port} is out of range: expected 1-65535")
-            container_port = None
-        if host_port is not None and not 0 <= host_port <= 65535:
-            out.add(where.key("hostPort"), f"{host_port} is out of range: expected 0-65535 (0 = any free port)")
-            host_port = None
-        if container_port is not None and host_port is not None and host_port != container_port:
-            if task.network_mode == "awsvpc" and host_port != 0:
-                out.add(
-                    where.key("hostPort"),
-                    f"{host_port} differs from containerPort {container_port}: in awsvpc network mode ECS "
-                    "requires them equal (or hostPort left out)",
-                )
-            elif task.network_mode == "host":
-                out.add(
-                    where.key("hostPort"),
-                    f"{host_port} differs from containerPort {container_port}: in host network mode ECS "
-                    "requires them equal (or hostPort left out)",
-                )
-        if container_port is not None:
-            key = (container_port, protocol)
-            if key in seen:
-                out.add(
-                    where.key("containerPort"),
-                    f"{container_port}/{protocol} is already mapped by portMappings[{seen[key]}]",
-                )
-            else:
-                seen[key] = k
+        else:
+            seen[key] = k
+
+
+def _check_port_mapping(mapping: dict[str, Any], network_mode: str | None, where: _Where, out: _Problems) -> int | None:
+    """Check one portMappings entry; its containerPort when that is a valid port, else None."""
+    if mapping.get("containerPort") is None and mapping.get("containerPortRange") is None:
+        out.add(where, "missing 'containerPort' (or 'containerPortRange')")
+    port_range = _typed(mapping, "containerPortRange", str)
+    if port_range is not None and not _has_placeholder(port_range) and not _valid_port_range(port_range):
+        out.add(
+            where.key("containerPortRange"),
+            f"{_show(port_range)} is malformed: expected FIRST-LAST, two ports from 1 to 65535 with FIRST "
+            "below LAST (as 8000-8010)",
+        )
+    container_port = _port(mapping, "containerPort", 1, where, out)
+    host_port = _port(mapping, "hostPort", 0, where, out, " (0 = any free port)")
+    # In awsvpc and host mode the container has the address itself: a port can only be mapped onto itself
+    # (awsvpc also takes 0, "any").
+    differs = container_port is not None and host_port is not None and host_port != container_port
+    if differs and ((network_mode == "awsvpc" and host_port != 0) or network_mode == "host"):
+        out.add(
+            where.key("hostPort"),
+            f"{host_port} differs from containerPort {container_port}: in {network_mode} network mode ECS "
+            "requires them equal (or hostPort left out)",
+        )
+    return container_port
+
+
+def _port(mapping: dict[str, Any], key: str, low: int, where: _Where, out: _Problems, note: str = "") -> int | None:
+    """mapping[key] when it is a port from ``low`` to 65535; None when absent, mistyped or out of range."""
+    port = _typed(mapping, key, int)
+    if port is not None and not low <= port <= 65535:
+        out.add(where.key(key), f"{port} is out of range: expected {low}-65535{note}")
+        return None
+    return port
 
 
 def _valid_port_range(text: str) -> bool:
@@ -997,26 +1031,14 @@ def _check_network_fields(container: _Container, task: _Task, out: _Problems) ->
 
 def _check_cycles(task: _Task, out: _Problems) -> None:
     # Every reference orders startup (links and volumesFrom imply START), so any cycle deadlocks the task.
-    edges: dict[str, list[str]] = {}
-    for c in task.containers:
-        if c.name is None:
-            continue
-        targets = [_typed(d, "containerName", str) for _, d in _enumerate_dicts(c.body, "dependsOn")]
-        for text in _typed(c.body, "links", list) or []:
-            link = _parse_link(text) if isinstance(text, str) else None
-            targets.append(link.container_name if link is not None else None)
-        targets += [_typed(v, "sourceContainer", str) for _, v in _enumerate_dicts(c.body, "volumesFrom")]
-        edges[c.name] = [t for t in dict.fromkeys(targets) if t is not None and t != c.name and t in task.by_name]
-
+    edges = {c.name: _startup_references(c, task) for c in task.containers if c.name is not None}
     order = {name: i for i, name in enumerate(edges)}
-    state: dict[str, str] = {}  # "open" while on the DFS stack, then "done"
-    stack: list[str] = []
     reported: set[frozenset[str]] = set()
-
-    def report(cycle: list[str]) -> None:
+    for cycle in _cycles(edges):
         if frozenset(cycle) in reported:
-            return
+            continue
         reported.add(frozenset(cycle))
+        # Told from the container that comes first in the file, whichever container the search met first.
         start = min(range(len(cycle)), key=lambda i: order[cycle[i]])
         cycle = cycle[start:] + cycle[:start]
         out.add(
@@ -1026,12 +1048,27 @@ def _check_cycles(task: _Task, out: _Problems) -> None:
             + " (dependsOn, links and volumesFrom all order startup): none of them can start",
         )
 
-    # Depth-first, with an explicit stack: a long dependsOn chain cannot exhaust Python's.
+
+def _startup_references(container: _Container, task: _Task) -> list[str]:
+    """The other containers of the task this one waits for: dependsOn, links and volumesFrom, once each."""
+    targets = [_typed(d, "containerName", str) for _, d in _enumerate_dicts(container.body, "dependsOn")]
+    for text in _typed(container.body, "links", list) or []:
+        link = _parse_link(text) if isinstance(text, str) else None
+        targets.append(link.container_name if link is not None else None)
+    targets += [_typed(v, "sourceContainer", str) for _, v in _enumerate_dicts(container.body, "volumesFrom")]
+    return [t for t in dict.fromkeys(targets) if t is not None and t != container.name and t in task.by_name]
+
+
+def _cycles(edges: Mapping[str, list[str]]) -> list[list[str]]:
+    """Every cycle a depth-first search meets, as the path from where it closes; the same cycle may recur."""
+    found: list[list[str]] = []
+    state: dict[str, str] = {}  # "open" while on the DFS stack, then "done"
+    # An explicit stack: a long dependsOn chain cannot exhaust Python's.
     for root in edges:
         if root in state:
             continue
         state[root] = "open"
-        stack.append(root)
+        stack = [root]
         pending = [iter(edges[root])]
         while pending:
             target = next(pending[-1], None)
@@ -1039,11 +1076,12 @@ def _check_cycles(task: _Task, out: _Problems) -> None:
                 state[stack.pop()] = "done"
                 pending.pop()
             elif state.get(target) == "open":
-                report(stack[stack.index(target) :])
+                found.append(stack[stack.index(target) :])
             elif target not in state:
                 state[target] = "open"
                 stack.append(target)
                 pending.append(iter(edges[target]))
+    return found
 
 
 # --- JSON syntax errors in templates ------------------------------------------------------------------------

@@ -2,32 +2,17 @@
 
 from __future__ import annotations
 
-import io
 import json
-import tarfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-BUSYBOX = "/bin/busybox"
+from pytest_ecstask.testing import ImageBuildError, build_busybox_image
+from pytest_ecstask.testing import service as service  # the tests import it from here
+
 IMAGE = "pytest-ecstask-test/busybox:1"
-DOCKERFILE = """\
-FROM scratch
-COPY busybox /bin/busybox
-RUN ["/bin/busybox", "sh", "-c", "/bin/busybox mkdir -p /usr/bin /sbin /usr/sbin /tmp /www && /bin/busybox chmod 1777 /tmp && /bin/busybox --install -s /bin"]
-ENV PATH=/bin:/usr/bin:/sbin:/usr/sbin
-"""
-
-# A long-running service that exits 0 on SIGTERM (busybox sh as PID 1 would otherwise ignore it).
-SERVE = "trap 'exit 0' TERM; sleep 3600 & wait"
-
-
-def service(script: str = "") -> list[str]:
-    """A shell command that runs ``script`` then waits for SIGTERM, and exits 0 on it."""
-    prefix = f"{script}; " if script else ""
-    return ["sh", "-c", f"trap 'exit 0' TERM; {prefix}sleep 3600 & wait"]
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +23,7 @@ def docker_api() -> Any:
         api = docker.from_env().api
         api.ping()
     except Exception as exc:
-        pytest.fail(f"these tests need a Docker engine (see .ci/run): {exc}", pytrace=False)
+        pytest.fail(f"these tests need a Docker engine (bash .ci/example starts one): {exc}", pytrace=False)
     return api
 
 
@@ -47,22 +32,13 @@ def image(docker_api: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     """A FROM-scratch image holding Debian's static busybox, built once per run."""
     from filelock import FileLock
 
-    if not Path(BUSYBOX).exists():
-        pytest.fail(f"{BUSYBOX} is missing: install Debian's busybox-static", pytrace=False)
     lock = tmp_path_factory.getbasetemp().parent / "busybox-image.lock"
-    with FileLock(str(lock)):
-        buf = io.BytesIO()
-        with tarfile.open(fileobj=buf, mode="w") as tar:
-            tar.add(BUSYBOX, arcname="busybox")
-            dockerfile = DOCKERFILE.encode()
-            info = tarfile.TarInfo("Dockerfile")
-            info.size = len(dockerfile)
-            tar.addfile(info, io.BytesIO(dockerfile))
-        buf.seek(0)
-        for chunk in docker_api.build(fileobj=buf, custom_context=True, tag=IMAGE, rm=True, decode=True):
-            if "error" in chunk:
-                pytest.fail(f"building {IMAGE} failed: {chunk['error']}", pytrace=False)
-    return IMAGE
+    with FileLock(str(lock)):  # xdist workers build it one at a time; the others find it cached
+        try:
+            return build_busybox_image(docker_api, IMAGE)
+        except ImageBuildError as exc:
+            message = str(exc)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -307,3 +307,44 @@ def test_the_changelog_has_an_entry_for_this_version() -> None:
         f"CHANGELOG.md has no '## [{version}] - YYYY-MM-DD' entry for the package's version"
     )
     assert changelog.index("## [Unreleased]") < changelog.index(f"## [{version}]")
+
+
+# -- the settings tables are generated from pytest_ecstask.settings ------------------------------------
+
+
+def test_the_settings_tables_are_the_generated_ones() -> None:
+    from pytest_ecstask.settings import with_tables
+
+    reference = page("reference.md")
+    assert with_tables(reference) == reference, (
+        "docs/reference.md is stale: run python -m pytest_ecstask.settings --write docs/reference.md"
+    )
+
+
+def test_the_settings_table_command_prints_writes_and_refuses_bad_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pytest_ecstask.settings import begin, end, main, markdown_table
+
+    assert main([]) == 0
+    printed = capsys.readouterr().out
+    assert markdown_table("task settings") in printed and markdown_table("ini keys") in printed
+    document = tmp_path / "reference.md"
+    names = ["task settings", "marker arguments", "run settings", "ini keys"]
+    document.write_text("# Reference\n\n" + "".join(f"{begin(n)}\nstale\n{end(n)}\n\n" for n in names) + "after\n")
+    assert main(["--write", str(document)]) == 0
+    written = document.read_text()
+    assert "stale" not in written and markdown_table("run settings") in written and written.endswith("after\n")
+    assert main(["--wrong"]) == 2
+    assert "usage: python -m pytest_ecstask.settings [--write DOCUMENT.md]" in capsys.readouterr().err
+    document.write_text("# no markers\n")
+    assert main(["--write", str(document)]) == 1
+    assert main(["--write", str(tmp_path / "missing.md")]) == 1
+
+
+def test_every_option_in_help_is_a_row_of_the_settings_table(pytester: pytest.Pytester) -> None:
+    # What pytest registered is what the table holds: nothing is added beside it.
+    from pytest_ecstask.settings import SETTINGS
+
+    assert registered_options(pytester) == [s.flag for s in SETTINGS if s.flag]
+    assert registered_ini_keys(pytester) == [s.ini for s in SETTINGS if s.ini]

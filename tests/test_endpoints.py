@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import json
-import re
 import warnings
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
+from test_metadata import reference, shape_problems
 
 from conftest import IMAGE, service
-from pytest_ecstask.endpoints import ENDPOINT_IP, EndpointInfo, authorization_token, container_environment
+from pytest_ecstask.endpointids import ENDPOINT_IP, EndpointInfo, authorization_token, container_environment
 
 Run = Callable[..., Any]
-REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "metadata_v4_examples.json"
-RFC3339_NANO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 ROLE = "arn:aws:iam::123456789012:role/checkout-task"
 STATIC = {
     "AccessKeyId": "AKIAEXAMPLESTATIC01",
@@ -24,12 +21,6 @@ STATIC = {
     "Token": "static-session-token",
     "Expiration": "2030-01-01T00:00:00Z",
 }
-
-
-def reference() -> dict[str, Any]:
-    if not REFERENCE.exists():
-        pytest.skip("shared/reference is not beside the checkout")
-    return dict(json.loads(REFERENCE.read_text()))
 
 
 def get(container: Any, url: str, headers: tuple[str, ...] = ()) -> Any:
@@ -50,64 +41,6 @@ def credentials_request(env: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     if "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" in env:
         return f"http://{ENDPOINT_IP}{env['AWS_CONTAINER_CREDENTIALS_RELATIVE_URI']}", ()
     return env["AWS_CONTAINER_CREDENTIALS_FULL_URI"], (f"Authorization: {env['AWS_CONTAINER_AUTHORIZATION_TOKEN']}",)
-
-
-def shape_problems(ours: Any, theirs: Any, path: str = "$") -> list[str]:
-    """Where our JSON differs from the reference in keys (those both should have) or in value types."""
-    problems = []
-    if isinstance(theirs, dict):
-        if not isinstance(ours, dict):
-            return [f"{path}: expected an object, got {type(ours).__name__}"]
-        for key, value in theirs.items():
-            if key in OPTIONAL_KEYS:
-                continue
-            if key not in ours:
-                problems.append(f"{path}.{key}: missing")
-            else:
-                problems += shape_problems(ours[key], value, f"{path}.{key}")
-    elif isinstance(theirs, list) and theirs and isinstance(ours, list) and ours:
-        problems += shape_problems(ours[0], theirs[0], f"{path}[0]")
-    elif isinstance(theirs, str) and RFC3339_NANO.match(theirs):
-        if not (isinstance(ours, str) and RFC3339_NANO.match(ours)):
-            problems.append(f"{path}: {ours!r} is not an RFC 3339 timestamp")
-    elif type(theirs) in (str, bool) and type(ours) is not type(theirs):
-        problems.append(f"{path}: expected {type(theirs).__name__}, got {ours!r}")
-    elif isinstance(theirs, (int, float)) and not isinstance(ours, (int, float)):
-        problems.append(f"{path}: expected a number, got {ours!r}")
-    return problems
-
-
-# Fields ECS has only with a service, a VPC ENI or an EC2 instance behind the task.
-OPTIONAL_KEYS = {
-    "ServiceName",
-    "VPCID",
-    "PrivateDNSName",
-    "ContainerInstanceTags",
-    "Errors",
-    "num_procs",
-    "storage_stats",
-    "io_service_bytes_recursive",
-    "percpu_usage",
-    "throttling_data",
-    "ExitCode",
-    "FinishedAt",
-    "Health",
-    "Ports",
-    "LogDriver",
-    "LogOptions",
-    "Limits",
-    "MACAddress",
-    "IPv4SubnetCIDRBlock",
-    "SubnetGatewayIpv4Address",
-    "AttachmentIndex",
-    "stats",
-    "networks",
-    "read",
-    "preread",
-    "hierarchical_memsw_limit",
-    "cpu_usage",
-    "max_usage",
-}
 
 
 @pytest.fixture
@@ -241,6 +174,23 @@ def test_another_tasks_container_is_refused_its_credentials(checkout: Any, run: 
     # Even knowing the other task's URI (and token), a container of another task gets nothing.
     refused = probe.exec(["wget", "-S", "-O-", *[part for h in headers for part in ("--header", h)], url])
     assert refused.exit_code != 0 and "400" in refused.output
+
+
+def test_a_bridge_task_with_a_pid_pause_container_gets_its_credentials(run: Run) -> None:
+    # The pause container of pidMode "task" is on no network: the task's addresses are its containers' own.
+    t = run(
+        {
+            "family": "sharedpid",
+            "networkMode": "bridge",
+            "pidMode": "task",
+            "taskRoleArn": ROLE,
+            "containerDefinitions": [{"name": "app", "image": IMAGE, "command": service()}],
+        },
+        credentials=STATIC,
+    )
+    app = t.containers["app"]
+    url, headers = credentials_request(env_of(app))
+    assert get(app, url, headers) == {"RoleArn": ROLE, **STATIC}
 
 
 def test_unknown_credentials_id_gets_ecs_error_body(checkout: Any) -> None:

@@ -16,7 +16,15 @@ from pytest_ecstask.endpoints import EndpointInfo
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.fields import FIELDS, GROUPS, Support, field_support, listed_names, markdown_table, with_table
 from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, format_plan, plan_data
+from pytest_ecstask.plan import (
+    CONFIG_FIELDS,
+    HOST_CONFIG_FIELDS,
+    PlanOptions,
+    TaskPlan,
+    build_plan,
+    format_plan,
+    plan_data,
+)
 from pytest_ecstask.taskdef import READ_ONLY_FIELDS, parse_task_definition
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
@@ -411,6 +419,16 @@ def test_accepted_fields_plan_and_supported_ones_change_the_plan(entry: Any) -> 
     variant = _plan(_definition(context, example["value"]))  # must not raise
     if entry.support is Support.SUPPORTED and entry.path not in EFFECT_OUTSIDE_THE_PLAN:
         assert _plan_view(variant) != _plan_view(baseline), f"{entry.path} is listed as supported but has no effect"
+
+
+@pytest.mark.parametrize("row", [*CONFIG_FIELDS, *HOST_CONFIG_FIELDS], ids=lambda row: str(row[0]))
+def test_every_field_the_planner_maps_one_to_one_is_listed_with_its_docker_field(row: Any) -> None:
+    ecs_key, docker_key, _ = row
+    # linuxParameters.capabilities.add and .drop are listed together as linuxParameters.capabilities.
+    path = "containerDefinitions[]." + ecs_key.removesuffix(".add").removesuffix(".drop")
+    entry = field_support(path)
+    assert entry.support is not Support.REFUSED
+    assert docker_key in entry.note
 
 
 @pytest.mark.skipif(not _model_knows("containerDefinitions[].restartPolicy"), reason="the model predates it")

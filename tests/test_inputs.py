@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import service
+from conftest import IMAGE, service
 from pytest_ecstask.lifecycle import LABEL_SESSION
 
 DATA = Path(__file__).parent / "data"
@@ -308,7 +308,7 @@ def run_real(pytester: pytest.Pytester, name: str, *args: str, containers: list[
     pytester.makepyfile(f"""
         import pytest
 
-        @pytest.mark.ecs_task({name!r}, overrides={overrides!r}, images={{"*": "pytest-ecstask-test/busybox:1"}})
+        @pytest.mark.ecs_task({name!r}, overrides={overrides!r}, images={{"*": {IMAGE!r}}})
         def test_runs(ecs_task):
             for name in {containers!r}:
                 ecs_task.wait_for_log(name, name + "-running")
@@ -391,3 +391,145 @@ def test_session_template_with_vars_and_revision_kept(project: pytest.Pytester, 
     refused = project.runpytest("--ecs-taskdef=described.json")
     assert refused.ret == pytest.ExitCode.USAGE_ERROR
     refused.stderr.fnmatch_lines(["*unresolved template placeholder '${image}'*"])
+
+
+# -- the inputs stage on its own: no engine, milliseconds --------------------------------------------------------
+
+
+def test_inputs_give_secrets_environment_files_images_and_pull_credentials(tmp_path: Path) -> None:
+    from pytest_ecstask.inputs import resolve_inputs
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.taskdef import parse_task_definition
+
+    (tmp_path / "app.env").write_text("MODE=from-file\n")
+    pull_secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pull-AbCdEf"
+    taskdef = parse_task_definition(
+        {
+            "family": "shop",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "123456789012.dkr.ecr.us-east-1.amazonaws.com/shop:1",
+                    "secrets": [{"name": "DB_PASSWORD", "valueFrom": "/shop/db-password"}],
+                    "environmentFiles": [{"value": "arn:aws:s3:::shop-config/app.env", "type": "s3"}],
+                },
+                {
+                    "name": "proxy",
+                    "image": "private.example/proxy:2",
+                    "essential": False,
+                    "repositoryCredentials": {"credentialsParameter": pull_secret},
+                },
+            ],
+        },
+        "shop.json",
+    )
+    options = TaskOptions(
+        images={"*.dkr.ecr.*.amazonaws.com/shop:*": "shop:local"},
+        image_resolver=lambda image, container: "proxy:local" if container == "proxy" else None,
+        secrets={"/shop/db-password": "s3cret-value", pull_secret: {"username": "bot", "password": "pull-password"}},
+        environment_files={"arn:aws:s3:::shop-config/app.env": str(tmp_path / "app.env")},
+    )
+    inputs = resolve_inputs(taskdef, options)
+    assert inputs.secret_values == {"/shop/db-password": "s3cret-value"}
+    assert inputs.environment_files == {"arn:aws:s3:::shop-config/app.env": [("MODE", "from-file")]}
+    assert inputs.container_images == {"app": "shop:local", "proxy": "proxy:local"}  # mappings, then the hook
+    # Pull credentials are keyed by the image actually pulled, as the runner asks for them.
+    assert inputs.registry_auth == {"proxy:local": {"username": "bot", "password": "pull-password"}}
+    assert "s3cret-value" not in repr(inputs) and "pull-password" not in repr(inputs)
+
+
+def test_pull_credentials_come_from_the_hook_first_and_must_be_json() -> None:
+    from pytest_ecstask.errors import EcsTaskError
+    from pytest_ecstask.inputs import resolve_inputs
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.taskdef import parse_task_definition
+
+    parameter = "arn:aws:secretsmanager:us-east-1:123456789012:secret:pull-AbCdEf"
+    taskdef = parse_task_definition(
+        [
+            {
+                "name": "app",
+                "image": "private.example/app:1",
+                "repositoryCredentials": {"credentialsParameter": parameter},
+            }
+        ],
+        "app.json",
+    )
+    hooked = TaskOptions(
+        secrets={parameter: "not json"},
+        registry_auth=lambda image, container: {"username": "hook", "password": "p"},
+    )
+    assert resolve_inputs(taskdef, hooked).registry_auth == {
+        "private.example/app:1": {"username": "hook", "password": "p"}
+    }
+    with pytest.raises(EcsTaskError, match=r"container 'app': repositoryCredentials .* must hold JSON with username"):
+        resolve_inputs(taskdef, TaskOptions(secrets={parameter: "not json"}))
+    # Nothing given: the engine's own credentials are used, as without repositoryCredentials.
+    assert resolve_inputs(taskdef, TaskOptions()).registry_auth == {}
+
+
+def test_a_misspelled_wait_for_name_is_said_before_any_secret_is_asked_for() -> None:
+    from pytest_ecstask.errors import EcsTaskError
+    from pytest_ecstask.inputs import resolve_inputs
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.taskdef import parse_task_definition
+
+    asked: list[str] = []
+    taskdef = parse_task_definition(
+        [{"name": "app", "image": "app:1", "secrets": [{"name": "A", "valueFrom": "/a"}]}], "app.json"
+    )
+    options = TaskOptions(wait_for={"ap": object()}, secret_resolvers=[lambda ref: asked.append(ref.value_from)])
+    with pytest.raises(
+        EcsTaskError, match=r"wait_for names 'ap', which is not a container of app \(containers: 'app'\)"
+    ):
+        resolve_inputs(taskdef, options)
+    assert asked == []
+
+
+def test_overrides_merge_by_name_replace_the_rest_and_list_every_problem() -> None:
+    from pytest_ecstask.errors import TaskDefinitionError
+    from pytest_ecstask.inputs import load_source
+    from pytest_ecstask.options import TaskOptions
+
+    described = {
+        "taskDefinition": {
+            "family": "web",
+            "revision": 7,
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": "app:1",
+                    "command": ["serve"],
+                    "environment": [{"name": "MODE", "value": "file"}, {"name": "KEEP", "value": "1"}],
+                    "dockerLabels": {"team": "web", "tier": "front"},
+                }
+            ],
+        }
+    }
+    overrides = {
+        "app": {
+            "environment": {"MODE": "overridden", "NEW": 2},
+            "dockerLabels": {"team": "qa"},
+            "command": ["sh", "-c", "true"],
+            "image": "app:2",
+        }
+    }
+    app = load_source(described, options=TaskOptions(overrides=overrides)).container("app")
+    assert app.raw["environment"] == [
+        {"name": "MODE", "value": "overridden"},
+        {"name": "KEEP", "value": "1"},
+        {"name": "NEW", "value": "2"},
+    ]
+    assert app.raw["dockerLabels"] == {"team": "qa", "tier": "front"}
+    assert (app.raw["command"], app.image) == (["sh", "-c", "true"], "app:2")
+    assert load_source(described, options=TaskOptions(overrides=overrides)).revision == 7
+
+    with pytest.raises(TaskDefinitionError) as raised:
+        load_source(described, options=TaskOptions(overrides={"ghost": {"command": ["x"]}, "app": {"memory": 5}}))
+    assert raised.value.problems == [
+        "overrides['ghost']: no container 'ghost' in this task definition",
+        "overrides['app']: 'memory' cannot be overridden; one of environment, command, entryPoint, image, dockerLabels",
+    ]
+    # An override is validated as the file is: ECS refuses a command that is not a list of strings.
+    with pytest.raises(TaskDefinitionError, match=r"containerDefinitions\[0\]\.command"):
+        load_source(described, options=TaskOptions(overrides={"app": {"command": "serve"}}))

@@ -10,7 +10,15 @@ import pytest
 from pytest_ecstask.endpoints import EndpointInfo
 from pytest_ecstask.errors import PlanError
 from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, format_plan, plan_data, resolve_image
+from pytest_ecstask.plan import (
+    PlanOptions,
+    TaskPlan,
+    build_plan,
+    format_plan,
+    needs_pause_container,
+    plan_data,
+    resolve_image,
+)
 from pytest_ecstask.taskdef import DependencyCondition, parse_task_definition
 
 OPTIONS = PlanOptions(
@@ -191,6 +199,57 @@ def test_awsvpc_joins_the_pause_namespace_and_publishes_every_port_there() -> No
     }
     assert pause["HostConfig"]["Sysctls"] == {"net.ipv4.tcp_keepalive_time": "60"}
     assert "Sysctls" not in p.container("app").create_body["HostConfig"]
+
+
+@pytest.mark.parametrize(
+    ("task", "pause"),
+    [
+        ({"networkMode": "awsvpc"}, True),
+        ({"networkMode": "bridge", "pidMode": "task"}, True),
+        ({"networkMode": "host", "ipcMode": "task"}, True),
+        ({"networkMode": "bridge", "pidMode": "host", "ipcMode": "none"}, False),
+        ({"networkMode": "host"}, False),
+    ],
+)
+def test_a_pause_container_is_planned_exactly_when_the_task_shares_namespaces(
+    task: dict[str, Any], pause: bool
+) -> None:
+    taskdef = parse_task_definition({"family": "shop", "containerDefinitions": [c("app")], **task}, "taskdef.json")
+    assert needs_pause_container(taskdef) is pause
+    assert (build_plan(taskdef, OPTIONS).pause is not None) is pause
+
+
+def test_fields_set_to_false_zero_or_empty_are_left_to_docker_unless_zero_means_something() -> None:
+    p = plan(
+        c(
+            "app",
+            command=[],
+            entryPoint=[],
+            cpu=0,
+            memoryReservation=0,
+            workingDirectory="",
+            interactive=False,
+            privileged=False,
+            dnsServers=[],
+            ulimits=[],
+            linuxParameters={
+                "initProcessEnabled": False,
+                "capabilities": {"add": [], "drop": []},
+                "tmpfs": [],
+                "devices": [],
+                "sharedMemorySize": 0,
+                "swappiness": 0,
+                "maxSwap": 100,  # without a memory limit: no swap limit
+            },
+        )
+    )
+    body = p.container("app").create_body
+    host = body["HostConfig"]
+    assert (body["Cmd"], body["Entrypoint"]) == ([], [])
+    assert (host["ShmSize"], host["MemorySwappiness"]) == (0, 0)
+    assert not {"WorkingDir", "OpenStdin"} & set(body)
+    left_out = {"CpuShares", "MemoryReservation", "Privileged", "Dns", "Ulimits", "Init", "CapAdd", "CapDrop"}
+    assert not (left_out | {"Tmpfs", "Devices", "MemorySwap"}) & set(host)
 
 
 def test_host_and_none_network_modes_have_no_task_network() -> None:

@@ -467,3 +467,30 @@ def test_task_that_fails_to_start_never_reports_running(run: Run) -> None:
     assert "task RUNNING" not in [e.what for e in t.timeline]
     with pytest.raises(Exception, match="already started"):
         t._runner.start()
+
+
+def test_the_runner_restarts_a_container_in_place_when_the_state_machine_says_so(image: str, docker_api: Any) -> None:
+    # restartPolicy is not read from task definitions yet: the machine is given a policy directly, to prove
+    # that the runner performs its restart decisions on the engine and that the task keeps running.
+    from pytest_ecstask.lifecycle import process_owner
+    from pytest_ecstask.taskstate import RestartPolicy
+
+    t = create_task(
+        task(container("app", ["sh", "-c", "sleep 1; exit 4"]), container("side", service(), essential=False)),
+        TaskOptions(pull="never", stop_timeout=1, check=False),
+        owner=process_owner(),
+    )
+    try:
+        t._runner.machine.restart_policies["app"] = RestartPolicy(ignored_exit_codes=(0,), restart_attempt_period=0.5)
+        t.start()
+        app = t._runner.containers["app"]
+        deadline = time.monotonic() + 30
+        while app.restart_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert app.restart_count >= 2
+        assert t.status == "RUNNING" and t.stop_code is None
+        assert int(docker_api.inspect_container(app.docker_id)["RestartCount"]) == 0  # ours, not Docker's
+        assert [e.what for e in t.timeline if e.container == "app"].count("started again") >= 1
+    finally:
+        t.close()
+    assert t.stop_code == "UserInitiated"

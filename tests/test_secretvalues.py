@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.errors import MAX_PROBLEMS_SHOWN, EcsTaskError
 from pytest_ecstask.secretvalues import (
     SecretReference,
     UnresolvedSecretsError,
@@ -460,6 +460,22 @@ def test_every_unresolved_secret_is_listed_in_one_error_without_any_value(task: 
     )
     assert "v4lue-that-must-not-leak" not in message
     assert isinstance(caught.value, EcsTaskError)
+
+
+@pytest.mark.parametrize("count", [1, MAX_PROBLEMS_SHOWN + 10])
+def test_one_unresolved_secret_is_counted_and_many_are_all_listed(count: int) -> None:
+    # Unlike a task definition's problems, unresolved secrets are never cut short: each is a value to give.
+    secrets = [{"name": f"S{i}", "valueFrom": f"/shop/s{i}"} for i in range(count)]
+    many = parse_task_definition(
+        {"family": "f", "containerDefinitions": [{"name": "app", "image": "app:1", "secrets": secrets}]}, "f.json"
+    )
+    with pytest.raises(UnresolvedSecretsError) as caught:
+        resolve_secrets(many, [])
+    lines = str(caught.value).splitlines()
+    assert lines[0] == f"f.json: {count} secret{'s' if count > 1 else ''} could not be resolved:"
+    assert lines[1] == "  - container 'app': secret 'S0' (valueFrom '/shop/s0') could not be resolved"
+    assert lines[1:-1] == [f"  - {p}" for p in caught.value.problems] and len(lines) == count + 2
+    assert lines[-1].startswith("give values with a secrets file")
 
 
 def test_a_resolver_error_is_collected_with_its_container_not_raised_at_once(task: TaskDefinition) -> None:

@@ -54,6 +54,9 @@ PURE_MODULES: dict[str, frozenset[str] | None] = {
     "secretvalues.py": None,
     "fields.py": None,
     "options.py": None,
+    "taskstate.py": None,
+    "metadata.py": None,
+    "endpointids.py": None,
     "lifecycle.py": frozenset(
         {
             "LABEL_PREFIX",
@@ -85,6 +88,9 @@ TESTS_FIRST: dict[str, tuple[str, ...]] = {
     "fields.py": ("test_field_support.py",),
     "options.py": ("test_plugin.py", "test_docs.py"),
     "lifecycle.py": ("test_leftovers.py", "test_plan.py"),
+    "taskstate.py": ("test_taskstate.py",),
+    "metadata.py": ("test_metadata.py",),
+    "endpointids.py": ("test_metadata.py", "test_plan.py"),
 }
 
 COPY_IGNORE = shutil.ignore_patterns(

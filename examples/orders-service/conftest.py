@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +9,7 @@ import pytest
 from orders_client import OrdersApi, app_ready
 
 from pytest_ecstask import Task
+from pytest_ecstask.testing import ImageBuildError, build_busybox_image
 
 HERE = Path(__file__).parent
 
@@ -18,31 +18,23 @@ IMAGES = {
     "pytest-ecstask-example/orders-app:local": HERE / "images" / "orders-app",
     "pytest-ecstask-example/appconfig-agent:local": HERE / "images" / "appconfig-agent",
 }
-BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
 
 
 @pytest.fixture(scope="session", autouse=True)
-def images(tmp_path_factory: pytest.TempPathFactory) -> None:
+def images() -> None:
     """Builds the images before the session task starts (layer caching makes later runs fast).
 
     A real project builds its images in its own build step; these stand-ins are built from a static
-    busybox because this example cannot pull a base image.
+    busybox (Debian's busybox-static) because this example cannot pull a base image.
     """
     import docker
-    from docker.errors import BuildError
 
-    if not BUSYBOX.exists():
-        pytest.fail(f"{BUSYBOX} is missing: install busybox-static", pytrace=False)
-    client = docker.from_env()
-    for tag, source in IMAGES.items():
-        context = tmp_path_factory.mktemp("build")
-        shutil.copytree(source, context, dirs_exist_ok=True)
-        shutil.copy(BUSYBOX, context / "busybox")
+    api = docker.from_env().api
+    for tag, context in IMAGES.items():
         try:
-            client.images.build(path=str(context), tag=tag, rm=True, forcerm=True, pull=False)
-        except BuildError as exc:
-            log = "".join(str(chunk.get("stream") or chunk.get("error") or "") for chunk in exc.build_log)
-            pytest.fail(f"building {tag} failed: {exc}\n{log}", pytrace=False)
+            build_busybox_image(api, tag, context)
+        except ImageBuildError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
 
 @pytest.fixture(scope="session")

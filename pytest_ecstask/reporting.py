@@ -1,0 +1,276 @@
+"""What reports: everything of a run that a user reads, and the task events other plugins get.
+
+The report header line; with ``-v``, one live line per startup step; a test's task sections (state,
+timeline, last log lines) in its report and JUnit XML, and the masking of secret values in that report;
+the terminal summary (startup times, sweep notes, kept tasks and how to remove them); the files of
+``--ecs-log-dir``; warnings that must reach the terminal.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext, suppress
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_ecstask.errors import EcsTaskError
+
+if TYPE_CHECKING:
+    from pytest_ecstask.run import Run
+    from pytest_ecstask.task import Task
+
+# The tasks a test used, directly, through ecs_task or through another fixture: their sections go in its report.
+item_tasks_key = pytest.StashKey[list["Task"]]()
+
+
+def header(run: Run) -> str:
+    """The report header line: the session, its task definition, its lease, and what the endpoints do."""
+    from pytest_ecstask.endpoints import ENDPOINT_IP
+
+    settings = run.settings
+    where = f", taskdef {settings.taskdef}" if settings.taskdef else ""
+    keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
+    shown = ", SECRET VALUES SHOWN UNMASKED (--ecs-show-secrets)" if settings.task.show_secrets else ""
+    endpoints = (
+        f"endpoints at {ENDPOINT_IP} (started with the first task)" if settings.task.endpoints else "endpoints off"
+    )
+    return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}{shown}"
+
+
+def warn(config: pytest.Config, line: str) -> None:
+    """A line for the terminal even while output is captured (removal failures, broken hooks)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line, red=True)
+    else:
+        print(line, file=sys.stderr)
+
+
+# -- while a task starts ---------------------------------------------------------------------------------
+
+
+def used_by(item: pytest.Item | None, task: Task) -> None:
+    if item is not None:
+        tasks = item.stash.setdefault(item_tasks_key, [])
+        if task not in tasks:
+            tasks.append(task)
+
+
+def forward_events(config: pytest.Config, task: Task) -> None:
+    """The task's lifecycle events to the pytest_ecstask_task_event hook, their text masked."""
+    hook = config.hook.pytest_ecstask_task_event
+    try:
+        hook(task=task, event="planned", container=None, at=time.time(), details={})
+    except Exception as exc:  # a reporting hook must never break the task
+        warn(config, f"ecstask: pytest_ecstask_task_event failed: {type(exc).__name__}: {exc}")
+    task._runner.listeners.append(
+        lambda kind, container, details: hook(
+            task=task,
+            event=kind,
+            container=container,
+            at=time.time(),
+            details={k: task.mask(v) if isinstance(v, str) else v for k, v in details.items()},
+        )
+    )
+
+
+@contextmanager
+def live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
+    """With -v, one terminal line per startup step, as it happens (workers under xdist print nothing).
+
+    The steps are recorded on the runner's threads, so output capture is off for the whole start: lines
+    from any thread then reach the terminal, as pytest's own progress does.
+    """
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < 1 or hasattr(config, "workerinput"):
+        yield
+        return
+    lock = threading.Lock()
+    first = [True]
+
+    def show(entry: Any) -> None:
+        who = f"{entry.container}: " if entry.container else ""
+        line = task.mask(f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
+        with lock:
+            if first[0]:
+                reporter.write_line("")
+                first[0] = False
+            reporter.write_line(line)
+
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    task._runner.on_timeline = show
+    try:
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            yield
+    finally:
+        task._runner.on_timeline = None  # live lines are for startup only
+
+
+def record_startup(run: Run, task: Task) -> None:
+    """For the summary's line of startup times."""
+    if task.stop_code == "TaskFailedToStart":
+        return  # check=False hands the test a task that never started: the summary counts started tasks
+    took = task.timeline[-1].at if task.timeline else 0.0
+    run.startups.append((f"{task.family}:{task.revision}", took))
+
+
+def write_log_dir(run: Run, task: Task) -> None:
+    """--ecs-log-dir: every container's full log, one file each, when its task is removed."""
+    if run.settings.log_dir is None:
+        return
+    folder = run.settings.log_dir / f"{task.family}-{task.revision}-{task.id[:12]}"
+    folder.mkdir(parents=True, exist_ok=True)
+    for c in task.containers.values():
+        # Masked: log files are CI artifacts, often public.
+        (folder / f"{c.name}.log").write_text(
+            "".join(f"{line.time} {line.stream} {line.text}\n" for line in c.log_lines())
+        )
+
+
+# -- a test's report -------------------------------------------------------------------------------------
+
+
+def add_task_sections(run: Run, item: pytest.Item, when: str, report: pytest.TestReport) -> None:
+    """The state, timeline and logs of the tasks a test used, as --ecs-logs asks; secret values masked."""
+    session_task = getattr(item, "funcargs", {}).get("ecs_session_task")
+    if session_task is not None:  # asked for directly, or through ecs_task or another fixture
+        used_by(item, session_task)
+    tasks = item.stash.get(item_tasks_key, [])
+    if not tasks or (when == "teardown" and report.passed):
+        return
+    mode = run.settings.logs
+    if mode == "always" or (mode == "on-failure" and report.failed):
+        for task in tasks:
+            title = f"ecs task {task.family}:{task.revision} {task.id[:12]}"
+            text = describe_for_report(task, run.settings.log_lines)
+            if not (report.failed and _add_to_failure(report, title, text)):
+                report.sections.append((title, text))
+    mask_report(report, tasks)
+
+
+def mask_report(report: pytest.TestReport, tasks: list[Task]) -> None:
+    """The failure text and captured output of a test that used tasks, with their secret values masked.
+
+    A test's own assertion can quote a raw value (``logs(raw=True)``, an ``exec`` output): the terminal
+    and the JUnit XML show what the report holds, so the report is masked here, once.
+    """
+    masks = [task.mask for task in tasks if task.mask]
+    if not masks:
+        return
+
+    def mask(text: str) -> str:
+        for one in masks:
+            text = one(text)
+        return text
+
+    report.sections = [(title, mask(text)) for title, text in report.sections]
+    if report.longrepr is not None:
+        text = str(report.longrepr)
+        masked = mask(text)
+        if masked != text:
+            # pytest's representation objects cannot be edited line by line; their text can replace them.
+            report.longrepr = masked
+
+
+def _add_to_failure(report: pytest.TestReport, title: str, text: str) -> bool:
+    """Into the failure text itself, so the JUnit XML <failure> carries it whatever junit_logging says."""
+    longrepr = report.longrepr
+    addsection = getattr(longrepr, "addsection", None)  # pytest's exception representations have it
+    if callable(addsection):
+        addsection(title, text)
+        return True
+    if isinstance(longrepr, str):
+        report.longrepr = f"{longrepr}\n\n{'-' * 20} {title} {'-' * 20}\n{text}"
+        return True
+    return False
+
+
+def describe_for_report(task: Task, tail: int) -> str:
+    """The explanation, the timeline with durations, and the last log lines of every container."""
+    out = [f"status {task.status}" + (f", stopped: {task.stop_code}: {task.stopped_reason}" if task.stop_code else "")]
+    for c in task.containers.values():
+        state = c.status + (f" exit code {c.exit_code}" if c.exit_code is not None else "")
+        if c.health != "UNKNOWN":
+            state += f", {c.health}"
+        out.append(f"  {c.name}: {state}" + (f" - {c.reason}" if c.reason else ""))
+    out.append("timeline:")
+    previous = 0.0
+    for entry in task.timeline:
+        who = f"{entry.container}: " if entry.container else ""
+        out.append(f"  {entry.at:7.3f} s (+{entry.at - previous:.3f}) {who}{entry.what}")
+        previous = entry.at
+    for c in task.containers.values():
+        out.extend(_last_log_lines(c, tail))
+    return task.mask("\n".join(out))  # the lines are masked already; reasons and the timeline quote output too
+
+
+def _last_log_lines(container: Any, tail: int) -> list[str]:
+    try:
+        lines = container.log_lines()
+    except Exception as exc:  # the engine went away: say so, keep the rest of the report
+        return [f"logs of {container.name}: unavailable ({exc})"]
+    shown = lines[-tail:] if tail > 0 else []
+    more = f", last {len(shown)} of {len(lines)}" if len(lines) > len(shown) else ""
+    return [
+        f"logs of {container.name}{more}:",
+        *(f"  {line.time[11:23]} {line.stream[3:]} {line.text}" for line in shown),
+    ]
+
+
+# -- the end of the run ----------------------------------------------------------------------------------
+
+
+def terminal_summary(run: Run, reporter: Any) -> None:
+    """Startup times, what the first sweep did, and the tasks --ecs-keep left running."""
+    if run.startups and run.config.get_verbosity() >= 0:
+        # One compact line instead of live output that would break pytest's progress line.
+        slowest = max(run.startups, key=lambda s: s[1])
+        total = sum(s[1] for s in run.startups)
+        reporter.write_line(
+            f"ecstask: started {len(run.startups)} task(s) in {total:.1f} s; slowest {slowest[0]} {slowest[1]:.1f} s"
+        )
+    for note in run.notes:
+        reporter.write_line(f"ecstask: {note}", yellow=True)
+    if run.owner.keep and not run.kept and run.session_dir.exists():
+        # xdist: the workers kept them; the controller only knows the session.
+        reporter.write_line(f"ecstask: tasks of session {run.session_id} were kept running (--ecs-keep)")
+        for line in removal_recipe(run.session_id):
+            reporter.write_line(line)
+    if run.kept:
+        _kept_tasks(run, reporter)
+
+
+def _kept_tasks(run: Run, reporter: Any) -> None:
+    reporter.section("ecstask: tasks kept running (--ecs-keep)")
+    for task in run.kept:
+        reporter.write_line(f"task {task.family}:{task.revision} {task.id} ({task.status})")
+        for c in task.containers.values():
+            ports = []
+            for p in c._state.plan.ports:
+                with suppress(EcsTaskError):
+                    ports.append(f"{p.key} -> {c.host}:{c.port(p.container_port, p.protocol)}")
+            reporter.write_line(f"  {c.name}: docker container {c.docker_name} {' '.join(ports)}")
+    for line in removal_recipe(run.session_id):
+        reporter.write_line(line)
+
+
+def removal_recipe(session_id: str) -> list[str]:
+    """How to remove kept tasks: every kept run, or this one's containers, then its networks and volumes.
+
+    Containers go first: Docker refuses to remove a network or volume a container still uses. ``xargs -r``
+    (GNU, BSD and busybox alike) runs nothing for an empty list, as in host mode, which has no network.
+    """
+    from pytest_ecstask.lifecycle import LABEL_SESSION
+
+    label = f"label={LABEL_SESSION}={session_id}"
+    return [
+        "remove them with: pytest --ecs-sweep-orphans --ecs-include-kept",
+        "or this run's alone, with the docker CLI:",
+        f"  docker ps -aq --filter {label} | xargs -r docker rm -f",
+        f"  docker network ls -q --filter {label} | xargs -r docker network rm",
+        f"  docker volume ls -q --filter {label} | xargs -r docker volume rm",
+    ]

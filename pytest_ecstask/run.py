@@ -1,0 +1,276 @@
+"""The run: one per pytest process (the xdist controller and each worker), made once from the settings.
+
+What a run owns lives on its :class:`Run`, never in module globals, so two runs in one process (pytester)
+share nothing: its settings, its session id and lease, its Docker connection and endpoint servers, the
+tasks it has open. It starts and removes tasks, and at its end removes whatever of it is left.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_ecstask import reporting
+from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
+from pytest_ecstask.settings import Settings, for_task
+
+if TYPE_CHECKING:
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.runtime import Engine
+    from pytest_ecstask.task import Connections, Task, TaskSource
+
+
+@dataclass
+class Run:
+    """This pytest run as the plugin sees it."""
+
+    config: pytest.Config
+    settings: Settings
+    options: TaskOptions  # the settings' task options with the plugin's hooks: what every task starts from
+    session_id: str
+    owner: Owner
+    lease: Lease | None  # held by the controller (or the only process); workers name the controller's
+    is_worker: bool
+    open_tasks: list[Task] = field(default_factory=list)
+    startups: list[tuple[str, float]] = field(default_factory=list)  # (family:revision, seconds to start)
+    notes: list[str] = field(default_factory=list)  # for the terminal summary
+    kept: list[Task] = field(default_factory=list)
+    swept: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    _connections: Connections | None = None
+
+    @classmethod
+    def begin(cls, config: pytest.Config, settings: Settings) -> Run:
+        """The run's session id and lease: the controller's under xdist, else its own, held until the end."""
+        from pytest_ecstask.xdistsession import controller_session
+
+        given = controller_session(config)
+        if given is not None:
+            session_id, lease, lease_path = given[0], None, given[1]
+        else:
+            session_id = os.environ.get(SESSION_ENV) or new_session_id()
+            lease = _take_lease(session_id)
+            lease_path = str(lease.path)
+        owner = Owner(session_id, host_id(), lease_path, settings.keep)
+        options = with_hooks(config, settings.task)
+        return cls(config, settings, options, session_id, owner, lease, is_worker=hasattr(config, "workerinput"))
+
+    @property
+    def session_dir(self) -> Path:
+        """Files the processes of one run share (the xdist session task); removed at the end of the run."""
+        return lease_dir() / f"{self.session_id}.d"
+
+    @property
+    def connections(self) -> Connections:
+        """The run's Docker connection and endpoint servers, opened on first use."""
+        from pytest_ecstask.task import Connections, use_connections
+
+        with self.lock:
+            if self._connections is None:
+                self._connections = Connections()
+                use_connections(self.session_id, self._connections)
+            return self._connections
+
+    def engine(self) -> Engine:
+        """The Docker engine; on the run's first use, it is first swept of dead runs' leftovers."""
+        from pytest_ecstask.sweep import sweep
+
+        engine = self.connections.engine()
+        with self.lock:
+            if not self.swept:
+                self.swept = True
+                self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
+                report = sweep(
+                    engine.api,
+                    max_age=self.settings.orphan_age,
+                    cap=self.settings.sweep_cap,
+                    live_sessions=[self.session_id],
+                )
+                if (len(report.chosen) - len(report.failed)) or report.failed or report.refused:
+                    # Said in the terminal summary: during a test's setup, output capture would hide it.
+                    self.notes.extend(
+                        line.replace("ecstask sweep: ", "sweep: ")
+                        for line in (report.lines()[-1:] if not report.refused else report.lines()[:1])
+                    )
+        return engine
+
+    def task_options(
+        self, arguments: Mapping[str, Any], fixture_credentials: Mapping[str, str] | None = None
+    ) -> TaskOptions:
+        """The run's options as a marker's or factory call's arguments change them."""
+        provider = credentials_provider(self.config, fixture_credentials, self.settings.task_credentials)
+        return replace(for_task(self.options, arguments), credentials_provider=provider)
+
+    def start_task(
+        self,
+        source: TaskSource,
+        arguments: Mapping[str, Any],
+        base_dir: Path,
+        fixture_credentials: Mapping[str, str] | None = None,
+        item: pytest.Item | None = None,
+    ) -> Task:
+        """A started task, or the test fails with the reason (no traceback)."""
+        from pytest_ecstask.task import create_task
+
+        try:
+            options = self.task_options(arguments, fixture_credentials)
+            task = create_task(source, options, owner=self.owner, engine=self.engine(), base_dir=base_dir)
+            # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
+            self.open_tasks.append(task)
+            reporting.used_by(item, task)
+            reporting.forward_events(self.config, task)
+            with reporting.live_progress(self.config, task):
+                task.start()
+            reporting.record_startup(self, task)
+            return task
+        except EcsTaskError as exc:
+            message = str(exc)
+        # Outside the except block, so the report shows our message alone, not a chained traceback.
+        pytest.fail(message, pytrace=False)
+
+    def close_task(self, task: Task, finishing: bool = False) -> None:
+        """Remove a task (or keep it, with --ecs-keep). ``finishing``: at session finish, Ctrl-C only waits."""
+        if task in self.open_tasks:
+            self.open_tasks.remove(task)
+        if self.owner.keep:
+            if task not in self.kept and not task._runner.removed:
+                self.kept.append(task)
+            return
+        try:
+            with deferred_interrupts(reraise=not finishing):
+                task.close()
+        except Exception as exc:  # a Docker error included: warn, and let the sweep see to what is left
+            reporting.warn(self.config, f"ecstask: could not remove task {task.id}: {type(exc).__name__}: {exc}")
+        reporting.write_log_dir(self, task)
+
+    def finish(self) -> None:
+        """After the session fixtures' own teardown: the net behind it, and the controller's removals."""
+        # An interrupted setup, a task never closed; at the controller of an xdist run, the one removal
+        # of the shared session task and of whatever crashed workers left.
+        for task in reversed(self.open_tasks):
+            self.close_task(task, finishing=True)
+        if self.is_worker or not self.session_dir.exists():
+            return
+        from pytest_ecstask.endpoints import stop_server
+        from pytest_ecstask.xdistsession import remove_session_task
+
+        try:
+            if not self.owner.keep:
+                remove_session_task(self)
+                self._remove_everything()
+        finally:
+            # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
+            stop_server(self.session_dir)
+
+    def _remove_everything(self) -> None:
+        """Whatever a crashed worker left: everything labelled with this session goes."""
+        from pytest_ecstask.lifecycle import LABEL_SESSION
+        from pytest_ecstask.runtime import list_resources, remove_resources
+
+        try:
+            api = self.connections.engine().api
+            with deferred_interrupts(reraise=False):
+                failures = remove_resources(api, list_resources(api, f"{LABEL_SESSION}={self.session_id}"))
+        except EcsTaskError as exc:
+            failures = []
+            reporting.warn(self.config, f"ecstask: could not check the engine for leftovers: {exc}")
+        for resource, why in failures:
+            reporting.warn(self.config, f"ecstask: could not remove {resource.kind} {resource.name}: {why}")
+
+    def end(self) -> None:
+        """The run is over: its shared files go, its lease is let go, its connections are forgotten."""
+        if self._connections is not None:
+            from pytest_ecstask.task import use_connections
+
+            use_connections(self.session_id, None)
+        if self.lease is not None:
+            shutil.rmtree(self.session_dir, ignore_errors=True)
+            self.lease.release()
+
+
+def _take_lease(session_id: str) -> Lease:
+    from filelock import Timeout
+
+    # Held for the whole run: the OS lets go of it when this process dies, however it dies.
+    try:
+        return Lease.acquire(session_id)
+    except Timeout:
+        raise pytest.UsageError(
+            f"session id {session_id!r} (from {SESSION_ENV}) is in use by another run that is still going; "
+            "give each run its own id"
+        ) from None
+
+
+def with_hooks(config: pytest.Config, options: TaskOptions) -> TaskOptions:
+    """``options`` with the plugin's hooks asked where a task needs an image, a secret, a file or a change."""
+    hook = config.hook
+    return replace(
+        options,
+        # The secrets file first, then the hook; real AWS comes last (TaskOptions.aws).
+        secret_resolvers=(
+            *options.secret_resolvers,
+            lambda reference: hook.pytest_ecstask_resolve_secret(reference=reference, container=""),
+        ),
+        environment_file_resolver=lambda value, container: hook.pytest_ecstask_resolve_environment_file(
+            value=value, container=container
+        ),
+        adjust=lambda definition, source: hook.pytest_ecstask_adjust_task_definition(
+            definition=definition, source=source
+        ),
+        image_resolver=lambda image, container: hook.pytest_ecstask_resolve_image(image=image, container=container),
+        registry_auth=lambda image, container: hook.pytest_ecstask_registry_credentials(
+            image=image, container=container
+        ),
+    )
+
+
+def credentials_provider(
+    config: pytest.Config, fixture_value: Mapping[str, str] | None, static: Mapping[str, str] | None
+) -> Callable[[str, str], Mapping[str, str] | None]:
+    """Task-role credentials from, in order: the hook, the ``ecs_task_credentials`` fixture, the ini key."""
+
+    def provide(role_arn: str, family: str) -> Mapping[str, str] | None:
+        given = config.hook.pytest_ecstask_task_credentials(role_arn=role_arn, family=family)
+        if given is not None:
+            return dict(given)
+        if fixture_value is not None:
+            return dict(fixture_value)
+        return dict(static) if static else None
+
+    return provide
+
+
+@contextmanager
+def deferred_interrupts(reraise: bool = True) -> Iterator[None]:
+    """Ctrl-C while removing a task is held back until the removal is done, so nothing is left half-removed.
+
+    It is raised afterwards (``reraise``), except at session finish, where the run is ending anyway.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    interrupted: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        if not interrupted:
+            print("\necstask: removing tasks, please wait (interrupt again after this finishes)", file=sys.stderr)
+        interrupted.append(signum)
+
+    previous = signal.signal(signal.SIGINT, hold)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if interrupted and reraise:
+        raise KeyboardInterrupt

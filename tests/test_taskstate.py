@@ -1,0 +1,602 @@
+"""The ECS task state machine, pure: every agent rule driven by events and clock ticks, no Docker, no threads."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pytest_ecstask.lifecycle import Owner
+from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
+from pytest_ecstask.taskdef import parse_task_definition
+from pytest_ecstask.taskstate import (
+    ContainerEvent,
+    Emit,
+    Evidence,
+    Failed,
+    Met,
+    Note,
+    ObservedStatus,
+    RestartContainer,
+    RestartPolicy,
+    Role,
+    StopTask,
+    TaskMachine,
+    Waiting,
+    container_event,
+    not_healthy_why,
+    observed_status,
+    should_restart,
+)
+
+OPTIONS = PlanOptions(
+    task_id="0123456789abcdef0123456789abcdef",
+    owner=Owner("sess01", "host/1", "/tmp/sess01.lease"),
+    created="2026-01-01T00:00:00.000Z",
+    pause_image="pause:test",
+)
+HEALTH = {"command": ["CMD", "true"]}
+T0 = 1000.0  # a monotonic clock reading; the machine only ever sees the times it is given
+
+
+def plan(*containers: dict[str, Any], **task: Any) -> TaskPlan:
+    data = {"family": "shop", "containerDefinitions": list(containers), **task}
+    return build_plan(parse_task_definition(data, "taskdef.json"), OPTIONS)
+
+
+def c(name: str, **fields: Any) -> dict[str, Any]:
+    return {"name": name, "image": f"{name}:1", **fields}
+
+
+def on(name: str, condition: str) -> dict[str, Any]:
+    return {"dependsOn": [{"containerName": name, "condition": condition}]}
+
+
+def running(m: TaskMachine, *names: str, at: float = T0) -> None:
+    """Containers created and started at ``at``, the task PENDING."""
+    m.state.status = "PENDING"
+    for name in names:
+        m.created(name, f"id-{name}")
+        m.started(name, at, at + 1e9)
+
+
+def exited(m: TaskMachine, name: str, code: int, at: float = T0 + 1) -> list[Any]:
+    return m.on_event(name, ContainerEvent("die", exit_code=code), at, at + 1e9)
+
+
+def notes(actions: Any) -> list[tuple[str | None, str]]:
+    return [(a.container, a.what) for a in actions if isinstance(a, Note)]
+
+
+def dependency_of_app(condition: str, **db: Any) -> TaskMachine:
+    return TaskMachine(plan(c("db", essential=False, **db), c("app", **on("db", condition))))
+
+
+def verdict(m: TaskMachine, now: float = T0 + 1) -> Any:
+    return m.verdict(m.plan.container("app").depends_on[0], now)
+
+
+# --- dependsOn: each condition, each state of the dependency ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "db_does", "expected"),
+    [
+        # START: met once the dependency ran, even when it exited since.
+        ("START", "nothing", Waiting(None)),
+        ("START", "runs", Met()),
+        ("START", "exits 1", Met()),
+        # COMPLETE: any exit code.
+        ("COMPLETE", "runs", Waiting(None)),
+        ("COMPLETE", "exits 0", Met()),
+        ("COMPLETE", "exits 3", Met()),
+        # SUCCESS: exit code 0 only; another code fails at once, quoting the dependency's logs.
+        ("SUCCESS", "runs", Waiting(None)),
+        ("SUCCESS", "exits 0", Met()),
+        (
+            "SUCCESS",
+            "exits 1",
+            Failed("dependency 'db' exited with code 1; condition SUCCESS needs exit code 0", "db", Evidence.LOGS),
+        ),
+        # HEALTHY: the health check's verdict; UNHEALTHY keeps waiting (it may still turn HEALTHY).
+        ("HEALTHY", "runs", Waiting(None)),
+        ("HEALTHY", "turns HEALTHY", Met()),
+        ("HEALTHY", "turns UNHEALTHY", Waiting(None)),
+        ("HEALTHY", "exits 0", Failed("dependency 'db' exited with code 0 before it was HEALTHY", "db", Evidence.LOGS)),
+    ],
+)
+def test_each_condition_against_each_state_of_the_dependency(condition: str, db_does: str, expected: Any) -> None:
+    m = dependency_of_app(condition, **({"healthCheck": HEALTH} if condition == "HEALTHY" else {}))
+    m.state.status = "PENDING"
+    if db_does != "nothing":
+        running(m, "db")
+    if db_does.startswith("exits"):
+        exited(m, "db", int(db_does.split()[1]))
+    if db_does.startswith("turns"):
+        m.on_event("db", ContainerEvent("health", health=db_does.split()[1]), T0 + 1, 0)
+    assert verdict(m) == expected
+
+
+@pytest.mark.parametrize("condition", ["START", "COMPLETE", "SUCCESS", "HEALTHY"])
+def test_a_dependency_that_never_started_fails_every_condition_naming_its_reason(condition: str) -> None:
+    m = dependency_of_app(condition, **({"healthCheck": HEALTH} if condition == "HEALTHY" else {}))
+    m.start_refused("db", "exec: /app: no such file")
+    assert verdict(m) == Failed(
+        "dependency 'db' never started (CannotStartContainerError: exec: /app: no such file)", "db"
+    )
+
+
+# --- startTimeout --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("condition", "now", "expected"),
+    [
+        ("COMPLETE", T0 + 4.9, Waiting(T0 + 5)),
+        ("SUCCESS", T0 + 4.9, Waiting(T0 + 5)),
+        ("HEALTHY", T0 + 4.9, Waiting(T0 + 5)),
+        (
+            "COMPLETE",
+            T0 + 5,
+            Failed("dependency 'db' did not reach COMPLETE within its startTimeout of 5 s", "db", Evidence.HEALTH),
+        ),
+        (
+            "HEALTHY",
+            T0 + 6,
+            Failed("dependency 'db' did not reach HEALTHY within its startTimeout of 5 s", "db", Evidence.HEALTH),
+        ),
+        ("START", T0 + 60, Met()),  # START is met by the start itself: no time limit applies
+    ],
+)
+def test_start_timeout_is_the_dependencys_own_counted_from_its_start(condition: str, now: float, expected: Any) -> None:
+    m = dependency_of_app(condition, startTimeout=5, **({"healthCheck": HEALTH} if condition == "HEALTHY" else {}))
+    running(m, "db", at=T0)
+    assert verdict(m, now) == expected
+
+
+def test_without_start_timeout_a_wait_has_no_limit_and_the_dependents_own_timeout_does_not_count() -> None:
+    m = TaskMachine(plan(c("db", essential=False), c("app", startTimeout=1, **on("db", "COMPLETE"))))
+    running(m, "db", at=T0)
+    assert verdict(m, T0 + 10_000) == Waiting(None)
+
+
+def test_no_time_limit_on_waiting_for_a_dependency_to_start() -> None:
+    m = dependency_of_app("HEALTHY", startTimeout=5, healthCheck=HEALTH)
+    m.state.status = "PENDING"
+    assert verdict(m, T0 + 10_000) == Waiting(None)
+
+
+# --- gating: what a waiting container does -------------------------------------------------------------------
+
+
+def test_a_gate_says_what_it_waits_for_once_then_when_it_was_met() -> None:
+    m = dependency_of_app("HEALTHY", startTimeout=30, healthCheck=HEALTH)
+    running(m, "db", at=T0)
+    first = m.gate("app", T0 + 1)
+    assert (first.start, first.deadline, notes(first.actions)) == (False, T0 + 30, [("app", "waiting for db HEALTHY")])
+    again = m.gate("app", T0 + 2)
+    assert (again.start, again.actions) == (False, ())
+    m.on_event("db", ContainerEvent("health", health="HEALTHY"), T0 + 3.5, 0)
+    met = m.gate("app", T0 + 3.5)
+    assert met.start and m.containers["app"].starting
+    assert notes(met.actions) == [("app", "dependencies met after 2.5 s")]
+
+
+def test_a_gate_with_nothing_to_wait_for_starts_at_once_without_a_note() -> None:
+    m = TaskMachine(plan(c("app")))
+    gate = m.gate("app", T0)
+    assert gate.start and gate.actions == ()
+
+
+def test_a_gate_waits_until_the_earliest_deadline_of_its_dependencies() -> None:
+    m = TaskMachine(
+        plan(
+            c("a", essential=False, startTimeout=20),
+            c("b", essential=False, startTimeout=8),
+            c(
+                "app",
+                dependsOn=[
+                    {"containerName": "a", "condition": "COMPLETE"},
+                    {"containerName": "b", "condition": "COMPLETE"},
+                ],
+            ),
+        )
+    )
+    running(m, "a", "b", at=T0)
+    assert m.gate("app", T0 + 1).deadline == T0 + 8
+
+
+def test_a_failed_dependency_ends_the_dependent_with_143_and_a_reason_naming_it() -> None:
+    m = dependency_of_app("SUCCESS")
+    running(m, "db")
+    exited(m, "db", 2)
+    gate = m.gate("app", T0 + 2)
+    assert gate.failed == Failed(
+        "dependency 'db' exited with code 2; condition SUCCESS needs exit code 0", "db", Evidence.LOGS
+    )
+    actions = m.give_up("app", gate.failed.why + "; its last log lines: boom")
+    app = m.containers["app"]
+    assert (app.status, app.exit_code, app.started) == ("STOPPED", 143, False)
+    assert (
+        app.reason
+        == "DependencyFailed: dependency 'db' exited with code 2; condition SUCCESS needs exit code 0; its last log lines: boom"
+    )
+    assert notes(actions) == [("app", f"not started: {gate.failed.why}; its last log lines: boom")]
+
+
+def test_a_failure_travels_down_a_chain_with_each_reason_in_brackets() -> None:
+    m = TaskMachine(
+        plan(c("db", essential=False), c("api", essential=False, **on("db", "SUCCESS")), c("app", **on("api", "START")))
+    )
+    running(m, "db")
+    exited(m, "db", 1)
+    m.give_up("api", m.gate("api", T0 + 2).failed.why)  # type: ignore[union-attr]
+    assert m.gate("app", T0 + 2).failed == Failed(
+        "dependency 'api' never started (DependencyFailed: dependency 'db' exited with code 1; condition SUCCESS "
+        "needs exit code 0)",
+        "api",
+    )
+
+
+@pytest.mark.parametrize("status", ["STOPPING", "STOPPED"])
+def test_a_gate_gives_up_when_the_task_stops(status: str) -> None:
+    m = dependency_of_app("HEALTHY", healthCheck=HEALTH)
+    m.state.status = status
+    gate = m.gate("app", T0)
+    app = m.containers["app"]
+    assert gate.done and not gate.start
+    assert (app.status, app.exit_code, app.reason) == ("STOPPED", None, "the task stopped before the container started")
+    assert notes(gate.actions) == [("app", "not started: task stopping")]
+
+
+# --- essential containers and the task's stop code -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("essential", "task_status", "role", "stops"),
+    [
+        (True, "RUNNING", Role.OWNER, True),
+        (True, "PENDING", Role.OWNER, True),
+        (True, "RUNNING", Role.STARTER, True),  # the worker that started the session task acts on it
+        (True, "RUNNING", Role.FOLLOWER, False),  # the others leave it to the starter
+        (True, "STOPPING", Role.OWNER, False),  # already stopping: an exit is expected
+        (False, "RUNNING", Role.OWNER, False),  # a non-essential exit does not stop the task
+    ],
+)
+def test_an_essential_exit_stops_the_task(essential: bool, task_status: str, role: Role, stops: bool) -> None:
+    m = TaskMachine(plan(c("app", essential=essential), c("side")), role=role)
+    running(m, "app", "side")
+    m.state.status = task_status
+    actions = exited(m, "app", 7)
+    expected = [StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code 7")]
+    assert [a for a in actions if isinstance(a, StopTask)] == (expected if stops else [])
+    assert ("app", "exited with code 7") in notes(actions)
+    assert Emit("container_exited", "app", {"exit_code": 7}) in actions
+
+
+def test_a_follower_notices_the_task_stopped_when_every_container_has() -> None:
+    m = TaskMachine(plan(c("app"), c("side", essential=False)), role=Role.FOLLOWER)
+    running(m, "app", "side")
+    m.state.status = "RUNNING"
+    exited(m, "app", 0)
+    assert m.state.status == "RUNNING"
+    exited(m, "side", 0)
+    assert m.state.status == "STOPPED"
+
+
+def test_an_essential_container_that_did_not_start_fails_the_task_to_start() -> None:
+    m = TaskMachine(plan(c("db", essential=False), c("app", **on("db", "SUCCESS"))))
+    running(m, "db")
+    exited(m, "db", 1)
+    m.give_up("app", "dependency 'db' exited with code 1; condition SUCCESS needs exit code 0")
+    assert m.after_gates() == [
+        StopTask(
+            "TaskFailedToStart",
+            "Essential container 'app' did not start: DependencyFailed: dependency 'db' exited with code 1; "
+            "condition SUCCESS needs exit code 0",
+        )
+    ]
+    assert m.state.status == "PENDING"
+
+
+def test_a_non_essential_container_that_did_not_start_lets_the_task_run() -> None:
+    m = TaskMachine(plan(c("app"), c("side", essential=False)))
+    running(m, "app")
+    m.start_refused("side", "port is already allocated")
+    assert m.after_gates() == [Note(None, "task RUNNING")]
+    assert m.state.status == "RUNNING"
+
+
+def test_the_first_stop_code_wins_and_stopping_is_said_once() -> None:
+    m = TaskMachine(plan(c("app")))
+    running(m, "app")
+    assert m.request_stop("EssentialContainerExited", "app exited") == [
+        Note(None, "task STOPPING (EssentialContainerExited)")
+    ]
+    assert m.request_stop("UserInitiated", "Task stopped by the test") == []
+    assert (m.state.status, m.state.stop_code, m.state.stopped_reason) == (
+        "STOPPING",
+        "EssentialContainerExited",
+        "app exited",
+    )
+
+
+def test_the_stopped_task_tells_its_stop_code_to_listeners() -> None:
+    m = TaskMachine(plan(c("app")))
+    m.request_stop("UserInitiated", "done")
+    assert m.set_status("STOPPED") == [
+        Note(None, "task STOPPED"),
+        Emit("task_stopped", None, {"stop_code": "UserInitiated", "reason": "done"}),
+    ]
+
+
+# --- stop order ----------------------------------------------------------------------------------------------
+
+
+def test_dependents_stop_before_their_dependencies_through_every_kind_of_dependency() -> None:
+    m = TaskMachine(
+        plan(
+            c("db"),
+            c("data", essential=False),
+            c("cache"),
+            c("app", links=["cache"], volumesFrom=[{"sourceContainer": "data"}], **on("db", "START")),
+            networkMode="bridge",
+        )
+    )
+    running(m, "db", "data", "cache", "app")
+    assert {n: m.may_stop(n) for n in m.containers} == {"db": False, "data": False, "cache": False, "app": True}
+    m.stopped("app")
+    assert all(m.may_stop(n) for n in m.containers)
+
+
+def test_a_container_waits_to_stop_while_a_dependent_is_still_starting_or_may_still_start() -> None:
+    m = dependency_of_app("START")
+    running(m, "db")
+    m.gating = True
+    assert not m.may_stop("db")  # app may still start: it is stopped first
+    m.containers["app"].starting = True
+    m.gating = False
+    assert not m.may_stop("db")
+    m.containers["app"].starting = False
+    assert m.may_stop("db")  # app never started and no longer can: nothing to wait for
+    m.containers["db"].starting = True
+    assert not m.may_stop("db")  # its own start call is under way
+
+
+def test_only_a_running_container_is_stopped() -> None:
+    m = TaskMachine(plan(c("app"), c("done", essential=False), c("never", essential=False)))
+    running(m, "app", "done")
+    exited(m, "done", 0)
+    assert [n for n in m.containers if m.needs_stop(n)] == ["app"]
+
+
+# --- restarts: the agent's restart tracker -------------------------------------------------------------------
+
+POLICY = RestartPolicy(ignored_exit_codes=(0,), restart_attempt_period=60)
+
+
+@pytest.mark.parametrize(
+    ("policy", "exit_code", "ran_since", "stopping", "expected"),
+    [
+        (None, 1, T0, False, (False, "restart policy is not enabled")),
+        (POLICY, 1, T0, True, (False, "the task is stopping")),
+        (POLICY, None, T0, False, (False, "exit code is unknown")),
+        (POLICY, 0, T0, False, (False, "exit code 0 is ignored")),
+        (POLICY, 1, T0 + 40.1, False, (False, "it ran for less than the restartAttemptPeriod of 60 s")),
+        (POLICY, 1, T0 + 40, False, (True, "")),  # exactly the period: restarted
+        (POLICY, 137, T0, False, (True, "")),
+    ],
+)
+def test_should_restart(policy: Any, exit_code: Any, ran_since: float, stopping: bool, expected: Any) -> None:
+    assert should_restart(policy, exit_code, ran_since, T0 + 100, stopping) == expected
+
+
+def test_a_restarted_essential_container_does_not_stop_the_task_and_counts_its_restarts() -> None:
+    m = TaskMachine(plan(c("app")), restart_policies={"app": POLICY})
+    running(m, "app", at=T0)
+    m.state.status = "RUNNING"
+    actions = exited(m, "app", 1, at=T0 + 61)
+    assert [a for a in actions if not isinstance(a, (Note, Emit))] == [RestartContainer("app")]
+    assert ("app", "restarting (restart 1)") in notes(actions)
+    again = m.on_event("app", ContainerEvent("start"), T0 + 62, 0)
+    assert notes(again) == [("app", "started again")]
+    app = m.containers["app"]
+    assert (app.status, app.exit_code, app.restart_count) == ("RUNNING", None, 1)
+    # The period counts from the last restart: an exit 30 s after it is not restarted, and stops the task.
+    assert [a for a in exited(m, "app", 1, at=T0 + 91) if isinstance(a, (StopTask, RestartContainer))] == [
+        StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code 1")
+    ]
+
+
+def test_a_refused_restart_of_an_essential_container_stops_the_task() -> None:
+    m = TaskMachine(plan(c("app"), c("side", essential=False)), restart_policies={"app": POLICY, "side": POLICY})
+    running(m, "app", "side")
+    m.state.status = "RUNNING"
+    assert m.restart_refused("side", "gone") == [Note("side", "not restarted: CannotStartContainerError: gone")]
+    assert m.restart_refused("app", "gone")[1:] == [
+        StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code None")
+    ]
+
+
+def test_a_follower_never_restarts() -> None:
+    m = TaskMachine(plan(c("app")), role=Role.FOLLOWER, restart_policies={"app": POLICY})
+    running(m, "app", at=T0)
+    assert not any(isinstance(a, RestartContainer) for a in exited(m, "app", 1, at=T0 + 100))
+
+
+def test_a_test_restarting_an_exited_container_makes_it_run_again() -> None:
+    m = TaskMachine(plan(c("app"), c("side", essential=False)))
+    running(m, "app", "side")
+    exited(m, "side", 3)
+    assert notes(m.on_event("side", ContainerEvent("start"), T0 + 5, 0)) == [("side", "started again")]
+    assert (m.containers["side"].status, m.containers["side"].exit_code) == ("RUNNING", None)
+
+
+# --- events --------------------------------------------------------------------------------------------------
+
+
+def test_an_exit_proves_a_start_whose_event_was_missed() -> None:
+    m = TaskMachine(plan(c("app")))
+    m.state.status = "PENDING"
+    m.created("app", "id-app")
+    actions = exited(m, "app", 0, at=T0 + 3)
+    app = m.containers["app"]
+    assert (app.started, app.started_monotonic, app.status) == (True, T0 + 3, "STOPPED")
+    assert notes(actions)[:2] == [("app", "started"), ("app", "exited with code 0")]
+
+
+@pytest.mark.parametrize(
+    ("has_check", "docker_says", "health", "emitted"),
+    [
+        (True, "HEALTHY", "HEALTHY", True),
+        (True, "UNHEALTHY", "UNHEALTHY", False),
+        (True, "STARTING", "UNKNOWN", False),
+        (False, "HEALTHY", "UNKNOWN", False),  # an image's own HEALTHCHECK does not count
+    ],
+)
+def test_health_comes_only_from_the_task_definitions_health_check(
+    has_check: bool, docker_says: str, health: str, emitted: bool
+) -> None:
+    m = TaskMachine(plan(c("app", **({"healthCheck": HEALTH} if has_check else {}))))
+    running(m, "app")
+    actions = m.on_event("app", ContainerEvent("health", health=docker_says), T0, 0)
+    assert m.containers["app"].health == health
+    assert (Emit("container_healthy", "app") in actions) is emitted
+
+
+def test_pause_and_unpause_are_noted() -> None:
+    m = TaskMachine(plan(c("app")))
+    running(m, "app")
+    assert notes(m.on_event("app", ContainerEvent("pause"), T0, 0)) == [("app", "paused")]
+    assert m.containers["app"].paused
+    m.on_event("app", ContainerEvent("unpause"), T0, 0)
+    assert not m.containers["app"].paused
+
+
+@pytest.mark.parametrize(
+    ("event", "expected"),
+    [
+        ({"Action": "start", "id": "c1"}, ("c1", ContainerEvent("start"))),
+        ({"status": "pause", "id": "c1"}, ("c1", ContainerEvent("pause"))),
+        (
+            {"Action": "die", "Actor": {"ID": "c1", "Attributes": {"exitCode": "137"}}},
+            ("c1", ContainerEvent("die", exit_code=137)),
+        ),
+        ({"Action": "die", "Actor": {"ID": "c1", "Attributes": {}}}, ("c1", ContainerEvent("die"))),
+        ({"Action": "health_status: healthy", "id": "c1"}, ("c1", ContainerEvent("health", health="HEALTHY"))),
+        ({"Action": "exec_start: sh", "id": "c1"}, None),
+        ({"Action": "create", "id": "c1"}, None),
+    ],
+)
+def test_docker_events_are_read_into_container_events(event: dict[str, Any], expected: Any) -> None:
+    assert container_event(event) == expected
+
+
+def test_an_adopted_task_runs_while_an_essential_container_runs() -> None:
+    m = TaskMachine(plan(c("app", healthCheck=HEALTH), c("side", essential=False)), role=Role.FOLLOWER)
+    m.observe("app", "id-app", ObservedStatus("RUNNING", True, None, "HEALTHY"))
+    m.observe("side", "id-side", ObservedStatus("STOPPED", True, 3, "UNKNOWN"))
+    assert (m.containers["app"].health, m.containers["side"].exit_code) == ("HEALTHY", 3)
+    assert m.adopted_status() == "RUNNING"
+    m.observe("app", "id-app", ObservedStatus("STOPPED", True, 0, "UNKNOWN"))
+    assert m.adopted_status() == "STOPPED"
+
+
+# --- Docker state, as ECS reports it -------------------------------------------------------------------------
+
+ZERO = "0001-01-01T00:00:00Z"
+STARTED = "2026-01-01T10:00:00.5Z"
+
+
+@pytest.mark.parametrize(
+    ("state", "has_check", "expected"),
+    [
+        (None, False, ObservedStatus("STOPPED", False, None, "UNKNOWN")),  # gone
+        (
+            {"Running": False, "StartedAt": ZERO, "ExitCode": 0},
+            False,
+            ObservedStatus("CREATED", False, None, "UNKNOWN"),
+        ),
+        ({"Running": True, "StartedAt": STARTED}, False, ObservedStatus("RUNNING", True, None, "UNKNOWN")),
+        (
+            {"Running": False, "StartedAt": STARTED, "ExitCode": 137},
+            False,
+            ObservedStatus("STOPPED", True, 137, "UNKNOWN"),
+        ),
+        (
+            {"Running": True, "StartedAt": STARTED, "Health": {"Status": "healthy"}},
+            True,
+            ObservedStatus("RUNNING", True, None, "HEALTHY"),
+        ),
+        (
+            {"Running": True, "StartedAt": STARTED, "Health": {"Status": "starting"}},
+            True,
+            ObservedStatus("RUNNING", True, None, "UNKNOWN"),
+        ),
+        (
+            {"Running": True, "StartedAt": STARTED, "Health": {"Status": "unhealthy"}},
+            True,
+            ObservedStatus("RUNNING", True, None, "UNHEALTHY"),
+        ),
+        (
+            {"Running": True, "StartedAt": STARTED, "Health": {"Status": "healthy"}},
+            False,
+            ObservedStatus("RUNNING", True, None, "UNKNOWN"),
+        ),
+    ],
+)
+def test_docker_state_maps_to_the_ecs_view(state: Any, has_check: bool, expected: ObservedStatus) -> None:
+    assert observed_status(state, has_health_check=has_check) == expected
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"status": "STOPPED", "exit_code": 3}, "it stopped (exit code 3)"),
+        ({"status": "STOPPED", "reason": "CannotStartContainerError: x"}, "it stopped: CannotStartContainerError: x"),
+        ({"status": "RUNNING", "health": "UNHEALTHY"}, "it is UNHEALTHY"),
+        ({"status": "RUNNING"}, "it is not HEALTHY after 2.5 s"),
+    ],
+)
+def test_why_a_container_is_not_healthy(change: dict[str, Any], why: str) -> None:
+    m = TaskMachine(plan(c("app", healthCheck=HEALTH)))
+    state = m.containers["app"]
+    for key, value in change.items():
+        setattr(state, key, value)
+    assert not_healthy_why(state, 2.5) == why
+
+
+@pytest.mark.parametrize(
+    ("role", "acts", "removes"),
+    [(Role.OWNER, True, True), (Role.STARTER, True, False), (Role.FOLLOWER, False, False)],
+)
+def test_what_each_role_does_with_a_task(role: Role, acts: bool, removes: bool) -> None:
+    assert (role.acts, role.removes) == (acts, removes)
+
+
+def test_the_restart_attempt_period_defaults_to_ecs_five_minutes() -> None:
+    # ECS: restartAttemptPeriod defaults to 300 s when a restartPolicy leaves it out.
+    assert RestartPolicy().restart_attempt_period == 300 and RestartPolicy().ignored_exit_codes == ()
+
+
+def test_creating_and_starting_are_noted_and_the_start_is_told_to_listeners_once() -> None:
+    m = TaskMachine(plan(c("app")))
+    assert m.created("app", "id-app") == [Note("app", "created")]
+    assert m.containers["app"].status == "CREATED"
+    m.gate("app", T0)
+    assert m.containers["app"].starting
+    assert m.started("app", T0, 5.0) == [Note("app", "started"), Emit("container_started", "app")]
+    app = m.containers["app"]
+    assert (app.starting, app.status, app.started_at, app.started_monotonic) == (False, "RUNNING", 5.0, T0)
+    assert m.started("app", T0 + 1, 6.0) == []  # the start event after the start call: nothing new
+
+
+def test_a_refused_start_is_no_longer_starting_and_says_why() -> None:
+    m = TaskMachine(plan(c("app")))
+    m.created("app", "id-app")
+    m.gate("app", T0)
+    assert m.start_refused("app", "port is already allocated") == [
+        Note("app", "CannotStartContainerError: port is already allocated")
+    ]
+    app = m.containers["app"]
+    assert (app.starting, app.status, app.started) == (False, "STOPPED", False)
