@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sys
 from contextlib import suppress
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,7 +15,6 @@ from pytest_ecstask import __version__, settings
 from pytest_ecstask.errors import EcsTaskError
 
 if TYPE_CHECKING:
-    from pytest_ecstask.options import TaskOptions
     from pytest_ecstask.plan import TaskPlan
     from pytest_ecstask.taskdef import TaskDefinition
 
@@ -71,56 +70,54 @@ def plan(config: pytest.Config) -> int:
 
 def _print_plan(config: pytest.Config) -> int:
     """The launch plan, from the task definition alone; nothing is started, Docker is not asked."""
-    from pytest_ecstask.plan import format_plan, plan_data
-    from pytest_ecstask.task import load_source
+    from pytest_ecstask.plan import format_plan
 
     try:
-        path = settings.path(config, settings.BY_NAME["taskdef"])
-        if path is None:
-            print(
-                "ERROR: --ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key",
-                file=sys.stderr,
-            )
-            return int(pytest.ExitCode.USAGE_ERROR)
-        from pytest_ecstask.run import with_hooks
-
-        options = settings.for_task(with_hooks(config, settings.task_settings(config)), {})
-        taskdef = load_source(path, options=options)  # rendered and adjusted, as a run would load it
-        shown = _plan_of(taskdef, options)
+        data = shown(*planned(config))
     except EcsTaskError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
-    secrets = {c.name: [str(x["name"]) for x in c.raw.get("secrets") or []] for c in taskdef.containers}
-    data = plan_data(shown, secrets)
     print(json.dumps(data, indent=2) if config.getoption("ecs_json") else format_plan(data))
     return 0
 
 
-def _plan_of(taskdef: TaskDefinition, options: TaskOptions) -> TaskPlan:
-    """The plan a run would make, secrets masked, with a made-up task id and owner."""
+def planned(config: pytest.Config) -> tuple[TaskDefinition, TaskPlan]:
+    """The plan a run would make of the session task, secrets masked, no engine asked.
+
+    Made by the run's own functions (``run.task_options``, ``settings.plan_options``). Made up: the task id
+    and the run (owner); the pause image is this machine's architecture's, where a run asks its engine.
+    """
+    from pytest_ecstask.lifecycle import Owner, host_id
+    from pytest_ecstask.plan import build_plan
+    from pytest_ecstask.run import task_options
+    from pytest_ecstask.task import load_source
+
+    resolved = settings.resolve(config)
+    if resolved.taskdef is None:
+        raise EcsTaskError("--ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key")
+    options = task_options(config, resolved)
+    taskdef = load_source(resolved.taskdef, options=options)  # rendered and adjusted, as a run loads it
+    owner = Owner("plan", host_id(), "", resolved.keep)
+    return taskdef, build_plan(
+        taskdef, settings.plan_options(taskdef, options, None, owner=owner, pause_image=_pause_image)
+    )
+
+
+def shown(taskdef: TaskDefinition, plan: TaskPlan) -> dict[str, Any]:
+    """What --ecs-plan prints of a plan, as data; secrets show by name only."""
+    from pytest_ecstask.plan import plan_data
+
+    secrets = {c.name: [str(x["name"]) for x in c.raw.get("secrets") or []] for c in taskdef.containers}
+    return plan_data(plan, secrets)
+
+
+def _pause_image() -> str:
+    """The pause image a local engine of this machine's architecture runs; a run asks its engine."""
     import platform
 
-    from pytest_ecstask.lifecycle import Owner, host_id, new_task_id, now_rfc3339
-    from pytest_ecstask.pause import normalize_architecture, pause_image_tag
-    from pytest_ecstask.plan import PlanOptions, build_plan
+    from pytest_ecstask.pause import PAUSE_REPOSITORY, normalize_architecture, pause_image_tag
 
     try:
-        pause = pause_image_tag(normalize_architecture(platform.machine()))
+        return pause_image_tag(normalize_architecture(platform.machine()))
     except ValueError:
-        pause = "pytest-ecstask/pause"
-    return build_plan(
-        taskdef,
-        PlanOptions(
-            task_id=new_task_id(),
-            owner=Owner("plan", host_id(), ""),
-            created=now_rfc3339(),
-            pause_image=pause,
-            image_map=dict(options.images),
-            stop_timeout=options.stop_timeout,
-            default_start_timeout=options.start_timeout,
-            cluster=options.cluster,
-            region=options.region,
-            account_id=options.account_id,
-            mask_secrets=True,
-        ),
-    )
+        return PAUSE_REPOSITORY

@@ -7,8 +7,11 @@ finishes first. It lives until the run's lease is released, however the run ends
 How containers reach it: a Docker network with the subnet 169.254.170.0/24 and gateway 169.254.170.2 makes
 the engine's host own 169.254.170.2 on that network's bridge. Containers need not join that network: their
 packets to 169.254.170.2 leave through their own network's gateway, the host, which owns the address. So
-containers of every network mode reach it (awsvpc through the pause container's network, bridge, host),
-and AWS SDKs accept it, since 169.254.170.2 is the ECS address they trust for plain-http credentials.
+containers of every network mode reach it (awsvpc through the pause container's network, bridge from
+Docker's default bridge, host), and AWS SDKs accept it, since 169.254.170.2 is the ECS address they trust
+for plain-http credentials. They must not join it either: as on an ECS instance (where the host forwards
+169.254.170.2 to the agent), a bridge-mode container has one network, the default bridge, and a second,
+user-defined one would hand its resolver to Docker's embedded DNS.
 
 This module serves, and reads Docker for each answer; ``metadata`` builds the answers from a task's
 record and that data, with no Docker and no HTTP in it.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
 import os
 import secrets
@@ -46,7 +50,9 @@ from pytest_ecstask.metadata import (
     stats_response,
     task_addresses,
     task_response,
+    with_network_stats,
 )
+from pytest_ecstask.taskstate import docker_time
 
 if TYPE_CHECKING:
     import docker
@@ -57,6 +63,38 @@ NETWORK_LABEL = "pytest-ecstask.endpoints"
 CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
 LEASE_POLL_SECONDS = 0.5
+
+# The paths below a container's metadata URI, and what the agent's handlers answer for an id they do not
+# know (ecs-agent/tmds/handlers/v4/handlers.go, agent/handlers/v3): status and message by version and path.
+METADATA_PATHS = ("", "task", "taskWithTags", "stats", "task/stats")
+_CONTAINER_LOOKUP = "unable to get container ID from request: unable to get docker ID from v3 endpoint ID: {}"
+_TASK_LOOKUP = "unable to get task arn from request: unable to get task Arn from v3 endpoint ID: {}"
+UNKNOWN_ID = {
+    (True, ""): (404, "V4 container metadata handler: " + _CONTAINER_LOOKUP),
+    (True, "task"): (404, "V4 task metadata handler: " + _TASK_LOOKUP),
+    (True, "stats"): (404, "V4 container stats handler: " + _TASK_LOOKUP),
+    (True, "task/stats"): (404, "V4 task stats handler: " + _TASK_LOOKUP),
+    (False, ""): (500, "V3 container metadata handler: " + _CONTAINER_LOOKUP),
+    (False, "task"): (500, "V3 task metadata handler: " + _TASK_LOOKUP),
+    (False, "stats"): (400, "V3 container stats handler: " + _TASK_LOOKUP),
+    (False, "task/stats"): (400, "V3 task stats handler: " + _TASK_LOOKUP),
+}
+
+
+def unknown_id(v4: bool, rest: str, mid: str) -> tuple[int, str]:
+    status, message = UNKNOWN_ID[(v4, "task" if rest == "taskWithTags" else rest)]
+    return status, message.format(mid)
+
+
+def failed(v4: bool, rest: str, record: TaskRecord, container: ContainerRecord) -> tuple[int, str]:
+    """What the agent answers when it cannot build an answer: here Docker failed, or the container is gone."""
+    if rest == "stats":
+        return (500 if v4 else 400), f"Unable to get container stats for: {container.docker_name}"
+    if rest == "task/stats":
+        return (500 if v4 else 400), f"Unable to get task stats for: {record.task_arn}"
+    if rest == "":
+        return 500, f"{'u' if v4 else 'U'}nable to generate metadata for container '{container.docker_name}'"
+    return 500, f"Unable to generate metadata for {'v4 task' if v4 else 'task'}: '{record.task_arn}'"
 
 
 # -- the server --------------------------------------------------------------------------------------------
@@ -73,6 +111,11 @@ class Registry:
 
     def add(self, record: TaskRecord) -> None:
         with self.lock:
+            known = self.tasks.get(record.task_id)
+            if known is not None:  # registered again (another process of the run): the restarts told stay
+                record = dataclasses.replace(
+                    record, restart_counts=known.restart_counts, first_started_at=known.first_started_at
+                )
             self.tasks[record.task_id] = record
             for c in record.containers:
                 if c.metadata_id:
@@ -100,6 +143,20 @@ class Registry:
         with self.lock:
             return self.tasks.get(self.by_credentials_id.get(cid, ""))
 
+    def restarted(self, task_id: str, container: str, count: int, first_started_at: str | None) -> bool:
+        """A restartPolicy restarted ``container``: the plugin process says so, Docker counts none of it."""
+        with self.lock:
+            record = self.tasks.get(task_id)
+            if record is None or container not in {c.name for c in record.containers}:
+                return False
+            counts = dict(record.restart_counts)
+            counts[container] = max(count, counts.get(container, 0))  # told in order, but never go back
+            first = dict(record.first_started_at)
+            if first_started_at:
+                first.setdefault(container, first_started_at)
+            self.tasks[task_id] = dataclasses.replace(record, restart_counts=counts, first_started_at=first)
+            return True
+
 
 class DockerReads:
     """What the answers need from Docker, read on each request: inspect data and stats samples."""
@@ -122,7 +179,24 @@ class DockerReads:
     def task_addresses(self, record: TaskRecord) -> set[str]:
         return task_addresses(record, self.inspect(record.network_owners()))
 
-    def stats(self, docker_name: str) -> dict[str, Any] | None:
+    def started_at_before_restart(self, docker_name: str) -> str | None:
+        """Docker's StartedAt of an exited container, about to be started again: that of the run that ended."""
+        info = self.inspect([docker_name]).get(docker_name) or {}
+        state = info.get("State") or {}
+        return None if state.get("Running") else docker_time(state.get("StartedAt"))
+
+    def stats(self, docker_name: str, network_owner: str | None = None) -> dict[str, Any] | None:
+        """A container's sample; under awsvpc, with the network counters of the pause container, whose
+        namespace it shares (Docker counts none for a container on another's network, the agent gives the
+        task's)."""
+        stats = self._sample(docker_name)
+        if stats is None or network_owner in (None, docker_name):
+            return stats
+        owner = self._sample(str(network_owner))
+        return stats if owner is None else with_network_stats(stats, owner)
+
+    def _sample(self, docker_name: str) -> dict[str, Any] | None:
+        """One stats sample, with the previous one the server took of the container as ``precpu_stats``."""
         import docker.errors
 
         try:
@@ -137,10 +211,12 @@ class DockerReads:
 
     def task_stats(self, record: TaskRecord) -> dict[str, Any]:
         """Every container's sample, by Docker id; containers already gone are left out."""
+        samples = {c.docker_name: self._sample(c.docker_name) for c in record.containers}
         all_stats = {}
         for c in record.containers:
-            stats = self.stats(c.docker_name)
+            stats, owner = samples[c.docker_name], samples.get(record.network_owner(c))
             if stats is not None:
+                stats = with_network_stats(stats, owner) if owner is not None and owner is not stats else stats
                 all_stats[stats.get("id", c.docker_name)] = stats
         return all_stats
 
@@ -185,6 +261,19 @@ class EndpointServer(ThreadingHTTPServer):
         self.registry = Registry()
         self.docker = DockerReads(api)
         self.control_token = control_token
+        self.health_lock = threading.Lock()
+        self.health_seen: dict[str, Mapping[str, Any]] = {}  # the Health last answered, by Docker id
+
+    def answered(self, containers: Iterable[Mapping[str, Any]]) -> None:
+        """Keep the Health each container was answered with: like the agent's, it changes with its status."""
+        with self.health_lock:
+            for c in containers:
+                if c.get("DockerId") and "Health" in c:
+                    self.health_seen[c["DockerId"]] = c["Health"]
+
+    def seen(self) -> dict[str, Mapping[str, Any]]:
+        with self.health_lock:
+            return dict(self.health_seen)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -234,37 +323,35 @@ class Handler(BaseHTTPRequestHandler):
         self.send_json(200, {"RoleArn": creds.role_arn, **creds.values})
 
     def metadata(self, v4: bool, mid: str, rest: str) -> None:
-        version = "V4" if v4 else "V3"
         found = self.server.registry.task_of_container(mid)
-        if found is None:
-            self.send_json(
-                404,
-                f"{version} container metadata handler: unable to get task arn from request: "
-                f"unable to get container metadata for {mid}",
-            )
-            return
-        try:
-            status, body = self.metadata_answer(*found, v4, rest)
-        except Exception as exc:  # a Docker hiccup must not kill the server
-            status, body = 500, f"failed to get {version.lower()} metadata: {type(exc).__name__}"
+        if rest not in METADATA_PATHS:
+            status, body = 404, "404 page not found"
+        elif found is None:
+            status, body = unknown_id(v4, rest, mid)
+        else:
+            try:
+                status, body = self.metadata_answer(*found, v4, rest)
+            except Exception:  # a Docker hiccup must not kill the server
+                status, body = failed(v4, rest, *found)
         self.send_json(status, body)
 
     def metadata_answer(self, record: TaskRecord, container: ContainerRecord, v4: bool, rest: str) -> tuple[int, Any]:
         """The status and body for a metadata path below a container's URI (``rest``: "", "task", ...)."""
         reads = self.server.docker
         if rest == "":
-            return 200, container_response(record, container, reads.inspect(record.to_inspect([container])), v4)
+            inspected = reads.inspect(record.to_inspect([container]))
+            answer = container_response(record, container, inspected, v4, self.server.seen())
+            self.server.answered([answer])
+            return 200, answer
         if rest in ("task", "taskWithTags"):
             inspected = reads.inspect(record.to_inspect(record.containers))
-            return 200, task_response(record, inspected, v4, with_tags=rest == "taskWithTags")
+            task = task_response(record, inspected, v4, rest == "taskWithTags", self.server.seen())
+            self.server.answered(task.get("Containers") or [])
+            return 200, task
         if rest == "stats":
-            stats = reads.stats(container.docker_name)
-            if stats is None:
-                return 404, f"{'V4' if v4 else 'V3'} container stats handler: unable to get stats"
-            return 200, stats
-        if rest == "task/stats":
-            return 200, reads.task_stats(record)
-        return 404, "404 page not found"
+            stats = reads.stats(container.docker_name, record.network_owner(container))
+            return (200, stats) if stats is not None else failed(v4, rest, record, container)
+        return 200, reads.task_stats(record)
 
     def authorized(self) -> bool:
         return secrets.compare_digest(self.headers.get("X-Ecstask-Token", ""), self.server.control_token)
@@ -278,11 +365,28 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == f"{CONTROL}/tasks":
             self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
+        elif self.path.startswith(f"{CONTROL}/tasks/") and self.path.endswith("/restarts"):
+            self.restarted(self.path.split("/")[-2], str(body.get("container")), int(body.get("restart_count", 0)))
         elif self.path == f"{CONTROL}/shutdown":
             self.send_json(200, {"ok": True})
             threading.Thread(target=self.server.shutdown, daemon=True).start()
         else:
             self.send_json(404, "404 page not found")
+
+    def restarted(self, task_id: str, container: str, count: int) -> None:
+        """The plugin process restarted a container in place, as the agent does under a restartPolicy.
+
+        It says so before it starts the container again, so Docker's StartedAt is still the first run's,
+        which the agent keeps reporting.
+        """
+        record = self.server.registry.tasks.get(task_id)
+        first = None
+        if record is not None and count == 1 and container in {c.name for c in record.containers}:
+            first = self.server.docker.started_at_before_restart(record.container(container).docker_name)
+        if self.server.registry.restarted(task_id, container, count, first):
+            self.send_json(200, {"ok": True})
+        else:
+            self.send_json(404, f"no container {container!r} in task {task_id}")
 
     def do_DELETE(self) -> None:
         if not self.authorized():
@@ -534,6 +638,13 @@ def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:
 
 def register(info: EndpointInfo, record: TaskRecord) -> None:
     _request(info, "POST", f"{CONTROL}/tasks", record.to_dict())
+
+
+def restarted(info: EndpointInfo, task_id: str, container: str, restart_count: int) -> None:
+    """Tell the server a restartPolicy restarted ``container`` (before it starts again): its RestartCount."""
+    with contextlib.suppress(OSError, EndpointUnavailable):  # metadata must never break the task
+        body = {"container": container, "restart_count": restart_count}
+        _request(info, "POST", f"{CONTROL}/tasks/{task_id}/restarts", body, timeout=2.0)
 
 
 def unregister(info: EndpointInfo, task_id: str) -> None:

@@ -40,9 +40,21 @@ FIELDS: tuple[FieldSupport, ...] = (
     FieldSupport("containerDefinitions", S, "One Docker container each, started in dependency order."),
     FieldSupport("volumes", S, "Host paths and Docker volumes; see the volume fields."),
     FieldSupport("placementConstraints", L, "Not used: there is no cluster to place the task in."),
-    FieldSupport("requiresCompatibilities", L, "Not used."),
-    FieldSupport("cpu", L, "Task-level size is not enforced; container limits are."),
-    FieldSupport("memory", L, "Task-level size is not enforced; container limits are."),
+    FieldSupport(
+        "requiresCompatibilities",
+        L,
+        "Checked as ECS checks it (FARGATE: awsvpc and a Fargate size; EC2, EXTERNAL: a memory for each "
+        "container or the task); nothing else is done with it.",
+    ),
+    FieldSupport(
+        "cpu", L, "Checked (CPU units or '1 vCPU'; a Fargate size with FARGATE); not enforced: container limits are."
+    ),
+    FieldSupport(
+        "memory",
+        L,
+        "Checked (MiB or '2 GB'; a Fargate size with FARGATE; at least each container's memory and the sum of "
+        "their memoryReservation); not enforced: container limits are.",
+    ),
     FieldSupport("tags", S, "Served as TaskTags by the metadata endpoint's /taskWithTags."),
     FieldSupport("pidMode", S, "task shares the pause container's PID namespace; host uses the host's."),
     FieldSupport("ipcMode", S, "task shares the pause container's IPC namespace; host and none as given."),
@@ -62,17 +74,24 @@ FIELDS: tuple[FieldSupport, ...] = (
         "Not used: containers run with the engine's own isolation; no sandbox and no attestation locally.",
     ),
     # -- each container ----------------------------------------------------------------------------------
-    FieldSupport(C + "name", S, "The container's name in the task, in Docker names, labels and network aliases."),
-    FieldSupport(C + "image", S, "Image, after image mappings; pulled per --ecs-pull."),
+    FieldSupport(C + "name", S, "The container's name in the task, in Docker names and labels."),
+    FieldSupport(
+        C + "image",
+        S,
+        "Image, after image mappings (a mapped pipeline placeholder such as `<IMAGE1_NAME>` runs); a valid "
+        "reference; pulled per --ecs-pull.",
+    ),
     FieldSupport(
         C + "repositoryCredentials",
         L,
         "Used for pulls when its secret can be resolved; otherwise the local Docker credentials are used.",
     ),
     FieldSupport(C + "cpu", L, "CpuShares (at least 2) when 1 or more; without it Docker's default applies."),
-    FieldSupport(C + "memory", S, "Memory (MiB)."),
-    FieldSupport(C + "memoryReservation", S, "MemoryReservation (MiB)."),
-    FieldSupport(C + "links", S, "Docker links on the task's bridge network; an implicit START dependency."),
+    FieldSupport(C + "memory", S, "Memory (MiB); 6 or more, not above the task's memory."),
+    FieldSupport(C + "memoryReservation", S, "MemoryReservation (MiB); 6 or more, not above memory."),
+    FieldSupport(
+        C + "links", S, "Legacy Docker links on the default bridge; the target is created first; an implicit START."
+    ),
     FieldSupport(C + "portMappings", S, "ExposedPorts and PortBindings; in awsvpc on the pause container."),
     FieldSupport(
         C + "portMappings[].containerPortRange",
@@ -82,7 +101,7 @@ FIELDS: tuple[FieldSupport, ...] = (
     FieldSupport(C + "portMappings[].name", L, "Not used (Service Connect)."),
     FieldSupport(C + "portMappings[].appProtocol", L, "Not used (Service Connect)."),
     FieldSupport(C + "essential", S, "An essential container that stops stops the task."),
-    FieldSupport(C + "restartPolicy", R, "When enabled: container restarts are not reproduced locally."),
+    FieldSupport(C + "restartPolicy", S, "Restarts in place as the agent does; see ECS semantics."),
     FieldSupport(C + "entryPoint", S, "Entrypoint."),
     FieldSupport(C + "command", S, "Cmd."),
     FieldSupport(C + "environment", S, "Env, after the variables the agent adds."),

@@ -82,7 +82,8 @@ def pytest_ecstask_task_event(
     task: Any, event: str, container: str | None, at: float, details: Mapping[str, Any]
 ) -> None:
     """A task lifecycle event, for custom reporting: ``planned``, ``container_started``,
-    ``container_healthy``, ``container_exited`` (details: ``exit_code``), ``task_stopped`` (details:
+    ``container_healthy``, ``container_exited`` (details: ``exit_code``), ``container_restarted`` (details:
+    ``restart_count``, ``exit_code``; its restartPolicy restarts it in place), ``task_stopped`` (details:
     ``stop_code``, ``reason``). ``at`` is the wall-clock time (seconds since the epoch). Text in
     ``details`` is display text: resolved secret values in it are masked (unless ``--ecs-show-secrets``).
 

@@ -32,6 +32,7 @@ from pytest_ecstask.secretvalues import (
 )
 from pytest_ecstask.taskdef import (
     TaskDefinition,
+    image_problems,
     load_task_definition,
     parse_task_definition,
     parse_task_definition_text,
@@ -194,6 +195,10 @@ def _container_images(taskdef: TaskDefinition, options: TaskOptions) -> dict[str
         mapped = resolve_image(c.image, options.images)
         chosen = options.image_resolver(mapped, c.name) if options.image_resolver is not None else None
         images[c.name] = chosen or mapped
+    # Checked here, not when the file is read: a mapping may stand in for what a deploy pipeline writes there.
+    problems = image_problems(taskdef, images)
+    if problems:
+        raise TaskDefinitionError(taskdef.source, problems)
     return images
 
 

@@ -17,7 +17,16 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ecstask.endpointids import authorization_token, credentials_id, derive, metadata_id
-from pytest_ecstask.taskstate import CREATED, PENDING, RUNNING, STOPPED, STOPPING, docker_time, observed_status
+from pytest_ecstask.lifecycle import LABEL_PREFIX
+from pytest_ecstask.taskstate import (
+    CREATED,
+    HEALTHY,
+    RUNNING,
+    STOPPED,
+    UNHEALTHY,
+    docker_time,
+    observed_status,
+)
 
 if TYPE_CHECKING:
     from pytest_ecstask.credentials import TaskCredentials
@@ -26,7 +35,6 @@ if TYPE_CHECKING:
 
 NORMAL, CNI_PAUSE = "NORMAL", "CNI_PAUSE"  # container types as the metadata names them
 RESOURCES_PROVISIONED = "RESOURCES_PROVISIONED"  # what ECS says of a running pause container
-ECS_LABEL_PREFIX = "com.amazonaws.ecs."
 
 # Docker inspect data by Docker container name, as the server read it for one answer; None: the container is gone.
 Inspected = Mapping[str, Mapping[str, Any] | None]
@@ -57,11 +65,14 @@ class ContainerRecord:
     essential: bool = False
     metadata_id: str = ""  # the id in its metadata URIs; none for the pause container, where no code asks
     health_check: bool = False  # the task definition gives it a healthCheck
-    limits: Mapping[str, int] = field(default_factory=lambda: {"CPU": 0, "Memory": 0})
+    health_retries: int = 3  # failures in a row that make it UNHEALTHY
+    limits: Mapping[str, int] = field(default_factory=lambda: {"CPU": 0, "Memory": 0})  # cpu and (hard) memory
     log_driver: str | None = None
-    log_options: Mapping[str, str] = field(default_factory=dict)
+    log_options: Mapping[str, str] = field(default_factory=dict)  # as ECS hands them to the agent
     container_arn: str = ""
     ports: tuple[ContainerPort, ...] = ()  # its portMappings
+    labels: Mapping[str, str] = field(default_factory=dict)  # the agent's and the dockerLabels, as created
+    restart_policy_enabled: bool = False  # the agent reports a RestartCount only then
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ContainerRecord:
@@ -88,7 +99,7 @@ class TaskRecord:
     family: str
     revision: int
     network_mode: str
-    network_name: str | None  # the task's own Docker network (bridge, awsvpc)
+    network_name: str | None  # the Docker network: awsvpc's own per task, bridge mode's default "bridge"
     pause_docker_name: str | None
     availability_zone: str
     launch_type: str
@@ -98,6 +109,11 @@ class TaskRecord:
     pull_started_at: str = ""
     pull_stopped_at: str = ""
     credentials: CredentialsRecord | None = None
+    fault_injection: bool = False  # the task definition's enableFaultInjection
+    # Told by the plugin process, which restarts containers under a restartPolicy (Docker counts none of
+    # it), by container name: how often each was restarted, and the StartedAt of its first run.
+    restart_counts: Mapping[str, int] = field(default_factory=dict)
+    first_started_at: Mapping[str, str] = field(default_factory=dict)
 
     def container(self, name: str) -> ContainerRecord:
         return next(c for c in self.containers if c.name == name)
@@ -111,8 +127,10 @@ class TaskRecord:
         return list(dict.fromkeys(self.network_owner(c) for c in self.containers))
 
     def to_inspect(self, containers: Iterable[ContainerRecord]) -> list[str]:
-        """The containers to inspect for an answer about ``containers``: each one and its network's owner."""
-        return list(dict.fromkeys(name for c in containers for name in (c.docker_name, self.network_owner(c))))
+        """The containers to inspect for an answer about ``containers``: each one and its network's owner, and
+        the essential containers, whose exit makes every container's desired status STOPPED."""
+        about = [name for c in containers for name in (c.docker_name, self.network_owner(c))]
+        return list(dict.fromkeys([*about, *(c.docker_name for c in self.containers if c.essential)]))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready, for the trip to the server process."""
@@ -142,7 +160,8 @@ def build_task_record(
     containers = [_container_record(plan, definition, c) for c in plan.containers]
     if plan.pause is not None:
         pause = plan.pause
-        containers.insert(0, ContainerRecord(pause.name, pause.docker_name, pause.image, type=CNI_PAUSE))
+        labels = _agent_labels(pause)
+        containers.insert(0, ContainerRecord(pause.name, pause.docker_name, pause.image, CNI_PAUSE, labels=labels))
     tags = definition.raw.get("tags") or []
     return TaskRecord(
         task_id=plan.task_id,
@@ -161,6 +180,7 @@ def build_task_record(
         pull_started_at=pull_started,
         pull_stopped_at=pull_stopped,
         credentials=None if credentials is None else _served(plan, credentials),
+        fault_injection=bool(definition.raw.get("enableFaultInjection")),
     )
 
 
@@ -188,16 +208,36 @@ def _container_record(plan: TaskPlan, definition: TaskDefinition, c: ContainerPl
         essential=c.essential,
         metadata_id=metadata_id(options.secret, c.name),
         health_check=c.has_health_check,
-        limits={
-            "CPU": int(raw.get("cpu") or 0),
-            "Memory": int(raw.get("memory") or raw.get("memoryReservation") or 0),
-        },
+        health_retries=int((raw.get("healthCheck") or {}).get("retries") or 3),
+        # memoryReservation is a Docker setting the agent passes on; its Memory limit is the hard one only.
+        limits={"CPU": int(raw.get("cpu") or 0), "Memory": int(raw.get("memory") or 0)},
         log_driver=log.get("logDriver"),
-        log_options=dict(log.get("options") or {}),
+        log_options=log_options(log, c.name, plan.task_id),
         container_arn=f"arn:aws:ecs:{options.region}:{options.account_id}:container/{options.cluster}/"
         f"{plan.task_id}/{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}",
         ports=tuple(ContainerPort(p.container_port, p.protocol) for p in c.ports),
+        labels=_agent_labels(c),
+        restart_policy_enabled=c.restart_policy is not None,
     )
+
+
+def _agent_labels(c: ContainerPlan) -> dict[str, str]:
+    """The labels the agent would have created the container with: its own and the dockerLabels, not ours."""
+    labels = c.create_body.get("Labels") or {}
+    return {k: str(v) for k, v in labels.items() if not k.startswith(f"{LABEL_PREFIX}.")}
+
+
+def log_options(log: Mapping[str, Any], container: str, task_id: str) -> dict[str, str]:
+    """A logConfiguration's options as ECS hands them to the agent, which reports them in LogOptions.
+
+    For awslogs, ECS turns ``awslogs-stream-prefix`` (no Docker option) into the stream it names,
+    ``prefix/container/task-id``; without a prefix Docker names the stream after the container id.
+    """
+    options = {str(k): str(v) for k, v in (log.get("options") or {}).items()}
+    prefix = options.pop("awslogs-stream-prefix", None) if log.get("logDriver") == "awslogs" else None
+    if prefix:
+        options["awslogs-stream"] = f"{prefix}/{container}/{task_id}"
+    return options
 
 
 def task_limits(raw: Mapping[str, Any]) -> dict[str, float]:
@@ -243,156 +283,288 @@ def host_binding(published: Mapping[str, Any], key: str) -> tuple[int, str] | No
 
 
 # -- the answers -------------------------------------------------------------------------------------------
+# Built as the agent builds them (agent/handlers/v2/response.go, v3, v4/response.go, v4/tmdsstate.go), its
+# fields in its order; a field the agent leaves empty is left out, as its Go encoder does (omitempty).
+
+# Statuses only the agent's own state has: a container whose image is there but that is not created yet,
+# and the task status of such a container (ecs-agent/api/container/status, ecs-agent/api/task/status).
+PULLED, MANIFEST_PULLED, NONE = "PULLED", "MANIFEST_PULLED", "NONE"
+# A task's known status is the earliest of its containers' (MapContainerToTaskStatus), in this order.
+TASK_STATUS_ORDER = (NONE, MANIFEST_PULLED, CREATED, RUNNING, STOPPED)
+TASK_STATUS_OF_CONTAINER = {
+    PULLED: MANIFEST_PULLED,
+    CREATED: CREATED,
+    RUNNING: RUNNING,
+    RESOURCES_PROVISIONED: RUNNING,  # the pause container's steady state
+    STOPPED: STOPPED,
+}
+MINIMUM_CPU = 2  # the agent reports less than 2 cpu units (0 included) as 2, the CPU shares Docker gets
+HEALTH_OUTPUT_LIMIT = 1024  # what the agent keeps of a health check's output
+DOCKER_HEALTH = {"healthy": HEALTHY, "unhealthy": UNHEALTHY}  # "starting" is no status the agent reports
+# Fields the agent writes even when empty (no omitempty in its structs); Health and RestartCount when it has them.
+CONTAINER_ALWAYS = {"DockerId", "Name", "DockerName", "Image", "ImageID", "DesiredStatus", "KnownStatus", "Limits"}
+CONTAINER_ALWAYS |= {"Type", "Health", "RestartCount"}
+TASK_ALWAYS = {"Cluster", "TaskARN", "Family", "Revision", "KnownStatus", "FaultInjectionEnabled"}
+
+# The Health each container was last answered with, by Docker id: the agent changes it only when the status
+# changes, so the server keeps what it said.
+SeenHealth = Mapping[str, Mapping[str, Any]]
 
 
-def container_response(task: TaskRecord, c: ContainerRecord, inspected: Inspected, v4: bool) -> dict[str, Any]:
+def container_response(
+    task: TaskRecord, c: ContainerRecord, inspected: Inspected, v4: bool, seen: SeenHealth | None = None
+) -> dict[str, Any]:
     """``${ECS_CONTAINER_METADATA_URI_V4}`` (or the v3 one) of container ``c``."""
-    info = inspected.get(c.docker_name)
-    state = None if info is None else dict(info.get("State") or {})
-    observed = observed_status(state, has_health_check=c.health_check)
-    known, desired = _statuses(c, observed.known_status)
-    info, state = info or {}, state or {}
-    out: dict[str, Any] = {
-        **_identity(c, info),
-        "DesiredStatus": desired,
-        "KnownStatus": known,
-        "Limits": dict(c.limits),
-    }
-    if observed.exit_code is not None:
-        out["ExitCode"] = observed.exit_code
-    out.update(_times(info, state, stopped=known == STOPPED))
-    out["Type"] = c.type
-    if c.health_check and state.get("Health"):
-        out["Health"] = _health(state["Health"], observed.health)
+    info = inspected.get(c.docker_name) or {}
+    known, desired = container_statuses(task, c, inspected)
     owner = inspected.get(task.network_owner(c))
-    if not v4:
-        return {**out, "Networks": networks(task, owner, v4)}
-    if c.log_driver:
-        out.update(LogDriver=c.log_driver, LogOptions=dict(c.log_options))
-    out.update(ContainerARN=c.container_arn, Networks=networks(task, owner, v4))
-    ports = port_mappings(task, c, owner)
-    return {**out, "Ports": ports} if ports else out
-
-
-def _identity(c: ContainerRecord, info: Mapping[str, Any]) -> dict[str, Any]:
-    labels = (info.get("Config", {}).get("Labels") or {}).items()
-    return {
+    out: dict[str, Any] = {
         "DockerId": info.get("Id", ""),
         "Name": c.name,
         "DockerName": c.docker_name,
         "Image": c.image,
         "ImageID": "" if c.type == CNI_PAUSE else info.get("Image", ""),
-        "Labels": {k: v for k, v in labels if k.startswith(ECS_LABEL_PREFIX)},
+        "Ports": port_mappings(task, c, owner, v4),
+        "Labels": dict(c.labels),
+        "DesiredStatus": desired,
+        "KnownStatus": known,
+        "ExitCode": observed_status(info["State"], has_health_check=False).exit_code if "State" in info else None,
+        "Limits": {"CPU": max(c.limits.get("CPU", 0), MINIMUM_CPU), "Memory": c.limits.get("Memory", 0)},
+        **container_times(task, c, info),
+        "Type": c.type,
     }
+    own_networks = networks(task, owner, v4)
+    if not v4:
+        out["Networks"] = own_networks
+    if c.health_check:
+        previous = (seen or {}).get(info.get("Id", ""))
+        out["Health"] = health(info.get("State", {}).get("Health"), c.health_retries, previous)
+    out["Volumes"] = volumes(info) if c.type != CNI_PAUSE else []
+    if v4:
+        options = dict(c.log_options) if c.log_driver else {}
+        out.update(LogDriver=c.log_driver, LogOptions=options, ContainerARN=c.container_arn)
+        out["Networks"] = own_networks
+        if c.restart_policy_enabled:
+            out["RestartCount"] = task.restart_counts.get(c.name, 0)
+    return {key: value for key, value in out.items() if value not in (None, "", [], {}) or key in CONTAINER_ALWAYS}
 
 
-def _statuses(c: ContainerRecord, known: str) -> tuple[str, str]:
-    """Known and desired status: a running pause container has its resources provisioned, and stays so."""
-    if c.type == CNI_PAUSE:
-        return (RESOURCES_PROVISIONED if known == RUNNING else known), RESOURCES_PROVISIONED
-    return known, (RUNNING if known in (CREATED, RUNNING) else STOPPED)
+def container_statuses(task: TaskRecord, c: ContainerRecord, inspected: Inspected) -> tuple[str, str]:
+    """Known and desired status, in the agent's words.
+
+    A container not created yet is PULLED (the task's images are there before it is registered). Every
+    container's desired status is its steady state (RUNNING; RESOURCES_PROVISIONED for the pause container)
+    until the task's desired status turns STOPPED, then STOPPED: a non-essential container that exited on
+    its own stays desired RUNNING, as with the agent.
+    """
+    stopping = task_stopping(task, inspected)
+    info = inspected.get(c.docker_name)
+    if info is None:
+        known = STOPPED if stopping else PULLED
+    else:
+        known = observed_status(info.get("State") or {}, has_health_check=False).known_status
+    steady = RESOURCES_PROVISIONED if c.type == CNI_PAUSE else RUNNING
+    if known == RUNNING:
+        known = steady
+    return known, STOPPED if stopping else steady
 
 
-def _times(info: Mapping[str, Any], state: Mapping[str, Any], stopped: bool) -> dict[str, str]:
-    times = {"CreatedAt": docker_time(info.get("Created")), "StartedAt": docker_time(state.get("StartedAt"))}
-    if stopped:
-        times["FinishedAt"] = docker_time(state.get("FinishedAt"))
-    return {key: value for key, value in times.items() if value}
+def task_stopping(task: TaskRecord, inspected: Inspected) -> bool:
+    """The agent's task desired status is STOPPED once an essential container has stopped (or all are gone)."""
+    if all(inspected.get(name) is None for name in inspected):
+        return True
+    return any(_exited(inspected.get(c.docker_name)) for c in task.containers if c.essential)
 
 
-def _health(docker_health: Mapping[str, Any], status: str) -> dict[str, Any]:
-    """ECS's Health object: the status (Docker's "starting" is UNKNOWN) and the last check's result."""
-    log = docker_health.get("Log") or []
-    if not log:
-        return {"status": "UNKNOWN"}
-    last = log[-1]
+def _exited(info: Mapping[str, Any] | None) -> bool:
+    return info is not None and observed_status(info.get("State") or {}, has_health_check=False).known_status == STOPPED
+
+
+def container_times(task: TaskRecord, c: ContainerRecord, info: Mapping[str, Any]) -> dict[str, str | None]:
+    """CreatedAt, StartedAt, FinishedAt: Docker's, as the agent records them from inspect data.
+
+    The agent keeps the StartedAt of the first run when a restartPolicy restarts the container (Docker's is
+    the last start), and a FinishedAt once there is one: after a restart, that of the last exit.
+    """
+    state = info.get("State") or {}
     return {
-        "status": status,
-        "statusSince": last.get("End", ""),
-        "exitCode": last.get("ExitCode"),
-        "output": str(last.get("Output", "")).strip(),
+        "CreatedAt": docker_time(info.get("Created")),
+        "StartedAt": task.first_started_at.get(c.name) or docker_time(state.get("StartedAt")),
+        "FinishedAt": docker_time(state.get("FinishedAt")),
     }
+
+
+def health(docker_health: Mapping[str, Any] | None, retries: int, previous: Mapping[str, Any] | None) -> dict[str, Any]:
+    """ECS's Health object, as the agent keeps it (api/container SetHealthStatus).
+
+    No status before Docker has one (its "starting" is not reported: ``{}``). The status, the time and the
+    output change only when the status does: they are those of the check that changed it. exitCode is that
+    of the check that made the container UNHEALTHY, and stays after it recovers.
+    """
+    status = DOCKER_HEALTH.get(str((docker_health or {}).get("Status", "")).lower())
+    if status is None or docker_health is None:
+        return {}
+    if previous and previous.get("status") == status:
+        return dict(previous)
+    log = list(docker_health.get("Log") or [])
+    check = _deciding_check(log, status, int(docker_health.get("FailingStreak") or 0), retries) or {}
+    out: dict[str, Any] = {"status": status, "statusSince": check.get("End")}
+    exit_code = check.get("ExitCode") if status == UNHEALTHY else (previous or {}).get("exitCode")
+    out["exitCode"] = exit_code or None
+    out["output"] = str(check.get("Output") or "")[:HEALTH_OUTPUT_LIMIT]
+    return {key: value for key, value in out.items() if value}
+
+
+def _deciding_check(log: list[Mapping[str, Any]], status: str, streak: int, retries: int) -> Mapping[str, Any] | None:
+    """The check, among the last ones Docker keeps, whose result gave the container its health status.
+
+    UNHEALTHY: the failure that made ``retries`` in a row. HEALTHY: the first success after the last failure
+    that counted (Docker keeps five results; with no failure among them, the oldest is the best known).
+    """
+    if not log:
+        return None
+    if status == UNHEALTHY:
+        index = len(log) - streak + retries - 1
+        return log[min(max(index, 0), len(log) - 1)]
+    end = len(log)
+    while end > 0 and log[end - 1].get("ExitCode") != 0:
+        end -= 1  # failures since the status was set, fewer than retries
+    start = end
+    while start > 0 and log[start - 1].get("ExitCode") == 0:
+        start -= 1
+    return log[start] if start < end else log[0]
+
+
+def volumes(info: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The container's mounts as Docker reports them: volume name, host path, path in the container."""
+    keys = (("DockerName", "Name"), ("Source", "Source"), ("Destination", "Destination"))
+    return [{ours: m[theirs] for ours, theirs in keys if m.get(theirs)} for m in info.get("Mounts") or []]
 
 
 def networks(task: TaskRecord, owner: Mapping[str, Any] | None, v4: bool) -> list[dict[str, Any]]:
-    """The ``Networks`` of a container, from the inspect data of the container whose network it uses."""
-    if task.network_mode == "none":
-        return []
-    entry: dict[str, Any] = {"NetworkMode": task.network_mode, "IPv4Addresses": []}
+    """The ``Networks`` of a container, from the inspect data of the container whose network it uses.
+
+    awsvpc: the task's ENI, here the pause container's address on the task network, with the v4 interface
+    properties. Other modes: every Docker network the container is on, named as Docker names it ("bridge",
+    "host", "none"), each with its address, "" where it has none (v4/tmdsstate_linux.go).
+    """
+    if task.network_mode == "awsvpc":
+        return [_eni_network(task, owner, v4)]
+    return [] if owner is None else _docker_networks(task, owner)
+
+
+def _eni_network(task: TaskRecord, owner: Mapping[str, Any] | None, v4: bool) -> dict[str, Any]:
     attached = ((owner or {}).get("NetworkSettings") or {}).get("Networks") or {}
-    net = attached.get(task.network_name) if task.network_name else None
-    if net and net.get("IPAddress"):
-        entry.update(_addresses(net, v4))
-    return [entry]
-
-
-def _addresses(net: Mapping[str, Any], v4: bool) -> dict[str, Any]:
-    out: dict[str, Any] = {"IPv4Addresses": [net["IPAddress"]]}
+    net = attached.get(task.network_name or "") or {}
+    entry: dict[str, Any] = {
+        "NetworkMode": "awsvpc",
+        "IPv4Addresses": [net["IPAddress"]] if net.get("IPAddress") else [],
+    }
+    entry.update(_ipv6(net))
     if v4:
-        out["AttachmentIndex"] = 0
-        if net.get("MacAddress"):
-            out["MACAddress"] = net["MacAddress"]
-        if net.get("IPPrefixLen") and net.get("Gateway"):
-            prefix = int(net["IPPrefixLen"])
-            out["IPv4SubnetCIDRBlock"] = str(ipaddress.ip_network(f"{net['IPAddress']}/{prefix}", strict=False))
-            out["SubnetGatewayIpv4Address"] = f"{net['Gateway']}/{net['IPPrefixLen']}"
+        entry.update(_interface_properties(net))
+    return {key: value for key, value in entry.items() if value not in ("", [], None)}
+
+
+def _docker_networks(task: TaskRecord, owner: Mapping[str, Any]) -> list[dict[str, Any]]:
+    settings = owner.get("NetworkSettings") or {}
+    attached = settings.get("Networks") or {}
+    if not attached:  # engines before API 1.21 name no networks (the agent's fallback)
+        mode = ((owner.get("HostConfig") or {}).get("NetworkMode")) or task.network_mode
+        return [{"NetworkMode": mode, "IPv4Addresses": [settings.get("IPAddress") or ""]}]
+    return [
+        {"NetworkMode": name, "IPv4Addresses": [net.get("IPAddress") or ""], **_ipv6(net)}
+        for name, net in attached.items()
+    ]
+
+
+def _ipv6(net: Mapping[str, Any]) -> dict[str, list[str]]:
+    return {"IPv6Addresses": [net["GlobalIPv6Address"]]} if net.get("GlobalIPv6Address") else {}
+
+
+def _interface_properties(net: Mapping[str, Any]) -> dict[str, Any]:
+    """What v4 adds for the ENI of an awsvpc task: the attachment index is always 0 (one ENI per task)."""
+    out: dict[str, Any] = {"AttachmentIndex": 0}
+    if net.get("IPAddress") and net.get("IPPrefixLen"):
+        prefix = int(net["IPPrefixLen"])
+        out["IPv4SubnetCIDRBlock"] = str(ipaddress.ip_network(f"{net['IPAddress']}/{prefix}", strict=False))
+    out["MACAddress"] = net.get("MacAddress")
+    if net.get("Gateway") and net.get("IPPrefixLen"):
+        out["SubnetGatewayIpv4Address"] = f"{net['Gateway']}/{net['IPPrefixLen']}"
     return out
 
 
-def port_mappings(task: TaskRecord, c: ContainerRecord, owner: Mapping[str, Any] | None) -> list[dict[str, Any]]:
-    """The v4 ``Ports`` of a container: each portMapping Docker published, on the owner of its network."""
-    out: list[dict[str, Any]] = []
+def port_mappings(
+    task: TaskRecord, c: ContainerRecord, owner: Mapping[str, Any] | None, v4: bool
+) -> list[dict[str, Any]]:
+    """The ``Ports`` of a container: every binding Docker published for its portMappings (both addresses,
+    0.0.0.0 and ::, where Docker publishes both), ``HostIp`` in v4 only.
+
+    None under awsvpc, as on ECS ("port mappings are not applicable to awsvpc network mode"), though here
+    the pause container publishes them for the test; none in host mode, where Docker publishes nothing.
+    """
+    if task.network_mode == "awsvpc":
+        return []
     published = published_ports(owner)
+    out: list[dict[str, Any]] = []
     for port in c.ports:
-        mapping: dict[str, Any] = {"ContainerPort": port.container_port, "Protocol": port.protocol}
-        if task.network_mode == "host":
-            out.append({**mapping, "HostPort": port.container_port})  # the container's port is the host's
-            continue
-        binding = host_binding(published, port.key)
-        if binding is not None:
-            out.append({**mapping, "HostPort": binding[0], "HostIp": binding[1]})
+        for binding in published.get(port.key) or []:
+            mapping = {"ContainerPort": port.container_port, "Protocol": port.protocol}
+            mapping["HostPort"] = int(binding.get("HostPort") or 0)
+            if v4 and binding.get("HostIp"):
+                mapping["HostIp"] = binding["HostIp"]
+            out.append(mapping)
     return out
 
 
-def task_response(task: TaskRecord, inspected: Inspected, v4: bool, with_tags: bool) -> dict[str, Any]:
-    """``${ECS_CONTAINER_METADATA_URI_V4}/task`` (``/taskWithTags`` with ``with_tags``)."""
-    containers = [container_response(task, c, inspected, v4) for c in task.containers]
-    known = task_known_status(task, containers)
+def task_response(
+    task: TaskRecord, inspected: Inspected, v4: bool, with_tags: bool, seen: SeenHealth | None = None
+) -> dict[str, Any]:
+    """``${ECS_CONTAINER_METADATA_URI_V4}/task`` (``/taskWithTags`` with ``with_tags``).
+
+    v4 lists the containers not created yet too (the agent's pulled containers); v3 does not.
+    """
+    containers = [container_response(task, c, inspected, v4, seen) for c in task.containers]
+    known = task_known_status(containers)
+    if not v4:
+        containers = [c for c in containers if c["KnownStatus"] != PULLED]
     out: dict[str, Any] = {
         "Cluster": task.cluster,
         "TaskARN": task.task_arn,
         "Family": task.family,
         "Revision": str(task.revision),
-        "DesiredStatus": RUNNING if known in (PENDING, RUNNING) else STOPPED,
+        "DesiredStatus": STOPPED if known == STOPPED or task_stopping(task, inspected) else RUNNING,
         "KnownStatus": known,
-        "Containers": containers,
+        "Containers": containers,  # last in v4, where its own struct adds it after the v2 fields
+        "Limits": dict(task.limits),
+        "PullStartedAt": task.pull_started_at,
+        "PullStoppedAt": task.pull_stopped_at,
+        "ExecutionStoppedAt": execution_stopped_at(task, inspected),
+        "AvailabilityZone": task.availability_zone,
+        # The agent asks ECS for the tags; a container instance has none here.
+        "TaskTags": dict(task.task_tags) if with_tags else None,
+        "LaunchType": task.launch_type if v4 else None,
     }
-    if task.limits:
-        out["Limits"] = dict(task.limits)
-    if task.pull_started_at:
-        out["PullStartedAt"] = task.pull_started_at
-        out["PullStoppedAt"] = task.pull_stopped_at
-    out["AvailabilityZone"] = task.availability_zone
     if v4:
-        out["LaunchType"] = task.launch_type
-    if with_tags:
-        out["TaskTags"] = dict(task.task_tags)
-        out["ContainerInstanceTags"] = {}
-    return out
+        out["Containers"] = out.pop("Containers")
+        out["FaultInjectionEnabled"] = task.fault_injection
+    return {key: value for key, value in out.items() if value not in (None, "", [], {}) or key in TASK_ALWAYS}
 
 
-def task_known_status(task: TaskRecord, containers: Iterable[Mapping[str, Any]]) -> str:
-    """The task's status from its containers' answers: the pause container does not count."""
-    essential = {c.name for c in task.containers if c.essential}
-    normal = {c["Name"]: c["KnownStatus"] for c in containers if c["Type"] == NORMAL}
-    essentials = [status for name, status in normal.items() if name in essential]
-    if normal and set(normal.values()) == {STOPPED}:
-        return STOPPED
-    if STOPPED in essentials:
-        return STOPPING
-    if set(essentials) <= {RUNNING}:
-        return RUNNING
-    return PENDING
+def task_known_status(containers: Iterable[Mapping[str, Any]]) -> str:
+    """The earliest status of the task's containers (a stopped one does not hold it back: STOPPED is last)."""
+    statuses = [TASK_STATUS_OF_CONTAINER.get(c["KnownStatus"], NONE) for c in containers]
+    return min(statuses, key=TASK_STATUS_ORDER.index, default=NONE)
+
+
+def execution_stopped_at(task: TaskRecord, inspected: Inspected) -> str | None:
+    """When the first essential container stopped (the agent records the time it learnt of it)."""
+    times = [
+        docker_time(((inspected.get(c.docker_name) or {}).get("State") or {}).get("FinishedAt"))
+        for c in task.containers
+        if c.essential and _exited(inspected.get(c.docker_name))
+    ]
+    return min((t for t in times if t), default=None)
 
 
 def task_addresses(task: TaskRecord, inspected: Inspected) -> set[str]:
@@ -402,6 +574,16 @@ def task_addresses(task: TaskRecord, inspected: Inspected) -> set[str]:
         attached = ((inspected.get(name) or {}).get("NetworkSettings") or {}).get("Networks") or {}
         addresses.update(n["IPAddress"] for n in attached.values() if n.get("IPAddress"))
     return addresses
+
+
+def with_network_stats(stats: Mapping[str, Any], owner: Mapping[str, Any]) -> dict[str, Any]:
+    """The sample of a container on another's network namespace (awsvpc) with that namespace's counters, as
+    the agent gives every container of an awsvpc task the task's network stats."""
+    out = dict(stats)
+    for key in ("networks", "network_rate_stats"):
+        if owner.get(key):
+            out[key] = owner[key]
+    return out
 
 
 def stats_response(sample: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -88,13 +88,23 @@ class ContainerPlan:
     image: str  # after the image mapping
     essential: bool
     depends_on: tuple[ContainerDependency, ...]  # explicit dependsOn plus START for every link target
-    created_after: tuple[str, ...]  # volumesFrom sources: must exist before this container is created
+    # volumesFrom sources and link targets: Docker needs them to exist when this container is created
+    created_after: tuple[str, ...]
     has_health_check: bool
     start_timeout: float | None
     stop_timeout: float
     ports: tuple[PortMapping, ...]
-    # Engine API ContainerCreate body, HostConfig and NetworkingConfig inside; its Env holds secret values.
+    # Engine API ContainerCreate body, HostConfig inside; its Env holds secret values.
     create_body: Mapping[str, Any] = field(repr=False)
+    restart_policy: RestartPolicy | None = None  # an enabled restartPolicy; the state machine applies it
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """An enabled restartPolicy, as the agent's restart tracker reads it."""
+
+    ignored_exit_codes: tuple[int, ...] = ()
+    restart_attempt_period: float = 300.0  # seconds a container must run before a restart is tried (ECS default)
 
 
 @dataclass(frozen=True)
@@ -113,6 +123,12 @@ class VolumePlan:
 class NetworkPlan:
     docker_name: str
     labels: Mapping[str, str]
+    # False for Docker's default bridge (bridge mode, as the agent runs it): it is on every engine, shared by
+    # every container there, and never ours to create or remove.
+    owned_by_task: bool = True
+
+
+DEFAULT_BRIDGE = NetworkPlan("bridge", {}, owned_by_task=False)
 
 
 @dataclass(frozen=True)
@@ -207,8 +223,10 @@ def build_plan(taskdef: TaskDefinition, options: PlanOptions) -> TaskPlan:
 
     mode = taskdef.network_mode
     network: NetworkPlan | None = None
-    if mode in ("bridge", "awsvpc"):
+    if mode == "awsvpc":
         network = NetworkPlan(f"{prefix}-{short_id}", {**base_labels})
+    elif mode == "bridge":
+        network = DEFAULT_BRIDGE
 
     volumes = tuple(
         _volume_plan(v, taskdef.field_path(f"volumes[{i}]"), prefix, short_id, base_labels, problems)
@@ -475,8 +493,6 @@ def _refuse_unsupported_container_fields(c: ContainerDefinition, at: Callable[..
                 f"{at(f'portMappings[{i}]', 'containerPortRange')}: port ranges are not reproduced locally; "
                 "list the ports one by one with containerPort"
             )
-    if (raw.get("restartPolicy") or {}).get("enabled"):
-        problems.append(f"{at('restartPolicy')}: container restarts are not reproduced locally")
 
 
 def _depends_on(c: ContainerDefinition) -> tuple[ContainerDependency, ...]:
@@ -534,21 +550,26 @@ def _join_network(
     docker_names: Mapping[str, str],
     config: dict[str, Any],
     host_config: dict[str, Any],
-) -> dict[str, Any]:
-    """Put the container on the task's network as the agent does; returns its NetworkingConfig ({}: none)."""
+) -> None:
+    """Put the container on the task's network as the agent does: through HostConfig alone (the agent sends
+    an empty NetworkingConfig), so no network-scoped alias exists in any mode."""
     if mode == "awsvpc":
         host_config["NetworkMode"] = f"container:{pause_name}"  # the pause container publishes the ports
-        return {}
+        return
     if mode != "bridge" or network is None:
         host_config["NetworkMode"] = mode  # "host" or "none"
-        return {}
+        return
+    # Docker's default bridge has no DNS for container names: only links (legacy links, in /etc/hosts) give
+    # a container a name to reach another by, "docker name:alias" as the agent's dockerLinks writes them.
     host_config["NetworkMode"] = network.docker_name
     _publish(ports, config, host_config)
-    # On the default bridge only links give a container a name to reach another by.
-    endpoint: dict[str, Any] = {"Aliases": [c.name]}
     if c.links:
-        endpoint["Links"] = [f"{docker_names[link.container_name]}:{link.alias}" for link in c.links]
-    return {"EndpointsConfig": {network.docker_name: endpoint}}
+        host_config["Links"] = [f"{docker_names[link.container_name]}:{link.alias}" for link in c.links]
+
+
+def _link_targets(c: ContainerDefinition) -> list[str]:
+    # A legacy link names a container that exists; the agent creates a linked container only after its targets.
+    return [link.container_name for link in c.links]
 
 
 # pidMode and ipcMode: "task" shares the pause container's namespace; the values Docker knows pass as given.
@@ -631,7 +652,7 @@ def _container_plan(
         **_from_table(CONFIG_FIELDS, raw),
     }
     host_config: dict[str, Any] = {}
-    networking = _join_network(c, mode, network, pause_name, ports, docker_names, config, host_config)
+    _join_network(c, mode, network, pause_name, ports, docker_names, config, host_config)
     host_config.update(_namespaces(taskdef, pause_name))
     host_config.update(_mounts(c, volumes, docker_names))
     host_config.update(_from_table(HOST_CONFIG_FIELDS, raw))
@@ -641,20 +662,31 @@ def _container_plan(
     host_config.update(_memory_swap(c))
 
     body = {**config, "HostConfig": host_config}
-    if networking:
-        body["NetworkingConfig"] = networking
     return ContainerPlan(
         name=c.name,
         docker_name=docker_names[c.name],
         image=image,
         essential=c.essential,
         depends_on=_depends_on(c),
-        created_after=tuple(v.source_container for v in c.volumes_from),
+        created_after=tuple(dict.fromkeys([*(v.source_container for v in c.volumes_from), *_link_targets(c)])),
         has_health_check=bool(raw.get("healthCheck")),
         start_timeout=_start_timeout(c, options),
         stop_timeout=_stop_timeout(c, options),
         ports=ports,
         create_body=body,
+        restart_policy=_restart_policy(raw),
+    )
+
+
+def _restart_policy(raw: Mapping[str, Any]) -> RestartPolicy | None:
+    """The agent restarts a container in place only when its restartPolicy is enabled."""
+    policy = raw.get("restartPolicy") or {}
+    if not policy.get("enabled"):
+        return None
+    period = policy.get("restartAttemptPeriod")
+    return RestartPolicy(
+        ignored_exit_codes=tuple(policy.get("ignoredExitCodes") or ()),
+        restart_attempt_period=float(period) if period is not None else RestartPolicy.restart_attempt_period,
     )
 
 
@@ -747,6 +779,7 @@ def plan_data(plan: TaskPlan, secret_names: Mapping[str, Sequence[str]] = {}) ->
                 "mounts": list(host.get("Binds", [])),
                 "volumes_from": list(host.get("VolumesFrom", [])),
                 "network": host.get("NetworkMode"),
+                "links": list(host.get("Links", [])),
                 "health_check": body.get("Healthcheck", {}).get("Test"),
                 "start_timeout": c.start_timeout,
                 "stop_timeout": c.stop_timeout,
@@ -823,7 +856,8 @@ def _format_container(c: Mapping[str, Any]) -> list[str]:
     lines.append(f"  ports       {ports or '-'}")
     mounts = c["mounts"] + [f"volumes from {v}" for v in c["volumes_from"]]
     lines.append(f"  mounts      {', '.join(mounts) or '-'}")
-    lines.append(f"  network     {c['network']}")
+    links = f", links {', '.join(c['links'])}" if c.get("links") else ""
+    lines.append(f"  network     {c['network']}{links}")
     if c["health_check"]:
         lines.append(f"  health      {c['health_check']}")
     timeout = "none" if c["start_timeout"] is None else f"{c['start_timeout']:g} s"

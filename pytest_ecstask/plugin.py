@@ -20,7 +20,7 @@ import pytest
 
 from pytest_ecstask import reporting, settings
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.run import Run, with_hooks
+from pytest_ecstask.run import Run, task_options
 from pytest_ecstask.settings import MARKER_ARGS as MARKER_ARGS  # what a marker may say, named here as before
 
 if TYPE_CHECKING:
@@ -68,7 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
             # adjusted as a run would, so a template given with --ecs-var passes.
             from pytest_ecstask.task import load_source
 
-            load_source(resolved.taskdef, options=settings.for_task(with_hooks(config, resolved.task), {}))
+            load_source(resolved.taskdef, options=task_options(config, resolved))
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     run = Run.begin(config, resolved)

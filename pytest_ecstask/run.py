@@ -37,7 +37,6 @@ class Run:
 
     config: pytest.Config
     settings: Settings
-    options: TaskOptions  # the settings' task options with the plugin's hooks: what every task starts from
     session_id: str
     owner: Owner
     lease: Lease | None  # held by the controller (or the only process); workers name the controller's
@@ -63,8 +62,7 @@ class Run:
             lease = _take_lease(session_id)
             lease_path = str(lease.path)
         owner = Owner(session_id, host_id(), lease_path, settings.keep)
-        options = with_hooks(config, settings.task)
-        return cls(config, settings, options, session_id, owner, lease, is_worker=hasattr(config, "workerinput"))
+        return cls(config, settings, session_id, owner, lease, is_worker=hasattr(config, "workerinput"))
 
     @property
     def session_dir(self) -> Path:
@@ -109,8 +107,7 @@ class Run:
         self, arguments: Mapping[str, Any], fixture_credentials: Mapping[str, str] | None = None
     ) -> TaskOptions:
         """The run's options as a marker's or factory call's arguments change them."""
-        provider = credentials_provider(self.config, fixture_credentials, self.settings.task_credentials)
-        return replace(for_task(self.options, arguments), credentials_provider=provider)
+        return task_options(self.config, self.settings, arguments, fixture_credentials)
 
     def start_task(
         self,
@@ -210,6 +207,21 @@ def _take_lease(session_id: str) -> Lease:
             f"session id {session_id!r} (from {SESSION_ENV}) is in use by another run that is still going; "
             "give each run its own id"
         ) from None
+
+
+def task_options(
+    config: pytest.Config,
+    settings: Settings,
+    arguments: Mapping[str, Any] | None = None,
+    fixture_credentials: Mapping[str, str] | None = None,
+) -> TaskOptions:
+    """What a task is given: the settings, the plugin's hooks, then a marker's or factory call's arguments.
+
+    A run's tasks and ``--ecs-plan`` both ask here (and ``settings.plan_options`` then), so the plan shown
+    is the plan a run makes.
+    """
+    provider = credentials_provider(config, fixture_credentials, settings.task_credentials)
+    return replace(for_task(with_hooks(config, settings.task), arguments or {}), credentials_provider=provider)
 
 
 def with_hooks(config: pytest.Config, options: TaskOptions) -> TaskOptions:

@@ -35,7 +35,6 @@ from pytest_ecstask.taskstate import (
     LogLine,
     Note,
     RestartContainer,
-    RestartPolicy,
     Role,
     StopTask,
     TaskMachine,
@@ -182,7 +181,6 @@ class TaskRunner:
         on_provisioned: Callable[[str, str], None] | None = None,
         on_removed: Callable[[], None] | None = None,
         mask: Callable[[str], str] = str,
-        restart_policies: Mapping[str, RestartPolicy] | None = None,
     ) -> None:
         if pull not in PULL_POLICIES:
             raise EcsTaskError(f"pull policy {pull!r} is not one of {', '.join(PULL_POLICIES)}")
@@ -198,7 +196,7 @@ class TaskRunner:
         # Lifecycle events (kind, container, details) for hooks; called from the runner's threads.
         self.listeners: list[Callable[[str, str | None, Mapping[str, Any]], None]] = []
         self.registry_auth: Mapping[str, Mapping[str, str]] = {}  # image -> pull credentials
-        self.machine = TaskMachine(plan, restart_policies=restart_policies)
+        self.machine = TaskMachine(plan)
         self.state = self.machine.state
         self.containers = self.machine.containers
         self.pause = self.machine.pause
@@ -330,7 +328,7 @@ class TaskRunner:
             with self._changed:
                 self._by_id[docker_id] = c
                 self.machine.observe(c.name, docker_id, seen)
-        if self.plan.network is not None:
+        if self.plan.network is not None and self.plan.network.owned_by_task:
             networks = self.api.networks(names=[self.plan.network.docker_name])
             self._network_id = networks[0]["Id"] if networks else None
         self._volumes_created = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "task"]
@@ -406,7 +404,8 @@ class TaskRunner:
         self._event_thread.start()
 
     def _create_network_and_volumes(self) -> None:
-        if self.plan.network is not None:
+        # In bridge mode the containers go on Docker's default bridge, which is never created nor removed here.
+        if self.plan.network is not None and self.plan.network.owned_by_task:
             self._network_id = self.api.create_network(
                 self.plan.network.docker_name, driver="bridge", labels=dict(self.plan.network.labels)
             )["Id"]

@@ -8,6 +8,9 @@ template variables, environment file mappings) have a reader of their own.
 
 ``python -m pytest_ecstask.settings --write docs/reference.md`` rewrites the generated tables there.
 
+:func:`plan_options` is the one place a task's settings become its plan's options: a run (``create_task``)
+and ``--ecs-plan`` both call it, so the plan shown is the plan run.
+
 Light on imports: the plugin resolves these when pytest starts, also in runs that never start a task.
 """
 
@@ -26,6 +29,12 @@ from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
 
 if TYPE_CHECKING:
     import pytest
+
+    from pytest_ecstask.endpointids import EndpointInfo
+    from pytest_ecstask.inputs import TaskInputs
+    from pytest_ecstask.lifecycle import Owner
+    from pytest_ecstask.plan import PlanOptions
+    from pytest_ecstask.taskdef import TaskDefinition
 
 DEFAULT_START_TIMEOUT = 300.0  # under pytest, so that a broken health check cannot hang a run
 DEFAULT_ORPHAN_AGE = DEFAULT_MAX_AGE
@@ -786,6 +795,54 @@ def for_task(base: TaskOptions, arguments: Mapping[str, Any]) -> TaskOptions:
     if options.region != defaults.DEFAULT_REGION and options.availability_zone == defaults.DEFAULT_AVAILABILITY_ZONE:
         options = replace(options, availability_zone=f"{options.region}a")  # a zone of the region given
     return options
+
+
+def plan_options(
+    taskdef: TaskDefinition,
+    options: TaskOptions,
+    inputs: TaskInputs | None,
+    *,
+    owner: Owner,
+    pause_image: Callable[[], str],
+    serve_endpoints: Callable[[int], EndpointInfo | None] | None = None,
+    task_id: str | None = None,
+    created: str | None = None,
+    secret: str | None = None,
+) -> PlanOptions:
+    """What a task's settings make of its plan, for a run (``create_task``) and for ``--ecs-plan`` alike.
+
+    ``inputs`` None is a plan to show: secrets and environment files are not read (their names show) and
+    the image hook is not asked (it may build an image). ``pause_image`` is asked only for a task with a
+    pause container (a run's engine imports the image then); ``serve_endpoints``, with the port asked, only
+    when the endpoints are on. What the caller does not give is made up: a task id, the time, the secret
+    the endpoint ids derive from.
+    """
+    import secrets as _secrets
+
+    from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
+    from pytest_ecstask.plan import PlanOptions, needs_pause_container
+
+    serve = serve_endpoints if options.endpoints else None
+    return PlanOptions(
+        task_id=task_id or new_task_id(),
+        owner=owner,
+        created=created or now_rfc3339(),
+        pause_image=pause_image() if needs_pause_container(taskdef) else "",
+        image_map=dict(options.images),
+        container_images=inputs.container_images if inputs is not None else {},
+        stop_timeout=options.stop_timeout,
+        default_start_timeout=options.start_timeout,
+        cluster=options.cluster,
+        region=options.region,
+        account_id=options.account_id,
+        availability_zone=options.availability_zone,
+        launch_type=options.launch_type,
+        secret_values=inputs.secret_values if inputs is not None else {},
+        environment_files=inputs.environment_files if inputs is not None else {},
+        endpoint=serve(options.endpoint_port) if serve is not None else None,
+        secret=secret or _secrets.token_hex(16),
+        mask_secrets=inputs is None,
+    )
 
 
 # -- pytest --help ---------------------------------------------------------------------------------------

@@ -27,11 +27,12 @@ from pytest_ecstask.errors import EcsTaskError, TaskFailedToStart
 from pytest_ecstask.inputs import TaskSource as TaskSource  # re-exported: imported from here by earlier code
 from pytest_ecstask.inputs import load_source as load_source
 from pytest_ecstask.inputs import resolve_credentials, resolve_inputs
-from pytest_ecstask.lifecycle import Owner, lease_dir, new_task_id, now_rfc3339, process_owner
+from pytest_ecstask.lifecycle import Owner, lease_dir, process_owner
 from pytest_ecstask.options import TaskOptions
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan, needs_pause_container
-from pytest_ecstask.runtime import Engine, TaskRunner, fetch_log_lines
+from pytest_ecstask.plan import TaskPlan, build_plan
+from pytest_ecstask.runtime import LOG_TAIL_ON_FAILURE, Engine, TaskRunner, fetch_log_lines
 from pytest_ecstask.secretvalues import SecretMask
+from pytest_ecstask.settings import plan_options
 from pytest_ecstask.taskdef import TaskDefinition
 from pytest_ecstask.taskstate import ContainerState, LogLine, TimelineEntry
 
@@ -250,6 +251,11 @@ class Container:
         return self._state.exit_code
 
     @property
+    def restart_count(self) -> int:
+        """How many times its restartPolicy restarted it in place (0 without one)."""
+        return self._state.restart_count
+
+    @property
     def health(self) -> str:
         """UNKNOWN, HEALTHY or UNHEALTHY; only a task definition healthCheck makes it other than UNKNOWN."""
         return self._state.health
@@ -418,12 +424,12 @@ class Container:
         return self._state.paused
 
     def disconnect(self) -> None:
-        """Cut the container off its task network (in awsvpc: the whole task, which shares one namespace)."""
+        """Cut the container off its network (bridge: Docker's default bridge; awsvpc: the whole task)."""
         network, target = self._network_target()
         self._task._engine.api.disconnect_container_from_network(target, network)
 
     def reconnect(self) -> None:
-        """Join the task network again, with the same aliases and links as at creation."""
+        """Join its network again; legacy links (bridge) are kept by Docker and come back with it."""
         network, target = self._network_target()
         endpoint = dict(
             self._state.plan.create_body.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(network, {})
@@ -531,6 +537,15 @@ class Task:
     def _register(self, pull_started: str, pull_stopped: str) -> None:
         if self.endpoint is not None:
             register(self.endpoint, task_record(self, pull_started, pull_stopped))
+            if self._tell_restart not in self._runner.listeners:
+                self._runner.listeners.append(self._tell_restart)
+
+    def _tell_restart(self, kind: str, container: str | None, details: Mapping[str, Any]) -> None:
+        """The endpoint server's RestartCount: Docker counts no restart the plugin makes in place."""
+        from pytest_ecstask.endpoints import restarted
+
+        if kind == "container_restarted" and container is not None and self.endpoint is not None:
+            restarted(self.endpoint, self.id, container, int(details.get("restart_count", 0)))
 
     def _unregister(self) -> None:
         if self.endpoint is not None:
@@ -624,6 +639,10 @@ class Task:
             message = self.describe_failure()
             self.close()
             raise TaskFailedToStart(message)
+        crashed = self._runner.machine.failed_during_startup()
+        if self.options.check and crashed is not None:
+            self.close()  # first, so that every container's status, exit code and output are final
+            raise TaskFailedToStart(self.describe_failure() + _last_lines(self.containers[crashed.name]))
         for name, strategy in self.options.wait_for.items():
             self._runner.note(name, f"waiting for {type(strategy).__name__}")
             try:
@@ -668,6 +687,12 @@ class Task:
         return self.mask("\n".join(lines))
 
 
+def _last_lines(c: Container) -> str:
+    """A container's last lines of output, masked, as a failure message quotes them."""
+    lines = c.logs().rstrip().splitlines()[-LOG_TAIL_ON_FAILURE:]
+    return f"\n  last log lines of {c.name!r}:\n" + "\n".join("    " + line for line in lines) if lines else ""
+
+
 def create_task(
     source: TaskSource,
     options: TaskOptions = TaskOptions(),
@@ -686,35 +711,25 @@ def create_task(
     ``task_id``, ``created`` and ``secret`` give a task planned elsewhere, e.g. the session task another
     xdist worker starts; with ``started_elsewhere`` no credentials are asked for, the starter has them.
     """
-    import secrets as _secrets
-
     # source -> render -> parse and validate (the hooks' adjustments and the overrides validated again)
     taskdef = load_source(source, base_dir=base_dir, options=options)
     # -> resolve inputs: everything that can be missing is looked for before the engine is asked for anything
     inputs = resolve_inputs(taskdef, options, base_dir)
     engine = engine or get_engine()
     owner = owner or process_owner()
-    # -> plan: every Docker request decided
+    # -> plan: every Docker request decided; the settings made into plan options as --ecs-plan makes them
     plan = build_plan(
         taskdef,
-        PlanOptions(
-            task_id=task_id or new_task_id(),
+        plan_options(
+            taskdef,
+            options,
+            inputs,
             owner=owner,
-            created=created or now_rfc3339(),
-            pause_image=engine.pause_image() if needs_pause_container(taskdef) else "",
-            image_map=dict(options.images),
-            container_images=inputs.container_images,
-            stop_timeout=options.stop_timeout,
-            default_start_timeout=options.start_timeout,
-            secret_values=inputs.secret_values,
-            environment_files=inputs.environment_files,
-            cluster=options.cluster,
-            region=options.region,
-            account_id=options.account_id,
-            availability_zone=options.availability_zone,
-            launch_type=options.launch_type,
-            endpoint=endpoint_for(owner, options.endpoint_port, engine.host) if options.endpoints else None,
-            secret=secret or _secrets.token_hex(16),
+            pause_image=engine.pause_image,
+            serve_endpoints=lambda port: endpoint_for(owner, port, engine.host),
+            task_id=task_id,
+            created=created,
+            secret=secret,
         ),
     )
     _warn_unknown_fields(plan, taskdef.source)

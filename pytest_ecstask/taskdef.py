@@ -15,8 +15,10 @@ import functools
 import json
 import os
 import re
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -32,7 +34,9 @@ __all__ = [
     "DependencyCondition",
     "Link",
     "TaskDefinition",
+    "TaskDefinitionWarning",
     "VolumeFrom",
+    "image_problems",
     "load_task_definition",
     "parse_task_definition",
     "parse_task_definition_text",
@@ -118,6 +122,26 @@ _HEALTH_CHECK_RANGES: Mapping[str, tuple[int, int]] = {
     "startPeriod": (0, 300),
 }
 _STOP_TIMEOUT_MAX = 120
+# ECS takes at most this many container definitions in one task definition (a quota that cannot be raised).
+_CONTAINERS_MAX = 10
+# Docker (20.10 on) refuses a container memory limit or reservation below 6 MiB; the ECS docs say so too.
+_MEMORY_MIN_MIB = 6
+# Task-level sizes: "1024" in CPU units or MiB, or a number with its unit ("1 vCPU", ".25 vcpu", "2GB").
+_TASK_SIZE = re.compile(r"(?P<number>[0-9]+(?:\.[0-9]+)?|\.[0-9]+) ?(?P<unit>[A-Za-z]*)")
+_TASK_SIZE_UNITS: Mapping[str, tuple[str, str, str]] = {  # key -> its unit, in any case; the base unit; examples
+    "cpu": ("vCPU", "CPU units", "'1024', '1 vCPU' or '.25 vcpu'"),
+    "memory": ("GB", "MiB", "'2048', '2 GB' or '0.5GB'"),
+}
+# The cpu and memory pairs Fargate offers: task CPU units -> the task memory values (MiB) that go with it.
+_FARGATE_SIZES: Mapping[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
 # ECS refuses these in awsvpc: the task's network namespace is configured by ECS, not per container.
 _AWSVPC_REFUSED = ("hostname", "extraHosts", "dnsServers", "dnsSearchDomains")
 _WRAPPER_KEYS = ("taskDefinition", "tags", "ResponseMetadata")  # boto3 responses carry ResponseMetadata
@@ -132,7 +156,30 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _YAML_SUFFIXES = (".yaml", ".yml")
 _YAML_START = re.compile(r"(---|[A-Za-z_][\w-]*\s*:(\s|$))")
 
+# A deploy pipeline's image placeholder, as CodePipeline's ECS blue/green action takes it (<IMAGE1_NAME>): the
+# pipeline puts the image it built there before it registers the task definition.
+PIPELINE_PLACEHOLDER = re.compile(r"<[A-Za-z0-9_.-]+>")
+# What ECS takes as an image: up to 255 of these characters (before the "@" of a digest), and sha256 digests.
+_ECS_IMAGE_CHARACTERS = re.compile(r"[A-Za-z0-9_:./#@-]*")
+_ECS_IMAGE_MAX = 255
+_ECS_DIGEST = re.compile(r"sha256:[0-9A-Fa-f]{64}")
+# What Docker takes as an image reference (the grammar of github.com/distribution/reference): lower-case
+# repository path components, an optional registry host and port, a tag, a digest.
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_DOMAIN_COMPONENT = r"(?:[A-Za-z0-9]|[A-Za-z0-9][A-Za-z0-9-]*[A-Za-z0-9])"
+_DOCKER_REFERENCE = re.compile(
+    rf"(?:(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[0-9A-Fa-f:]+\])(?::[0-9]+)?/)?"
+    rf"{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9A-Fa-f]{32,})?"
+)
+_DOCKER_NAME_MAX = 255  # the repository name, registry included, without tag or digest
+
 _T = TypeVar("_T")
+
+
+class TaskDefinitionWarning(UserWarning):
+    """ECS may refuse this task definition, and its documentation leaves the rule unclear: it runs locally."""
 
 
 class DependencyCondition(str, enum.Enum):
@@ -292,10 +339,16 @@ def _depth_over(data: Any, limit: int) -> bool:
 
 def parse_task_definition(data: Any, source: str, *, default_family: str | None = None) -> TaskDefinition:
     """Validate already-parsed JSON. A family missing from the data is taken from default_family, else
-    from the source's file name stem (characters ECS refuses in a family become '-')."""
-    task, problems = _validate(data, source, default_family)
+    from the source's file name stem (characters ECS refuses in a family become '-').
+
+    What ECS may refuse, where its documentation leaves the rule unclear, is a ``TaskDefinitionWarning``.
+    """
+    task, problems, notes = _validate(data, source, default_family)
     if task is None:
         raise TaskDefinitionError(source, problems)
+    for note in notes:
+        # Told from this line, whoever calls: a definition validated again after its overrides warns once.
+        warnings.warn(TaskDefinitionWarning(f"{source}: {note}"), stacklevel=1)
     return task
 
 
@@ -324,9 +377,13 @@ class _Where:
 class _Problems:
     def __init__(self) -> None:
         self.items: list[str] = []
+        self.notes: list[str] = []  # what ECS may refuse: warned about, not refused
 
     def add(self, where: _Where, message: str) -> None:
         self.items.append(f"{where}: {message}")
+
+    def warn(self, where: _Where, message: str) -> None:
+        self.notes.append(f"{where}: {message}")
 
 
 def _show(value: Any) -> str:
@@ -633,18 +690,19 @@ def _take_revision(norm: _Normalized, out: _Problems) -> None:
         out.add(norm.locate("revision"), f"expected a revision number (1 or more), got {_show(revision)}")
 
 
-def _validate(data: Any, source: str, default_family: str | None) -> tuple[TaskDefinition | None, list[str]]:
+def _validate(data: Any, source: str, default_family: str | None) -> tuple[TaskDefinition | None, list[str], list[str]]:
+    """The task definition (None when refused), the problems that refuse it, and what to warn about."""
     if _depth_over(data, MAX_DEPTH):
-        return None, [f"$: nested more than {MAX_DEPTH} levels deep; a task definition is at most 7 deep"]
+        return None, [f"$: nested more than {MAX_DEPTH} levels deep; a task definition is at most 7 deep"], []
     out = _Problems()
     norm = _normalize(data, source, default_family, out)
     if norm is None:
-        return None, out.items
+        return None, out.items, []
     _check_structure(norm.body, _register_input_shape(), norm.base, out, locate=norm.locate)
     _check_ecs_rules(norm, out)
     if out.items:
-        return None, out.items
-    return _build(norm, source), []
+        return None, out.items, []
+    return _build(norm, source), [], out.notes
 
 
 def _without_nulls(value: Any) -> Any:
@@ -730,6 +788,13 @@ class _Task:
         self.network_mode: str | None = (
             _DEFAULT_NETWORK_MODE if mode is None else mode if mode in _NETWORK_MODES else None
         )
+        # None when absent: ECS then checks the definition for the EC2 launch type without saying so.
+        compatibilities = _typed(body, "requiresCompatibilities", list)
+        self.launch_types: frozenset[str] | None = (
+            None
+            if body.get("requiresCompatibilities") is None
+            else frozenset(c for c in compatibilities or [] if isinstance(c, str))
+        )
         self.has_list = isinstance(body.get("containerDefinitions"), list)
         self._gather_containers(_typed(body, "containerDefinitions", list) or [])
         self.volumes_where = norm.locate("volumes")
@@ -778,13 +843,20 @@ def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
             task.where,
             'no essential container: ECS needs at least one container with "essential": true (the default)',
         )
+    if task.count > _CONTAINERS_MAX:
+        out.add(
+            task.where,
+            f"{task.count} container definitions: ECS takes at most {_CONTAINERS_MAX} in one task definition",
+        )
     for container in task.containers:
         _check_references(container, task, out)
         _check_health_check(container, out)
         _check_timeouts(container, out)
         _check_ports(container, task, out)
         _check_network_fields(container, task, out)
+        _check_image(container, out)
     _check_cycles(task, out)
+    _check_sizes(norm, task, out)
 
 
 def _check_family(norm: _Normalized, out: _Problems) -> None:
@@ -1027,6 +1099,262 @@ def _check_network_fields(container: _Container, task: _Task, out: _Problems) ->
     for key in _AWSVPC_REFUSED:
         if container.body.get(key) not in (None, [], ""):
             out.add(container.where.key(key), f"ECS refuses {key!r} in awsvpc network mode")
+
+
+def image_problems(taskdef: TaskDefinition, images: Mapping[str, str]) -> list[str]:
+    """What refuses the images the containers run (by container name, after the image mappings and the image
+    hook), each located in the task definition; empty when every image can run.
+
+    An image nothing replaced is checked as ECS and Docker check it. One that a mapping or the hook replaced is
+    checked as Docker takes it: the mapping stands in for what a deploy pipeline writes in the task definition
+    before ECS sees it, so a mapped ``<IMAGE1_NAME>`` runs.
+    """
+    problems = []
+    for i, c in enumerate(taskdef.containers):
+        image = images.get(c.name, c.image)
+        if image == c.image:
+            problem = _pipeline_placeholder_problem(image) or _ecs_image_problem(image) or _docker_image_problem(image)
+        else:
+            problem = _docker_image_problem(image)
+            problem = problem and f"{problem} (what the image mappings or the image hook give for {_show(c.image)})"
+        if problem:
+            problems.append(f"{taskdef.container_path(i, c.name, 'image')}: {problem}")
+    return problems
+
+
+def _pipeline_placeholder_problem(image: str) -> str | None:
+    token = PIPELINE_PLACEHOLDER.search(image)
+    if token is None:
+        return None
+    return (
+        f"{_show(image)} holds the pipeline placeholder {token.group()!r}, which ECS refuses in an image (a "
+        "deploy pipeline writes the image it built there); map it to an image to run: "
+        f"--ecs-image '{image}=IMAGE' (ini ecs_images, marker images={{{image!r}: IMAGE}})"
+    )
+
+
+def _ecs_image_problem(image: str) -> str | None:
+    name, at, digest = image.partition("@")
+    refused = sorted(
+        {ch for ch in image if not _ECS_IMAGE_CHARACTERS.fullmatch(ch)} | ({"@"} if "@" in digest else set())
+    )
+    if refused:
+        return (
+            f"{_show(image)} has characters ECS refuses in an image ({', '.join(map(repr, refused))}): it takes "
+            "letters, digits, '-', '_', ':', '.', '/', '#', and '@' before a digest"
+        )
+    if len(name) > _ECS_IMAGE_MAX:
+        return f"{len(name)} characters{' before the digest' if at else ''}: ECS takes images up to {_ECS_IMAGE_MAX}"
+    if at and not _ECS_DIGEST.fullmatch(digest):
+        return f"{_show(image)}: ECS takes only sha256 digests, 'sha256:' and 64 hexadecimal digits after the '@'"
+    return None
+
+
+def _docker_image_problem(image: str) -> str | None:
+    if not _DOCKER_REFERENCE.fullmatch(image):
+        lower = " (repository names are lower case)" if _DOCKER_REFERENCE.fullmatch(image.lower()) else ""
+        return f"{_show(image)} is not a valid image reference{lower}, and Docker refuses it"
+    name = re.sub(r":[^/]*$", "", image.partition("@")[0])
+    if len(name) > _DOCKER_NAME_MAX:
+        return f"{_show(image)} has a repository name of {len(name)} characters: Docker takes up to {_DOCKER_NAME_MAX}"
+    return None
+
+
+def _check_image(container: _Container, out: _Problems) -> None:
+    # Whether the image is a valid reference is checked once the image to run is known (image_problems): an
+    # image mapping may stand in for what a pipeline puts there. Nothing can stand in for no image at all.
+    image = _typed(container.body, "image", str)
+    if image is not None and not image.strip():
+        out.add(container.where.key("image"), f"{_show(image)} is empty: ECS needs an image to run")
+
+
+# --- task size and memory -----------------------------------------------------------------------------------
+
+
+def _check_sizes(norm: _Normalized, task: _Task, out: _Problems) -> None:
+    cpu = _task_size(norm, "cpu", out)
+    memory = _task_size(norm, "memory", out)
+    fargate = task.launch_types is not None and "FARGATE" in task.launch_types
+    if fargate:
+        _check_fargate(norm, task, cpu, memory, out)
+    for container in task.containers:
+        _check_container_memory(container, memory, norm, out)
+    if memory is not None:
+        _check_reservations(task, memory, norm.locate("memory"), out)
+    if norm.body.get("memory") is None and not fargate:
+        _check_memory_given(task, out)
+
+
+def _task_size(norm: _Normalized, key: str, out: _Problems) -> int | None:
+    """Task-level cpu (CPU units) or memory (MiB) as ECS reads it; None when absent, templated or unreadable."""
+    text = _typed(norm.body, key, str)
+    if text is None or _has_placeholder(text):
+        return None
+    unit_name, base, examples = _TASK_SIZE_UNITS[key]
+    where = norm.locate(key)
+    match = _TASK_SIZE.fullmatch(text)
+    unit = match["unit"].lower() if match else None
+    if match is None or unit not in ("", unit_name.lower()) or (unit == "" and not match["number"].isdigit()):
+        out.add(
+            where,
+            f"{_show(text)} is not a task {key} ECS reads: give {base} as a whole number, or {unit_name} after "
+            f"a number, as in {examples}",
+        )
+        return None
+    value = Decimal(match["number"]) * (1024 if unit else 1)
+    if value != value.to_integral_value():
+        out.warn(
+            where,
+            f"{_show(text)} is {value.normalize():f} {base}, not a whole number, and the ECS documentation does "
+            f"not say what ECS makes of it; give {base} as a whole number",
+        )
+        return None
+    return int(value)
+
+
+def _check_fargate(norm: _Normalized, task: _Task, cpu: int | None, memory: int | None, out: _Problems) -> None:
+    """What FARGATE in requiresCompatibilities asks: awsvpc, and a task size Fargate offers."""
+    if norm.body.get("networkMode") is None:
+        out.add(
+            norm.base, "missing 'networkMode': FARGATE in requiresCompatibilities needs 'awsvpc' (absent is 'bridge')"
+        )
+    elif task.network_mode not in (None, "awsvpc"):
+        out.add(
+            norm.locate("networkMode"),
+            f"{task.network_mode!r}: FARGATE in requiresCompatibilities needs networkMode 'awsvpc'",
+        )
+    for key in ("cpu", "memory"):
+        if norm.body.get(key) is None:
+            out.add(norm.base, f"missing {key!r}: FARGATE in requiresCompatibilities needs the task's {key}")
+    if cpu is None or memory is None:
+        return
+    if cpu not in _FARGATE_SIZES:
+        offered = _either(list(_FARGATE_SIZES))
+        out.add(
+            norm.locate("cpu"), f"{cpu} CPU units is not a Fargate size: Fargate offers {offered} (0.25 to 16 vCPU)"
+        )
+    elif memory not in _FARGATE_SIZES[cpu]:
+        fits = [c for c, memories in _FARGATE_SIZES.items() if memory in memories]
+        hint = f"; {memory} MiB goes with cpu {_either(fits)}" if fits else ""
+        out.add(
+            norm.locate("memory"),
+            f"{memory} MiB does not go with cpu {cpu} on Fargate, which offers {_sizes(_FARGATE_SIZES[cpu])} "
+            f"with it{hint}",
+        )
+
+
+def _sizes(memories: tuple[int, ...]) -> str:
+    if len(memories) <= 4:
+        return f"{_either(list(memories))} MiB"
+    return f"{memories[0]} to {memories[-1]} MiB in steps of {memories[1] - memories[0]}"
+
+
+def _either(values: list[int]) -> str:
+    """``1, 2 or 3``."""
+    return " or ".join(filter(None, [", ".join(map(str, values[:-1])), str(values[-1])]))
+
+
+def _check_container_memory(container: _Container, task_memory: int | None, norm: _Normalized, out: _Problems) -> None:
+    memory = _typed(container.body, "memory", int)
+    reservation = _typed(container.body, "memoryReservation", int)
+    for key, value in (("memory", memory), ("memoryReservation", reservation)):
+        if key == "memoryReservation" and value == 0:
+            # Docker takes a zero reservation as none; the ECS documentation asks for a non-zero one.
+            out.warn(
+                container.where.key(key),
+                "0 MiB: the ECS documentation asks for memory sizes greater than zero, and does not say whether "
+                "ECS refuses a zero memoryReservation; leave it out (Docker takes 0 as no reservation)",
+            )
+        elif value is not None and value < _MEMORY_MIN_MIB:
+            out.add(container.where.key(key), _too_little_memory(value))
+    if memory is not None and reservation is not None and min(memory, reservation) >= _MEMORY_MIN_MIB:
+        if memory < reservation:
+            out.add(
+                container.where.key("memory"),
+                f"{memory} MiB is less than memoryReservation ({reservation} MiB): the hard limit cannot be "
+                "below the soft limit",
+            )
+        elif memory == reservation:
+            out.warn(
+                container.where.key("memory"),
+                f"{memory} MiB equals memoryReservation: the ECS documentation asks for memory greater than "
+                "memoryReservation, and ECS has been seen to accept them equal; raise memory or drop "
+                "memoryReservation to be sure",
+            )
+    if task_memory is not None and memory is not None and memory > task_memory:
+        out.add(
+            container.where.key("memory"),
+            f"{memory} MiB is more than the task's memory ({task_memory} MiB at {norm.locate('memory').path}): "
+            "ECS refuses a container memory greater than the task's",
+        )
+
+
+def _too_little_memory(value: int) -> str:
+    if value <= 0:
+        return f"{value} MiB: ECS needs a memory size greater than zero (MiB)"
+    return (
+        f"{value} MiB is below the {_MEMORY_MIN_MIB} MiB Docker gives a container at the least, and Docker "
+        f"refuses a smaller limit; give {_MEMORY_MIN_MIB} or more"
+    )
+
+
+def _check_reservations(task: _Task, task_memory: int, where: _Where, out: _Problems) -> None:
+    """The memory the containers reserve, against the task's: memoryReservation, else memory, per container."""
+    reserved: dict[str, int] = {}
+    counted: dict[str, int] = {}
+    for c in task.containers:
+        reservation = _typed(c.body, "memoryReservation", int)
+        memory = _typed(c.body, "memory", int)
+        label = c.name or c.where.path
+        if reservation is not None:
+            reserved[label] = reservation
+        size = reservation if reservation is not None else memory
+        if size is not None:
+            counted[label] = size
+    total = sum(reserved.values())
+    if total > task_memory:
+        out.add(
+            where,
+            f"{task_memory} MiB is less than the {total} MiB the containers' memoryReservation values "
+            f"add up to ({_listed(reserved)}): ECS refuses a sum greater than the task's memory",
+        )
+    elif sum(counted.values()) > task_memory:
+        out.warn(
+            where,
+            f"{task_memory} MiB is less than the {sum(counted.values())} MiB the containers reserve "
+            f"({_listed(counted)}; memory where a container sets no memoryReservation): the ECS documentation "
+            "asks for a total below the task's memory, and does not say whether ECS refuses more",
+        )
+
+
+def _listed(sizes: Mapping[str, int]) -> str:
+    return ", ".join(f"{name!r} {size}" for name, size in sizes.items())
+
+
+def _check_memory_given(task: _Task, out: _Problems) -> None:
+    """Without a task memory, each container needs memory or memoryReservation on EC2 and EXTERNAL."""
+    # A zero is no size: the ECS documentation asks for "a non-zero integer for one or both".
+    bare = [
+        c for c in task.containers if c.body.get("memory") in (None, 0) and c.body.get("memoryReservation") in (None, 0)
+    ]
+    if not bare:
+        return
+    if task.launch_types is None:
+        names = ", ".join(repr(c.name or c.where.path) for c in bare)
+        out.warn(
+            task.where,
+            f"no task memory, and {names} set{'s' if len(bare) == 1 else ''} neither memory nor memoryReservation: "
+            "ECS refuses that for the EC2 and EXTERNAL launch types, and this task definition names none "
+            "(requiresCompatibilities); give each container a memory or memoryReservation (MiB), or the task a memory",
+        )
+        return
+    launch_types = sorted(task.launch_types & {"EC2", "EXTERNAL"})
+    for c in bare if launch_types else []:
+        out.add(
+            c.where,
+            f"neither memory nor memoryReservation, and the task has no memory: {' and '.join(launch_types)} in "
+            "requiresCompatibilities needs one of them (MiB), or the task's memory",
+        )
 
 
 def _check_cycles(task: _Task, out: _Problems) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from pytest_ecstask.plan import ContainerPlan, TaskPlan
+from pytest_ecstask.plan import ContainerPlan, RestartPolicy, TaskPlan
 from pytest_ecstask.taskdef import ContainerDependency, DependencyCondition
 
 # ECS known statuses of a container, and of a task.
@@ -119,6 +119,8 @@ class TaskState:
     stop_code: str | None = None  # TaskFailedToStart, EssentialContainerExited, UserInitiated
     stopped_reason: str | None = None
     timeline: list[TimelineEntry] = field(default_factory=list)
+    reached_running: bool = False
+    startup_exit: str | None = None  # the essential container whose exit stopped the task before RUNNING
 
 
 class Role(Enum):
@@ -136,14 +138,6 @@ class Role(Enum):
     @property
     def removes(self) -> bool:
         return self is Role.OWNER
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """A container's restartPolicy, as the agent's restart tracker reads it."""
-
-    ignored_exit_codes: tuple[int, ...] = ()
-    restart_attempt_period: float = 300.0  # seconds a container must run before a restart is tried
 
 
 def should_restart(
@@ -288,7 +282,11 @@ class TaskMachine:
     ) -> None:
         self.plan = plan
         self.role = role
-        self.restart_policies = dict(restart_policies or {})
+        # By container: the plan's enabled restartPolicy, unless given (a test may shorten the period).
+        self.restart_policies: dict[str, RestartPolicy] = {
+            c.name: c.restart_policy for c in plan.containers if c.restart_policy is not None
+        }
+        self.restart_policies.update(restart_policies or {})
         self.state = TaskState()
         self.containers: dict[str, ContainerState] = {c.name: ContainerState(c) for c in plan.containers}
         self.pause: ContainerState | None = ContainerState(plan.pause) if plan.pause else None
@@ -440,10 +438,17 @@ class TaskMachine:
         if restart:
             c.restart_count += 1
             c.last_restart_monotonic = now
-            return [*actions, Note(c.name, f"restarting (restart {c.restart_count})"), RestartContainer(c.name)]
+            return [
+                *actions,
+                Note(c.name, f"restarting (restart {c.restart_count})"),
+                Emit("container_restarted", c.name, {"restart_count": c.restart_count, "exit_code": c.exit_code}),
+                RestartContainer(c.name),
+            ]
         if c.plan.essential and task_up:
+            if self.state.status == PENDING and self.state.startup_exit is None:
+                self.state.startup_exit = c.name
             why = f"Essential container in task exited: {c.name!r} exited with code {c.exit_code}"
-            actions.append(StopTask("EssentialContainerExited", why))
+            actions += self._stop_task("EssentialContainerExited", why)
         return actions
 
     def restart_refused(self, name: str, why: str) -> list[Action]:
@@ -452,7 +457,7 @@ class TaskMachine:
         actions: list[Action] = [Note(name, f"not restarted: CannotStartContainerError: {why}")]
         if c.plan.essential and self.state.status in (PENDING, RUNNING):
             reason = f"Essential container in task exited: {name!r} exited with code {c.exit_code}"
-            actions.append(StopTask("EssentialContainerExited", reason))
+            actions += self._stop_task("EssentialContainerExited", reason)
         return actions
 
     def stopped(self, name: str) -> None:
@@ -484,15 +489,27 @@ class TaskMachine:
         failed = [c for c in self.containers.values() if c.plan.essential and not c.started and c.status == STOPPED]
         if failed and self.state.stop_code is None:
             why = f"Essential container {failed[0].name!r} did not start: {failed[0].reason}"
-            return [StopTask("TaskFailedToStart", why)]
+            return self._stop_task("TaskFailedToStart", why)
         if self.state.status == PENDING:
-            self.state.status = RUNNING
+            self.state.status, self.state.reached_running = RUNNING, True
             return [Note(None, "task RUNNING")]
         return []
+
+    def failed_during_startup(self) -> ContainerState | None:
+        """The essential container that exited with an error before the task was RUNNING, if one did.
+
+        ECS says EssentialContainerExited, as for any essential exit; for a test it is a task that failed to
+        start. An exit with code 0 is a batch task that finished its work: not a failure.
+        """
+        if self.state.reached_running or self.state.stop_code != "EssentialContainerExited":
+            return None
+        c = self.containers.get(self.state.startup_exit or "")
+        return c if c is not None and c.exit_code != 0 else None
 
     def adopted_status(self) -> str:
         """An adopted task runs while one of its essential containers runs."""
         running = any(c.status == RUNNING for c in self.containers.values() if c.plan.essential)
+        self.state.reached_running = running
         return RUNNING if running else STOPPED
 
     def request_stop(self, stop_code: str, reason: str) -> list[Action]:
@@ -503,6 +520,10 @@ class TaskMachine:
             return []
         self.state.status = STOPPING
         return [Note(None, f"task STOPPING ({self.state.stop_code})")]
+
+    def _stop_task(self, stop_code: str, reason: str) -> list[Action]:
+        # Decided now, at the event: a container still waiting to start sees the task stopping at once.
+        return [*self.request_stop(stop_code, reason), StopTask(stop_code, reason)]
 
     # -- stop order --------------------------------------------------------------------------------------
 

@@ -369,16 +369,18 @@ def test_each_class_of_bad_input_is_a_plain_error_naming_the_file(
 def test_a_long_dependency_chain_plans_and_a_long_cycle_is_named(
     pytester: pytest.Pytester, plan_of: Callable[..., pytest.RunResult]
 ) -> None:
-    (pytester.path / "chain.json").write_text(_chain(3000))
+    (pytester.path / "chain.json").write_text(_chain(10))  # as many containers as ECS takes
     result = plan_of("--ecs-taskdef=chain.json")
     assert result.ret == 0, result.stderr.str()
     assert "stop order: c0 -> c1 -> c2" in result.stdout.str()
+    # Thousands of containers: refused for their number, and still walked without recursion.
     cycle = json.loads(_chain(3000))
     cycle["containerDefinitions"][-1]["dependsOn"] = [{"containerName": "c0", "condition": "START"}]
     (pytester.path / "cycle.json").write_text(json.dumps(cycle))
     result = plan_of("--ecs-taskdef=cycle.json")
     assert result.ret == USAGE_ERROR and "Traceback" not in result.stderr.str()
     assert "dependency cycle c0 -> c1 -> c2 -> " in result.stderr.str()
+    assert "3000 container definitions: ECS takes at most 10" in result.stderr.str()
 
 
 def test_a_thousand_problems_are_capped_in_one_message(
@@ -388,8 +390,8 @@ def test_a_thousand_problems_are_capped_in_one_message(
     result = plan_of("--ecs-taskdef=t.json")
     err = result.stderr.str()
     assert result.ret == USAGE_ERROR
-    assert "t.json: 1000 problems:" in err
-    assert f"  ... and {1000 - MAX_PROBLEMS_SHOWN} more" in err
+    assert "t.json: 1001 problems:" in err  # each image, and the number of containers
+    assert f"  ... and {1001 - MAX_PROBLEMS_SHOWN} more" in err
     assert err.count("expected a string, got 7") == MAX_PROBLEMS_SHOWN
 
 

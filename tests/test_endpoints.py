@@ -12,6 +12,7 @@ from test_metadata import reference, shape_problems
 
 from conftest import IMAGE, service
 from pytest_ecstask.endpointids import ENDPOINT_IP, EndpointInfo, authorization_token, container_environment
+from pytest_ecstask.endpoints import unknown_id
 
 Run = Callable[..., Any]
 ROLE = "arn:aws:iam::123456789012:role/checkout-task"
@@ -96,12 +97,15 @@ def test_container_metadata_matches_reference_and_reality(checkout: Any) -> None
     assert shape_problems(ours, ref["v4"]["Example container metadata response"]) == []
     assert ours["DockerId"] == app.id and ours["Name"] == "app" and ours["DockerName"] == app.docker_name
     assert ours["KnownStatus"] == "RUNNING" and ours["Limits"] == {"CPU": 128, "Memory": 64}
-    assert ours["Health"]["status"] == "HEALTHY" and ours["Health"]["output"] == "all good"
-    assert ours["Health"]["exitCode"] == 0
+    # Docker's output as it is, and no exitCode: the agent sets one only for an UNHEALTHY check.
+    assert ours["Health"]["status"] == "HEALTHY" and ours["Health"]["output"] == "all good\n"
+    assert "exitCode" not in ours["Health"]
     assert ours["LogDriver"] == "awslogs" and ours["LogOptions"] == {"awslogs-group": "/ecs/checkout"}
     assert ours["Labels"]["com.amazonaws.ecs.task-arn"] == checkout.arn
     assert ours["Networks"][0]["NetworkMode"] == "awsvpc" and ours["Networks"][0]["IPv4Addresses"]
-    assert ours["Ports"][0]["ContainerPort"] == 8080 and ours["Ports"][0]["HostPort"] == app.port(8080)
+    assert "Ports" not in ours and app.port(8080)  # none under awsvpc, as on ECS; published here for the test
+    # The health the server answered stays, as the agent's: it changes with the status only.
+    assert get(app, app.metadata_uri)["Health"] == ours["Health"]
     v3 = get(app, app.metadata_uri_v3)
     assert shape_problems(v3, ref["v3"]["Example Container Metadata Response"]) == []
     assert "LogDriver" not in v3 and v3["DockerId"] == app.id
@@ -207,7 +211,159 @@ def test_unknown_credentials_id_gets_ecs_error_body(checkout: Any) -> None:
     }
     conn.request("GET", "/v4/unknown-id/task")
     response = conn.getresponse()
-    assert response.status == 404 and b"V4 container metadata handler" in response.read()
+    assert response.status == 404 and b"V4 task metadata handler" in response.read()
+
+
+def test_unknown_ids_get_the_agents_answer_for_each_path(checkout: Any) -> None:
+    import http.client
+
+    conn = http.client.HTTPConnection(ENDPOINT_IP, checkout.endpoint.port, timeout=5)
+    for path, (status, message) in {
+        "/v4/unknown-id": unknown_id(True, "", "unknown-id"),
+        "/v4/unknown-id/taskWithTags": unknown_id(True, "task", "unknown-id"),
+        "/v3/unknown-id/task/stats": unknown_id(False, "task/stats", "unknown-id"),
+        "/v4/unknown-id/nothing-here": (404, "404 page not found"),
+    }.items():
+        conn.request("GET", path)
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())) == (status, message), path
+
+
+def test_what_the_agent_answers_for_an_unknown_id_and_a_failure() -> None:
+    from pytest_ecstask.endpoints import failed
+    from pytest_ecstask.metadata import ContainerRecord, TaskRecord
+
+    lookup = "unable to get task arn from request: unable to get task Arn from v3 endpoint ID: x"
+    assert unknown_id(True, "", "x") == (
+        404,
+        "V4 container metadata handler: unable to get container ID from request: "
+        "unable to get docker ID from v3 endpoint ID: x",
+    )
+    assert unknown_id(True, "taskWithTags", "x") == (404, f"V4 task metadata handler: {lookup}")
+    assert unknown_id(True, "stats", "x") == (404, f"V4 container stats handler: {lookup}")
+    assert unknown_id(False, "task", "x") == (500, f"V3 task metadata handler: {lookup}")  # v3 says 500
+    assert unknown_id(False, "stats", "x") == (400, f"V3 container stats handler: {lookup}")  # and 400 here
+    app = ContainerRecord("app", "ecs-app", "app:1")
+    record = TaskRecord("t", "arn:t", "c", "f", 1, "bridge", "bridge", None, "az", "EC2", (app,))
+    assert failed(True, "stats", record, app) == (500, "Unable to get container stats for: ecs-app")
+    assert failed(False, "task/stats", record, app) == (400, "Unable to get task stats for: arn:t")
+    assert failed(True, "", record, app) == (500, "unable to generate metadata for container 'ecs-app'")
+    assert failed(True, "task", record, app) == (500, "Unable to generate metadata for v4 task: 'arn:t'")
+
+
+def test_the_registry_keeps_restart_counts_told_by_the_plugin_process() -> None:
+    from pytest_ecstask.endpoints import Registry
+    from pytest_ecstask.metadata import ContainerRecord, TaskRecord
+
+    app = ContainerRecord("app", "ecs-app", "app:1", metadata_id="mid", restart_policy_enabled=True)
+    registry = Registry()
+    registry.add(TaskRecord("t", "arn:t", "c", "f", 1, "bridge", "bridge", None, "az", "EC2", (app,)))
+    assert registry.restarted("t", "app", 1, "2026-01-01T00:00:00.5Z")
+    assert registry.restarted("t", "app", 3, "2026-01-01T00:09:00Z")
+    assert registry.restarted("t", "app", 2, None)  # told out of order: the count never goes back
+    found = registry.task_of_container("mid")
+    assert found is not None
+    record, _ = found
+    assert record.restart_counts == {"app": 3}
+    assert record.first_started_at == {"app": "2026-01-01T00:00:00.5Z"}  # the first run's, kept
+    assert not registry.restarted("t", "other", 1, None) and not registry.restarted("gone", "app", 1, None)
+    # Registered again by another process of the run: what was told stays.
+    registry.add(TaskRecord("t", "arn:t", "c", "f", 1, "bridge", "bridge", None, "az", "EC2", (app,)))
+    assert registry.tasks["t"].restart_counts == {"app": 3}
+
+
+def test_a_bridge_container_gets_what_the_agent_says_of_it(run: Run, docker_api: Any) -> None:
+    t = run(
+        {
+            "family": "fields",
+            "networkMode": "bridge",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": IMAGE,
+                    "command": service(),
+                    "memoryReservation": 32,
+                    "dockerLabels": {"team": "payments"},
+                    "portMappings": [{"containerPort": 8080}],
+                    "mountPoints": [{"sourceVolume": "cache", "containerPath": "/cache"}],
+                    "logConfiguration": {
+                        "logDriver": "awslogs",
+                        "options": {"awslogs-group": "/ecs/fields", "awslogs-stream-prefix": "web"},
+                    },
+                }
+            ],
+            "volumes": [{"name": "cache"}],
+        }
+    )
+    app = t.containers["app"]
+    ours = get(app, app.metadata_uri)
+    live = docker_api.inspect_container(app.id)
+    assert ours["Labels"]["team"] == "payments" and not [k for k in ours["Labels"] if k.startswith("pytest-")]
+    assert ours["LogOptions"] == {"awslogs-group": "/ecs/fields", "awslogs-stream": f"web/app/{t.id}"}
+    assert ours["Limits"] == {"CPU": 2, "Memory": 0}  # no cpu, and memoryReservation is no hard limit
+    mount = live["Mounts"][0]
+    assert ours["Volumes"] == [{"DockerName": mount["Name"], "Source": mount["Source"], "Destination": "/cache"}]
+    bindings = live["NetworkSettings"]["Ports"]["8080/tcp"]
+    assert ours["Ports"] == [
+        {"ContainerPort": 8080, "Protocol": "tcp", "HostPort": int(b["HostPort"]), "HostIp": b["HostIp"]}
+        for b in bindings
+    ]
+    assert ours["Networks"] == [
+        {"NetworkMode": name, "IPv4Addresses": [net["IPAddress"]]}
+        for name, net in live["NetworkSettings"]["Networks"].items()
+    ]
+    task = get(app, f"{app.metadata_uri}/task")
+    assert (task["KnownStatus"], task["DesiredStatus"], task["FaultInjectionEnabled"]) == ("RUNNING", "RUNNING", False)
+    assert "ContainerInstanceTags" not in get(app, f"{app.metadata_uri}/taskWithTags")
+
+
+def test_restart_count_and_the_first_start_reach_the_metadata(image: str, docker_api: Any) -> None:
+    import time
+
+    from pytest_ecstask.lifecycle import process_owner
+    from pytest_ecstask.plan import RestartPolicy
+    from pytest_ecstask.task import TaskOptions, create_task
+
+    policy = {"enabled": True, "ignoredExitCodes": [], "restartAttemptPeriod": 60}  # the least ECS accepts
+    t = create_task(
+        {
+            "family": "restarts",
+            "containerDefinitions": [
+                {
+                    "name": "app",
+                    "image": IMAGE,
+                    "memory": 64,
+                    "command": ["sh", "-c", "sleep 2; exit 4"],
+                    "restartPolicy": policy,
+                },
+                {"name": "probe", "image": IMAGE, "memory": 64, "command": service(), "essential": False},
+            ],
+        },
+        TaskOptions(pull="never", stop_timeout=1, check=False),
+        owner=process_owner(),
+    )
+    # ECS's shortest period is 60 s: shortened here so that the test need not wait a minute per restart.
+    t._runner.machine.restart_policies["app"] = RestartPolicy((), 0.5)
+    try:
+        t.start()
+        app, probe = t.containers["app"], t.containers["probe"]
+        first_start = docker_api.inspect_container(app.id)["State"]["StartedAt"]
+        before = get(probe, app.metadata_uri)
+        assert before["RestartCount"] == 0  # there from the start under an enabled restartPolicy
+        assert "RestartCount" not in get(probe, probe.metadata_uri)  # no policy, no count
+        deadline = time.monotonic() + 30
+        while app.restart_count < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        ours = get(probe, app.metadata_uri)
+        assert 2 <= ours["RestartCount"] <= app.restart_count
+        # Docker's StartedAt is the last start; the agent keeps the first, and the last exit's FinishedAt.
+        assert ours["StartedAt"] == first_start != docker_api.inspect_container(app.id)["State"]["StartedAt"]
+        assert ours["FinishedAt"] > first_start
+        by_name = {c["Name"]: c for c in get(probe, f"{probe.metadata_uri}/task")["Containers"]}
+        assert by_name["app"]["RestartCount"] >= 2 and "RestartCount" not in by_name["probe"]
+        assert "RestartCount" not in get(probe, app.metadata_uri_v3)  # v4 only
+    finally:
+        t.close()
 
 
 def test_tasks_without_a_role_get_metadata_but_no_credentials_variables(run: Run) -> None:
@@ -456,3 +612,35 @@ def test_port_80_gives_the_exact_ecs_relative_form(pytester: pytest.Pytester, im
             assert creds.get_frozen_credentials().access_key == "AKIAEXAMPLESTATIC01"
         """)
     pytester.runpytest("--ecs-taskdef=taskdef.json", "--ecs-endpoint-port=80").assert_outcomes(passed=1)
+
+
+def test_containers_on_the_default_bridge_reach_metadata_and_credentials(run: Run, docker_api: Any) -> None:
+    # One network per container, Docker's default bridge, as on ECS: the endpoint network is not joined;
+    # 169.254.170.2 is reached through the default bridge's gateway, the host, which owns the address.
+    t = run(
+        {
+            "family": "bridged",
+            "networkMode": "bridge",
+            "taskRoleArn": ROLE,
+            "containerDefinitions": [
+                {"name": "app", "image": IMAGE, "command": service()},
+                {"name": "side", "image": IMAGE, "command": service(), "essential": False},
+            ],
+        },
+        credentials=STATIC,
+    )
+    app = t.containers["app"]
+    attached = docker_api.inspect_container(app.id)["NetworkSettings"]["Networks"]
+    assert list(attached) == ["bridge"]
+    address = attached["bridge"]["IPAddress"]
+    env = env_of(app)
+    v4 = get(app, env["ECS_CONTAINER_METADATA_URI_V4"])
+    assert (v4["Name"], v4["Networks"][0]["NetworkMode"]) == ("app", "bridge")
+    assert v4["Networks"][0]["IPv4Addresses"] == [address]  # read from the default bridge
+    v3 = get(app, env["ECS_CONTAINER_METADATA_URI"])
+    assert (v3["Networks"][0]["NetworkMode"], v3["Networks"][0]["IPv4Addresses"]) == ("bridge", [address])
+    task = get(app, env["ECS_CONTAINER_METADATA_URI_V4"] + "/task")
+    assert {c["Name"] for c in task["Containers"]} == {"app", "side"}
+    url, headers = credentials_request(env)
+    assert get(app, url, headers) == {"RoleArn": ROLE, **STATIC}
+    assert get(t.containers["side"], url, headers) == {"RoleArn": ROLE, **STATIC}  # from its own address

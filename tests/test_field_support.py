@@ -59,7 +59,16 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     "placementConstraints": {
         "value": {"task": {"placementConstraints": [{"type": "memberOf", "expression": "attribute:x == y"}]}}
     },
-    "requiresCompatibilities": {"value": {"task": {"requiresCompatibilities": ["EC2", "FARGATE"]}}},
+    "requiresCompatibilities": {
+        "value": {
+            "task": {
+                "requiresCompatibilities": ["EC2", "FARGATE"],
+                "networkMode": "awsvpc",
+                "cpu": "256",
+                "memory": "512",
+            }
+        }
+    },
     "cpu": {"value": {"task": {"cpu": "256"}}},
     "memory": {"value": {"task": {"memory": "512"}}},
     "tags": {"value": {"task": {"tags": [{"key": "team", "value": "payments"}]}}},
@@ -104,8 +113,7 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "containerDefinitions[].essential": {"value": {"app": {"essential": False}}},
     "containerDefinitions[].restartPolicy": {
-        "value": {"app": {"restartPolicy": {"enabled": False}}},
-        "refused": {"app": {"restartPolicy": {"enabled": True, "ignoredExitCodes": [0]}}},
+        "value": {"app": {"restartPolicy": {"enabled": True, "ignoredExitCodes": [0]}}},
     },
     "containerDefinitions[].entryPoint": {"value": {"app": {"entryPoint": ["/bin/sh", "-c"]}}},
     "containerDefinitions[].command": {"value": {"app": {"command": ["serve"]}}},

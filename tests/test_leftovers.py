@@ -200,7 +200,7 @@ def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str
     process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session)
     wait_until(lambda: (project.path / "started").exists() or process.poll() is not None, what="the task")
     assert process.poll() is None, process.stdout.read() if process.stdout else ""
-    assert len(labelled(docker_api, session)) == 3  # two containers and the task network
+    assert len(labelled(docker_api, session)) == 2  # two containers: a bridge task has no network of its own
     return process
 
 
@@ -209,7 +209,7 @@ def test_sigkilled_run_is_swept_by_the_sweep_command_at_once(project: pytest.Pyt
     process = a_run_holding_a_task(project, docker_api, session)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert len(labelled(docker_api, session)) == 3  # a SIGKILL leaves everything
+    assert len(labelled(docker_api, session)) == 2  # a SIGKILL leaves everything
     result = sweep(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dead" in result.stdout
@@ -239,7 +239,7 @@ def test_a_live_runs_resources_are_never_swept(project: pytest.Pytester, docker_
     try:
         result = sweep(project)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert len(labelled(docker_api, session)) == 3
+        assert len(labelled(docker_api, session)) == 2
     finally:
         (project.path / "release").write_text("")
         output, _ = process.communicate(timeout=120)
@@ -313,7 +313,7 @@ def test_interrupt_during_startup_leaves_nothing(
     )
     session = new_session_id()
     process = pytest_process(project, session=session)
-    wait_until(lambda: len(labelled(docker_api, session)) >= 3, what="the task's containers")
+    wait_until(lambda: len(labelled(docker_api, session)) >= 2, what="the task's containers")
     time.sleep(0.5)
     for _ in range(interrupts):
         process.send_signal(signal.SIGINT)
@@ -511,7 +511,7 @@ def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
         running = docker_api.containers(filters={"label": f"{LABEL_SESSION}={session}"})
         assert len(running) == 2
         assert sweep(project).returncode == 0
-        assert len(labelled(docker_api, session)) == 3  # its run is dead, but it is kept on purpose
+        assert len(labelled(docker_api, session)) == 2  # its run is dead, but it is kept on purpose
         assert sweep(project, "--ecs-include-kept").returncode == 0
         assert labelled(docker_api, session) == []
     finally:
@@ -557,7 +557,7 @@ def test_the_removal_printed_for_kept_tasks_removes_containers_network_and_volum
             len(docker_api.networks(filters=f)),
             len(docker_api.volumes(filters=f)["Volumes"] or []),
         )
-        assert kept == (1, 1, 1), output  # the container, the task network, the task volume
+        assert kept == (1, 0, 1), output  # the container and the task volume (bridge: no task network)
         recipe = [line.strip() for line in output.splitlines() if line.strip().startswith("docker ")]
         assert recipe and all(session in line for line in recipe), output
         for line in recipe:  # as a user would paste them

@@ -7,6 +7,7 @@ read); tests/test_endpoints.py asks a live server the same questions from inside
 from __future__ import annotations
 
 import copy
+import ipaddress
 import json
 import re
 from pathlib import Path
@@ -22,13 +23,16 @@ from pytest_ecstask.metadata import (
     TaskRecord,
     build_task_record,
     container_response,
+    health,
     host_binding,
+    log_options,
     network_owner,
     published_ports,
     stats_response,
     task_addresses,
     task_limits,
     task_response,
+    with_network_stats,
 )
 from pytest_ecstask.plan import PlanOptions, build_plan
 from pytest_ecstask.taskdef import parse_task_definition
@@ -59,18 +63,32 @@ CHECKOUT = {
             "image": IMAGE,
             "cpu": 128,
             "memory": 64,
-            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "/ecs/checkout"}},
+            "logConfiguration": {
+                "logDriver": "awslogs",
+                "options": {"awslogs-group": "/ecs/checkout", "awslogs-stream-prefix": "web"},
+            },
             "healthCheck": {"command": ["CMD-SHELL", "echo all good"], "interval": 5},
             "portMappings": [{"containerPort": 8080}],
+            "dockerLabels": {"team": "payments"},
+            "mountPoints": [{"sourceVolume": "cache", "containerPath": "/cache"}],
         },
-        {"name": "migrate", "image": IMAGE, "command": ["sh", "-c", "exit 3"], "essential": False},
+        {
+            "name": "migrate",
+            "image": IMAGE,
+            "command": ["sh", "-c", "exit 3"],
+            "essential": False,
+            "memoryReservation": 32,
+        },
     ],
+    "volumes": [{"name": "cache"}],
 }
 SHARED = {
     "family": "shared",
     "networkMode": "bridge",
     "pidMode": "task",
-    "containerDefinitions": [{"name": "web", "image": IMAGE, "portMappings": [{"containerPort": 80}]}],
+    "containerDefinitions": [
+        {"name": "web", "image": IMAGE, "memory": 64, "portMappings": [{"containerPort": 80}]},
+    ],
 }
 
 
@@ -195,20 +213,81 @@ def test_the_record_holds_what_the_task_definition_and_the_plan_say(checkout: An
     assert record.network_name == f"ecs-checkout-1-{task_id[:12]}"
     assert record.pause_docker_name == f"ecs-checkout-1-internalecspause-{task_id[:12]}"
     assert record.task_tags == {"team": "payments"} and record.limits == {"CPU": 0.25, "Memory": 512}
+    assert record.fault_injection is False and record.restart_counts == {} and record.first_started_at == {}
     app = record.container("app")
     assert app.metadata_id == metadata_id("per-task-secret", "app") and app.essential and app.health_check
-    assert app.limits == {"CPU": 128, "Memory": 64} and app.log_driver == "awslogs"
+    assert app.limits == {"CPU": 128, "Memory": 64} and app.log_driver == "awslogs" and app.health_retries == 3
+    assert not app.restart_policy_enabled
     assert re.fullmatch(
         rf"arn:aws:ecs:us-east-1:123456789012:container/pytest-ecstask/{task_id}/"
         r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
         app.container_arn,
     )
+    # The labels the agent creates the container with: its own and the dockerLabels; ours are not among them.
+    assert app.labels == {
+        "team": "payments",
+        "com.amazonaws.ecs.cluster": "pytest-ecstask",
+        "com.amazonaws.ecs.task-arn": record.task_arn,
+        "com.amazonaws.ecs.task-definition-family": "checkout",
+        "com.amazonaws.ecs.task-definition-version": "1",
+        "com.amazonaws.ecs.container-name": "app",
+    }
     pause = record.container(PAUSE)
     assert (pause.type, pause.metadata_id, pause.container_arn, pause.ports) == ("CNI_PAUSE", "", "", ())
+    assert pause.labels["com.amazonaws.ecs.container-name"] == PAUSE and "pytest-ecstask.role" not in pause.labels
     assert record.credentials is not None
     assert record.credentials.id == credentials_id("per-task-secret")
     assert record.credentials.token == authorization_token("per-task-secret")
     assert record.credentials.values == STATIC
+
+
+def test_the_agent_reports_the_hard_memory_limit_only() -> None:
+    # memoryReservation is a Docker setting the agent passes on; its container Memory is the hard limit.
+    record, _ = recorded_task("checkout", CHECKOUT)
+    assert record.container("migrate").limits == {"CPU": 0, "Memory": 0}
+
+
+@pytest.mark.parametrize(
+    ("log", "expected"),
+    [
+        # ECS names the awslogs stream prefix/container/task-id, and hands the agent that stream, no prefix.
+        (
+            {"logDriver": "awslogs", "options": {"awslogs-group": "g", "awslogs-stream-prefix": "web"}},
+            {"awslogs-group": "g", "awslogs-stream": "web/app/0123"},
+        ),
+        # Without a prefix Docker names the stream after the container id: nothing is added.
+        ({"logDriver": "awslogs", "options": {"awslogs-group": "g"}}, {"awslogs-group": "g"}),
+        # Other drivers keep their options as given, a key named like the awslogs one included.
+        (
+            {"logDriver": "fluentd", "options": {"tag": "app", "awslogs-stream-prefix": "x"}},
+            {"tag": "app", "awslogs-stream-prefix": "x"},
+        ),
+        ({"logDriver": "json-file"}, {}),
+    ],
+)
+def test_log_options_are_those_ecs_hands_the_agent(log: dict[str, Any], expected: dict[str, str]) -> None:
+    assert log_options(log, "app", "0123") == expected
+
+
+def test_a_restart_policy_and_fault_injection_reach_the_record() -> None:
+    taskdef = {
+        "family": "restarts",
+        "enableFaultInjection": True,
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": IMAGE,
+                "memory": 64,
+                "restartPolicy": {"enabled": True, "ignoredExitCodes": [], "restartAttemptPeriod": 60},
+                "healthCheck": {"command": ["CMD", "true"], "retries": 5},
+            },
+            {"name": "off", "image": IMAGE, "memory": 64, "restartPolicy": {"enabled": False}},
+        ],
+    }
+    record, _ = recorded_task("checkout", taskdef)
+    assert record.fault_injection is True
+    assert record.container("app").restart_policy_enabled and not record.container("off").restart_policy_enabled
+    assert record.container("app").health_retries == 5
 
 
 def test_on_port_80_credentials_need_no_token_as_on_ecs() -> None:
@@ -222,6 +301,8 @@ def test_a_record_survives_the_trip_to_the_server_process(checkout: Any) -> None
     shared, _ = recorded_task("shared", SHARED)
     assert shared.credentials is None
     assert TaskRecord.from_dict(json.loads(json.dumps(shared.to_dict()))) == shared
+    restarted = TaskRecord.from_dict({**record.to_dict(), "restart_counts": {"app": 2}})
+    assert TaskRecord.from_dict(json.loads(json.dumps(restarted.to_dict()))).restart_counts == {"app": 2}
 
 
 def test_a_record_never_shows_the_credentials_it_serves(checkout: Any) -> None:
@@ -234,105 +315,239 @@ def test_a_record_never_shows_the_credentials_it_serves(checkout: Any) -> None:
 
 
 # -- container metadata --------------------------------------------------------------------------------------
+# The agent's fields, in its order (the Go structs of ecs-agent/tmds/handlers/v2 and v4/state).
+V4_CONTAINER_FIELDS = [
+    *("DockerId", "Name", "DockerName", "Image", "ImageID", "Ports", "Labels", "DesiredStatus", "KnownStatus"),
+    *("ExitCode", "Limits", "CreatedAt", "StartedAt", "FinishedAt", "Type", "Health", "Volumes", "LogDriver"),
+    *("LogOptions", "ContainerARN", "Networks", "RestartCount"),
+]
+V3_CONTAINER_FIELDS = [
+    *("DockerId", "Name", "DockerName", "Image", "ImageID", "Ports", "Labels", "DesiredStatus", "KnownStatus"),
+    *("ExitCode", "Limits", "CreatedAt", "StartedAt", "FinishedAt", "Type", "Networks", "Health", "Volumes"),
+]
+
+
+def in_agent_order(answer: dict[str, Any], fields: list[str]) -> bool:
+    return list(answer) == [f for f in fields if f in answer] and set(answer) <= set(fields)
 
 
 def test_container_metadata_matches_the_reference_and_docker(checkout: Any) -> None:
     record, inspected = checkout
+    task_id = RECORDED["checkout"]["task_id"]
     app_info = RECORDED["checkout"]["containers"]["app"]
-    pause_info = RECORDED["checkout"]["containers"][PAUSE]
     ours = container_response(record, record.container("app"), inspected, v4=True)
     assert shape_problems(ours, reference()["v4"]["Example container metadata response"]) == []
+    assert in_agent_order(ours, V4_CONTAINER_FIELDS)
     assert ours["DockerId"] == app_info["Id"] and ours["ImageID"] == app_info["Image"]
     assert (ours["Name"], ours["DockerName"], ours["Image"]) == ("app", docker_name(record, "app"), IMAGE)
     assert (ours["KnownStatus"], ours["DesiredStatus"]) == ("RUNNING", "RUNNING")
     assert ours["CreatedAt"] == app_info["Created"] and ours["StartedAt"] == app_info["State"]["StartedAt"]
     assert "FinishedAt" not in ours and "ExitCode" not in ours  # Docker's zero time is no time
     assert ours["Limits"] == {"CPU": 128, "Memory": 64}
-    assert ours["Health"] == {
-        "status": "HEALTHY",
-        "statusSince": app_info["State"]["Health"]["Log"][-1]["End"],
-        "exitCode": 0,
-        "output": "all good",
-    }
-    assert ours["Labels"]["com.amazonaws.ecs.task-arn"] == record.task_arn
-    assert "pytest-ecstask.role" not in ours["Labels"]  # only the agent's labels
-    assert ours["LogDriver"] == "awslogs" and ours["LogOptions"] == {"awslogs-group": "/ecs/checkout"}
+    check = app_info["State"]["Health"]["Log"][0]  # the first success made it HEALTHY
+    assert ours["Health"] == {"status": "HEALTHY", "statusSince": check["End"], "output": "all good\n"}
+    assert ours["Labels"] == record.container("app").labels and ours["Labels"]["team"] == "payments"
+    assert ours["LogDriver"] == "awslogs"
+    assert ours["LogOptions"] == {"awslogs-group": "/ecs/checkout", "awslogs-stream": f"web/app/{task_id}"}
     assert ours["ContainerARN"] == record.container("app").container_arn
-    # awsvpc: the addresses and published ports are the pause container's.
-    assert ours["Networks"] == [  # the pause container's, as recorded: 192.168.128.2/20
+    mount = app_info["Mounts"][0]
+    assert ours["Volumes"] == [{"DockerName": mount["Name"], "Source": mount["Source"], "Destination": "/cache"}]
+    # awsvpc: the task's ENI is the pause container's address, with the v4 interface properties.
+    net = RECORDED["checkout"]["containers"][PAUSE]["NetworkSettings"]["Networks"][record.network_name]
+    prefix = net["IPPrefixLen"]
+    assert ours["Networks"] == [
         {
             "NetworkMode": "awsvpc",
-            "IPv4Addresses": ["192.168.128.2"],
+            "IPv4Addresses": [net["IPAddress"]],
             "AttachmentIndex": 0,
-            "MACAddress": "02:42:c0:a8:80:02",
-            "IPv4SubnetCIDRBlock": "192.168.128.0/20",
-            "SubnetGatewayIpv4Address": "192.168.128.1/20",
+            "IPv4SubnetCIDRBlock": str(ipaddress.ip_network(f"{net['IPAddress']}/{prefix}", strict=False)),
+            "MACAddress": net["MacAddress"],
+            "SubnetGatewayIpv4Address": f"{net['Gateway']}/{prefix}",
         }
     ]
-    host_port = int(pause_info["NetworkSettings"]["Ports"]["8080/tcp"][0]["HostPort"])
-    assert ours["Ports"] == [{"ContainerPort": 8080, "Protocol": "tcp", "HostPort": host_port, "HostIp": "0.0.0.0"}]
+    # "Port mappings are not applicable to awsvpc network mode": the agent reports none, though the pause
+    # container publishes them here for the test.
+    assert "Ports" not in ours and RECORDED["checkout"]["containers"][PAUSE]["NetworkSettings"]["Ports"]
+    assert "RestartCount" not in ours  # no restartPolicy
 
 
 def test_v3_container_metadata_has_no_v4_fields(checkout: Any) -> None:
     record, inspected = checkout
     v3 = container_response(record, record.container("app"), inspected, v4=False)
     assert shape_problems(v3, reference()["v3"]["Example Container Metadata Response"]) == []
-    assert not {"LogDriver", "LogOptions", "ContainerARN", "Ports"} & set(v3)
+    assert in_agent_order(v3, V3_CONTAINER_FIELDS)
+    assert not {"LogDriver", "LogOptions", "ContainerARN", "RestartCount"} & set(v3)
     assert set(v3["Networks"][0]) == {"NetworkMode", "IPv4Addresses"}
-    assert v3["DockerId"] == RECORDED["checkout"]["containers"]["app"]["Id"]
+    assert v3["DockerId"] == RECORDED["checkout"]["containers"]["app"]["Id"] and v3["Volumes"]
 
 
-def test_an_exited_container_reports_its_exit_code_and_finish_time(checkout: Any) -> None:
+def test_an_exited_non_essential_container_reports_its_exit_code_and_stays_desired_running(checkout: Any) -> None:
     record, inspected = checkout
     state = RECORDED["checkout"]["containers"]["migrate"]["State"]
     ours = container_response(record, record.container("migrate"), inspected, v4=True)
-    assert (ours["KnownStatus"], ours["DesiredStatus"], ours["ExitCode"]) == ("STOPPED", "STOPPED", 3)
-    assert ours["FinishedAt"] == state["FinishedAt"] and ours["Limits"] == {"CPU": 0, "Memory": 0}
-    assert "Health" not in ours and "LogDriver" not in ours and "Ports" not in ours
+    # The agent leaves its desired status RUNNING: only an essential container's exit stops the task.
+    assert (ours["KnownStatus"], ours["DesiredStatus"], ours["ExitCode"]) == ("STOPPED", "RUNNING", 3)
+    assert ours["FinishedAt"] == state["FinishedAt"]
+    assert "Health" not in ours and "LogDriver" not in ours and "Ports" not in ours and "Volumes" not in ours
+
+
+def test_cpu_below_two_units_is_reported_as_two_as_the_agent_does(checkout: Any) -> None:
+    record, inspected = checkout
+    # migrate sets no cpu and only a memoryReservation; the pause container sets neither.
+    for name in ("migrate", PAUSE):
+        assert container_response(record, record.container(name), inspected, v4=True)["Limits"] == {
+            "CPU": 2,
+            "Memory": 0,
+        }
 
 
 def test_a_container_never_started_is_created_and_desired_running(checkout: Any) -> None:
     record, inspected = checkout
     state = inspected[docker_name(record, "migrate")]["State"]
     state.update(Status="created", Running=False, StartedAt="0001-01-01T00:00:00Z", ExitCode=0)
+    state.update(FinishedAt="0001-01-01T00:00:00Z")
     ours = container_response(record, record.container("migrate"), inspected, v4=True)
     assert (ours["KnownStatus"], ours["DesiredStatus"]) == ("CREATED", "RUNNING")
     assert "StartedAt" not in ours and "ExitCode" not in ours and "FinishedAt" not in ours
 
 
-def test_a_container_already_removed_is_stopped_with_nothing_from_docker(checkout: Any) -> None:
+def test_a_container_not_created_yet_is_pulled(checkout: Any) -> None:
+    # dependsOn holds it back: its image is there (the task registers after the pull), Docker has nothing.
     record, inspected = checkout
     inspected[docker_name(record, "app")] = None
     ours = container_response(record, record.container("app"), inspected, v4=True)
     assert (ours["KnownStatus"], ours["DesiredStatus"], ours["DockerId"], ours["ImageID"]) == (
-        "STOPPED",
-        "STOPPED",
+        "PULLED",
+        "RUNNING",
         "",
         "",
     )
-    assert ours["Labels"] == {} and not {"ExitCode", "CreatedAt", "Health"} & set(ours)
+    assert ours["Labels"] == record.container("app").labels and ours["Health"] == {}
+    assert not {"ExitCode", "CreatedAt", "StartedAt", "Volumes"} & set(ours)
+
+
+def test_containers_already_removed_are_stopped(checkout: Any) -> None:
+    record, inspected = checkout
+    gone = {name: None for name in inspected}
+    ours = container_response(record, record.container("app"), gone, v4=True)
+    assert (ours["KnownStatus"], ours["DesiredStatus"], ours["DockerId"]) == ("STOPPED", "STOPPED", "")
+
+
+def test_an_essential_exit_makes_every_container_desired_stopped(checkout: Any) -> None:
+    record, inspected = checkout
+    inspected[docker_name(record, "app")]["State"] = _state("exited", 1)
+    for name, known in ((PAUSE, "RESOURCES_PROVISIONED"), ("app", "STOPPED"), ("migrate", "STOPPED")):
+        ours = container_response(record, record.container(name), inspected, v4=True)
+        assert (ours["KnownStatus"], ours["DesiredStatus"]) == (known, "STOPPED"), name
+
+
+def test_after_a_restart_started_at_is_the_first_and_finished_at_the_last_exit(checkout: Any) -> None:
+    record, inspected = checkout
+    state = inspected[docker_name(record, "app")]["State"]
+    state.update(StartedAt="2026-01-01T00:01:00.5Z", FinishedAt="2026-01-01T00:00:59.25Z")
+    record = TaskRecord.from_dict({**record.to_dict(), "first_started_at": {"app": "2026-01-01T00:00:00.1Z"}})
+    ours = container_response(record, record.container("app"), inspected, v4=True)
+    assert (ours["KnownStatus"], ours["StartedAt"], ours["FinishedAt"]) == (
+        "RUNNING",
+        "2026-01-01T00:00:00.1Z",  # the agent sets it once
+        "2026-01-01T00:00:59.25Z",  # the agent records Docker's, which is the last exit's
+    )
+    assert "ExitCode" not in ours  # running again
+
+
+def test_restart_count_only_under_an_enabled_restart_policy_and_only_in_v4() -> None:
+    taskdef = {
+        "family": "restarts",
+        "containerDefinitions": [
+            {
+                "name": "app",
+                "image": IMAGE,
+                "memory": 64,
+                "restartPolicy": {"enabled": True, "ignoredExitCodes": [], "restartAttemptPeriod": 60},
+            },
+            {"name": "plain", "image": IMAGE, "memory": 64},
+        ],
+    }
+    record, _ = recorded_task("checkout", taskdef)
+    info = copy.deepcopy(RECORDED["checkout"]["containers"]["app"])
+    inspected = {docker_name(record, "app"): info, docker_name(record, "plain"): copy.deepcopy(info)}
+    assert container_response(record, record.container("app"), inspected, v4=True)["RestartCount"] == 0
+    assert "RestartCount" not in container_response(record, record.container("plain"), inspected, v4=True)
+    restarted = TaskRecord.from_dict({**record.to_dict(), "restart_counts": {"app": 3}})
+    assert container_response(restarted, restarted.container("app"), inspected, v4=True)["RestartCount"] == 3
+    assert "RestartCount" not in container_response(restarted, restarted.container("app"), inspected, v4=False)
+    task = task_response(restarted, inspected, v4=True, with_tags=False)
+    assert [c.get("RestartCount") for c in task["Containers"]] == [3, None]
+
+
+def _check(end: str, exit_code: int, output: str = "") -> dict[str, Any]:
+    return {"Start": end, "End": end, "ExitCode": exit_code, "Output": output}
+
+
+OK1, OK2, OK3 = (_check(f"2026-01-01T00:00:0{i}Z", 0, f"ok {i}\n") for i in (1, 2, 3))
+BAD1, BAD2, BAD3, BAD4 = (_check(f"2026-01-01T00:00:1{i}Z", 1, f"bad {i}\n") for i in (1, 2, 3, 4))
 
 
 @pytest.mark.parametrize(
-    ("docker_status", "log", "expected"),
+    ("docker_health", "retries", "previous", "expected"),
     [
-        ("healthy", True, "HEALTHY"),
-        ("unhealthy", True, "UNHEALTHY"),
-        ("starting", True, "UNKNOWN"),  # Docker's "starting" is not an ECS value
-        ("starting", False, None),  # no check has run: {"status": "UNKNOWN"} and nothing else
+        # Docker's "starting" (or no health at all) is no status the agent reports: an empty object.
+        ({"Status": "starting", "Log": [BAD1]}, 3, None, {}),
+        (None, 3, None, {}),
+        # HEALTHY: the time and output of the first success after the last failure; no exitCode.
+        (
+            {"Status": "healthy", "Log": [BAD1, OK1, OK2]},
+            3,
+            None,
+            {"status": "HEALTHY", "statusSince": OK1["End"], "output": "ok 1\n"},
+        ),
+        # Failures fewer than retries after it became healthy do not change it.
+        (
+            {"Status": "healthy", "FailingStreak": 2, "Log": [OK1, OK2, BAD1, BAD2]},
+            3,
+            None,
+            {"status": "HEALTHY", "statusSince": OK1["End"], "output": "ok 1\n"},
+        ),
+        # UNHEALTHY: the failure that made `retries` in a row, with its exit code.
+        (
+            {"Status": "unhealthy", "FailingStreak": 4, "Log": [OK1, BAD1, BAD2, BAD3, BAD4]},
+            3,
+            None,
+            {"status": "UNHEALTHY", "statusSince": BAD3["End"], "exitCode": 1, "output": "bad 3\n"},
+        ),
+        # An unchanged status keeps what the agent first said, however Docker's log has moved on.
+        (
+            {"Status": "healthy", "Log": [OK2, OK3]},
+            3,
+            {"status": "HEALTHY", "statusSince": "earlier", "output": "first\n"},
+            {"status": "HEALTHY", "statusSince": "earlier", "output": "first\n"},
+        ),
+        # Recovered: the exit code of the failure stays, as the agent sets it only when unhealthy.
+        (
+            {"Status": "healthy", "Log": [BAD4, OK3]},
+            3,
+            {"status": "UNHEALTHY", "statusSince": "earlier", "exitCode": 1, "output": "bad\n"},
+            {"status": "HEALTHY", "statusSince": OK3["End"], "exitCode": 1, "output": "ok 3\n"},
+        ),
     ],
 )
-def test_health_is_reported_as_ecs_names_it(checkout: Any, docker_status: str, log: bool, expected: str) -> None:
+def test_health_is_what_the_agent_keeps(
+    docker_health: dict[str, Any] | None, retries: int, previous: dict[str, Any] | None, expected: dict[str, Any]
+) -> None:
+    assert health(docker_health, retries, previous) == expected
+
+
+def test_health_output_is_cut_where_the_agent_cuts_it() -> None:
+    long = {"Status": "healthy", "Log": [_check("2026-01-01T00:00:01Z", 0, "x" * 5000)]}
+    assert health(long, 3, None)["output"] == "x" * 1024
+
+
+def test_the_server_keeps_the_health_it_answered(checkout: Any) -> None:
     record, inspected = checkout
-    health = inspected[docker_name(record, "app")]["State"]["Health"]
-    health["Status"] = docker_status
-    if not log:
-        health["Log"] = []
-    ours = container_response(record, record.container("app"), inspected, v4=True)
-    if expected is None:
-        assert ours["Health"] == {"status": "UNKNOWN"}
-    else:
-        assert ours["Health"]["status"] == expected and ours["Health"]["output"] == "all good"
+    app = inspected[docker_name(record, "app")]
+    seen = {app["Id"]: {"status": "HEALTHY", "statusSince": "2026-01-01T00:00:00Z", "output": "first\n"}}
+    ours = container_response(record, record.container("app"), inspected, v4=True, seen=seen)
+    assert ours["Health"] == seen[app["Id"]]
 
 
 def test_only_a_task_definition_health_check_gives_health(checkout: Any) -> None:
@@ -350,7 +565,7 @@ def test_the_pause_container_reports_its_resources_provisioned(checkout: Any) ->
         "RESOURCES_PROVISIONED",
         "CNI_PAUSE",
     )
-    assert ours["ImageID"] == "" and ours["ContainerARN"] == "" and "Ports" not in ours
+    assert ours["ImageID"] == "" and not {"ContainerARN", "Ports", "Volumes", "LogDriver"} & set(ours)
     inspected[docker_name(record, PAUSE)]["State"].update(Running=False, ExitCode=137)
     stopped = container_response(record, record.container(PAUSE), inspected, v4=True)
     assert (stopped["KnownStatus"], stopped["DesiredStatus"], stopped["ExitCode"]) == (
@@ -360,44 +575,66 @@ def test_the_pause_container_reports_its_resources_provisioned(checkout: Any) ->
     )
 
 
-def test_bridge_containers_report_their_own_network_and_ports() -> None:
+def test_bridge_containers_report_their_docker_network_and_every_binding() -> None:
     record, inspected = recorded_task("shared", SHARED)
     web_info = RECORDED["shared"]["containers"]["web"]
     ours = container_response(record, record.container("web"), inspected, v4=True)
-    address = web_info["NetworkSettings"]["Networks"][record.network_name]["IPAddress"]
-    assert ours["Networks"][0]["NetworkMode"] == "bridge" and ours["Networks"][0]["IPv4Addresses"] == [address]
-    host_port = int(web_info["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"])
-    assert ours["Ports"] == [{"ContainerPort": 80, "Protocol": "tcp", "HostPort": host_port, "HostIp": "0.0.0.0"}]
+    address = web_info["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
+    # No interface properties outside awsvpc: the network Docker names, and the address on it.
+    assert ours["Networks"] == [{"NetworkMode": "bridge", "IPv4Addresses": [address]}]
+    bindings = web_info["NetworkSettings"]["Ports"]["80/tcp"]
+    assert len(bindings) == 2  # Docker publishes on 0.0.0.0 and ::, and the agent lists both
+    assert ours["Ports"] == [
+        {"ContainerPort": 80, "Protocol": "tcp", "HostPort": int(b["HostPort"]), "HostIp": b["HostIp"]}
+        for b in bindings
+    ]
+    v3 = container_response(record, record.container("web"), inspected, v4=False)
+    assert v3["Ports"] == [{"ContainerPort": 80, "Protocol": "tcp", "HostPort": int(b["HostPort"])} for b in bindings]
+    # The pidMode pause container is on Docker's "none" network, where it has no address.
     pause = container_response(record, record.container(PAUSE), inspected, v4=True)
-    assert pause["Networks"] == [{"NetworkMode": "bridge", "IPv4Addresses": []}]  # the pause is on no network
+    assert pause["Networks"] == [{"NetworkMode": "none", "IPv4Addresses": [""]}]
 
 
-@pytest.mark.parametrize(
-    ("mode", "networks"),
-    [("host", [{"NetworkMode": "host", "IPv4Addresses": []}]), ("none", [])],
-)
-def test_host_and_none_network_modes(mode: str, networks: list[dict[str, Any]]) -> None:
+@pytest.mark.parametrize("mode", ["host", "none"])
+def test_host_and_none_network_modes(mode: str) -> None:
     ports = [{"containerPort": 9000}] if mode == "host" else []
     taskdef = {
         "family": "plain",
         "networkMode": mode,
-        "containerDefinitions": [{"name": "app", "image": IMAGE, "portMappings": ports}],
+        "containerDefinitions": [{"name": "app", "image": IMAGE, "memory": 64, "portMappings": ports}],
     }
     record, _ = recorded_task("checkout", taskdef)
     info = copy.deepcopy(RECORDED["checkout"]["containers"]["app"])
+    # What Docker says of a container in these modes: one network of that name, no address, nothing published.
+    info["NetworkSettings"] = {"Ports": {}, "Networks": {mode: {"IPAddress": "", "MacAddress": ""}}, "IPAddress": ""}
     ours = container_response(record, record.container("app"), {docker_name(record, "app"): info}, v4=True)
-    assert ours["Networks"] == networks
-    if mode == "host":  # nothing is published: the container's port is the host's
-        assert ours["Ports"] == [{"ContainerPort": 9000, "Protocol": "tcp", "HostPort": 9000}]
+    assert ours["Networks"] == [{"NetworkMode": mode, "IPv4Addresses": [""]}]
+    assert "Ports" not in ours  # Docker publishes nothing in host mode, so the agent has no binding
 
 
-def test_a_port_docker_has_not_published_is_left_out(checkout: Any) -> None:
-    record, inspected = checkout
-    inspected[docker_name(record, PAUSE)]["NetworkSettings"]["Ports"] = {}
-    assert "Ports" not in container_response(record, record.container("app"), inspected, v4=True)
+def test_a_port_docker_has_not_published_is_left_out() -> None:
+    record, inspected = recorded_task("shared", SHARED)
+    inspected[docker_name(record, "web")]["NetworkSettings"]["Ports"] = {"80/tcp": None}
+    assert "Ports" not in container_response(record, record.container("web"), inspected, v4=True)
+
+
+def test_an_ipv6_address_is_reported_beside_the_ipv4_one() -> None:
+    record, inspected = recorded_task("shared", SHARED)
+    inspected[docker_name(record, "web")]["NetworkSettings"]["Networks"]["bridge"]["GlobalIPv6Address"] = "fd00::2"
+    network = container_response(record, record.container("web"), inspected, v4=True)["Networks"][0]
+    assert network["IPv6Addresses"] == ["fd00::2"]
 
 
 # -- task metadata -------------------------------------------------------------------------------------------
+V4_TASK_FIELDS = [
+    *("Cluster", "TaskARN", "Family", "Revision", "DesiredStatus", "KnownStatus", "Limits", "PullStartedAt"),
+    *("PullStoppedAt", "ExecutionStoppedAt", "AvailabilityZone", "TaskTags", "LaunchType", "Containers"),
+    "FaultInjectionEnabled",
+]
+V3_TASK_FIELDS = [
+    *("Cluster", "TaskARN", "Family", "Revision", "DesiredStatus", "KnownStatus", "Containers", "Limits"),
+    *("PullStartedAt", "PullStoppedAt", "ExecutionStoppedAt", "AvailabilityZone", "TaskTags"),
+]
 
 
 def test_task_metadata_matches_the_reference_with_the_pause_container(checkout: Any) -> None:
@@ -405,6 +642,7 @@ def test_task_metadata_matches_the_reference_with_the_pause_container(checkout: 
     ref = reference()
     task = task_response(record, inspected, v4=True, with_tags=False)
     assert shape_problems(task, ref["v4"]["Example task metadata response"]) == []
+    assert in_agent_order(task, V4_TASK_FIELDS)
     assert (task["Cluster"], task["TaskARN"], task["Family"], task["Revision"]) == (
         "pytest-ecstask",
         record.task_arn,
@@ -415,12 +653,14 @@ def test_task_metadata_matches_the_reference_with_the_pause_container(checkout: 
     assert task["Limits"] == {"CPU": 0.25, "Memory": 512}
     assert (task["PullStartedAt"], task["PullStoppedAt"]) == ("2026-01-01T00:00:01Z", "2026-01-01T00:00:02Z")
     assert (task["AvailabilityZone"], task["LaunchType"]) == ("us-east-1a", "EC2")
+    assert task["FaultInjectionEnabled"] is False  # always there in v4
     assert [c["Name"] for c in task["Containers"]] == [PAUSE, "app", "migrate"]
     assert task["Containers"][1] == container_response(record, record.container("app"), inspected, v4=True)
-    assert "TaskTags" not in task
+    assert not {"TaskTags", "ContainerInstanceTags", "ExecutionStoppedAt"} & set(task)
     v3 = task_response(record, inspected, v4=False, with_tags=False)
     assert shape_problems(v3, ref["v3"]["Example Task Metadata Response"]) == []
-    assert "LaunchType" not in v3 and "Ports" not in v3["Containers"][1]
+    assert in_agent_order(v3, V3_TASK_FIELDS)
+    assert not {"LaunchType", "FaultInjectionEnabled"} & set(v3)
 
 
 def test_task_with_tags(checkout: Any) -> None:
@@ -428,7 +668,15 @@ def test_task_with_tags(checkout: Any) -> None:
     tagged = task_response(record, inspected, v4=True, with_tags=True)
     theirs = reference()["v4"]["Example task with tags metadata response"]
     assert shape_problems(tagged, {**theirs, "TaskTags": {}}) == []  # the tags are the task definition's
-    assert tagged["TaskTags"] == {"team": "payments"} and tagged["ContainerInstanceTags"] == {}
+    # The agent leaves out an empty map: no container instance here, so no ContainerInstanceTags.
+    assert tagged["TaskTags"] == {"team": "payments"} and "ContainerInstanceTags" not in tagged
+    untagged, inspected = recorded_task("shared", SHARED)
+    assert not {"TaskTags", "ContainerInstanceTags"} & set(task_response(untagged, inspected, True, True))
+
+
+def test_fault_injection_is_the_task_definitions() -> None:
+    record, inspected = recorded_task("shared", {**SHARED, "enableFaultInjection": True})
+    assert task_response(record, inspected, v4=True, with_tags=False)["FaultInjectionEnabled"] is True
 
 
 @pytest.mark.parametrize(
@@ -455,32 +703,54 @@ def test_a_task_definition_without_cpu_memory_or_pull_times_leaves_them_out() ->
 
 def _state(status: str, exit_code: int = 0) -> dict[str, Any]:
     started = "0001-01-01T00:00:00Z" if status == "created" else "2026-01-01T00:00:00Z"
-    return {"Status": status, "Running": status == "running", "StartedAt": started, "ExitCode": exit_code}
+    finished = "2026-01-01T00:00:09Z" if status == "exited" else "0001-01-01T00:00:00Z"
+    return {
+        "Status": status,
+        "Running": status == "running",
+        "StartedAt": started,
+        "FinishedAt": finished,
+        "ExitCode": exit_code,
+    }
 
 
 @pytest.mark.parametrize(
-    ("app", "migrate", "known", "desired"),
+    ("pause", "app", "migrate", "known", "desired"),
     [
-        ("running", "exited", "RUNNING", "RUNNING"),  # a non-essential container may exit
-        ("running", "running", "RUNNING", "RUNNING"),
-        ("created", "running", "PENDING", "RUNNING"),
-        ("exited", "running", "STOPPING", "STOPPED"),  # an essential container exited
-        ("exited", "exited", "STOPPED", "STOPPED"),
-        (None, None, "STOPPED", "STOPPED"),  # removed
+        # The earliest of the containers' statuses; a stopped one does not hold the task back.
+        ("running", "running", "exited", "RUNNING", "RUNNING"),  # a non-essential container may exit
+        ("running", "running", "running", "RUNNING", "RUNNING"),
+        ("running", "created", "running", "CREATED", "RUNNING"),
+        ("running", None, "exited", "MANIFEST_PULLED", "RUNNING"),  # app waits for migrate: not created yet
+        ("running", "exited", "running", "RUNNING", "STOPPED"),  # an essential container exited: stopping
+        ("running", "exited", "exited", "RUNNING", "STOPPED"),  # the pause container is stopped last
+        ("exited", "exited", "exited", "STOPPED", "STOPPED"),
+        (None, None, None, "STOPPED", "STOPPED"),  # removed
     ],
 )
-def test_the_task_status_follows_its_essential_containers(
-    checkout: Any, app: str | None, migrate: str | None, known: str, desired: str
+def test_the_task_status_is_the_agents(
+    checkout: Any, pause: str | None, app: str | None, migrate: str | None, known: str, desired: str
 ) -> None:
     record, inspected = checkout
-    for name, status in (("app", app), ("migrate", migrate)):
-        info = inspected[docker_name(record, name)]
+    for name, status in ((PAUSE, pause), ("app", app), ("migrate", migrate)):
         if status is None:
             inspected[docker_name(record, name)] = None
         else:
-            info["State"] = _state(status)
+            inspected[docker_name(record, name)]["State"] = _state(status)
     task = task_response(record, inspected, v4=True, with_tags=False)
     assert (task["KnownStatus"], task["DesiredStatus"]) == (known, desired)
+    assert ("ExecutionStoppedAt" in task) == (app == "exited")  # when the essential container stopped
+    if app == "exited":
+        assert task["ExecutionStoppedAt"] == "2026-01-01T00:00:09Z"
+
+
+def test_v3_lists_only_containers_docker_has_and_v4_the_pulled_ones_too(checkout: Any) -> None:
+    record, inspected = checkout
+    inspected[docker_name(record, "app")] = None
+    v4 = task_response(record, inspected, v4=True, with_tags=False)
+    assert [(c["Name"], c["KnownStatus"]) for c in v4["Containers"]][1] == ("app", "PULLED")
+    v3 = task_response(record, inspected, v4=False, with_tags=False)
+    assert [c["Name"] for c in v3["Containers"]] == [PAUSE, "migrate"]
+    assert v3["KnownStatus"] == "MANIFEST_PULLED"  # the task status counts it all the same
 
 
 # -- the awsvpc port lookup and the addresses credentials requests may come from -------------------------------
@@ -513,8 +783,10 @@ def test_credentials_requests_may_come_from_the_tasks_own_addresses(checkout: An
 
 def test_what_is_inspected_for_an_answer(checkout: Any) -> None:
     record, _ = checkout
-    app = record.container("app")
+    app, migrate = record.container("app"), record.container("migrate")
     assert record.to_inspect([app]) == [app.docker_name, record.pause_docker_name]
+    # The essential containers too: their exit makes every container's desired status STOPPED.
+    assert record.to_inspect([migrate]) == [migrate.docker_name, record.pause_docker_name, app.docker_name]
     assert sorted(record.to_inspect(record.containers)) == sorted(c.docker_name for c in record.containers)
 
 
@@ -534,6 +806,17 @@ def test_stats_carry_the_previous_sample_of_the_container() -> None:
     # A sample that has its own previous one (a streaming engine) keeps it.
     own = {**second, "precpu_stats": {"system_cpu_usage": 5, "cpu_usage": {"total_usage": 1}}}
     assert stats_response(own, answered)["precpu_stats"] == own["precpu_stats"]
+
+
+def test_a_container_on_the_pause_containers_network_gets_its_network_counters() -> None:
+    # Docker counts no network traffic for a container on another's namespace; the agent gives the task's.
+    first, _ = RECORDED["checkout"]["stats"]
+    app = {key: value for key, value in first.items() if key != "networks"}
+    pause = {**first, "network_rate_stats": {"rx_bytes_per_sec": 10, "tx_bytes_per_sec": 20}}
+    joined = with_network_stats(app, pause)
+    assert joined["networks"] == first["networks"] and joined["network_rate_stats"] == pause["network_rate_stats"]
+    assert joined["cpu_stats"] == app["cpu_stats"] and "networks" not in app
+    assert with_network_stats(app, {}) == app
 
 
 def test_a_container_record_from_the_wire_with_defaults() -> None:

@@ -47,7 +47,7 @@ def test_implicit_dependencies_links_are_start_and_volumes_from_orders_creation(
     )
     app = p.container("app")
     assert [(d.container_name, d.condition) for d in app.depends_on] == [("db", DependencyCondition.START)]
-    assert app.created_after == ("data",)
+    assert app.created_after == ("data", "db")  # a legacy link, like volumesFrom, needs its target to exist
     assert p.start_levels() == [["db", "data"], ["app"]]
     assert p.stop_levels() == [["app"], ["db", "data"]]
     assert set(p.dependents("db")) == {"app"} and set(p.dependents("data")) == {"app"}
@@ -148,8 +148,8 @@ def test_container_create_body_carries_every_supported_field() -> None:
     assert (host["Dns"], host["DnsSearch"]) == (["10.0.0.2"], ["corp.local"])
     assert host["ReadonlyRootfs"] is True and host["Privileged"] is True
     assert (app.stop_timeout, app.start_timeout) == (20.0, 40.0)
-    endpoint = body["NetworkingConfig"]["EndpointsConfig"][p.network.docker_name]  # type: ignore[union-attr]
-    assert endpoint["Aliases"] == ["app"]
+    # Docker's default bridge, as the agent does it: no network-scoped alias gives the container a name.
+    assert host["NetworkMode"] == "bridge" and "NetworkingConfig" not in body and "Links" not in host
 
 
 def test_ecs_defaults_for_stop_timeout_health_check_and_essential() -> None:
@@ -315,13 +315,50 @@ def test_volumes_bind_task_scoped_shared_and_read_only() -> None:
     assert p.container("side").create_body["HostConfig"]["VolumesFrom"] == [f"{p.container('app').docker_name}:ro"]
 
 
-def test_bridge_links_use_docker_names_and_aliases() -> None:
+def test_bridge_links_are_legacy_links_docker_name_and_alias_as_the_agent_writes_them() -> None:
     p = plan(c("db"), c("app", links=["db:database", "cache"]), c("cache"), networkMode="bridge")
-    endpoint = p.container("app").create_body["NetworkingConfig"]["EndpointsConfig"][p.network.docker_name]  # type: ignore[union-attr]
-    assert endpoint["Links"] == [
+    host = p.container("app").create_body["HostConfig"]
+    # A link without an alias is aliased by the container's name (the agent's dockerLinks).
+    assert host["Links"] == [
         f"{p.container('db').docker_name}:database",
         f"{p.container('cache').docker_name}:cache",
     ]
+    assert host["NetworkMode"] == "bridge" and "NetworkingConfig" not in p.container("app").create_body
+
+
+def test_bridge_mode_uses_the_default_bridge_and_creates_no_network() -> None:
+    p = plan(c("app"), c("side"), networkMode="bridge")
+    assert p.network is not None and p.network.docker_name == "bridge"
+    assert not p.network.owned_by_task and p.network.labels == {}  # never created, labelled or removed
+    for name in ("app", "side"):
+        body = p.container(name).create_body
+        assert body["HostConfig"]["NetworkMode"] == "bridge" and "NetworkingConfig" not in body
+    assert plan_data(p)["network"] == "bridge"
+
+
+def test_an_awsvpc_task_still_has_a_network_of_its_own_for_its_pause_container() -> None:
+    p = plan(c("app"), networkMode="awsvpc")
+    assert p.network is not None and p.network.owned_by_task and p.pause is not None
+    assert p.network.docker_name == "ecs-shop-1-0123456789ab" and p.network.labels == p.labels
+    assert not any("NetworkingConfig" in x.create_body for x in (*p.containers, p.pause))
+
+
+def test_dns_extra_hosts_and_hostname_reach_docker_as_the_agent_passes_them() -> None:
+    p = plan(
+        c(
+            "app",
+            hostname="app.internal",
+            dnsServers=["10.0.0.2", "10.0.0.3"],
+            dnsSearchDomains=["corp.local", "svc.local"],
+            extraHosts=[{"hostname": "db.local", "ipAddress": "10.0.0.5"}, {"hostname": "v6", "ipAddress": "::1"}],
+        ),
+        networkMode="bridge",
+    )
+    body = p.container("app").create_body
+    host = body["HostConfig"]
+    assert body["Hostname"] == "app.internal"
+    assert (host["Dns"], host["DnsSearch"]) == (["10.0.0.2", "10.0.0.3"], ["corp.local", "svc.local"])
+    assert host["ExtraHosts"] == ["db.local:10.0.0.5", "v6:::1"]
 
 
 def test_image_mapping_exact_then_glob() -> None:
@@ -556,7 +593,7 @@ def test_the_plan_as_text_says_what_a_user_needs_to_read() -> None:
         "  env         AWS_EXECUTION_ENV, AWS_REGION",
         "  ports       -",
         "  mounts      ecs-shop-1-data-0123456789ab:/var/lib/postgresql:ro",
-        "  network     ecs-shop-1-0123456789ab",
+        "  network     bridge",
         "  health      ['CMD', 'pg_isready']",
         "  timeouts    start none, stop 30 s",
         "container migrate (not essential)",
@@ -565,7 +602,7 @@ def test_the_plan_as_text_says_what_a_user_needs_to_read() -> None:
         "  env         AWS_EXECUTION_ENV, AWS_REGION",
         "  ports       -",
         "  mounts      -",
-        "  network     ecs-shop-1-0123456789ab",
+        "  network     bridge",
         "  timeouts    start none, stop 30 s",
         "container app",
         "  image       app:1",
@@ -574,7 +611,7 @@ def test_the_plan_as_text_says_what_a_user_needs_to_read() -> None:
         "  env         AWS_EXECUTION_ENV, AWS_REGION",
         "  ports       8080/tcp -> ephemeral, 9000/udp -> 9000",
         "  mounts      volumes from ecs-shop-1-db-0123456789ab",
-        "  network     ecs-shop-1-0123456789ab",
+        "  network     bridge, links ecs-shop-1-db-0123456789ab:db",
         "  timeouts    start 30 s, stop 10 s",
         "volume data: Docker volume ecs-shop-1-data-0123456789ab (task)",
         "volume logs: /var/log/shop",
@@ -601,7 +638,7 @@ def test_the_plan_as_data_says_what_each_container_gets() -> None:
     assert (app["command"], app["entry_point"], app["health_check"]) == (["serve"], ["/entry"], None)
     assert app["mounts"] == ["/var/log/shop:/logs"]
     assert app["volumes_from"] == ["ecs-shop-1-db-0123456789ab:ro"]
-    assert app["network"] == "ecs-shop-1-0123456789ab"
+    assert (app["network"], app["links"]) == ("bridge", [])
     assert (app["start_timeout"], app["stop_timeout"]) == (None, 30.0)
     assert plan_data(p)["volumes"] == [
         {"name": "logs", "docker_volume": None, "host_path": "/var/log/shop", "scope": "task", "driver": "local"}

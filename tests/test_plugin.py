@@ -477,3 +477,25 @@ def test_a_session_id_in_use_by_a_live_run_is_a_usage_error(
         assert "Traceback" not in result.stderr.str()
     finally:
         lease.release()
+
+
+@pytest.mark.parametrize(
+    ("launch_type", "execution_env"),
+    [("FARGATE", "AWS_ECS_FARGATE"), ("EXTERNAL", "AWS_ECS_EXTERNAL"), ("EC2", "AWS_ECS_EC2")],
+)
+def test_the_plan_shows_the_execution_env_of_the_launch_type_a_run_would_set(
+    pytester: pytest.Pytester, launch_type: str, execution_env: str
+) -> None:
+    # No engine: --ecs-plan never asks one. Fargate's own rules want awsvpc and a task cpu/memory pair it offers.
+    pytester.makefile(".json", taskdef=json.dumps(taskdef(networkMode="awsvpc", cpu="256", memory="512")))
+    result = pytester.runpytest(
+        "-p",
+        "no:cacheprovider",
+        "--ecs-plan",
+        "--ecs-taskdef=taskdef.json",
+        f"--ecs-launch-type={launch_type}",
+        "--ecs-json",
+    )
+    assert result.ret == 0, result.stderr.str()
+    (app,) = json.loads(result.stdout.str())["containers"]
+    assert app["environment"]["AWS_EXECUTION_ENV"] == execution_env

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from pytest_ecstask.errors import PlanError, TaskDefinitionError
 from pytest_ecstask.lifecycle import Owner
 from pytest_ecstask.plan import PlanOptions, build_plan
 from pytest_ecstask.task import TaskOptions, create_task
-from pytest_ecstask.taskdef import load_task_definition
+from pytest_ecstask.taskdef import TaskDefinitionWarning, image_problems, load_task_definition
 
 TASKDEFS = Path(__file__).resolve().parents[1].parent / "shared" / "taskdefs"
 FILES = sorted(TASKDEFS.glob("*.json"))
@@ -59,6 +60,16 @@ def test_every_real_file_loads_and_plans_or_is_refused_with_a_message(path: Path
         with pytest.raises(PlanError, match=re.escape(expected)) as info:
             build_plan(taskdef, options())
         assert str(info.value).startswith(str(path))
+
+
+@pytest.mark.skipif(not FILES, reason="shared/taskdefs is not beside the checkout")
+@pytest.mark.parametrize("name", sorted(PLANS), ids=lambda name: name[:2])
+def test_real_files_that_load_meet_the_register_rules_without_a_warning_and_name_valid_images(name: str) -> None:
+    # Each was deployed as it stands: its sizes, memory and images are what ECS registers and runs.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskDefinitionWarning)
+        taskdef = load_task_definition(TASKDEFS / name)
+    assert image_problems(taskdef, {}) == []
 
 
 def run_file(name: str) -> Any:

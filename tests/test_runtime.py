@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -300,7 +301,9 @@ def test_awsvpc_containers_share_localhost_and_publish_ports(run: Run, docker_ap
     assert client.exit_code == 0 and "hello-from-web" in client.logs()
 
 
-def test_bridge_containers_reach_each_other_by_name_and_link_alias(run: Run) -> None:
+def test_bridge_containers_reach_each_other_only_through_links(run: Run, docker_api: Any) -> None:
+    # Docker's default bridge, as on ECS: container names have no DNS; a link gives its alias (the target's
+    # name when it has none) in /etc/hosts, and only to the container that declares it.
     t = run(
         task(
             container(
@@ -309,13 +312,23 @@ def test_bridge_containers_reach_each_other_by_name_and_link_alias(run: Run) -> 
                 portMappings=[{"containerPort": 80, "hostPort": 0}],
             ),
             container("client", service(), links=["web:frontend"]),
+            container("plain", service(), links=["web"]),
+            container("loner", service()),
             networkMode="bridge",
         )
     )
-    client = t.containers["client"]
-    for host in ("web", "frontend"):
-        result = client.exec(["wget", "-qO-", f"http://{host}/"])
-        assert (result.exit_code, result.output.strip()) == (0, "hi"), host
+
+    def get(name: str, host: str) -> tuple[int, str]:
+        result = t.containers[name].exec(["wget", "-qO-", f"http://{host}/"])
+        return result.exit_code, result.output.strip()
+
+    assert get("client", "frontend") == (0, "hi")
+    assert get("plain", "web") == (0, "hi")
+    for name, host in (("loner", "web"), ("loner", "frontend"), ("client", "web"), ("plain", "frontend")):
+        code, output = get(name, host)
+        assert code != 0 and "bad address" in output, (name, host, output)
+    for c in t.containers.values():
+        assert list(docker_api.inspect_container(c.id)["NetworkSettings"]["Networks"]) == ["bridge"]
     assert t.containers["web"].port(80) > 0
 
 
@@ -393,12 +406,15 @@ def test_no_engine_is_a_plain_error_naming_docker_host(monkeypatch: pytest.Monke
 
 
 def test_shared_volume_outlives_one_task_and_goes_with_the_last(run: Run, docker_api: Any) -> None:
+    # A shared volume's Docker name is its task-definition name: unique here, since runs share the engine.
+    cache = f"cache-{uuid.uuid4().hex[:8]}"
+
     def volume_task(name: str, script: str) -> dict[str, Any]:
         return task(
-            container(name, service(script), mountPoints=[{"sourceVolume": "cache", "containerPath": "/cache"}]),
+            container(name, service(script), mountPoints=[{"sourceVolume": cache, "containerPath": "/cache"}]),
             volumes=[
                 {
-                    "name": "cache",
+                    "name": cache,
                     "dockerVolumeConfiguration": {
                         "scope": "shared",
                         "autoprovision": True,
@@ -416,11 +432,11 @@ def test_shared_volume_outlives_one_task_and_goes_with_the_last(run: Run, docker
             break
         time.sleep(0.1)
     assert reader.exec(["cat", "/cache/file"]).output.strip() == "from-first"
-    assert docker_api.inspect_volume("cache")["Labels"]["purpose"] == "test"
+    assert docker_api.inspect_volume(cache)["Labels"]["purpose"] == "test"
     first.close()
-    assert docker_api.inspect_volume("cache")  # still used by the second task
+    assert docker_api.inspect_volume(cache)  # still used by the second task
     second.close()
-    assert not [v for v in docker_api.volumes()["Volumes"] or [] if v["Name"] == "cache"]
+    assert not [v for v in docker_api.volumes()["Volumes"] or [] if v["Name"] == cache]
 
 
 def test_shared_volume_without_autoprovision_must_exist(image: str, docker_api: Any) -> None:
@@ -469,28 +485,129 @@ def test_task_that_fails_to_start_never_reports_running(run: Run) -> None:
         t._runner.start()
 
 
-def test_the_runner_restarts_a_container_in_place_when_the_state_machine_says_so(image: str, docker_api: Any) -> None:
-    # restartPolicy is not read from task definitions yet: the machine is given a policy directly, to prove
-    # that the runner performs its restart decisions on the engine and that the task keeps running.
+def test_restart_policy_restarts_an_essential_container_in_place_and_the_task_keeps_running(
+    image: str, docker_api: Any
+) -> None:
     from pytest_ecstask.lifecycle import process_owner
-    from pytest_ecstask.taskstate import RestartPolicy
+    from pytest_ecstask.plan import RestartPolicy
 
+    policy = {"enabled": True, "ignoredExitCodes": [0], "restartAttemptPeriod": 60}
     t = create_task(
-        task(container("app", ["sh", "-c", "sleep 1; exit 4"]), container("side", service(), essential=False)),
+        task(
+            container("app", ["sh", "-c", "echo run; sleep 1; exit 4"], restartPolicy=policy),
+            container("side", service(), essential=False),
+        ),
         TaskOptions(pull="never", stop_timeout=1, check=False),
         owner=process_owner(),
     )
+    events: list[tuple[str, str | None, Any]] = []
+    t._runner.listeners.append(lambda kind, name, details: events.append((kind, name, dict(details))))
+    assert t._runner.machine.restart_policies["app"] == RestartPolicy((0,), 60)
+    # ECS's shortest period is 60 s: shortened here so that the test need not wait a minute per restart.
+    t._runner.machine.restart_policies["app"] = RestartPolicy((0,), 0.5)
     try:
-        t._runner.machine.restart_policies["app"] = RestartPolicy(ignored_exit_codes=(0,), restart_attempt_period=0.5)
         t.start()
-        app = t._runner.containers["app"]
+        app = t.containers["app"]
         deadline = time.monotonic() + 30
         while app.restart_count < 2 and time.monotonic() < deadline:
             time.sleep(0.1)
         assert app.restart_count >= 2
         assert t.status == "RUNNING" and t.stop_code is None
-        assert int(docker_api.inspect_container(app.docker_id)["RestartCount"]) == 0  # ours, not Docker's
+        assert int(docker_api.inspect_container(app.id)["RestartCount"]) == 0  # restarted by us, as the agent does
         assert [e.what for e in t.timeline if e.container == "app"].count("started again") >= 1
+        assert ("container_restarted", "app", {"restart_count": 1, "exit_code": 4}) in events
+        assert app.logs().count("run") >= 2  # one container, restarted in place: its output goes on
     finally:
         t.close()
     assert t.stop_code == "UserInitiated"
+
+
+@pytest.mark.parametrize(
+    ("policy", "code"),
+    [
+        ({"enabled": True, "restartAttemptPeriod": 60}, 3),  # exited within the period: not restarted
+        ({"enabled": True, "ignoredExitCodes": [3], "restartAttemptPeriod": 60}, 3),  # an ignored exit code
+    ],
+)
+def test_an_essential_container_not_restarted_stops_the_task(run: Run, policy: dict[str, Any], code: int) -> None:
+    t = run(task(container("app", ["sh", "-c", f"sleep 0.5; exit {code}"], restartPolicy=policy)))
+    t.wait(30)
+    assert (t.stop_code, t.containers["app"].exit_code, t.containers["app"].restart_count) == (
+        "EssentialContainerExited",
+        code,
+        0,
+    )
+
+
+def test_an_essential_container_that_crashes_during_startup_fails_the_start_with_its_exit_and_output(run: Run) -> None:
+    with pytest.raises(TaskFailedToStart) as info:
+        run(
+            task(
+                container(
+                    "db",
+                    ["sh", "-c", "echo 'db: config file missing'; sleep 0.5; exit 2"],
+                    healthCheck={"command": ["CMD", "true"], "interval": 5},
+                ),
+                container("app", service(), dependsOn=[{"containerName": "db", "condition": "HEALTHY"}]),
+            ),
+            check=True,
+        )
+    message = str(info.value)
+    assert "failed to start: Essential container in task exited: 'db' exited with code 2" in message
+    assert "db: STOPPED exit code 2" in message
+    # app gives up either on its dependency's exit or on the task stopping: whichever it sees first.
+    assert "\n  app: STOPPED" in message
+    assert message.endswith("last log lines of 'db':\n    db: config file missing")
+
+
+def test_a_batch_task_that_finishes_during_startup_is_handed_to_the_test(run: Run) -> None:
+    t = run(task(container("job", ["sh", "-c", "echo done"]), container("app", service())), check=True)
+    t.wait(30)
+    assert (t.stop_code, t.containers["job"].exit_code) == ("EssentialContainerExited", 0)
+
+
+# -- bridge mode is Docker's default bridge, as the agent does it ------------------------------------------
+
+
+def test_bridge_dns_servers_search_domains_extra_hosts_and_hostname_reach_the_container(run: Run) -> None:
+    t = run(
+        task(
+            container(
+                "app",
+                service(),
+                hostname="app-host",
+                dnsServers=["10.0.0.2", "10.0.0.3"],
+                dnsSearchDomains=["corp.example", "svc.example"],
+                extraHosts=[{"hostname": "db.example", "ipAddress": "10.0.0.5"}],
+            ),
+            networkMode="bridge",
+        )
+    )
+    app = t.containers["app"]
+    resolv = app.exec(["cat", "/etc/resolv.conf"]).output.splitlines()
+    # As given, not Docker's embedded DNS (127.0.0.11), which a per-task user network would put there.
+    assert [line for line in resolv if line.startswith("nameserver")] == ["nameserver 10.0.0.2", "nameserver 10.0.0.3"]
+    assert "search corp.example svc.example" in resolv
+    hosts = [line.split() for line in app.exec(["cat", "/etc/hosts"]).output.splitlines()]
+    assert ["10.0.0.5", "db.example"] in hosts
+    assert app.exec(["hostname"]).output.strip() == "app-host"
+
+
+def test_a_bridge_task_creates_no_network_and_the_sweep_sees_its_containers(run: Run, docker_api: Any) -> None:
+    from datetime import datetime, timezone
+
+    from pytest_ecstask.lifecycle import classify, host_id
+    from pytest_ecstask.runtime import list_resources
+
+    t = run(task(container("app", service()), container("side", service(), essential=False), networkMode="bridge"))
+    mine = f"{LABEL_TASK}={t.id}"
+    found = list_resources(docker_api, mine)
+    assert sorted((r.kind, r.name) for r in found) == sorted(("container", c.docker_name) for c in t.plan.containers)
+    assert all(r.labels[LABEL_SESSION] for r in found)
+    # Its run is alive: left alone. Seen from another host past the age limit: every container is chosen.
+    now = datetime.now(timezone.utc)
+    assert not any(v.remove for v in classify(found, this_host=host_id(), now=now, max_age_seconds=0))
+    assert all(v.remove for v in classify(found, this_host="elsewhere", now=now, max_age_seconds=-1))
+    t.close()
+    assert list_resources(docker_api, mine) == []
+    assert docker_api.networks(names=["bridge"])  # the default bridge is never ours to remove

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +22,9 @@ from pytest_ecstask.taskdef import (
     DependencyCondition,
     Link,
     TaskDefinition,
+    TaskDefinitionWarning,
     VolumeFrom,
+    image_problems,
     load_task_definition,
     parse_task_definition,
     parse_task_definition_text,
@@ -1318,6 +1322,415 @@ def test_port_range_bounds(ports: str, valid: bool) -> None:
             f"$.containerDefinitions[0].portMappings[0].containerPortRange (container 'app'): '{ports}' is malformed: "
             "expected FIRST-LAST, two ports from 1 to 65535 with FIRST below LAST (as 8000-8010)"
         )
+
+
+# --- sizes, memory, the number of containers and images: what RegisterTaskDefinition refuses ----------------
+# Each rule cites the ECS documentation it follows. Where the documentation leaves a rule unclear the task
+# definition loads with a TaskDefinitionWarning instead (docs/field-support.md lists them).
+
+API_CONTAINER = "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerDefinition.html"
+API_REGISTER = "https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_RegisterTaskDefinition.html"
+
+
+def loads_quietly(data: Any) -> TaskDefinition:
+    """The task definition, which must load without a TaskDefinitionWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", TaskDefinitionWarning)
+        return parse_task_definition(data, "td.json")
+
+
+def warnings_of(data: Any) -> list[str]:
+    """The TaskDefinitionWarnings the task definition loads with, each naming the file and a JSON path."""
+    with pytest.warns(TaskDefinitionWarning) as caught:
+        parse_task_definition(data, "td.json")
+    texts = [str(w.message) for w in caught if issubclass(w.category, TaskDefinitionWarning)]
+    assert all(text.startswith("td.json: $") for text in texts), texts
+    return texts
+
+
+def loads_warning(data: Any, match: str) -> str:
+    """The one TaskDefinitionWarning the task definition loads with; it must contain ``match``."""
+    texts = warnings_of(data)
+    assert len(texts) == 1 and match in texts[0], texts
+    return texts[0]
+
+
+def sized(*containers: dict[str, Any], **fields: Any) -> dict[str, Any]:
+    """A task whose containers each set a memory, so that only the rule under test speaks."""
+    return task(*[{"memory": 128, **c} for c in containers or [container()]], **fields)
+
+
+# API_ContainerDefinition, memory and memoryReservation: "a non-zero integer"; Docker (20.10 on) reserves a
+# minimum of 6 MiB, "so, don't specify less than 6 MiB". Docker refuses a smaller limit when it creates the
+# container, locally as on an instance: refused here before anything is created.
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("memory", 0, "0 MiB: ECS needs a memory size greater than zero (MiB)"),
+        ("memory", -1, "-1 MiB: ECS needs a memory size greater than zero (MiB)"),
+        ("memory", 5, "5 MiB is below the 6 MiB Docker gives a container at the least"),
+        ("memoryReservation", -1, "-1 MiB: ECS needs a memory size greater than zero (MiB)"),
+        ("memoryReservation", 5, "5 MiB is below the 6 MiB Docker gives a container at the least"),
+    ],
+)
+def test_container_memory_below_the_minimum_is_refused(key: str, value: int, message: str) -> None:
+    data = task(container(**{"memory": 64, key: value}))
+    assert only_problem(data).startswith(f"$.containerDefinitions[0].{key} (container 'app'): {message}")
+    loads_quietly(task(container(**{"memory": 64, key: 6})))
+
+
+# API_ContainerDefinition, memoryReservation asks for "a non-zero integer"; whether a zero reservation beside a
+# memory is refused is not said, and Docker takes 0 as no reservation: a warning.
+def test_a_zero_memory_reservation_warns() -> None:
+    loads_warning(task(container(memory=64, memoryReservation=0)), "memoryReservation (container 'app'): 0 MiB")
+
+
+# API_ContainerDefinition, memory: "If you specify both a container-level memory and memoryReservation value,
+# memory must be greater than memoryReservation." ECS has been reported to accept them equal (docs pull
+# request awsdocs/amazon-ecs-developer-guide#242): less is refused, equal warns.
+def test_memory_below_memory_reservation_is_refused_and_equal_warns() -> None:
+    assert only_problem(task(container(memory=100, memoryReservation=200))) == (
+        "$.containerDefinitions[0].memory (container 'app'): 100 MiB is less than memoryReservation (200 MiB): "
+        "the hard limit cannot be below the soft limit"
+    )
+    loads_warning(task(container(memory=100, memoryReservation=100)), "100 MiB equals memoryReservation")
+    loads_quietly(task(container(memory=101, memoryReservation=100)))
+
+
+# API_ContainerDefinition, memory: "If using the EC2 launch type, you must specify either a task-level memory
+# value or a container-level memory value"; memoryReservation: "If a task-level memory value is not specified,
+# you must specify a non-zero integer for one or both of memory or memoryReservation".
+@pytest.mark.parametrize("launch_types", [["EC2"], ["EXTERNAL"], ["EC2", "EXTERNAL"]])
+def test_ec2_and_external_need_a_memory_for_each_container_or_the_task(launch_types: list[str]) -> None:
+    data = task(container("a", memory=64), container("b"), requiresCompatibilities=launch_types)
+    assert only_problem(data) == (
+        "$.containerDefinitions[1] (container 'b'): neither memory nor memoryReservation, and the task has no "
+        f"memory: {' and '.join(launch_types)} in requiresCompatibilities needs one of them (MiB), or the task's "
+        "memory"
+    )
+    loads_quietly(task(container("a", memory=64), container("b"), requiresCompatibilities=launch_types, memory="512"))
+    loads_quietly(task(container("a", memoryReservation=64), requiresCompatibilities=launch_types))
+
+
+# Without requiresCompatibilities ECS validates for EC2 and has been seen to refuse this ("At least one of
+# 'memory' or 'memoryReservation' must be specified"), but the documentation ties the rule to the EC2 launch
+# type, which the task definition does not name, and the launch type of a run does not reach validation.
+def test_no_memory_anywhere_without_a_launch_type_warns() -> None:
+    # A zero reservation is no memory size either (it warns for itself too).
+    texts = warnings_of(task(container("a"), container("b", memoryReservation=0), container("c", memory=64)))
+    assert len(texts) == 2
+    assert texts[1].startswith(
+        "td.json: $.containerDefinitions: no task memory, and 'a', 'b' set neither memory nor memoryReservation: "
+        "ECS refuses that for the EC2 and EXTERNAL launch types, and this task definition names none"
+    )
+    loads_warning(task(container("a")), "no task memory, and 'a' sets neither")
+    loads_quietly(task(container("a"), memory="512"))
+    loads_quietly(task(container("a", memory=64)))
+
+
+def test_a_definition_validated_again_after_its_overrides_warns_once() -> None:
+    from pytest_ecstask.inputs import load_source
+    from pytest_ecstask.options import TaskOptions
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")  # Python's own action for a UserWarning, and pytest's outside pytest.warns
+        load_source(task(container()), options=TaskOptions(overrides={"app": {"command": ["true"]}}))
+    assert [type(w.message) for w in caught] == [TaskDefinitionWarning]
+
+
+# Service quotas, "Task definition max containers: 10", not adjustable:
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/service-quotas.html
+def test_more_than_ten_containers_are_refused() -> None:
+    ten = [container(f"c{i}", memory=64, essential=i == 0) for i in range(10)]
+    assert len(loads_quietly(task(*ten)).containers) == 10
+    assert only_problem(task(*ten, container("c10", memory=64))) == (
+        "$.containerDefinitions: 11 container definitions: ECS takes at most 10 in one task definition"
+    )
+
+
+# API_ContainerDefinition, image is required; "Container.image should not be null or empty".
+@pytest.mark.parametrize("image", ["", "  "])
+def test_an_empty_image_is_refused(image: str) -> None:
+    assert only_problem(sized(container(image=image))) == (
+        f"$.containerDefinitions[0].image (container 'app'): {image!r} is empty: ECS needs an image to run"
+    )
+
+
+# API_ContainerDefinition, image: up to 255 letters, digits, hyphens, underscores, colons, periods, forward
+# slashes and number signs; for digests, 255 before the "@" and only "sha256:" with 64 hexadecimal digits. The
+# image is also "passed directly to the Docker daemon", whose reference grammar (lower-case repository names)
+# applies: https://pkg.go.dev/github.com/distribution/reference
+SHA = "sha256:" + "ab" * 32
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "busybox",
+        "busybox:1.36",
+        "amazon/amazon-ecs-agent:latest",
+        "quay.io/assemblyline/ubuntu",
+        "localhost:5000/app:1",
+        "012345678910.dkr.ecr.us-east-1.amazonaws.com/my-web-app:latest",
+        f"012345678910.dkr.ecr.us-east-1.amazonaws.com/my-web-app@{SHA}",
+        f"public.ecr.aws/docker/library/redis:7.2-alpine@{SHA}",
+        "my_org/app__x-y.z:TAG_1.0-rc",
+        "a" * 255,
+    ],
+)
+def test_valid_image_references_run(image: str) -> None:
+    assert image_problems(loads_quietly(sized(container(image=image))), {}) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "message"),
+    [
+        ("my app", "'my app' has characters ECS refuses in an image (' ')"),
+        ("app:1@sha256:x@y", "has characters ECS refuses in an image ('@')"),
+        ("a" * 256, "256 characters: ECS takes images up to 255"),
+        ("app@sha256:abc", "'app@sha256:abc': ECS takes only sha256 digests"),
+        (f"app@md5:{'a' * 64}", "ECS takes only sha256 digests, 'sha256:' and 64 hexadecimal digits"),
+        ("Repo/App:1", "'Repo/App:1' is not a valid image reference (repository names are lower case), and Docker"),
+        ("app:", "'app:' is not a valid image reference, and Docker refuses it"),
+        ("app#1", "'app#1' is not a valid image reference, and Docker refuses it"),
+        ("/app", "'/app' is not a valid image reference"),
+    ],
+)
+def test_image_references_ecs_or_docker_refuse_are_refused(image: str, message: str) -> None:
+    taskdef = loads_quietly(sized(container("ok"), container("bad", image=image)))
+    problems = image_problems(taskdef, {})
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("$.containerDefinitions[1].image (container 'bad'): ") and message in problems[0]
+
+
+# A deploy pipeline's placeholder (CodePipeline's ECS blue/green action fills <IMAGE1_NAME> from the image it
+# built) is no image to ECS: "Container.image contains invalid characters". Mapped with --ecs-image it runs.
+def test_an_unmapped_pipeline_placeholder_is_refused_with_the_mapping_that_fixes_it() -> None:
+    taskdef = loads_quietly(sized(container(image="<IMAGE1_NAME>")))
+    assert image_problems(taskdef, {}) == [
+        "$.containerDefinitions[0].image (container 'app'): '<IMAGE1_NAME>' holds the pipeline placeholder "
+        "'<IMAGE1_NAME>', which ECS refuses in an image (a deploy pipeline writes the image it built there); map "
+        "it to an image to run: --ecs-image '<IMAGE1_NAME>=IMAGE' (ini ecs_images, marker "
+        "images={'<IMAGE1_NAME>': IMAGE})"
+    ]
+
+
+def test_a_mapped_pipeline_placeholder_runs_and_an_unmapped_one_stops_the_inputs() -> None:
+    from pytest_ecstask.inputs import resolve_inputs
+    from pytest_ecstask.lifecycle import Owner
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.plan import PlanOptions, build_plan
+
+    taskdef = loads_quietly(sized(container("app", image="<IMAGE1_NAME>"), container("side", image="<SIDE>")))
+    images = {"<IMAGE1_NAME>": "shop:local"}
+
+    def hook(image: str, container: str) -> str | None:  # the pytest_ecstask_resolve_image hook
+        return "side:local" if image == "<SIDE>" else None
+
+    inputs = resolve_inputs(taskdef, TaskOptions(images=images, image_resolver=hook))
+    assert inputs.container_images == {"app": "shop:local", "side": "side:local"}
+    plan = build_plan(
+        taskdef,
+        PlanOptions(
+            task_id="f" * 32,
+            owner=Owner("s", "h/1", "/tmp/s.lease"),
+            created="2026-01-01T00:00:00Z",
+            pause_image="pause",
+            image_map=images,
+            container_images=inputs.container_images,
+        ),
+    )
+    assert [c.create_body["Image"] for c in plan.containers] == ["shop:local", "side:local"]
+    with pytest.raises(TaskDefinitionError) as info:
+        resolve_inputs(taskdef, TaskOptions(images=images))
+    assert info.value.source == "td.json"
+    assert info.value.problems == [
+        "$.containerDefinitions[1].image (container 'side'): '<SIDE>' holds the pipeline placeholder '<SIDE>', "
+        "which ECS refuses in an image (a deploy pipeline writes the image it built there); map it to an image to "
+        "run: --ecs-image '<SIDE>=IMAGE' (ini ecs_images, marker images={'<SIDE>': IMAGE})"
+    ]
+
+
+def test_a_mapping_or_hook_that_gives_an_invalid_image_is_named_with_what_it_replaced() -> None:
+    from pytest_ecstask.inputs import resolve_inputs
+    from pytest_ecstask.options import TaskOptions
+
+    taskdef = loads_quietly(sized(container("app", image="<IMAGE1_NAME>"), container("side", image="side:1")))
+    options = TaskOptions(
+        images={"<*>": "Shop Local"}, image_resolver=lambda image, name: "" if name == "side" else None
+    )
+    with pytest.raises(TaskDefinitionError) as info:
+        resolve_inputs(taskdef, options)
+    assert info.value.problems == [
+        "$.containerDefinitions[0].image (container 'app'): 'Shop Local' is not a valid image reference, and "
+        "Docker refuses it (what the image mappings or the image hook give for '<IMAGE1_NAME>')",
+    ]
+    # A hook answering "" leaves the image as it is: 'side:1' runs.
+    fixed = dataclasses.replace(options, images={"<*>": "shop:local"})
+    assert resolve_inputs(taskdef, fixed).container_images == {"app": "shop:local", "side": "side:1"}
+
+
+# API_RegisterTaskDefinition, networkMode: "For Amazon ECS tasks on Fargate, the awsvpc network mode is
+# required"; cpu and memory: "This field is required for Fargate". FARGATE rules apply "even if EC2 is also
+# specified": https://docs.aws.amazon.com/AmazonECS/latest/developerguide/task-cpu-memory-error.html
+FARGATE = {"requiresCompatibilities": ["FARGATE"], "networkMode": "awsvpc", "cpu": "256", "memory": "512"}
+
+
+@pytest.mark.parametrize("launch_types", [["FARGATE"], ["EC2", "FARGATE"]])
+def test_fargate_needs_awsvpc_and_the_tasks_cpu_and_memory(launch_types: list[str]) -> None:
+    loads_quietly(task(container(), **{**FARGATE, "requiresCompatibilities": launch_types}))
+    assert problems_of(task(container(), requiresCompatibilities=launch_types)) == [
+        "$: missing 'networkMode': FARGATE in requiresCompatibilities needs 'awsvpc' (absent is 'bridge')",
+        "$: missing 'cpu': FARGATE in requiresCompatibilities needs the task's cpu",
+        "$: missing 'memory': FARGATE in requiresCompatibilities needs the task's memory",
+    ]
+    for mode in ("bridge", "host", "none"):
+        assert only_problem(task(container(), **{**FARGATE, "networkMode": mode})) == (
+            f"$.networkMode: {mode!r}: FARGATE in requiresCompatibilities needs networkMode 'awsvpc'"
+        )
+
+
+# The Fargate task sizes, "Task CPU and memory":
+# https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+# and the same table in task-cpu-memory-error.html ("Invalid 'cpu' setting for task").
+@pytest.mark.parametrize(
+    ("cpu", "memory"),
+    [
+        ("256", "512"),
+        ("256", "2048"),
+        ("512", "1024"),
+        ("512", "4096"),
+        ("1024", "2048"),
+        ("1024", "8192"),
+        ("2048", "4096"),
+        ("2048", "16384"),
+        ("4096", "8192"),
+        ("4096", "30720"),
+        ("8192", "16384"),
+        ("8192", "61440"),
+        ("16384", "32768"),
+        ("16384", "122880"),
+        (".25 vCPU", "0.5GB"),
+        ("1 vcpu", "2 GB"),
+        ("16 VCPU", "120 gb"),
+    ],
+)
+def test_fargate_sizes_from_the_table_load(cpu: str, memory: str) -> None:
+    loads_quietly(task(container(), **{**FARGATE, "cpu": cpu, "memory": memory}))
+
+
+@pytest.mark.parametrize(
+    ("cpu", "memory", "where", "message"),
+    [
+        (
+            "256",
+            "3072",
+            "memory",
+            "3072 MiB does not go with cpu 256 on Fargate, which offers 512, 1024 or 2048 MiB "
+            "with it; 3072 MiB goes with cpu 512 or 1024",
+        ),
+        (
+            "256",
+            "256",
+            "memory",
+            "256 MiB does not go with cpu 256 on Fargate, which offers 512, 1024 or 2048 MiB with it",
+        ),
+        ("512", "5120", "memory", "offers 1024, 2048, 3072 or 4096 MiB with it; 5120 MiB goes with cpu 1024 or 2048"),
+        ("1024", "9216", "memory", "offers 2048 to 8192 MiB in steps of 1024 with it"),
+        ("2048", "16896", "memory", "offers 4096 to 16384 MiB in steps of 1024 with it"),
+        ("4096", "31744", "memory", "offers 8192 to 30720 MiB in steps of 1024 with it"),
+        (
+            "8192",
+            "18432",
+            "memory",
+            "offers 16384 to 61440 MiB in steps of 4096 with it; 18432 MiB goes with cpu 4096",
+        ),
+        ("16384", "36864", "memory", "offers 32768 to 122880 MiB in steps of 8192 with it"),
+        (
+            "128",
+            "512",
+            "cpu",
+            "128 CPU units is not a Fargate size: Fargate offers 256, 512, 1024, 2048, 4096, 8192 "
+            "or 16384 (0.25 to 16 vCPU)",
+        ),
+        ("32768", "65536", "cpu", "32768 CPU units is not a Fargate size"),
+    ],
+)
+def test_fargate_sizes_off_the_table_are_refused(cpu: str, memory: str, where: str, message: str) -> None:
+    problem = only_problem(task(container(), **{**FARGATE, "cpu": cpu, "memory": memory}))
+    assert problem.startswith(f"$.{where}: ") and message in problem, problem
+
+
+def test_fargate_sizes_are_not_asked_of_other_launch_types() -> None:
+    loads_quietly(task(container(), cpu="128", memory="3000", requiresCompatibilities=["EC2"]))
+
+
+# API_RegisterTaskDefinition, cpu: "an integer using CPU units (for example, 1024) or as a string using vCPUs
+# (for example, 1 vCPU or 1 vcpu)"; memory: "an integer using MiB (for example, 1024) or as a string using GB
+# (for example, 1GB or 1 GB)". The ECS documentation's own examples write ".25 vcpu" and ".5 gb".
+@pytest.mark.parametrize(
+    ("memory", "mib"),
+    [("2048", 2048), ("2 GB", 2048), ("2GB", 2048), ("2 gb", 2048), ("2 Gb", 2048), (".5 GB", 512), ("1.5GB", 1536)],
+)
+def test_task_memory_in_mib_or_gb_is_read_as_ecs_reads_it(memory: str, mib: int) -> None:
+    loads_quietly(task(container(memory=mib), memory=memory))
+    assert only_problem(task(container(memory=mib + 1), memory=memory)) == (
+        f"$.containerDefinitions[0].memory (container 'app'): {mib + 1} MiB is more than the task's memory "
+        f"({mib} MiB at $.memory): ECS refuses a container memory greater than the task's"
+    )
+
+
+@pytest.mark.parametrize("cpu", ["1024", "1 vCPU", "1 vcpu", "1vCPU", "1 VCPU", ".25 vcpu", "0.5 vCPU", "128"])
+def test_task_cpu_in_units_or_vcpus_loads(cpu: str) -> None:
+    loads_quietly(task(container(memory=64), cpu=cpu))
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        (
+            "cpu",
+            "1.5",
+            "give CPU units as a whole number, or vCPU after a number, as in '1024', '1 vCPU' or '.25 vcpu'",
+        ),
+        ("cpu", "1 core", "give CPU units as a whole number"),
+        ("cpu", "2 GB", "give CPU units as a whole number"),
+        ("cpu", "", "give CPU units as a whole number"),
+        ("memory", "1 GiB", "give MiB as a whole number, or GB after a number, as in '2048', '2 GB' or '0.5GB'"),
+        ("memory", "512 MiB", "give MiB as a whole number"),
+        ("memory", "512MB", "give MiB as a whole number"),
+        ("memory", "1,024", "give MiB as a whole number"),
+        ("memory", "two GB", "give MiB as a whole number"),
+        ("memory", "\u0661\u0660\u0662\u0664", "give MiB as a whole number"),  # Arabic-Indic digits
+    ],
+)
+def test_task_sizes_ecs_does_not_read_are_refused(key: str, value: str, expected: str) -> None:
+    problem = only_problem(task(container(memory=64), **{key: value}))
+    assert problem.startswith(f"$.{key}: {value!r} is not a task {key} ECS reads: ") and expected in problem, problem
+
+
+def test_a_task_size_that_is_no_whole_number_warns() -> None:
+    # ".3 GB" is 307.2 MiB: what ECS makes of it is not documented.
+    loads_warning(task(container(memory=64), memory=".3 GB"), "$.memory: '.3 GB' is 307.2 MiB, not a whole number")
+
+
+# API_ContainerDefinition, memory: "The total amount of memory reserved for all containers within a task must be
+# lower than the task memory value, if one is specified." ECS refuses a sum of memoryReservation values above
+# it ("The sum of all container 'memoryReservation' values cannot be greater than the value of the task
+# 'memory'"); whether memory counts for containers without a reservation is not said: a warning.
+def test_the_containers_reservations_cannot_add_up_to_more_than_the_task_memory() -> None:
+    loads_quietly(task(container("a", memoryReservation=256), container("b", memoryReservation=256), memory="512"))
+    assert only_problem(
+        task(container("a", memoryReservation=256), container("b", memoryReservation=257), memory="512")
+    ) == (
+        "$.memory: 512 MiB is less than the 513 MiB the containers' memoryReservation values add up to ('a' 256, "
+        "'b' 257): ECS refuses a sum greater than the task's memory"
+    )
+    loads_warning(
+        task(container("a", memoryReservation=256), container("b", memory=300), memory="512"),
+        "$.memory: 512 MiB is less than the 556 MiB the containers reserve ('a' 256, 'b' 300; memory where a "
+        "container sets no memoryReservation)",
+    )
 
 
 # --- odd shapes never escape as anything but TaskDefinitionError --------------------------------------------

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
+from pytest_ecstask.plan import PlanOptions, RestartPolicy, TaskPlan, build_plan
 from pytest_ecstask.taskdef import parse_task_definition
 from pytest_ecstask.taskstate import (
     ContainerEvent,
@@ -18,7 +18,6 @@ from pytest_ecstask.taskstate import (
     Note,
     ObservedStatus,
     RestartContainer,
-    RestartPolicy,
     Role,
     StopTask,
     TaskMachine,
@@ -270,6 +269,8 @@ def test_an_essential_exit_stops_the_task(essential: bool, task_status: str, rol
     actions = exited(m, "app", 7)
     expected = [StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code 7")]
     assert [a for a in actions if isinstance(a, StopTask)] == (expected if stops else [])
+    # The stop is decided at the exit: a container still waiting to start sees the task stopping at once.
+    assert (m.state.status == "STOPPING") is stops or task_status == "STOPPING"
     assert ("app", "exited with code 7") in notes(actions)
     assert Emit("container_exited", "app", {"exit_code": 7}) in actions
 
@@ -289,14 +290,12 @@ def test_an_essential_container_that_did_not_start_fails_the_task_to_start() -> 
     running(m, "db")
     exited(m, "db", 1)
     m.give_up("app", "dependency 'db' exited with code 1; condition SUCCESS needs exit code 0")
-    assert m.after_gates() == [
-        StopTask(
-            "TaskFailedToStart",
-            "Essential container 'app' did not start: DependencyFailed: dependency 'db' exited with code 1; "
-            "condition SUCCESS needs exit code 0",
-        )
-    ]
-    assert m.state.status == "PENDING"
+    why = (
+        "Essential container 'app' did not start: DependencyFailed: dependency 'db' exited with code 1; "
+        "condition SUCCESS needs exit code 0"
+    )
+    assert m.after_gates() == [Note(None, "task STOPPING (TaskFailedToStart)"), StopTask("TaskFailedToStart", why)]
+    assert (m.state.status, m.state.stop_code, m.state.stopped_reason) == ("STOPPING", "TaskFailedToStart", why)
 
 
 def test_a_non_essential_container_that_did_not_start_lets_the_task_run() -> None:
@@ -414,7 +413,8 @@ def test_a_refused_restart_of_an_essential_container_stops_the_task() -> None:
     m.state.status = "RUNNING"
     assert m.restart_refused("side", "gone") == [Note("side", "not restarted: CannotStartContainerError: gone")]
     assert m.restart_refused("app", "gone")[1:] == [
-        StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code None")
+        Note(None, "task STOPPING (EssentialContainerExited)"),
+        StopTask("EssentialContainerExited", "Essential container in task exited: 'app' exited with code None"),
     ]
 
 
@@ -600,3 +600,56 @@ def test_a_refused_start_is_no_longer_starting_and_says_why() -> None:
     ]
     app = m.containers["app"]
     assert (app.starting, app.status, app.started) == (False, "STOPPED", False)
+
+
+def test_the_machine_applies_the_plans_restart_policies() -> None:
+    m = TaskMachine(
+        plan(
+            c("app", restartPolicy={"enabled": True, "ignoredExitCodes": [0, 2], "restartAttemptPeriod": 90}),
+            c("off", essential=False, restartPolicy={"enabled": False, "restartAttemptPeriod": 90}),
+            c("plain", essential=False),
+            c("default", essential=False, restartPolicy={"enabled": True}),
+        )
+    )
+    assert m.restart_policies == {"app": RestartPolicy((0, 2), 90), "default": RestartPolicy((), 300)}
+    running(m, "app", at=T0)
+    m.state.status = "RUNNING"
+    assert RestartContainer("app") not in exited(m, "app", 2, at=T0 + 100)  # ignored: the task stops
+    restarted = TaskMachine(m.plan)
+    running(restarted, "app", at=T0)
+    restarted.state.status = "RUNNING"
+    actions = exited(restarted, "app", 1, at=T0 + 100)
+    assert Emit("container_restarted", "app", {"restart_count": 1, "exit_code": 1}) in actions
+    assert RestartContainer("app") in actions
+
+
+def test_an_essential_container_that_fails_before_running_is_a_failure_to_start() -> None:
+    m = TaskMachine(plan(c("db", healthCheck=HEALTH), c("app", **on("db", "HEALTHY"))))
+    running(m, "db")
+    stop = [a for a in exited(m, "db", 2) if isinstance(a, StopTask)]
+    m.request_stop(stop[0].stop_code, stop[0].reason)
+    failed = m.failed_during_startup()
+    assert failed is not None and failed.name == "db"
+    assert m.after_gates() == []  # stopping: never RUNNING
+
+
+@pytest.mark.parametrize(
+    ("code", "before_running", "failed"),
+    [(2, True, True), (0, True, False), (2, False, False)],  # a batch task's exit 0 is its work done
+)
+def test_only_an_error_exit_before_running_fails_the_start(code: int, before_running: bool, failed: bool) -> None:
+    m = TaskMachine(plan(c("app"), c("side", essential=False)))
+    running(m, "app", "side")
+    if not before_running:
+        m.after_gates()
+    stop = [a for a in exited(m, "app", code) if isinstance(a, StopTask)]
+    m.request_stop(stop[0].stop_code, stop[0].reason)
+    assert (m.failed_during_startup() is not None) is failed
+
+
+def test_a_user_stop_before_running_is_no_failure_to_start() -> None:
+    m = TaskMachine(plan(c("app")))
+    running(m, "app")
+    m.request_stop("UserInitiated", "stopped")
+    exited(m, "app", 143)
+    assert m.failed_during_startup() is None
