@@ -86,7 +86,7 @@ def live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
     from any thread then reach the terminal, as pytest's own progress does.
     """
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or config.get_verbosity() < 1 or hasattr(config, "workerinput"):
+    if reporter is None or config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
         yield
         return
     lock = threading.Lock()
@@ -226,7 +226,7 @@ def _last_log_lines(container: Any, tail: int) -> list[str]:
 
 def terminal_summary(run: Run, reporter: Any) -> None:
     """Startup times, what the first sweep did, and the tasks --ecs-keep left running."""
-    if run.startups and run.config.get_verbosity() >= 0:
+    if run.startups and run.config.getoption("verbose") >= 0:
         # One compact line instead of live output that would break pytest's progress line.
         slowest = max(run.startups, key=lambda s: s[1])
         total = sum(s[1] for s in run.startups)

@@ -852,6 +852,7 @@ def _check_ecs_rules(norm: _Normalized, out: _Problems) -> None:
         _check_references(container, task, out)
         _check_health_check(container, out)
         _check_timeouts(container, out)
+        _check_restart_policy(container, out)
         _check_ports(container, task, out)
         _check_network_fields(container, task, out)
         _check_image(container, out)
@@ -1020,6 +1021,28 @@ def _check_health_check(container: _Container, out: _Problems) -> None:
         if value is not None and not low <= value <= high:
             unit = "" if key == "retries" else " seconds"
             out.add(where.key(key), f"{value} is out of range: ECS accepts {low}-{high}{unit}")
+
+
+# ContainerRestartPolicy: https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerRestartPolicy.html
+_RESTART_ATTEMPT_PERIOD = (60, 1800)
+_IGNORED_EXIT_CODES_MAX = 50
+
+
+def _check_restart_policy(container: _Container, out: _Problems) -> None:
+    policy = _typed(container.body, "restartPolicy", dict)
+    if policy is None:
+        return
+    where = container.where.key("restartPolicy")
+    low, high = _RESTART_ATTEMPT_PERIOD
+    period = _typed(policy, "restartAttemptPeriod", int)
+    if period is not None and not low <= period <= high:
+        out.add(where.key("restartAttemptPeriod"), f"{period} is out of range: ECS accepts {low}-{high} seconds")
+    codes = _typed(policy, "ignoredExitCodes", list)
+    if codes is not None and len(codes) > _IGNORED_EXIT_CODES_MAX:
+        out.add(
+            where.key("ignoredExitCodes"),
+            f"{len(codes)} exit codes: ECS takes at most {_IGNORED_EXIT_CODES_MAX}",
+        )
 
 
 def _check_timeouts(container: _Container, out: _Problems) -> None:

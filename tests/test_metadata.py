@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from conftest import NEEDS_FAULT_INJECTION, NEEDS_RESTART_POLICY
 from pytest_ecstask.credentials import from_mapping
 from pytest_ecstask.endpointids import EndpointInfo, authorization_token, credentials_id, metadata_id
 from pytest_ecstask.lifecycle import Owner
@@ -269,6 +270,8 @@ def test_log_options_are_those_ecs_hands_the_agent(log: dict[str, Any], expected
     assert log_options(log, "app", "0123") == expected
 
 
+@NEEDS_FAULT_INJECTION
+@NEEDS_RESTART_POLICY
 def test_a_restart_policy_and_fault_injection_reach_the_record() -> None:
     taskdef = {
         "family": "restarts",
@@ -455,6 +458,7 @@ def test_after_a_restart_started_at_is_the_first_and_finished_at_the_last_exit(c
     assert "ExitCode" not in ours  # running again
 
 
+@NEEDS_RESTART_POLICY
 def test_restart_count_only_under_an_enabled_restart_policy_and_only_in_v4() -> None:
     taskdef = {
         "family": "restarts",
@@ -674,6 +678,7 @@ def test_task_with_tags(checkout: Any) -> None:
     assert not {"TaskTags", "ContainerInstanceTags"} & set(task_response(untagged, inspected, True, True))
 
 
+@NEEDS_FAULT_INJECTION
 def test_fault_injection_is_the_task_definitions() -> None:
     record, inspected = recorded_task("shared", {**SHARED, "enableFaultInjection": True})
     assert task_response(record, inspected, v4=True, with_tags=False)["FaultInjectionEnabled"] is True

@@ -333,7 +333,9 @@ def test_the_plan_command_plans_as_a_run_does(name: str, plan_both: Callable[...
     run_options, run_data = compared(both.run, made_up)
     shown_options, shown_data = compared(both.shown, made_up)
     differ = [f for f in PlanOptions.__dataclass_fields__ if getattr(run_options, f) != getattr(shown_options, f)]
-    assert not differ, f"{name}: --ecs-plan and a run disagree on {differ}"
+    assert not differ, (
+        f"{name}: --ecs-plan and a run disagree on {differ}: {[(getattr(run_options, f), getattr(shown_options, f)) for f in differ]}"
+    )
     assert shown_data == run_data
     # The endpoint server: asked for by the run exactly when endpoints are on, on the port the settings say.
     endpoints_on = name != "endpoints"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from conftest import NEEDS_RESTART_POLICY
 from pytest_ecstask.errors import TaskDefinitionError
 from pytest_ecstask.taskdef import (
     READ_ONLY_FIELDS,
@@ -1808,3 +1809,27 @@ def test_any_node_replaced_by_an_odd_value_loads_or_is_refused_cleanly(odd: Any)
 )
 def test_odd_top_level_shapes_are_refused_cleanly(data: Any) -> None:
     assert problems_of(data)
+
+
+# https://docs.aws.amazon.com/AmazonECS/latest/APIReference/API_ContainerRestartPolicy.html: "a minimum
+# restartAttemptPeriod of 60 seconds and a maximum restartAttemptPeriod of 1800 seconds"; "a maximum of 50
+# container exit codes".
+@NEEDS_RESTART_POLICY
+@pytest.mark.parametrize(("period", "valid"), [(59, False), (60, True), (1800, True), (1801, False)])
+def test_restart_attempt_period_is_60_to_1800_seconds(period: int, valid: bool) -> None:
+    data = task(container(restartPolicy={"enabled": True, "restartAttemptPeriod": period}))
+    if valid:
+        parse_task_definition(data, "td.json")
+    else:
+        assert only_problem(data) == (
+            f"$.containerDefinitions[0].restartPolicy.restartAttemptPeriod (container 'app'): {period} is out of "
+            "range: ECS accepts 60-1800 seconds"
+        )
+
+
+@NEEDS_RESTART_POLICY
+def test_at_most_50_ignored_exit_codes() -> None:
+    parse_task_definition(task(container(restartPolicy={"enabled": True, "ignoredExitCodes": list(range(50))})), "x")
+    assert only_problem(task(container(restartPolicy={"enabled": True, "ignoredExitCodes": list(range(51))}))) == (
+        "$.containerDefinitions[0].restartPolicy.ignoredExitCodes (container 'app'): 51 exit codes: ECS takes at most 50"
+    )

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from conftest import NEEDS_RESTART_POLICY
 from pytest_ecstask.lifecycle import Owner
 from pytest_ecstask.plan import PlanOptions, RestartPolicy, TaskPlan, build_plan
 from pytest_ecstask.taskdef import parse_task_definition
@@ -602,6 +603,7 @@ def test_a_refused_start_is_no_longer_starting_and_says_why() -> None:
     assert (app.starting, app.status, app.started) == (False, "STOPPED", False)
 
 
+@NEEDS_RESTART_POLICY
 def test_the_machine_applies_the_plans_restart_policies() -> None:
     m = TaskMachine(
         plan(
