@@ -97,7 +97,7 @@ def planned(config: pytest.Config) -> tuple[TaskDefinition, TaskPlan]:
         raise EcsTaskError("--ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key")
     options = task_options(config, resolved)
     taskdef = load_source(resolved.taskdef, options=options)  # rendered and adjusted, as a run loads it
-    owner = Owner("plan", host_id(), "", resolved.keep)
+    owner = Owner("plan", host_id(), "", resolved.keep, sentinel=True)  # labelled as a run labels
     return taskdef, build_plan(
         taskdef, settings.plan_options(taskdef, options, None, owner=owner, pause_image=_pause_image)
     )

@@ -2,8 +2,10 @@
 
 A run holds a lease, an OS file lock, for as long as it lives; the OS drops it when the process dies, SIGKILL
 included. Every container, network and volume of the run names its lease file in a label, so any later
-run on the same host can prove the owner dead by taking the lock itself. Resources made from another host
-cannot be checked that way and fall back to an age limit. Nothing here talks to Docker.
+run on the same host can prove the owner dead by taking the lock itself. Where the lease cannot be read
+(another host, another lease directory), the run's sentinel decides: a container whose stdin the run keeps
+open through an attach, so the engine ends it when the run's process dies. Resources with neither fall back
+to an age limit. Nothing here talks to Docker.
 """
 
 from __future__ import annotations
@@ -30,6 +32,15 @@ LABEL_ROLE = f"{LABEL_PREFIX}.role"
 LABEL_HOST = f"{LABEL_PREFIX}.host"
 LABEL_LEASE = f"{LABEL_PREFIX}.lease"
 LABEL_KEEP = f"{LABEL_PREFIX}.keep"
+# "1" on every resource of a run that keeps a sentinel: without a sentinel, such a run is dead.
+LABEL_SENTINEL = f"{LABEL_PREFIX}.sentinel"
+ROLE_SENTINEL = "sentinel"  # the LABEL_ROLE of the sentinel container itself
+# How long a sweep waits for a run to bring back a sentinel that exited (a dropped engine connection)
+# before it judges the run dead.
+SENTINEL_GRACE_SECONDS = 5.0
+# How long, from a resource's creation, a sweep waits for its run's first sentinel (started at most a few
+# seconds after the run's first Docker use, once its first task is up).
+SENTINEL_START_GRACE_SECONDS = 30.0
 
 # Lets a wrapper (a CI script running pytest several times) give a run its session id from outside.
 SESSION_ENV = "PYTEST_ECSTASK_SESSION"
@@ -89,6 +100,7 @@ class Owner:
     host: str
     lease: str  # the lease file's path; held by the run for its lifetime
     keep: bool = False  # --ecs-keep: left running for debugging; the sweep leaves such resources alone
+    sentinel: bool = False  # the run keeps a sentinel container (a pytest run does; a script does not)
 
 
 def resource_labels(owner_of: Owner, task_id: str, role: str, created: str) -> dict[str, str]:
@@ -103,6 +115,8 @@ def resource_labels(owner_of: Owner, task_id: str, role: str, created: str) -> d
     }
     if owner_of.keep:
         labels[LABEL_KEEP] = "1"
+    if owner_of.sentinel:
+        labels[LABEL_SENTINEL] = "1"
     return labels
 
 
@@ -219,6 +233,37 @@ class Verdict:
     why: str
 
 
+@dataclass(frozen=True)
+class SentinelSeen:
+    """What a sweep saw of one session's sentinel containers: one running, or when the last one exited."""
+
+    running: bool
+    exited_at: datetime | None = None  # the latest exit, when none runs
+
+
+def sentinels_seen(containers: Sequence[tuple[str, str, str]]) -> dict[str, SentinelSeen]:
+    """Per session, from its sentinel containers as (session, Docker state, FinishedAt): one that is not
+    over (running, or created and about to start) makes the session's sentinel run."""
+    seen: dict[str, SentinelSeen] = {}
+    for session, state, finished in containers:
+        before = seen.get(session)
+        if before is not None and before.running:
+            continue
+        if state not in ("exited", "dead", "removing"):
+            seen[session] = SentinelSeen(True)
+            continue
+        at = _docker_time(finished)
+        latest = max((t for t in (at, before.exited_at if before else None) if t is not None), default=None)
+        seen[session] = SentinelSeen(False, latest)
+    return seen
+
+
+def _docker_time(text: str) -> datetime | None:
+    """Docker's times have nanoseconds (``2026-01-01T10:00:00.123456789Z``); Python 3.10 reads 0, 3 or 6 digits."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    return parse_rfc3339(f"{whole}.{(fraction + '000000')[:6]}+00:00") if whole else None
+
+
 def classify(
     resources: Sequence[Resource],
     *,
@@ -228,9 +273,16 @@ def classify(
     include_kept: bool = False,
     is_held: Callable[[str], bool | None] = lease_is_held,
     live_sessions: Sequence[str] = (),
+    sentinels: Mapping[str, SentinelSeen] | None = None,
+    grace_seconds: float = SENTINEL_GRACE_SECONDS,
+    start_grace_seconds: float = SENTINEL_START_GRACE_SECONDS,
 ) -> list[Verdict]:
-    """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen."""
+    """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen.
+
+    The first rule that can tell decides: this run, kept, the lease (this host), the sentinel, the age.
+    """
     held: dict[str, bool | None] = {}
+    seen = sentinels or {}
     verdicts = []
     for r in resources:
         labels = r.labels
@@ -240,31 +292,56 @@ def classify(
         if labels.get(LABEL_KEEP) == "1" and not include_kept:
             verdicts.append(Verdict(r, False, "kept on purpose (--ecs-keep)"))
             continue
-        lease = labels.get(LABEL_LEASE, "")
-        if labels.get(LABEL_HOST) == this_host and lease:
-            if lease not in held:
-                held[lease] = is_held(lease)
-            alive = held[lease]
-            if alive is False and _process_alive(labels.get(LABEL_OWNER, "")):
-                alive = None  # lease file gone (a /tmp cleaner?) but its process lives: do not guess
-            if alive is False:
-                verdicts.append(Verdict(r, True, f"its run ({r.session}) is dead: lease {lease} is free"))
-            elif alive is True:
-                verdicts.append(Verdict(r, False, f"its run ({r.session}) is alive"))
-            else:
-                # On this host a run we cannot check (another user's lease) is left alone, whatever its age.
-                verdicts.append(Verdict(r, False, f"its run ({r.session}) cannot be checked: lease {lease}"))
-            continue
-        created = parse_rfc3339(labels.get(LABEL_CREATED, ""))
-        if created is None:
-            verdicts.append(Verdict(r, False, "no creation time: cannot tell its age"))
-            continue
-        age = (now - created).total_seconds()
-        if age > max_age_seconds:
-            verdicts.append(Verdict(r, True, f"from host {labels.get(LABEL_HOST, '?')}, {age:.0f} s old"))
-        else:
-            verdicts.append(Verdict(r, False, f"from host {labels.get(LABEL_HOST, '?')}, only {age:.0f} s old"))
+        lease = labels.get(LABEL_LEASE, "") if labels.get(LABEL_HOST) == this_host else ""
+        if lease and lease not in held:
+            held[lease] = is_held(lease)
+        by_lease = _by_lease(r, lease, held[lease]) if lease else None
+        verdict = by_lease or _by_sentinel(r, seen.get(r.session), now, (grace_seconds, start_grace_seconds))
+        if verdict is None and lease:
+            # On this host a run we cannot check (another user's lease) is left alone, whatever its age.
+            verdict = Verdict(r, False, f"its run ({r.session}) cannot be checked: lease {lease}")
+        verdicts.append(verdict or _by_age(r, now, max_age_seconds))
     return verdicts
+
+
+def _by_lease(r: Resource, lease: str, alive: bool | None) -> Verdict | None:
+    """The lease's verdict, or None when it cannot tell."""
+    if alive is False and _process_alive(r.labels.get(LABEL_OWNER, "")):
+        return None  # lease file gone (a /tmp cleaner?) but its process lives: do not guess
+    if alive is False:
+        return Verdict(r, True, f"its run ({r.session}) is dead: lease {lease} is free")
+    if alive is True:
+        return Verdict(r, False, f"its run ({r.session}) is alive")
+    return None
+
+
+def _by_sentinel(r: Resource, seen: SentinelSeen | None, now: datetime, graces: tuple[float, float]) -> Verdict | None:
+    """The sentinel's verdict, or None for a resource of a run that keeps no sentinel (older, or a script)."""
+    grace, start_grace = graces
+    if seen is None and r.labels.get(LABEL_SENTINEL) != "1":
+        return None
+    if seen is not None and seen.running:
+        return Verdict(r, False, f"its run ({r.session}) is alive: its sentinel runs")
+    if seen is not None and seen.exited_at is not None:
+        ago = (now - seen.exited_at).total_seconds()
+        if ago < grace:
+            return Verdict(r, False, f"its run ({r.session}) may come back: its sentinel exited {ago:.0f} s ago")
+        return Verdict(r, True, f"its run ({r.session}) is dead: its sentinel exited {ago:.0f} s ago")
+    created = parse_rfc3339(r.labels.get(LABEL_CREATED, ""))
+    if created is not None and (now - created).total_seconds() < start_grace:
+        return Verdict(r, False, f"its run ({r.session}) is starting: no sentinel yet")
+    return Verdict(r, True, f"its run ({r.session}) is dead: it has no sentinel")
+
+
+def _by_age(r: Resource, now: datetime, max_age_seconds: float) -> Verdict:
+    created = parse_rfc3339(r.labels.get(LABEL_CREATED, ""))
+    if created is None:
+        return Verdict(r, False, "no creation time: cannot tell its age")
+    age = (now - created).total_seconds()
+    host = r.labels.get(LABEL_HOST, "?")
+    if age > max_age_seconds:
+        return Verdict(r, True, f"from host {host}, {age:.0f} s old")
+    return Verdict(r, False, f"from host {host}, only {age:.0f} s old")
 
 
 def _process_alive(owner_label: str) -> bool:

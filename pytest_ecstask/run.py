@@ -7,6 +7,7 @@ tasks it has open. It starts and removes tasks, and at its end removes whatever 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -47,7 +48,12 @@ class Run:
     kept: list[Task] = field(default_factory=list)
     swept: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    sentinel: Sentinel | None = None  # the lease holder's, from the run's first Docker use on
     _connections: Connections | None = None
+    _watching: threading.Event | None = None  # set when an xdist controller stops waiting for Docker use
+    _sentinel_lock: threading.Lock = field(default_factory=threading.Lock)
+    first_start_done: threading.Event = field(default_factory=threading.Event)  # the sentinel waits for it
+    _ended: bool = False  # past the point where the sentinel is removed: no new one
 
     @classmethod
     def begin(cls, config: pytest.Config, settings: Settings) -> Run:
@@ -61,7 +67,7 @@ class Run:
             session_id = os.environ.get(SESSION_ENV) or new_session_id()
             lease = _take_lease(session_id)
             lease_path = str(lease.path)
-        owner = Owner(session_id, host_id(), lease_path, settings.keep)
+        owner = Owner(session_id, host_id(), lease_path, settings.keep, sentinel=True)
         return cls(config, settings, session_id, owner, lease, is_worker=hasattr(config, "workerinput"))
 
     @property
@@ -89,6 +95,8 @@ class Run:
             if not self.swept:
                 self.swept = True
                 self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
+                if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
+                    self.start_sentinel(engine)
                 report = sweep(
                     engine.api,
                     max_age=self.settings.orphan_age,
@@ -102,6 +110,30 @@ class Run:
                         for line in (report.lines()[-1:] if not report.refused else report.lines()[:1])
                     )
         return engine
+
+    def start_sentinel(self, engine: Engine) -> None:
+        """The run's sentinel, started in a thread so that the first task's start does not wait for it."""
+        with self._sentinel_lock:
+            if self.sentinel is None and not self._ended:
+                self.sentinel = Sentinel(engine, self.owner, self.notes)
+                self.sentinel.start(after=self.first_start_done)
+
+    def watch_for_docker_use(self) -> None:
+        """At an xdist controller: start the sentinel once a worker first uses Docker (its shared folder appears)."""
+        if self._watching is not None:
+            return
+        done = self._watching = threading.Event()
+
+        def watch() -> None:
+            while not done.wait(0.05):
+                if self.session_dir.exists():
+                    try:
+                        self.start_sentinel(self.connections.engine())
+                    except EcsTaskError as exc:
+                        self.notes.append(f"could not start the run's sentinel: {exc}")
+                    return
+
+        threading.Thread(target=watch, name="ecstask-sentinel-watch", daemon=True).start()
 
     def task_options(
         self, arguments: Mapping[str, Any], fixture_credentials: Mapping[str, str] | None = None
@@ -133,6 +165,8 @@ class Run:
             return task
         except EcsTaskError as exc:
             message = str(exc)
+        finally:
+            self.first_start_done.set()
         # Outside the except block, so the report shows our message alone, not a chained traceback.
         pytest.fail(message, pytrace=False)
 
@@ -157,6 +191,8 @@ class Run:
         # of the shared session task and of whatever crashed workers left.
         for task in reversed(self.open_tasks):
             self.close_task(task, finishing=True)
+        if self._watching is not None:
+            self._watching.set()
         if self.is_worker or not self.session_dir.exists():
             return
         from pytest_ecstask.endpoints import stop_server
@@ -169,16 +205,27 @@ class Run:
         finally:
             # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
             stop_server(self.session_dir)
+            self._remove_sentinel()
+
+    def _remove_sentinel(self) -> None:
+        """Last: while anything of the run is left, its sentinel says that the run lives."""
+        with self._sentinel_lock:
+            self._ended = True
+        if self.sentinel is not None:
+            for what in self.sentinel.remove():
+                reporting.warn(self.config, f"ecstask: could not remove the run's sentinel: {what}")
 
     def _remove_everything(self) -> None:
         """Whatever a crashed worker left: everything labelled with this session goes."""
-        from pytest_ecstask.lifecycle import LABEL_SESSION
+        from pytest_ecstask.lifecycle import LABEL_ROLE, LABEL_SESSION, ROLE_SENTINEL
         from pytest_ecstask.runtime import list_resources, remove_resources
 
         try:
             api = self.connections.engine().api
             with deferred_interrupts(reraise=False):
-                failures = remove_resources(api, list_resources(api, f"{LABEL_SESSION}={self.session_id}"))
+                found = list_resources(api, f"{LABEL_SESSION}={self.session_id}")
+                # The sentinel goes last, on its own (finish).
+                failures = remove_resources(api, [r for r in found if r.labels.get(LABEL_ROLE) != ROLE_SENTINEL])
         except EcsTaskError as exc:
             failures = []
             reporting.warn(self.config, f"ecstask: could not check the engine for leftovers: {exc}")
@@ -194,6 +241,108 @@ class Run:
         if self.lease is not None:
             shutil.rmtree(self.session_dir, ignore_errors=True)
             self.lease.release()
+
+
+class Sentinel:
+    """The run's sentinel container: it runs while this process keeps its stdin open (see lifecycle).
+
+    One thread starts it, then waits on its attach stream, which ends when the sentinel exits. If that
+    happens while the run lives (someone killed it, the engine connection dropped), the thread starts a new
+    one for the same session. ``remove`` stops that and removes every sentinel made.
+    """
+
+    def __init__(self, engine: Engine, owner: Owner, notes: list[str]) -> None:
+        self.engine = engine
+        self.owner = owner
+        self.notes = notes
+        self.made: list[str] = []  # container ids, in order
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._sockets: list[Any] = []  # the attach streams; kept open, as the sentinel's stdin
+
+    def start(self, after: threading.Event | None = None) -> None:
+        """Start keeping a sentinel; the first is started once ``after`` is set, or SENTINEL_DEFER_SECONDS."""
+        threading.Thread(target=self._keep_one_running, args=(after,), name="ecstask-sentinel", daemon=True).start()
+
+    def _keep_one_running(self, after: threading.Event | None) -> None:
+        if after is not None:
+            # Not while the first task's containers start: on a small machine the engine's work for the
+            # sentinel would slow them. Sweeps give a run without a sentinel yet SENTINEL_START_GRACE_SECONDS.
+            after.wait(SENTINEL_DEFER_SECONDS)
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                stream = self._start_one()
+            except Exception as exc:  # a Docker error included: said once, retried a few times
+                failures += 1
+                if failures == 1:
+                    self.notes.append(f"could not start the run's sentinel: {type(exc).__name__}: {exc}")
+                if failures >= SENTINEL_ATTEMPTS or self._stopping.wait(1.0):
+                    return
+                continue
+            failures = 0
+            _read_until_closed(stream)  # returns when the sentinel is over
+
+    def _start_one(self) -> Any:
+        from docker.types import LogConfig
+
+        from pytest_ecstask.lifecycle import ROLE_SENTINEL, new_task_id, now_rfc3339, resource_labels
+
+        api = self.engine.api
+        image = self.engine.sentinel_image()
+        with self._lock:
+            if self._stopping.is_set():
+                raise EcsTaskError("the run is ending")
+            labels = resource_labels(self.owner, new_task_id(), ROLE_SENTINEL, now_rfc3339())
+            container = api.create_container(
+                image,
+                name=f"ecs-sentinel-{self.owner.session_id}-{len(self.made) + 1}",
+                labels=labels,
+                # OpenStdin, and (the SDK sets it with it) StdinOnce: the engine closes stdin when the attach ends.
+                stdin_open=True,
+                host_config=api.create_host_config(network_mode="none", log_config=LogConfig(type="none")),
+            )["Id"]
+            self.made.append(container)
+            # stdout too, though it stays silent: with stdin alone the engine does not end the stream at exit.
+            stream = api.attach_socket(container, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+            for sock in (stream, getattr(stream, "_sock", stream)):  # held for the whole run: no read timeout
+                if hasattr(sock, "settimeout"):
+                    sock.settimeout(None)
+            self._sockets.append(stream)
+            api.start(container)
+        return stream
+
+    def remove(self) -> list[str]:
+        """Stop keeping a sentinel, remove every one made; returns what could not be removed, and why."""
+        import docker.errors
+
+        self._stopping.set()
+        problems = []
+        with self._lock:
+            for container in self.made:
+                try:
+                    self.engine.api.remove_container(container, force=True)
+                except docker.errors.NotFound:
+                    pass
+                except Exception as exc:  # a Docker error included: reported; the next sweeps remove it
+                    problems.append(f"container {container[:12]}: {type(exc).__name__}: {exc}")
+            for stream in self._sockets:
+                with contextlib.suppress(Exception):
+                    stream.close()
+        return problems
+
+
+SENTINEL_ATTEMPTS = 3  # starts in a row that may fail before a run gives up keeping a sentinel
+SENTINEL_DEFER_SECONDS = 2.0  # at most, after the run's first Docker use; well within the start grace
+
+
+def _read_until_closed(stream: Any) -> None:
+    """Block until the engine ends the attach stream (the sentinel exited); nothing is ever sent on it."""
+    from docker.utils.socket import read
+
+    with contextlib.suppress(Exception):  # a broken connection ends the stream as well
+        while read(stream, 4096):
+            pass
 
 
 def _take_lease(session_id: str) -> Lease:

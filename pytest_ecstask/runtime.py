@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
-from pytest_ecstask.pause import normalize_architecture, pause_image_tag, pause_rootfs_tar
+from pytest_ecstask.pause import (
+    normalize_architecture,
+    pause_image_tag,
+    pause_rootfs_tar,
+    sentinel_image_tag,
+    sentinel_rootfs_tar,
+)
 from pytest_ecstask.plan import TaskPlan, VolumePlan
 from pytest_ecstask.taskstate import (
     HEALTHY,
@@ -102,6 +108,22 @@ class Engine:
                     )
                 self._pause_image = tag
             return self._pause_image
+
+    def sentinel_image(self) -> str:
+        """The sentinel image's tag (see lifecycle), imported from bytes made on the spot when missing."""
+        import docker.errors
+
+        arch = normalize_architecture(str(self.api.version().get("Arch", "")))
+        tag = sentinel_image_tag(arch)  # ValueError for an architecture without a sentinel program
+        with self._lock:
+            try:
+                self.api.inspect_image(tag)
+            except docker.errors.NotFound:
+                repository, _, version = tag.partition(":")
+                self.api.import_image_from_data(
+                    sentinel_rootfs_tar(arch), repository=repository, tag=version, changes=['ENTRYPOINT ["/sentinel"]']
+                )
+        return tag
 
     def ensure_image(
         self, image: str, containers: Sequence[str], pull: str, auth: Mapping[str, str] | None = None

@@ -1,13 +1,14 @@
 """What cleans up: the orphan sweep, run at a run's first Docker use and by ``pytest --ecs-sweep-orphans``.
 
 Under one file lock per host (so concurrent runs and xdist workers do not race), it lists our resources
-by label (one call per resource type), keeps every resource whose run is alive, and removes in parallel
-those whose run is provably dead (its lease is free) or, for resources from another host, older than the
-age limit.
+by label (one call per resource type) and the runs' sentinel containers, keeps every resource whose run is
+alive, and removes in parallel those whose run is provably dead (its lease is free, or, where the lease
+cannot be read, its sentinel is over) or, for resources with neither, older than the age limit.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,7 +16,11 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.lifecycle import (
+    LABEL_ROLE,
+    LABEL_SESSION,
+    ROLE_SENTINEL,
     Resource,
+    SentinelSeen,
     Verdict,
     classify,
     describe,
@@ -23,6 +28,7 @@ from pytest_ecstask.lifecycle import (
     lease_dir,
     lease_is_held,
     remove_stale_run_files,
+    sentinels_seen,
 )
 
 if TYPE_CHECKING:
@@ -121,6 +127,7 @@ def sweep(
             include_kept=include_kept,
             live_sessions=live_sessions,
             is_held=lambda path: lease_is_held(path, cleanup=not dry_run),
+            sentinels=sentinels(api),
         )
         report.chosen = [v for v in verdicts if v.remove]
         report.left = [v for v in verdicts if not v.remove]
@@ -144,3 +151,18 @@ def sweep(
     with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         remove_network_if_unused(api, directory, own_session="")
     return report
+
+
+def sentinels(api: docker.APIClient) -> dict[str, SentinelSeen]:
+    """Every run's sentinel as the engine sees it; one inspect per sentinel that is over (for its exit time)."""
+    import docker.errors
+
+    found = []
+    for c in api.containers(all=True, filters={"label": f"{LABEL_ROLE}={ROLE_SENTINEL}"}):
+        session = (c.get("Labels") or {}).get(LABEL_SESSION, "")
+        finished = ""
+        if c.get("State") in ("exited", "dead"):
+            with contextlib.suppress(docker.errors.NotFound):  # removed meanwhile: over, since when is unknown
+                finished = str(api.inspect_container(c["Id"])["State"].get("FinishedAt", ""))
+        found.append((session, str(c.get("State", "")), finished))
+    return sentinels_seen(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -21,8 +22,11 @@ from pytest_ecstask.lifecycle import (
     LABEL_HOST,
     LABEL_KEEP,
     LABEL_LEASE,
+    LABEL_ROLE,
     LABEL_SESSION,
     LABEL_TASK,
+    ROLE_SENTINEL,
+    SENTINEL_GRACE_SECONDS,
     Resource,
     classify,
     host_id,
@@ -120,6 +124,22 @@ def labelled(docker_api: Any, session: str) -> list[str]:
     )
 
 
+def task_resources(docker_api: Any, session: str) -> list[str]:
+    """What ``labelled`` finds, less the run's sentinel containers."""
+    f = {"label": f"{LABEL_SESSION}={session}"}
+    return (
+        [c["Id"] for c in docker_api.containers(all=True, filters=f) if c["Labels"].get(LABEL_ROLE) != ROLE_SENTINEL]
+        + [n["Id"] for n in docker_api.networks(filters=f)]
+        + [v["Name"] for v in docker_api.volumes(filters=f)["Volumes"] or []]
+    )
+
+
+def sentinels_of(docker_api: Any, session: str) -> list[str]:
+    """The states of a session's sentinel containers, oldest first."""
+    f = {"label": [f"{LABEL_SESSION}={session}", f"{LABEL_ROLE}={ROLE_SENTINEL}"]}
+    return [c["State"] for c in sorted(docker_api.containers(all=True, filters=f), key=lambda c: c["Created"])]
+
+
 def wait_until(condition: Any, timeout: float = 60, what: str = "") -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -160,8 +180,10 @@ def project(pytester: pytest.Pytester, image: str, host: str) -> pytest.Pytester
     return pytester
 
 
-def pytest_process(project: pytest.Pytester, *args: str, session: str | None = None) -> subprocess.Popen[str]:
-    env = {**os.environ}
+def pytest_process(
+    project: pytest.Pytester, *args: str, session: str | None = None, job: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    env = {**os.environ, **(job or {})}
     if session:
         env["PYTEST_ECSTASK_SESSION"] = session
     return subprocess.Popen(
@@ -174,17 +196,20 @@ def pytest_process(project: pytest.Pytester, *args: str, session: str | None = N
     )
 
 
-def sweep(project: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+def sweep(project: pytest.Pytester, *args: str, job: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", *args],
         cwd=project.path,
         capture_output=True,
         text=True,
         timeout=120,
+        env={**os.environ, **(job or {})},
     )
 
 
-def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str) -> subprocess.Popen[str]:
+def a_run_holding_a_task(
+    project: pytest.Pytester, docker_api: Any, session: str, job: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
     """A pytest run whose test holds its task until a file appears (or it is killed)."""
     project.makepyfile(
         test_hold="""
@@ -197,10 +222,16 @@ def a_run_holding_a_task(project: pytest.Pytester, docker_api: Any, session: str
                 time.sleep(0.1)
         """
     )
-    process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session)
-    wait_until(lambda: (project.path / "started").exists() or process.poll() is not None, what="the task")
-    assert process.poll() is None, process.stdout.read() if process.stdout else ""
-    assert len(labelled(docker_api, session)) == 2  # two containers: a bridge task has no network of its own
+    process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session, job=job)
+    try:
+        wait_until(lambda: (project.path / "started").exists() or process.poll() is not None, what="the task")
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        assert len(task_resources(docker_api, session)) == 2  # two containers: a bridge task has no network
+        wait_until(lambda: sentinels_of(docker_api, session) == ["running"], timeout=30, what="the run's sentinel")
+    except BaseException:
+        process.kill()  # not left holding its task (and bringing its sentinel back) after the test
+        process.wait()
+        raise
     return process
 
 
@@ -209,7 +240,7 @@ def test_sigkilled_run_is_swept_by_the_sweep_command_at_once(project: pytest.Pyt
     process = a_run_holding_a_task(project, docker_api, session)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert len(labelled(docker_api, session)) == 2  # a SIGKILL leaves everything
+    assert len(task_resources(docker_api, session)) == 2  # a SIGKILL leaves everything
     result = sweep(project)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "dead" in result.stdout
@@ -239,7 +270,7 @@ def test_a_live_runs_resources_are_never_swept(project: pytest.Pytester, docker_
     try:
         result = sweep(project)
         assert result.returncode == 0, result.stdout + result.stderr
-        assert len(labelled(docker_api, session)) == 2
+        assert len(task_resources(docker_api, session)) == 2
     finally:
         (project.path / "release").write_text("")
         output, _ = process.communicate(timeout=120)
@@ -313,7 +344,7 @@ def test_interrupt_during_startup_leaves_nothing(
     )
     session = new_session_id()
     process = pytest_process(project, session=session)
-    wait_until(lambda: len(labelled(docker_api, session)) >= 2, what="the task's containers")
+    wait_until(lambda: len(task_resources(docker_api, session)) >= 2, what="the task's containers")
     time.sleep(0.5)
     for _ in range(interrupts):
         process.send_signal(signal.SIGINT)
@@ -336,6 +367,16 @@ def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytes
             assert ecs_task.metadata_uri and ecs_task.credentials.access_key_id.startswith("ASIA")
             assert all(c.status == "RUNNING" for c in ecs_task.containers.values())
             Path(f"{worker}-{n}.seen").write_text(ecs_task.id + " " + " ".join(ids))
+
+        def test_the_controller_keeps_a_sentinel():
+            import os, time, docker
+            api = docker.from_env().api
+            session = os.environ["PYTEST_ECSTASK_SESSION"]
+            f = {"label": [f"pytest-ecstask.session={session}", "pytest-ecstask.role=sentinel"]}
+            deadline = time.monotonic() + 30
+            while not api.containers(filters=f):
+                assert time.monotonic() < deadline, "no sentinel"
+                time.sleep(0.1)
         """
     )
     session = new_session_id()
@@ -346,6 +387,133 @@ def test_xdist_workers_share_one_session_task_removed_once(project: pytest.Pytes
     assert len(set(p.name.split("-")[0] for p in project.path.glob("*.seen"))) >= 2, seen
     assert len(set(seen.values())) == 1  # one task, the same containers everywhere
     assert labelled(docker_api, session) == []
+
+
+# -- CI jobs on one engine: the sentinel decides where the lease cannot be read ------------------------
+
+
+@pytest.fixture
+def jobs(tmp_path: Path) -> Any:
+    """Each call: the environment of another CI job on this engine (its own host identity and lease dir)."""
+
+    def job(name: str) -> dict[str, str]:
+        return {
+            "PYTEST_ECSTASK_HOST_ID": f"ci-job-{name}/{new_session_id()}",
+            "PYTEST_ECSTASK_LEASE_DIR": str(tmp_path / f"leases-{name}"),
+        }
+
+    return job
+
+
+def killed_job(project: pytest.Pytester, docker_api: Any, job: dict[str, str], grace: bool = True) -> str:
+    """A job's run SIGKILLed while it holds a task; returns once its sentinel exited and (``grace``) the
+    sweep's grace period has passed."""
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session, job=job)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    # The engine ends the sentinel when the dead process's attach connection closes.
+    wait_until(lambda: sentinels_of(docker_api, session) == ["exited"], timeout=30, what="the sentinel to exit")
+    assert len(task_resources(docker_api, session)) == 2
+    if grace:
+        time.sleep(SENTINEL_GRACE_SECONDS + 0.5)
+    return session
+
+
+def a_test_using_docker(project: pytest.Pytester) -> None:
+    project.makepyfile(
+        test_next="""
+        def test_next(ecs_task_factory):
+            ecs_task_factory("taskdef.json")
+        """
+    )
+
+
+def reasons(report: dict[str, Any], key: str, session: str) -> set[str]:
+    return {r["why"] for r in report[key] if r["session"] == session}
+
+
+def test_a_sigkilled_jobs_task_is_removed_at_once_by_another_jobs_sweep(
+    project: pytest.Pytester, docker_api: Any, jobs: Any
+) -> None:
+    job_a, job_b = jobs("a"), jobs("b")
+    session = killed_job(project, docker_api, job_a, grace=False)
+    exited = time.monotonic()
+    # Within the grace period every sweep waits (the run might bring a new sentinel back).
+    looked = json.loads(sweep(project, "--ecs-dry-run", "--ecs-json", job=job_b).stdout)
+    waiting = [r for r in looked["left"] if r["session"] == session]
+    assert len(waiting) == 3, looked  # the two task containers and the sentinel
+    assert all(
+        re.fullmatch(rf"its run \({session}\) may come back: its sentinel exited \d s ago", r["why"]) for r in waiting
+    )
+    time.sleep(max(0.0, SENTINEL_GRACE_SECONDS + 0.5 - (time.monotonic() - exited)))
+    result = sweep(project, "--ecs-json", job=job_b)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert labelled(docker_api, session) == []
+    # Another test's sweep, running in parallel, may have been first: then this one had nothing left to do.
+    dead = re.compile(rf"its run \({session}\) is dead: its sentinel exited \d+ s ago")
+    assert all(dead.fullmatch(r["why"]) for r in json.loads(result.stdout)["removed"] if r["session"] == session)
+
+
+def test_a_sigkilled_jobs_task_is_removed_by_another_jobs_first_docker_use(
+    project: pytest.Pytester, docker_api: Any, jobs: Any
+) -> None:
+    session = killed_job(project, docker_api, jobs("a"))
+    (project.path / "test_hold.py").unlink()
+    a_test_using_docker(project)
+    process = pytest_process(project, "test_next.py", job=jobs("b"))
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert labelled(docker_api, session) == []
+
+
+def test_a_live_jobs_task_is_never_touched_by_another_job(project: pytest.Pytester, docker_api: Any, jobs: Any) -> None:
+    job_a, job_b = jobs("a"), jobs("b")
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session, job=job_a)
+    try:
+        result = sweep(project, "--ecs-json", job=job_b)
+        assert reasons(json.loads(result.stdout), "left", session) == {
+            f"its run ({session}) is alive: its sentinel runs"
+        }
+        a_test_using_docker(project)
+        other = pytest_process(project, "test_next.py", job=job_b)
+        output, _ = other.communicate(timeout=120)
+        assert other.returncode == 0, output
+        assert len(task_resources(docker_api, session)) == 2 and sentinels_of(docker_api, session) == ["running"]
+    finally:
+        (project.path / "release").write_text("")
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert labelled(docker_api, session) == []
+
+
+def test_a_job_whose_sentinel_was_killed_gets_it_back_and_keeps_its_task(
+    project: pytest.Pytester, docker_api: Any, jobs: Any
+) -> None:
+    job_a, job_b = jobs("a"), jobs("b")
+    session = new_session_id()
+    process = a_run_holding_a_task(project, docker_api, session, job=job_a)
+    try:
+        f = {"label": [f"{LABEL_SESSION}={session}", f"{LABEL_ROLE}={ROLE_SENTINEL}"]}
+        (first,) = docker_api.containers(filters=f)
+        docker_api.kill(first["Id"])
+        wait_until(
+            lambda: sorted(sentinels_of(docker_api, session)) == ["exited", "running"], timeout=30, what="a new one"
+        )
+        time.sleep(SENTINEL_GRACE_SECONDS + 0.5)  # the first one's grace is over: only the new one speaks
+        result = sweep(project, "--ecs-json", job=job_b)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert reasons(json.loads(result.stdout), "left", session) == {
+            f"its run ({session}) is alive: its sentinel runs"
+        }
+        assert len(task_resources(docker_api, session)) == 2
+        assert process.poll() is None
+    finally:
+        (project.path / "release").write_text("")
+        output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    assert labelled(docker_api, session) == []  # both sentinels removed at the end
 
 
 # -- the sweep command ---------------------------------------------------------------------------------
@@ -512,6 +680,7 @@ def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
         assert len(running) == 2
         assert sweep(project).returncode == 0
         assert len(labelled(docker_api, session)) == 2  # its run is dead, but it is kept on purpose
+        assert sentinels_of(docker_api, session) == []  # the sentinel goes with the run, kept tasks or not
         assert sweep(project, "--ecs-include-kept").returncode == 0
         assert labelled(docker_api, session) == []
     finally:

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from pytest_ecstask.lifecycle import (
     LABEL_CREATED,
     LABEL_HOST,
+    LABEL_KEEP,
+    LABEL_LEASE,
+    LABEL_SENTINEL,
     LABEL_SESSION,
     LABEL_TASK,
+    SENTINEL_GRACE_SECONDS,
+    SENTINEL_START_GRACE_SECONDS,
     Owner,
     Resource,
+    SentinelSeen,
     classify,
     describe,
     resource_labels,
+    sentinels_seen,
 )
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)
@@ -84,3 +93,120 @@ def test_a_resource_without_a_host_label_is_said_to_come_from_an_unknown_host() 
         [Resource("volume", "v1", "vol", labels)], this_host="here", now=NOW, max_age_seconds=3600, is_held=never_asked
     )
     assert [(v.remove, v.why) for v in verdicts] == [(True, "from host ?, 7200 s old")]
+
+
+# -- the sentinel: where the lease cannot be read ---------------------------------------------------------
+
+
+def from_another_job(age: float = 600, sentinel: bool = True, **labels: str) -> Resource:
+    """A resource of a run on another host (another CI job): its lease cannot be read from here."""
+    created = (NOW - timedelta(seconds=age)).isoformat().replace("+00:00", "Z")
+    base = {LABEL_SESSION: "s1", LABEL_HOST: "job-b", LABEL_LEASE: "/elsewhere/s1.lease", LABEL_CREATED: created}
+    if sentinel:
+        base[LABEL_SENTINEL] = "1"
+    return Resource("container", "c1", "ecs-app", {**base, **labels})
+
+
+def judge(r: Resource, seen: SentinelSeen | None, max_age: float = 7200, **kwargs: Any) -> tuple[bool, str]:
+    (verdict,) = classify(
+        [r],
+        this_host="job-a",
+        now=NOW,
+        max_age_seconds=max_age,
+        is_held=never_asked,
+        sentinels={} if seen is None else {r.session: seen},
+        **kwargs,
+    )
+    return verdict.remove, verdict.why
+
+
+def test_a_running_sentinel_keeps_another_jobs_run_alive_whatever_its_age() -> None:
+    assert judge(from_another_job(age=10**6), SentinelSeen(True), max_age=60) == (
+        False,
+        "its run (s1) is alive: its sentinel runs",
+    )
+
+
+def test_an_exited_sentinel_means_dead_at_once_past_the_grace_period() -> None:
+    exited = SentinelSeen(False, NOW - timedelta(seconds=SENTINEL_GRACE_SECONDS + 1))
+    assert judge(from_another_job(age=30), exited) == (True, "its run (s1) is dead: its sentinel exited 6 s ago")
+
+
+def test_a_sentinel_that_just_exited_gets_a_grace_period_to_come_back() -> None:
+    exited = SentinelSeen(False, NOW - timedelta(seconds=2))
+    assert judge(from_another_job(), exited) == (False, "its run (s1) may come back: its sentinel exited 2 s ago")
+    assert judge(from_another_job(), exited, grace_seconds=1)[0] is True
+
+
+def test_a_missing_sentinel_means_dead_unless_the_run_is_just_starting() -> None:
+    assert judge(from_another_job(age=SENTINEL_START_GRACE_SECONDS + 1), None) == (
+        True,
+        "its run (s1) is dead: it has no sentinel",
+    )
+    # Its first sentinel is started once its first task is up: the run is given time for it.
+    assert judge(from_another_job(age=20), None) == (False, "its run (s1) is starting: no sentinel yet")
+
+
+def test_without_sentinel_or_readable_lease_the_age_decides() -> None:
+    # An older version's or a script's resource: no sentinel label and no sentinel on the engine.
+    old = from_another_job(age=7201, sentinel=False)
+    assert judge(old, None) == (True, "from host job-b, 7201 s old")
+    assert judge(from_another_job(age=60, sentinel=False), None) == (False, "from host job-b, only 60 s old")
+
+
+def test_the_lease_stays_the_fast_path_on_this_host() -> None:
+    here = from_another_job(**{LABEL_HOST: "job-a"})
+    dead = classify(
+        [here],
+        this_host="job-a",
+        now=NOW,
+        max_age_seconds=7200,
+        is_held=lambda _: False,
+        sentinels={"s1": SentinelSeen(True)},
+    )
+    assert [(v.remove, v.why) for v in dead] == [(True, "its run (s1) is dead: lease /elsewhere/s1.lease is free")]
+
+
+def test_a_lease_that_cannot_be_read_on_this_host_leaves_the_decision_to_the_sentinel() -> None:
+    here = from_another_job(**{LABEL_HOST: "job-a"})
+    verdicts = classify(
+        [here, replace(here, labels={**here.labels, LABEL_SENTINEL: ""})],
+        this_host="job-a",
+        now=NOW,
+        max_age_seconds=7200,
+        is_held=lambda _: None,
+        sentinels={"s1": SentinelSeen(False, NOW - timedelta(seconds=60))},
+    )
+    assert [(v.remove, v.why) for v in verdicts] == [
+        (True, "its run (s1) is dead: its sentinel exited 60 s ago"),
+        (True, "its run (s1) is dead: its sentinel exited 60 s ago"),  # a sentinel seen on the engine counts
+    ]
+
+
+def test_kept_and_own_resources_stay_whatever_the_sentinel_says() -> None:
+    gone = SentinelSeen(False, NOW - timedelta(seconds=600))
+    assert judge(from_another_job(**{LABEL_KEEP: "1"}), gone)[0] is False
+    assert judge(from_another_job(), gone, live_sessions=["s1"]) == (False, "this run")
+
+
+def test_a_session_with_any_sentinel_running_is_alive_and_times_are_read_as_docker_writes_them() -> None:
+    seen = sentinels_seen(
+        [
+            ("s1", "exited", "2026-01-01T11:59:00.123456789Z"),
+            ("s1", "running", "0001-01-01T00:00:00Z"),
+            ("s2", "exited", "2026-01-01T11:58:00.5Z"),
+            ("s2", "exited", "2026-01-01T11:59:30Z"),
+            ("s3", "created", ""),
+        ]
+    )
+    assert seen == {
+        "s1": SentinelSeen(True),
+        "s2": SentinelSeen(False, datetime(2026, 1, 1, 11, 59, 30, tzinfo=timezone.utc)),
+        "s3": SentinelSeen(True),  # about to start
+    }
+
+
+def test_resources_of_a_run_with_a_sentinel_say_so() -> None:
+    labels = resource_labels(Owner("s", "h", "/l", sentinel=True), "t", "sentinel", "")
+    assert labels[LABEL_SENTINEL] == "1"
+    assert LABEL_SENTINEL not in resource_labels(Owner("s", "h", "/l"), "t", "app", "")
