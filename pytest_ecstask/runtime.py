@@ -386,23 +386,49 @@ class TaskRunner:
                 self.stop()
         finally:
             self._removed = True
-            created = [c for c in self.containers.values() if c.docker_id]
-            _parallel(self._capture_logs, created)
-            _parallel(self._remove_container, created + ([self.pause] if self.pause and self.pause.docker_id else []))
-            self._close_events()
-            if self._network_id is not None:
-                network_id = self._network_id
-                _remove_tolerantly(lambda: self.api.remove_network(network_id))
-            _parallel(
-                lambda name: _remove_tolerantly(lambda: self.api.remove_volume(name, force=True)), self._volumes_created
+            self._remove_everything()
+
+    def _remove_everything(self) -> None:
+        """Each step is tried whatever failed before; then one error names everything that is left.
+
+        A volume is removed only once every container of the task is gone: a container that could not be
+        removed may still use it. What is left carries the run's labels, so a later sweep removes it.
+        """
+        created = [c for c in self.containers.values() if c.docker_id]
+        _parallel(self._capture_logs, created)
+        containers = created + ([self.pause] if self.pause and self.pause.docker_id else [])
+        left = _attempt(self._remove_container, containers, lambda c: f"container {c.plan.docker_name}")
+        self._close_events()
+        if self._network_id is not None:
+            network_id = self._network_id
+            left += _attempt(
+                lambda _: _remove_tolerantly(lambda: self.api.remove_network(network_id)),
+                [network_id],
+                lambda _: "the task network",
+            )
+        volumes = self._volumes_created + self._shared_volumes
+        if left:
+            left += [f"volume {name}: kept while a container of the task may use it" for name in volumes]
+        else:
+            left += _attempt(
+                lambda name: _remove_tolerantly(lambda: self.api.remove_volume(name, force=True)),
+                self._volumes_created,
+                lambda name: f"volume {name}",
             )
             # 409: another task of this run still uses a shared volume, and will remove it
-            _parallel(
+            left += _attempt(
                 lambda name: _remove_tolerantly(lambda: self.api.remove_volume(name), in_use_ok=True),
                 self._shared_volumes,
+                lambda name: f"volume {name}",
             )
-            if self._on_removed is not None:
-                self._on_removed()
+        if self._on_removed is not None:
+            self._on_removed()
+        if left:
+            raise EcsTaskError(
+                f"task {self.plan.family}:{self.plan.revision} ({self.plan.task_id}): could not remove "
+                + "; ".join(left)
+                + " (a later sweep removes them once this run has ended)"
+            )
 
     # -- creation --------------------------------------------------------------------------------------
 
@@ -704,6 +730,22 @@ class TaskRunner:
         if self.on_timeline is not None:
             with contextlib.suppress(Exception):  # reporting must never break the task
                 self.on_timeline(entry)
+
+
+def _attempt(fn: Callable[[T], Any], items: Sequence[T], name: Callable[[T], str]) -> list[str]:
+    """Run ``fn`` over ``items`` concurrently, every one tried; what failed, as "name: Docker's reason"."""
+    failed: list[str] = []
+    lock = threading.Lock()
+
+    def one(item: T) -> None:
+        try:
+            fn(item)
+        except Exception as exc:
+            with lock:
+                failed.append(f"{name(item)}: {_first_line(exc)}")
+
+    _parallel(one, items)
+    return failed
 
 
 def _remove_tolerantly(remove: Callable[[], Any], *, in_use_ok: bool = False) -> None:

@@ -611,3 +611,28 @@ def test_a_bridge_task_creates_no_network_and_the_sweep_sees_its_containers(run:
     t.close()
     assert list_resources(docker_api, mine) == []
     assert docker_api.networks(names=["bridge"])  # the default bridge is never ours to remove
+
+
+def test_what_cannot_be_removed_is_named_and_the_rest_is_removed(run: Run, docker_api: Any, image: str) -> None:
+    t = run(
+        task(
+            container("app", service(), mountPoints=[{"sourceVolume": "data", "containerPath": "/data"}]),
+            volumes=[{"name": "data", "host": {}}],
+        )
+    )
+    volume = t.plan.volumes[0].docker_name
+    # Something outside the task holds its volume: the volume cannot go, the containers still do.
+    holder = docker_api.create_container(
+        image, ["sleep", "60"], host_config=docker_api.create_host_config(binds=[f"{volume}:/held"])
+    )["Id"]
+    try:
+        with pytest.raises(EcsTaskError) as info:
+            t.close()
+        message = str(info.value)
+        assert message.startswith(f"task test:1 ({t.id}): could not remove volume {volume}: ")
+        assert "in use" in message and message.endswith("(a later sweep removes them once this run has ended)")
+        assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
+        assert "container app" not in message
+    finally:
+        docker_api.remove_container(holder, force=True)
+        docker_api.remove_volume(volume, force=True)
