@@ -12,6 +12,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_ecstask.generated import between_markers, write_command
+
 
 class Support(enum.Enum):
     SUPPORTED = "supported"
@@ -244,29 +246,11 @@ END = "<!-- end of field-support table -->"
 
 def with_table(document: str) -> str:
     """``document`` with the text between the BEGIN and END markers replaced by the current table."""
-    head, begin, rest = document.partition(BEGIN)
-    _, end, tail = rest.partition(END)
-    if not begin or not end:
-        raise ValueError(f"the document lacks the markers {BEGIN!r} and {END!r}")
-    return f"{head}{BEGIN}\n\n{markdown_table()}\n{END}{tail}"
+    return between_markers(document, BEGIN, END, markdown_table())
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--write":
-        from pathlib import Path
-
-        path = Path(argv[1])
-        try:
-            path.write_text(with_table(path.read_text(encoding="utf-8")), encoding="utf-8")
-        except (OSError, ValueError) as exc:
-            print(f"error: {path}: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    if argv:
-        print("usage: python -m pytest_ecstask.fields [--write DOCUMENT.md]", file=sys.stderr)
-        return 2
-    sys.stdout.write(markdown_table())
-    return 0
+    return write_command(argv, "pytest_ecstask.fields", with_table, markdown_table)
 
 
 if __name__ == "__main__":

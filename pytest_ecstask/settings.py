@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask import options as defaults
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.generated import between_markers, write_command
 from pytest_ecstask.options import TaskOptions
 from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
 
@@ -944,28 +945,14 @@ def markdown_table(name: str) -> str:
 def with_tables(document: str) -> str:
     """``document`` with the text between each table's begin and end markers replaced by the current table."""
     for name in _TABLES:
-        head, found_begin, rest = document.partition(begin(name))
-        _, found_end, tail = rest.partition(end(name))
-        if not found_begin or not found_end:
-            raise ValueError(f"the document lacks the markers {begin(name)!r} and {end(name)!r}")
-        document = f"{head}{begin(name)}\n\n{markdown_table(name)}\n{end(name)}{tail}"
+        document = between_markers(document, begin(name), end(name), markdown_table(name))
     return document
 
 
 def main(argv: Sequence[str]) -> int:
-    if len(argv) == 2 and argv[0] == "--write":
-        page = Path(argv[1])
-        try:
-            page.write_text(with_tables(page.read_text(encoding="utf-8")), encoding="utf-8")
-        except (OSError, ValueError) as exc:
-            print(f"error: {page}: {exc}", file=sys.stderr)
-            return 1
-        return 0
-    if argv:
-        print("usage: python -m pytest_ecstask.settings [--write DOCUMENT.md]", file=sys.stderr)
-        return 2
-    sys.stdout.write("\n".join(markdown_table(name) for name in _TABLES))
-    return 0
+    return write_command(
+        argv, "pytest_ecstask.settings", with_tables, lambda: "\n".join(markdown_table(name) for name in _TABLES)
+    )
 
 
 if __name__ == "__main__":

@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from test_plan import c, plan  # the same small task definitions, planned with the same options
 
 from conftest import NEEDS_RESTART_POLICY
-from pytest_ecstask.lifecycle import Owner
-from pytest_ecstask.plan import PlanOptions, RestartPolicy, TaskPlan, build_plan
-from pytest_ecstask.taskdef import parse_task_definition
+from pytest_ecstask.plan import RestartPolicy
 from pytest_ecstask.taskstate import (
     ContainerEvent,
     Emit,
@@ -29,23 +28,8 @@ from pytest_ecstask.taskstate import (
     should_restart,
 )
 
-OPTIONS = PlanOptions(
-    task_id="0123456789abcdef0123456789abcdef",
-    owner=Owner("sess01", "host/1", "/tmp/sess01.lease"),
-    created="2026-01-01T00:00:00.000Z",
-    pause_image="pause:test",
-)
 HEALTH = {"command": ["CMD", "true"]}
 T0 = 1000.0  # a monotonic clock reading; the machine only ever sees the times it is given
-
-
-def plan(*containers: dict[str, Any], **task: Any) -> TaskPlan:
-    data = {"family": "shop", "containerDefinitions": list(containers), **task}
-    return build_plan(parse_task_definition(data, "taskdef.json"), OPTIONS)
-
-
-def c(name: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "image": f"{name}:1", **fields}
 
 
 def on(name: str, condition: str) -> dict[str, Any]:
