@@ -620,16 +620,17 @@ class Task:
     @property
     def awslogs(self) -> dict[tuple[str, str], str]:
         """Logs of ``awslogs`` containers by the CloudWatch (group, stream) ECS would write them to."""
+        from pytest_ecstask.metadata import log_options
+
         out = {}
         for c in self.plan.containers:
             log = self.definition.container(c.name).raw.get("logConfiguration") or {}
             if log.get("logDriver") != "awslogs":
                 continue
-            options = log.get("options") or {}
-            group = str(options.get("awslogs-group", ""))
-            prefix = options.get("awslogs-stream-prefix")
-            # With a prefix ECS names the stream prefix/container/task-id; without one, by the container id.
-            stream = f"{prefix}/{c.name}/{self.id}" if prefix else (self.containers[c.name].id or "")
+            options = log_options(log, c.name, self.id)  # the stream as ECS names it, as the metadata says
+            group = options.get("awslogs-group", "")
+            # Without a prefix Docker names the stream after the container id.
+            stream = options.get("awslogs-stream") or self.containers[c.name].id or ""
             out[(group, stream)] = self.containers[c.name].logs()
         return out
 
