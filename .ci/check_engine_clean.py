@@ -9,9 +9,10 @@ import docker
 
 from pytest_ecstask.endpoints import NETWORK_LABEL
 from pytest_ecstask.lifecycle import LABEL_SESSION
+from pytest_ecstask.relaylink import LABEL_RELAY
 from pytest_ecstask.runtime import list_resources
 
-LABELS = (LABEL_SESSION, NETWORK_LABEL)
+LABELS = (LABEL_SESSION, NETWORK_LABEL, LABEL_RELAY)
 
 
 def leftovers(api: docker.APIClient) -> list[str]:
@@ -20,7 +21,7 @@ def leftovers(api: docker.APIClient) -> list[str]:
 
 def main() -> int:
     api = docker.from_env().api
-    deadline = time.monotonic() + 15  # endpoint servers leave within a second of their run's end
+    deadline = time.monotonic() + 15  # endpoint servers and the relay leave within seconds of their run's end
     while True:
         found = leftovers(api)
         if not found or time.monotonic() > deadline:

@@ -30,3 +30,9 @@ ensure_busybox() {
   DEBIAN_FRONTEND=noninteractive apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null
 }
+
+# The relay container and the botocore test image run on Debian's python3, imported from a debootstrap
+# (no registry is reachable). The script keeps an image built already and says so.
+ensure_relay_image() {
+  bash tools/relay-image.sh
+}

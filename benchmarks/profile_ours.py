@@ -14,6 +14,10 @@
         py-spy on the endpoint server process while a container asks for task metadata, then credentials.
     python benchmarks/profile_ours.py collect
         ``python -X importtime`` of a collect-only run, with and without the plugin: what the plugin imports.
+    python benchmarks/profile_ours.py relay [--seconds N] [--hogs N] [--top N]
+        The metadata GET through the relay and through a local server: the relay's hop alone (a path answered
+        without Docker), the handler's Docker inspect, CPU per request by process (and py-spy on the run's
+        server process), and the same under load (busy loops).
 
 Nothing here changes the package: it wraps methods of the docker SDK client object of this process only.
 """
@@ -33,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import support  # noqa: F401
+import support  # also puts the checkout first on sys.path
 from support import build_image, by_kind, docker_api
 
 from pytest_ecstask.runtime import list_resources, remove_resources
@@ -489,14 +493,176 @@ def summarise_server(path: Path, top: int) -> None:
         print(f"  {100 * count / max(total, 1):5.1f}%  {name}")
 
 
+# -- the relay: its hop, and where the CPU goes ----------------------------------------------------------------
+
+CPU_GROUPS = ("endpoint server", "relay: serve", "relay: connect", "dockerd", "containerd", "containerd-shim")
+
+
+def _cpu_ticks(server_pid: int) -> dict[str, int]:
+    """User+system clock ticks so far, per process group: the run's server, the relay's two programs (in the
+    relay container, seen from this host), the engine's daemons."""
+    ticks = dict.fromkeys(CPU_GROUPS, 0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        used = int(fields[11]) + int(fields[12])  # utime, stime
+        if int(proc.name) == server_pid:
+            group = "endpoint server"
+        elif "pytest-ecstask-relay.py" in cmdline:
+            group = "relay: connect" if " connect" in cmdline else "relay: serve"
+        elif comm.startswith("containerd-shim"):
+            group = "containerd-shim"
+        elif comm in ("dockerd", "containerd"):
+            group = comm
+        else:
+            continue
+        ticks[group] += used
+    return ticks
+
+
+SPY_RATE = 1000  # py-spy samples per second
+
+
+def _spy_summary(path: Path, requests: float, top: int) -> list[str]:
+    """py-spy's on-CPU samples of the server process (every thread), per function, inclusive, as CPU ms per
+    request."""
+    inclusive: collections.Counter[str] = collections.Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
+        seen = set()
+        for f in frames:
+            name = f.rsplit(":", 1)[0] + ")" if ":" in f else f
+            if name not in seen:
+                inclusive[name] += int(count_text)
+                seen.add(name)
+    return [f"{1000 * n / SPY_RATE / requests:6.3f}  {name}" for name, n in inclusive.most_common(top)]
+
+
+def relay(seconds: float, hogs: int, top: int) -> None:
+    """The container metadata GET at 50/s through the relay and through a local server (bridge mode).
+
+    Two paths: the container's metadata (the handler does one Docker inspect), and an unknown id (a 404
+    answered without Docker: the transport alone). Also: the handler's Docker inspect timed from here; the
+    CPU each process group spends per request in the steady part of each sample; py-spy (when installed) on
+    the run's server process, on-CPU samples only; with ``hogs``, the metadata path again with that many busy
+    loops on this machine, as another test suite would make.
+    """
+    import json
+    import os
+    import shutil
+
+    from relay_scenarios import ModeRun
+
+    from pytest_ecstask.lifecycle import lease_dir
+    from pytest_ecstask.relaylink import relay_name
+
+    api = docker_api()
+    tick = os.sysconf("SC_CLK_TCK")
+    py_spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+    modes = {m: ModeRun.make(m) for m in ("local", "relay")}
+    cases = [("metadata", "", 200), ("unknown id (404, no Docker)", "/v4/" + "0" * 32, 404)]
+    if py_spy:  # apart: sampling the server perturbs it (a little: --nonblocking)
+        cases.append(("metadata, py-spy on the server", "", 200))
+    if hogs:
+        cases.append((f"metadata, {hogs} busy loops", "", 200))
+    p50: dict[tuple[str, str], float] = {}
+
+    def server_pid(run: ModeRun) -> int:
+        return int(json.loads((lease_dir() / f"{run.owner.session_id}.d" / "endpoint.json").read_text())["pid"])
+
+    def sample(mode: str, path: str, expect: int, spy: bool) -> tuple[dict[str, Any], dict[str, float], list[str]]:
+        """One client task; CPU ticks (and py-spy) over its steady part: after the start and the warm-up."""
+        run = modes[mode]
+        pid = server_pid(run)
+        marks: list[tuple[float, dict[str, int]]] = []
+        window = seconds - 3.0
+        folded = Path(tempfile.mkdtemp(prefix="ecstask-relay-spy-")) / "server.folded"
+
+        def steady() -> None:
+            time.sleep(2.0)
+            marks.append((time.perf_counter(), _cpu_ticks(pid)))
+            if spy and py_spy:
+                args = ["-r", str(SPY_RATE), "--nonblocking", "-f", "raw", "-o", str(folded), "-d", str(int(window))]
+                subprocess.run([py_spy, "record", *args, "--pid", str(pid)], capture_output=True, check=False)
+            else:
+                time.sleep(window)
+            marks.append((time.perf_counter(), _cpu_ticks(pid)))
+
+        watcher = threading.Thread(target=steady)
+        watcher.start()
+        _, result = run.measure("bridge", seconds, path, expect)
+        watcher.join()
+        (t0, a), (t1, b) = marks
+        requests = (t1 - t0) * 50
+        cpu = {k: 1000 * (b[k] - a[k]) / tick / requests for k in a}
+        spied = _spy_summary(folded, requests, 18) if folded.exists() else []
+        return result, cpu, spied
+
+    try:
+        for run in modes.values():
+            run.measure("bridge", 1.0)  # the servers and the relay up, the image's first run done
+        took = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            api.inspect_container(relay_name())
+            took.append((time.perf_counter() - t0) * 1000)
+            time.sleep(0.02)
+        print(
+            f"Docker inspect of one container from this process, 50/s: p50 {support.percentile(took, 50):.2f} ms, "
+            f"p99 {support.percentile(took, 99):.2f} ms"
+        )
+        for label, path, expect in cases:
+            hog_processes = [
+                subprocess.Popen([sys.executable, "-c", "while True: pass"])
+                for _ in range(hogs if "busy" in label else 0)
+            ]
+            try:
+                print(f"== {label}: open loop 50/s for {seconds:g} s, bridge mode")
+                for mode in ("local", "relay"):
+                    result, cpu, spied = sample(mode, path, expect, spy="py-spy" in label)
+                    p50[(label, mode)] = float(result["p50"])
+                    print(
+                        f"  {mode:<6} p50 {result['p50']:5.2f}  p90 {result['p90']:5.2f}  p99 {result['p99']:6.2f}  "
+                        f"max {result['max']:6.1f} ms, {result['errors']} failed; CPU ms per request: "
+                        + ", ".join(f"{k} {v:.2f}" for k, v in cpu.items() if v >= 0.005)
+                        + f"; total {sum(cpu.values()):.2f}"
+                    )
+                    if spied:
+                        print(f"    py-spy, the {mode} server process, CPU ms per request by function (inclusive):")
+                        print("\n".join(f"      {line}" for line in spied[:top]))
+            finally:
+                for process in hog_processes:
+                    process.terminate()
+                    process.wait()
+    finally:
+        for mode in ("local", "relay"):
+            modes[mode].end(api, print)
+    hops = [
+        f"{label} {p50[(label, 'relay')] - p50[(label, 'local')]:.2f} ms"
+        for label, _, _ in cases
+        if (label, "relay") in p50 and (label, "local") in p50
+    ]
+    print("== the relay's hop, relay - local at p50: " + ", ".join(hops))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("mode", choices=("trace", "spy", "workload", "collect", "endpoints", "networks"))
+    parser.add_argument("mode", choices=("trace", "spy", "workload", "collect", "endpoints", "networks", "relay"))
     parser.add_argument(
         "scenario", nargs="?", default="start8", choices=("start8", "start1", "teardown8", "sweep", "healthy")
     )
     parser.add_argument("--loops", type=int, default=None)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--seconds", type=float, default=20.0, help="relay: seconds per sample")
+    parser.add_argument("--hogs", type=int, default=2, help="relay: busy loops for the run under load (0: none)")
     args = parser.parse_args()
     try:
         run_mode(args)
@@ -518,6 +684,8 @@ def run_mode(args: Any) -> None:
         workload(args.scenario, args.loops or 3)
     elif args.mode == "endpoints":
         endpoints(8.0, args.top)
+    elif args.mode == "relay":
+        relay(args.seconds, args.hogs, args.top)
     else:
         collect()
 

@@ -1,6 +1,6 @@
 """pytest-ecstask benchmarks: ours against bare-SDK baselines measured in the same run.
 
-    python benchmarks/run.py [--repeat N] [--json PATH] [--quick] [--only NAME ...]
+    python benchmarks/run.py [--repeat N] [--json PATH] [--quick] [--only NAME ...] [--relay-seconds N]
 
 Prints a table (scenario, our median, the baseline's median, ratio, target, met) and writes every sample
 as JSON. Everything it creates on the engine is removed at the end, and the engine is checked for it;
@@ -17,6 +17,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ import contextlib
 import support
 from support import BENCH_LABEL, Row, build_image, by_kind, docker_api, machine, table
 
-SCENARIOS = ("start", "start1", "healthy", "sweep", "endpoints", "unused", "xdist")
+SCENARIOS = ("start", "start1", "healthy", "sweep", "endpoints", "relay", "unused", "xdist")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -38,6 +39,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="2 repetitions and smaller sizes: a smoke run for CI")
     parser.add_argument("--only", nargs="+", choices=SCENARIOS, help="run only these scenarios")
+    parser.add_argument(
+        "--relay-seconds",
+        type=float,
+        default=None,
+        metavar="N",
+        help="relay: seconds of 50 requests/s per sample (default 20, --quick 5)",
+    )
     args = parser.parse_args(argv)
     repeat = args.repeat or (2 if args.quick else 5)
     json_path = Path(args.json) if args.json else Path(__file__).resolve().parent / "last-run.json"
@@ -54,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         sweep_orphans,
     )
     from pytest_scenarios import unused_plugin, xdist_session_task
+    from relay_scenarios import relay_latency
 
     began = time.perf_counter()
     api = docker_api()
@@ -83,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         "healthy": healthy_gating,
         "sweep": sweep_orphans,
         "endpoints": endpoints_latency,
+        "relay": partial(relay_latency, seconds=args.relay_seconds),
         "unused": unused_plugin,
         "xdist": xdist_session_task,
     }

@@ -154,9 +154,9 @@ def checkout_state() -> dict[str, Any]:
     """Which code was measured: others edit the package while benchmarks run."""
     import subprocess
 
-    def git(*args: str) -> str:
+    def git(*args: str) -> str:  # rstrip: a porcelain line starts with a space (" M path")
         try:
-            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.strip()
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout.rstrip()
         except (OSError, subprocess.SubprocessError):
             return ""
 

@@ -17,10 +17,19 @@ ENDPOINT_IP = "169.254.170.2"
 class EndpointInfo:
     """Where the run's server listens, and the secret its own processes use to register tasks."""
 
-    port: int
+    port: int  # where containers reach the endpoints on 169.254.170.2
     control_token: str = field(repr=False)  # whoever holds it can register tasks and read their credentials
     pid: int
     port_refused: str = ""  # why the port asked for could not be bound, when the server took another
+    mode: str = "local"  # local: the server owns 169.254.170.2 here; relay: the engine's relay carries it
+    # Where the run's own processes reach the server (to register tasks): 169.254.170.2 itself in local
+    # mode, a loopback port in relay mode, where the address belongs to the engine's machine.
+    control_host: str = ENDPOINT_IP
+    control_port: int = 0  # 0: ``port``
+
+    @property
+    def control_address(self) -> tuple[str, int]:
+        return self.control_host, self.control_port or self.port
 
     @property
     def base_url(self) -> str:
@@ -30,6 +39,30 @@ class EndpointInfo:
     def relative_credentials(self) -> bool:
         """The exact ECS form (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) needs the server on port 80."""
         return self.port == 80
+
+
+ENDPOINT_MODES = ("auto", "local", "relay", "off")
+
+
+def endpoint_mode(value: bool | str) -> str:
+    """The endpoint mode a setting gives: True is auto, False is off (as ``endpoints=`` has always taken)."""
+    if value is True:
+        return "auto"
+    if value is False:
+        return "off"
+    if value not in ENDPOINT_MODES:
+        raise ValueError(f"endpoints: {value!r} is not one of {', '.join(ENDPOINT_MODES)}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """How a run's endpoints are asked for: the mode, the port, and the relay's image and pull policy."""
+
+    mode: str = "auto"
+    port: int = 0
+    relay_image: str = ""
+    pull: str = "missing"
 
 
 def derive(secret: str, *parts: str) -> str:

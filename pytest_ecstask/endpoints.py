@@ -29,7 +29,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 # the names other modules import from here are re-exported.
 from pytest_ecstask.endpointids import ENDPOINT_IP as ENDPOINT_IP
 from pytest_ecstask.endpointids import EndpointInfo as EndpointInfo
-from pytest_ecstask.endpointids import authorization_token
+from pytest_ecstask.endpointids import EndpointRequest, authorization_token
 from pytest_ecstask.endpointids import credentials_id as credentials_id
 from pytest_ecstask.endpointids import metadata_id as metadata_id
 from pytest_ecstask.errors import EcsTaskError
@@ -62,6 +62,7 @@ NETWORK_NAME = "pytest-ecstask-endpoints"
 NETWORK_LABEL = "pytest-ecstask.endpoints"
 CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
+RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
 LEASE_POLL_SECONDS = 0.5
 
 # The paths below a container's metadata URI, and what the agent's handlers answer for an id they do not
@@ -108,6 +109,12 @@ class Registry:
         self.tasks: dict[str, TaskRecord] = {}
         self.by_metadata_id: dict[str, tuple[str, str]] = {}  # id -> (task id, container name)
         self.by_credentials_id: dict[str, str] = {}
+        self.on_change: Callable[[], None] = lambda: None  # the relay link tells the relay the ids served
+
+    def ids(self) -> list[str]:
+        """Every id a container may present: what the relay routes to this run."""
+        with self.lock:
+            return [*self.by_metadata_id, *self.by_credentials_id]
 
     def add(self, record: TaskRecord) -> None:
         with self.lock:
@@ -122,6 +129,7 @@ class Registry:
                     self.by_metadata_id[c.metadata_id] = (record.task_id, c.name)
             if record.credentials:
                 self.by_credentials_id[record.credentials.id] = record.task_id
+        self.on_change()
 
     def remove(self, task_id: str) -> None:
         with self.lock:
@@ -132,6 +140,7 @@ class Registry:
                 self.by_metadata_id.pop(c.metadata_id, None)
             if record.credentials:
                 self.by_credentials_id.pop(record.credentials.id, None)
+        self.on_change()
 
     def task_of_container(self, mid: str) -> tuple[TaskRecord, ContainerRecord] | None:
         with self.lock:
@@ -275,6 +284,14 @@ class EndpointServer(ThreadingHTTPServer):
         with self.health_lock:
             return dict(self.health_seen)
 
+    @staticmethod
+    def is_local(client_address: tuple[Any, ...]) -> bool:
+        """Whether a request comes from the engine's machine itself (a host-mode task, the test): the relay
+        says so of the connections it carries (a third item), a local server checks the address."""
+        if len(client_address) > 2:
+            return bool(client_address[2])
+        return _is_local(str(client_address[0]))
+
 
 class Handler(BaseHTTPRequestHandler):
     server: EndpointServer
@@ -317,7 +334,8 @@ class Handler(BaseHTTPRequestHandler):
         # Beyond ECS: the request must come from the task's own containers (or from this host: host-mode
         # tasks and the test itself), so a container of another task is refused even with the right id.
         source = self.client_address[0]
-        if not token_ok or not (_is_local(source) or source in self.server.docker.task_addresses(record)):
+        from_task = self.server.is_local(self.client_address) or source in self.server.docker.task_addresses(record)
+        if not token_ok or not from_task:
             self.send_json(400, {"code": "InvalidIdInRequest", "message": prefix + "Credentials not found"})
             return
         self.send_json(200, {"RoleArn": creds.role_arn, **creds.values})
@@ -363,6 +381,10 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         if self.path == f"{CONTROL}/tasks":
+            # The network that gives the engine's host 169.254.170.2 is there for each new task, also when
+            # a run elsewhere removed it meanwhile (it cannot see this server's use of it).
+            with contextlib.suppress(Exception):
+                ensure_network(self.server.docker.api)
             self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
         elif self.path.startswith(f"{CONTROL}/tasks/") and self.path.endswith("/restarts"):
@@ -449,48 +471,70 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
     listening = listeners_on_endpoint_ip()
     if listening is None or listening - {own_port}:
         return
+    from pytest_ecstask.relaylink import relay_running
+
+    if relay_running(api):  # runs of other machines, too, reach their containers through it
+        return
     for net in api.networks(names=[NETWORK_NAME]):
         if (net.get("Labels") or {}).get(NETWORK_LABEL):
             with contextlib.suppress(docker.errors.APIError):
                 api.remove_network(net["Id"])
 
 
-def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) -> int:
-    """The server process: bind, announce in ``endpoint.json``, serve until the run's lease is free."""
-    import docker
+def serve(
+    session_dir: Path,
+    lease_path: str,
+    session_id: str,
+    port: int = 0,
+    mode: str = "local",
+    relay_image: str = "",
+    pull: str = "missing",
+) -> int:
+    """The server process: listen, announce in ``endpoint.json``, serve until the run's lease is free.
+
+    ``local``: the server binds 169.254.170.2 on this machine. ``relay``: the server listens on loopback for
+    the run's own processes, and the engine's relay carries the containers' connections to it.
+    """
     from filelock import FileLock
 
     from pytest_ecstask.lifecycle import lease_dir, lease_is_held
+    from pytest_ecstask.runtime import Engine
 
-    api = docker.from_env().api
     directory = lease_dir()
     announce = session_dir / "endpoint.json"
+    try:  # the engine the run uses, found the same way (DOCKER_HOST, tc.host, the Docker context)
+        api = Engine.connect().api
+    except EcsTaskError as exc:
+        _announce(announce, {"error": str(exc), "mode": mode})
+        return 1
     network_lock = FileLock(str(directory / "endpoint-network.lock"), thread_local=False)
     token = secrets.token_hex(24)
+    log = _logger(session_dir / "endpoint.log")
+    link = None
+    if mode == "relay":
+        from pytest_ecstask.relaylink import RelayUnavailable, ensure_image
+
+        try:  # before the lock: a pull may take a while, and other runs' servers need the lock too
+            ensure_image(api, relay_image, pull)
+        except RelayUnavailable as exc:
+            _announce(announce, {"error": f"the relay did not start: {exc}", "mode": mode})
+            return 1
     with network_lock:
         try:
             ensure_network(api)
         except Exception as exc:
-            _announce(announce, {"error": f"could not create the {SUBNET} network: {exc}"})
+            _announce(announce, {"error": f"could not create the {SUBNET} network: {exc}", "mode": mode})
             return 1
-        server = None
-        errors = []
-        # Port 80 gives the exact ECS form, but it is asked for, not taken by default: a server on
-        # 169.254.170.2:80 keeps any task from publishing hostPort 80 on all addresses.
-        for candidate in dict.fromkeys((port, 0)):
-            try:
-                server = EndpointServer((ENDPOINT_IP, candidate), api, token)
-                break
-            except OSError as exc:
-                errors.append(f"port {candidate or 'any'}: {exc.strerror or exc}")
-        if server is None:
-            _announce(announce, {"error": f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"})
+        if mode == "relay":
+            started = _relayed(api, token, session_id, port, relay_image, pull, log)
+        else:
+            started = _serve_local(api, token, port)
+        if isinstance(started, str):
+            _announce(announce, {"error": started, "mode": mode, "bind_failed": mode == "local"})
             remove_network_if_unused(api, directory, session_id)  # made for nothing (a remote engine)
             return 1
-        refused = errors[0] if errors and port else ""
-        _announce(
-            announce, {"port": server.server_address[1], "token": token, "pid": os.getpid(), "port_refused": refused}
-        )
+        server, link, announced = started
+        _announce(announce, {**announced, "token": token, "pid": os.getpid()})
 
     def watch_lease() -> None:
         while lease_is_held(lease_path):
@@ -502,11 +546,74 @@ def serve(session_dir: Path, lease_path: str, session_id: str, port: int = 0) ->
         server.serve_forever(poll_interval=0.2)
     finally:
         server.server_close()
+        if link is not None:
+            link.close()
+        with contextlib.suppress(OSError):
+            announce.unlink()
+        if link is not None:
+            link.wait_relay_gone()  # the relay leaves within a second when this run was its last
         with network_lock:
-            with contextlib.suppress(OSError):
-                announce.unlink()
             remove_network_if_unused(api, directory, session_id)
     return 0
+
+
+Started = tuple["EndpointServer", Any, dict[str, Any]]
+
+
+def _serve_local(api: docker.APIClient, token: str, port: int) -> Started | str:
+    """A server on 169.254.170.2 here; what goes wrong instead, as the error to announce."""
+    errors = []
+    # Port 80 gives the exact ECS form, but it is asked for, not taken by default: a server on
+    # 169.254.170.2:80 keeps any task from publishing hostPort 80 on all addresses.
+    for candidate in dict.fromkeys((port, 0)):
+        try:
+            server = EndpointServer((ENDPOINT_IP, candidate), api, token)
+        except OSError as exc:
+            errors.append(f"port {candidate or 'any'}: {exc.strerror or exc}")
+            continue
+        refused = errors[0] if errors and port else ""
+        return server, None, {"port": server.server_address[1], "port_refused": refused, "mode": "local"}
+    return f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"
+
+
+def _relayed(
+    api: docker.APIClient, token: str, session_id: str, port: int, image: str, pull: str, log: Callable[[str], None]
+) -> Started | str:
+    """A server on loopback for this run's processes, and the link that brings it the relay's connections."""
+    from pytest_ecstask.relaylink import RelayLink, RelayUnavailable
+
+    server = EndpointServer(("127.0.0.1", 0), api, token)
+    link = RelayLink(
+        api, server, image=image, port=port, pull=pull, run=session_id, routes=server.registry.ids, log=log
+    )
+    try:
+        relay_port = link.start()
+    except RelayUnavailable as exc:
+        server.server_close()
+        return f"the relay did not start: {exc}"
+    server.registry.on_change = link.send_routes
+    announced = {
+        "port": relay_port,
+        "port_refused": link.port_refused if port else "",
+        "mode": "relay",
+        "control_host": "127.0.0.1",
+        "control_port": server.server_address[1],
+    }
+    return server, link, announced
+
+
+def _logger(path: Path) -> Callable[[str], None]:
+    """Lines for the server's log file (``endpoint.log`` in the run's directory), with the time."""
+    lock = threading.Lock()
+
+    def log(line: str) -> None:
+        if not line:
+            return
+        stamp = time.strftime("%H:%M:%S")
+        with lock, contextlib.suppress(OSError), open(path, "a", encoding="utf-8") as out:  # the run removed it
+            out.write(f"{stamp} {line}\n")
+
+    return log
 
 
 def _announce(path: Path, data: Mapping[str, Any]) -> None:
@@ -522,31 +629,41 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lease", required=True)
     parser.add_argument("--session", required=True)
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--mode", choices=("local", "relay"), default="local")
+    parser.add_argument("--relay-image", default="")
+    parser.add_argument("--pull", default="missing")
     args = parser.parse_args(argv)
-    return serve(Path(args.session_dir), args.lease, args.session, args.port)
+    return serve(Path(args.session_dir), args.lease, args.session, args.port, args.mode, args.relay_image, args.pull)
 
 
 # -- the client side: used by the processes of a run ---------------------------------------------------
 
 
 class EndpointUnavailable(EcsTaskError):
-    """169.254.170.2 cannot be served from here (a remote engine, a Docker Desktop VM, no privileges)."""
+    """169.254.170.2 cannot be served as asked (no privileges, the relay's image missing, ...)."""
+
+    def __init__(self, message: str, bind_failed: bool = False) -> None:
+        super().__init__(message)
+        self.bind_failed = bind_failed  # a local server could not bind the address: the engine's is elsewhere
 
 
-def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int = 0) -> EndpointInfo:
-    """The run's server, started by the first process that needs it (under a file lock)."""
+def ensure_server(
+    session_dir: Path, lease_path: str, session_id: str, port: int = 0, relay: EndpointRequest | None = None
+) -> EndpointInfo:
+    """The run's server, started by the first process that needs it (under a file lock); ``relay`` given,
+    one whose containers' connections come through the engine's relay."""
     from filelock import FileLock
 
     session_dir.mkdir(parents=True, exist_ok=True)
     announce = session_dir / "endpoint.json"
     with FileLock(str(session_dir / "endpoint.lock"), thread_local=False):
+        wanted = "relay" if relay is not None else "local"
         if announce.exists():
             data = json.loads(announce.read_text())
-            if "error" in data:
-                raise EndpointUnavailable(data["error"])
-            info = _info(data)
-            if _answers(info):
-                return info
+            if "error" in data and data.get("mode", "local") == wanted:
+                raise _unavailable(data)
+            if "error" not in data and _answers(info := _info(data)):
+                return info  # the run's server, in whichever mode it was started
             announce.unlink()
         with open(session_dir / "endpoint.log", "ab") as log:
             process = subprocess.Popen(
@@ -562,13 +679,19 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
                     session_id,
                     "--port",
                     str(port),
+                    *(
+                        ("--mode", "relay", "--relay-image", relay.relay_image, "--pull", relay.pull)
+                        if relay is not None
+                        else ()
+                    ),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + STARTUP_TIMEOUT
+        # A relay may need its image pulled first: that is not counted.
+        deadline = time.monotonic() + STARTUP_TIMEOUT + (RELAY_START_TIMEOUT if relay is not None else 0)
         while not announce.exists():
             if process.poll() is not None or time.monotonic() > deadline:
                 text = (session_dir / "endpoint.log").read_text(errors="replace").strip().splitlines()
@@ -576,8 +699,12 @@ def ensure_server(session_dir: Path, lease_path: str, session_id: str, port: int
             time.sleep(0.02)
         data = json.loads(announce.read_text())
         if "error" in data:
-            raise EndpointUnavailable(data["error"])
+            raise _unavailable(data)
         return _info(data)
+
+
+def _unavailable(announced: Mapping[str, Any]) -> EndpointUnavailable:
+    return EndpointUnavailable(str(announced["error"]), bool(announced.get("bind_failed")))
 
 
 def _info(announced: Mapping[str, Any]) -> EndpointInfo:
@@ -586,6 +713,9 @@ def _info(announced: Mapping[str, Any]) -> EndpointInfo:
         str(announced["token"]),
         int(announced["pid"]),
         str(announced.get("port_refused") or ""),
+        str(announced.get("mode") or "local"),
+        str(announced.get("control_host") or ENDPOINT_IP),
+        int(announced.get("control_port") or 0),
     )
 
 
@@ -599,7 +729,7 @@ def _request(
 ) -> Any:
     import http.client
 
-    conn = http.client.HTTPConnection(ENDPOINT_IP, info.port, timeout=timeout)
+    conn = http.client.HTTPConnection(*info.control_address, timeout=timeout)
     try:
         data = None if body is None else json.dumps(body).encode()
         sent = {"X-Ecstask-Token": info.control_token, "Content-Type": "application/json", **(headers or {})}
@@ -653,12 +783,22 @@ def unregister(info: EndpointInfo, task_id: str) -> None:
         _request(info, "DELETE", f"{CONTROL}/tasks/{task_id}")
 
 
+def served(session_dir: Path) -> str:
+    """How the run's endpoints were served, for the summary; empty when no server started."""
+    try:
+        info = _info(json.loads((session_dir / "endpoint.json").read_text()))
+    except (OSError, ValueError, KeyError):
+        return ""
+    if info.mode == "relay":
+        return f"endpoints served through the engine's relay at {ENDPOINT_IP}:{info.port}"
+    return f"endpoints served by a server on this machine at {ENDPOINT_IP}:{info.port}"
+
+
 def stop_server(session_dir: Path) -> None:
     """Ask the run's server to stop (the run is over) and wait for it to go."""
     announce = session_dir / "endpoint.json"
     try:
-        data = json.loads(announce.read_text())
-        info = EndpointInfo(int(data["port"]), str(data["token"]), int(data["pid"]))
+        info = _info(json.loads(announce.read_text()))
     except (OSError, ValueError, KeyError):
         return
     try:

@@ -18,6 +18,7 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
 DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
 DEFAULT_LAUNCH_TYPE = "EC2"
+DEFAULT_RELAY_IMAGE = "python:3.13-alpine"  # any image with python3 3.8 or newer will do
 MASK = "******"  # what a repr, a plan, a report or a log file shows for a secret value or a credential
 
 
@@ -35,8 +36,10 @@ class TaskOptions:
     stop_timeout: float | None = None  # overrides every container's stopTimeout
     start_timeout: float | None = None  # for containers without startTimeout; None = no limit
     check: bool = True  # raise TaskFailedToStart when an essential container could not start
-    endpoints: bool = True  # serve the metadata and credentials endpoints at 169.254.170.2
+    # The metadata and credentials endpoints at 169.254.170.2: "auto" (or True), "local", "relay", "off" (or False).
+    endpoints: bool | str = True
     endpoint_port: int = 0  # 80 for the exact ECS form (relative credentials URI); 0 = any free port
+    relay_image: str = DEFAULT_RELAY_IMAGE  # the image of the engine's relay (any with python3)
     credentials: Mapping[str, str] | None = None  # task-role credentials; None = the provider, STS or made up
     # Asked with the taskRoleArn when ``credentials`` is None: the plugin's hook, fixture and ini key.
     credentials_provider: Callable[[str, str], Mapping[str, str] | None] | None = None

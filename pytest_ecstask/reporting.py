@@ -27,17 +27,23 @@ if TYPE_CHECKING:
 item_tasks_key = pytest.StashKey[list["Task"]]()
 
 
+ENDPOINTS_SHOWN = {
+    "auto": "endpoints at {ip} (auto: a server here, or the engine's relay, started with the first task)",
+    "local": "endpoints at {ip} (local: a server on this machine, started with the first task)",
+    "relay": "endpoints at {ip} (relay: through the engine's relay, started with the first task)",
+    "off": "endpoints off",
+}
+
+
 def header(run: Run) -> str:
     """The report header line: the session, its task definition, its lease, and what the endpoints do."""
-    from pytest_ecstask.endpoints import ENDPOINT_IP
+    from pytest_ecstask.endpointids import ENDPOINT_IP, endpoint_mode
 
     settings = run.settings
     where = f", taskdef {settings.taskdef}" if settings.taskdef else ""
     keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
     shown = ", SECRET VALUES SHOWN UNMASKED (--ecs-show-secrets)" if settings.task.show_secrets else ""
-    endpoints = (
-        f"endpoints at {ENDPOINT_IP} (started with the first task)" if settings.task.endpoints else "endpoints off"
-    )
+    endpoints = ENDPOINTS_SHOWN[endpoint_mode(settings.task.endpoints)].format(ip=ENDPOINT_IP)
     return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}{shown}"
 
 
@@ -233,6 +239,8 @@ def terminal_summary(run: Run, reporter: Any) -> None:
         reporter.write_line(
             f"ecstask: started {len(run.startups)} task(s) in {total:.1f} s; slowest {slowest[0]} {slowest[1]:.1f} s"
         )
+    if run.endpoints_served and run.config.getoption("verbose") >= 0:
+        reporter.write_line(f"ecstask: {run.endpoints_served}")
     for note in run.notes:
         reporter.write_line(f"ecstask: {note}", yellow=True)
     if run.owner.keep and not run.kept and run.session_dir.exists():

@@ -45,6 +45,7 @@ class Run:
     open_tasks: list[Task] = field(default_factory=list)
     startups: list[tuple[str, float]] = field(default_factory=list)  # (family:revision, seconds to start)
     notes: list[str] = field(default_factory=list)  # for the terminal summary
+    endpoints_served: str = ""  # how the endpoints were served, for the summary (read at the end)
     kept: list[Task] = field(default_factory=list)
     swept: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -195,8 +196,10 @@ class Run:
             self._watching.set()
         if self.is_worker or not self.session_dir.exists():
             return
-        from pytest_ecstask.endpoints import stop_server
+        from pytest_ecstask.endpoints import served, stop_server
         from pytest_ecstask.xdistsession import remove_session_task
+
+        self.endpoints_served = served(self.session_dir)  # for the summary: how, if a task needed them
 
         try:
             if not self.owner.keep:

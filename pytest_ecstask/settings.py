@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask import options as defaults
+from pytest_ecstask.endpointids import ENDPOINT_MODES, EndpointRequest, endpoint_mode
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.generated import between_markers, write_command
 from pytest_ecstask.options import TaskOptions
@@ -102,6 +103,13 @@ def choice(choices: Sequence[str], message: str, result: Callable[[str], Any] = 
 
 def text(value: Any, where: str) -> str:
     return str(value)
+
+
+def endpoint_mode_of(value: Any, where: str) -> str:
+    try:
+        return endpoint_mode(value)
+    except ValueError:
+        raise EcsTaskError(f"{where}: endpoints={value!r} is not one of {', '.join(ENDPOINT_MODES)}") from None
 
 
 def static_credentials(value: Any, where: str) -> Mapping[str, str]:
@@ -489,21 +497,18 @@ SETTINGS: tuple[Setting, ...] = (
         "endpoints",
         "Metadata and credentials endpoints",
         TASK,
-        "serve the task metadata and credentials endpoints at 169.254.170.2: auto (default: where the engine "
-        "is local) or off",
+        "serve the task metadata and credentials endpoints at 169.254.170.2: auto (default: a server on this "
+        "machine where the engine's networks are here, else through the engine's relay), local, relay, or off",
         task_field="endpoints",
         flag="--ecs-endpoints",
-        choices=("auto", "off"),
+        choices=ENDPOINT_MODES,
         ini="ecs_endpoints",
-        parse=choice(
-            ("auto", "off"),
-            "endpoints: {value!r} is not auto or off (--ecs-endpoints, ini ecs_endpoints)",
-            lambda mode: mode == "auto",
-        ),
-        default=True,
-        marker="`endpoints=True` / `False`",
-        apply=replaces(lambda given, where: bool(given)),
+        parse=choice(ENDPOINT_MODES, "endpoints: {value!r} is not one of {choices} ({where})"),
+        default="auto",
+        marker="`endpoints=` a mode, or `True` (auto) / `False` (off)",
+        apply=replaces(lambda given, where: endpoint_mode_of(given, where)),
         shown_default="`auto`",
+        note="See [where the endpoints are served](endpoints.md#local-server-or-relay).",
     ),
     Setting(
         "credentials",
@@ -585,6 +590,20 @@ SETTINGS: tuple[Setting, ...] = (
         default=0,
         names_both=True,
         shown_default="any free port",
+    ),
+    Setting(
+        "relay_image",
+        "Relay image",
+        RUN,
+        "image of the relay that carries the endpoints on an engine that is not on this machine: any image "
+        "with python3 3.8 or newer",
+        task_field="relay_image",
+        flag="--ecs-relay-image",
+        metavar="IMAGE",
+        ini="ecs_relay_image",
+        default=defaults.DEFAULT_RELAY_IMAGE,
+        shown_default=f"`{defaults.DEFAULT_RELAY_IMAGE}`",
+        note="See [the relay's image](recipes/remote-engines.md#the-relay-image).",
     ),
     Setting(
         "task_credentials",
@@ -805,7 +824,7 @@ def plan_options(
     *,
     owner: Owner,
     pause_image: Callable[[], str],
-    serve_endpoints: Callable[[int], EndpointInfo | None] | None = None,
+    serve_endpoints: Callable[[EndpointRequest], EndpointInfo | None] | None = None,
     task_id: str | None = None,
     created: str | None = None,
     secret: str | None = None,
@@ -823,7 +842,9 @@ def plan_options(
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
     from pytest_ecstask.plan import PlanOptions, needs_pause_container
 
-    serve = serve_endpoints if options.endpoints else None
+    mode = endpoint_mode(options.endpoints)
+    serve = serve_endpoints if mode != "off" else None
+    request = EndpointRequest(mode, options.endpoint_port, options.relay_image, options.pull)
     return PlanOptions(
         task_id=task_id or new_task_id(),
         owner=owner,
@@ -840,7 +861,7 @@ def plan_options(
         launch_type=options.launch_type,
         secret_values=inputs.secret_values if inputs is not None else {},
         environment_files=inputs.environment_files if inputs is not None else {},
-        endpoint=serve(options.endpoint_port) if serve is not None else None,
+        endpoint=serve(request) if serve is not None else None,
         secret=secret or _secrets.token_hex(16),
         mask_secrets=inputs is None,
     )

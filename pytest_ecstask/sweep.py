@@ -129,6 +129,10 @@ def sweep(
             is_held=lambda path: lease_is_held(path, cleanup=not dry_run),
             sentinels=sentinels(api),
         )
+        from pytest_ecstask.relaylink import relay_leftovers
+
+        # The engine's relay is shared by runs, so no run's liveness decides: it goes once it does not run.
+        verdicts += [Verdict(r, True, "a relay container that does not run") for r in relay_leftovers(api)]
         report.chosen = [v for v in verdicts if v.remove]
         report.left = [v for v in verdicts if not v.remove]
         if len(report.chosen) > cap and not force:

@@ -14,6 +14,7 @@ from typing import Any
 
 from pytest_ecstask import __version__
 from pytest_ecstask.credentials import TaskCredentials, from_mapping
+from pytest_ecstask.endpointids import EndpointRequest
 from pytest_ecstask.endpoints import (
     EndpointInfo,
     EndpointUnavailable,
@@ -55,10 +56,10 @@ class Connections:
                 self._engine = Engine.connect()
             return self._engine
 
-    def endpoint(self, owner: Owner, port: int, engine_host: str) -> EndpointInfo | None:
+    def endpoint(self, owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo | None:
         with self._lock:
             if owner.session_id not in self._endpoints:
-                self._endpoints[owner.session_id] = _serve_endpoints(owner, port, engine_host)
+                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host)
             return self._endpoints[owner.session_id]
 
 
@@ -111,26 +112,23 @@ def _warn_unknown_fields(plan: TaskPlan, source: str) -> None:
         )
 
 
-def endpoint_for(owner: Owner, port: int = 0, engine_host: str = "localhost") -> EndpointInfo | None:
+def endpoint_for(
+    owner: Owner, request: EndpointRequest | None = None, engine_host: str = "localhost"
+) -> EndpointInfo | None:
     """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be.
 
     ``engine_host`` is where the engine's published ports are reached: an engine elsewhere runs its
     containers where a server on this machine cannot be reached at 169.254.170.2.
     """
-    return _runs.get(owner.session_id, _process).endpoint(owner, port, engine_host)
+    return _runs.get(owner.session_id, _process).endpoint(owner, request or EndpointRequest(), engine_host)
 
 
-def _serve_endpoints(owner: Owner, port: int, engine_host: str) -> EndpointInfo | None:
+def _serve_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo | None:
     import warnings
 
     info: EndpointInfo | None = None
     try:
-        if not engine_is_here(engine_host):
-            raise EndpointUnavailable(
-                f"the Docker engine is at {engine_host}, not on this machine, so its containers cannot reach "
-                "a server here"
-            )
-        info = ensure_server(lease_dir() / f"{owner.session_id}.d", owner.lease, owner.session_id, port)
+        info = _start_endpoints(owner, request, engine_host)
     except EndpointUnavailable as exc:
         warnings.warn(
             EndpointWarning(
@@ -138,10 +136,11 @@ def _serve_endpoints(owner: Owner, port: int, engine_host: str) -> EndpointInfo 
                 "ECS_CONTAINER_METADATA_URI_V4 and no credentials variables. Another address would not "
                 "help: botocore, the Go v2, JS v3 and Java v2 SDKs refuse a plain-http credentials URI "
                 "whose host is not loopback, 169.254.170.2 or 169.254.170.23 (host.docker.internal "
-                "included). Use a local Docker engine, or --ecs-endpoints=off to silence this."
+                "included). --ecs-endpoints=off silences this."
             ),
             stacklevel=4,
         )
+    port = request.port
     if info is not None and port and info.port != port:
         warnings.warn(
             EndpointWarning(
@@ -153,6 +152,28 @@ def _serve_endpoints(owner: Owner, port: int, engine_host: str) -> EndpointInfo 
             stacklevel=4,
         )
     return info
+
+
+def _start_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo:
+    """The server in the mode asked; ``auto``: a local one where the engine's networks are this machine's,
+    else (another machine, Docker Desktop's virtual machine, a rootless engine) one behind the engine's relay."""
+    session_dir = lease_dir() / f"{owner.session_id}.d"
+    mode = request.mode
+    if mode == "auto":
+        mode = "local" if engine_is_here(engine_host) else "relay"
+    elif mode == "local" and not engine_is_here(engine_host):
+        raise EndpointUnavailable(
+            f"the Docker engine is at {engine_host}, not on this machine, so its containers cannot reach a "
+            "server here (--ecs-endpoints=local); the relay can reach them: --ecs-endpoints=auto or relay"
+        )
+    if mode == "local":
+        try:
+            return ensure_server(session_dir, owner.lease, owner.session_id, request.port)
+        except EndpointUnavailable as exc:
+            if request.mode != "auto" or not exc.bind_failed:
+                raise
+            # The engine's networks are not this machine's (Docker Desktop, a rootless engine): relay.
+    return ensure_server(session_dir, owner.lease, owner.session_id, request.port, relay=request)
 
 
 def _is_status_strategy(strategy: Any) -> bool:
@@ -727,7 +748,7 @@ def create_task(
             inputs,
             owner=owner,
             pause_image=engine.pause_image,
-            serve_endpoints=lambda port: endpoint_for(owner, port, engine.host),
+            serve_endpoints=lambda request: endpoint_for(owner, request, engine.host),
             task_id=task_id,
             created=created,
             secret=secret,

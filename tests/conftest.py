@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sdkimage import build_sdk_image
 
 from pytest_ecstask.testing import ImageBuildError, build_busybox_image
 from pytest_ecstask.testing import service as service  # the tests import it from here
 
 IMAGE = "pytest-ecstask-test/busybox:1"
+# Debian's python3, imported from a debootstrap (tools/relay-image.sh); never pulled.
+RELAY_IMAGE = "pytest-ecstask-test/relay:debian"
 
 
 @pytest.fixture(scope="session")
@@ -36,6 +39,32 @@ def image(docker_api: Any, tmp_path_factory: pytest.TempPathFactory) -> str:
     with FileLock(str(lock)):  # xdist workers build it one at a time; the others find it cached
         try:
             return build_busybox_image(docker_api, IMAGE)
+        except ImageBuildError as exc:
+            message = str(exc)
+    pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def relay_image(docker_api: Any) -> str:
+    """Debian's python3 as an image; the tests only check that it is there, as building it needs root."""
+    import docker.errors
+
+    try:
+        docker_api.inspect_image(RELAY_IMAGE)
+    except docker.errors.ImageNotFound:
+        pytest.fail(f"image {RELAY_IMAGE} is missing: run `bash tools/relay-image.sh` to build it", pytrace=False)
+    return RELAY_IMAGE
+
+
+@pytest.fixture(scope="session")
+def sdk_image(docker_api: Any, relay_image: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The relay image with this interpreter's botocore in /opt/sdk, built once per botocore version."""
+    from filelock import FileLock
+
+    lock = tmp_path_factory.getbasetemp().parent / "sdk-image.lock"
+    with FileLock(str(lock)):  # xdist workers build it one at a time; the others find it cached
+        try:
+            return build_sdk_image(docker_api, relay_image, "pytest-ecstask-test/sdk")
         except ImageBuildError as exc:
             message = str(exc)
     pytest.fail(message, pytrace=False)

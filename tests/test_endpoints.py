@@ -11,7 +11,13 @@ import pytest
 from test_metadata import reference, shape_problems
 
 from conftest import IMAGE, service
-from pytest_ecstask.endpointids import ENDPOINT_IP, EndpointInfo, authorization_token, container_environment
+from pytest_ecstask.endpointids import (
+    ENDPOINT_IP,
+    EndpointInfo,
+    EndpointRequest,
+    authorization_token,
+    container_environment,
+)
 from pytest_ecstask.endpoints import unknown_id
 
 Run = Callable[..., Any]
@@ -451,7 +457,9 @@ def test_options_never_show_secret_values_or_credentials_in_repr() -> None:
     # Which ones were given still shows, and so does every other setting.
     assert "'arn:aws:ssm:us-east-1:123456789012:parameter/db': '******'" in shown
     assert "'SecretAccessKey': '******'" in shown and "endpoint_port=80" in shown
-    assert repr(EndpointInfo(80, "control-token-never-printed", 1)) == "EndpointInfo(port=80, pid=1, port_refused='')"
+    assert repr(EndpointInfo(80, "control-token-never-printed", 1)) == (
+        "EndpointInfo(port=80, pid=1, port_refused='', mode='local', control_host='169.254.170.2', control_port=0)"
+    )
 
 
 def test_a_plan_never_shows_secret_values_environment_files_or_the_task_secret_in_repr() -> None:
@@ -546,23 +554,54 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
     assert task_module.endpoint_for(owner) is None  # once per run: no second warning, no second attempt
 
 
-def test_an_engine_on_another_machine_gets_no_endpoints_and_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("mode", "engine_host", "local_binds", "started"),
+    [
+        ("auto", "localhost", True, ["local"]),
+        ("auto", "192.0.2.10", True, ["relay"]),  # another machine: straight to the relay
+        ("auto", "localhost", False, ["local", "relay"]),  # Docker Desktop, rootless: the address is not here
+        ("local", "localhost", True, ["local"]),
+        ("local", "localhost", False, ["local"]),  # forced: no relay, a warning
+        ("local", "192.0.2.10", True, []),
+        ("relay", "localhost", True, ["relay"]),
+        ("relay", "192.0.2.10", True, ["relay"]),
+    ],
+)
+def test_which_server_each_mode_starts_where(
+    monkeypatch: pytest.MonkeyPatch, mode: str, engine_host: str, local_binds: bool, started: list[str]
+) -> None:
     from pytest_ecstask import task as task_module
-    from pytest_ecstask.endpoints import engine_is_here
+    from pytest_ecstask.endpoints import EndpointUnavailable
     from pytest_ecstask.lifecycle import Owner
+
+    tried: list[str] = []
+
+    def ensure_server(*args: Any, relay: Any = None) -> EndpointInfo:
+        tried.append("relay" if relay is not None else "local")
+        if relay is None and not local_binds:
+            raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)", True)
+        return EndpointInfo(8123, "t", 1, mode="relay" if relay is not None else "local")
+
+    monkeypatch.setattr(task_module, "ensure_server", ensure_server)
+    owner = Owner(f"mode-test-{mode}-{engine_host}-{local_binds}", "host/x", "/nonexistent.lease")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = task_module.endpoint_for(owner, EndpointRequest(mode, relay_image="img"), engine_host)
+    assert tried == started
+    assert (info.mode if info else None) == (started[-1] if info else None)
+    served = bool(started) and (started[-1] == "relay" or local_binds)
+    assert (info is not None) is served and bool(caught) is not served
+    if mode == "local" and engine_host != "localhost":
+        assert "the Docker engine is at 192.0.2.10, not on this machine" in str(caught[0].message)
+        assert "--ecs-endpoints=auto or relay" in str(caught[0].message)
+
+
+def test_engines_here_and_elsewhere() -> None:
+    from pytest_ecstask.endpoints import engine_is_here
 
     assert engine_is_here("localhost") and engine_is_here("127.0.0.1")
     assert not engine_is_here("192.0.2.10")  # TEST-NET-1: never an address of this machine
     assert not engine_is_here("engine.invalid")
-
-    def must_not_start(*args: Any) -> Any:
-        raise AssertionError("no server is started for an engine elsewhere")
-
-    monkeypatch.setattr(task_module, "ensure_server", must_not_start)
-    owner = Owner("remote-engine-session", "host/x", "/nonexistent.lease")
-    with pytest.warns(task_module.EndpointWarning) as warned:
-        assert task_module.endpoint_for(owner, engine_host="192.0.2.10") is None
-    assert "the Docker engine is at 192.0.2.10, not on this machine" in str(warned[0].message)
 
 
 def test_a_port_that_could_not_be_bound_is_named_in_a_warning(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -575,13 +614,13 @@ def test_a_port_that_could_not_be_bound_is_named_in_a_warning(monkeypatch: pytes
     monkeypatch.setattr(task_module, "ensure_server", on_another_port)
     owner = Owner("fallback-test-session", "host/x", "/nonexistent.lease")
     with pytest.warns(task_module.EndpointWarning) as warned:
-        assert task_module.endpoint_for(owner, port=80).port == 41234
+        assert task_module.endpoint_for(owner, EndpointRequest(port=80)).port == 41234
     text = str(warned[0].message)
     assert "--ecs-endpoint-port=80" in text and "Address already in use" in text and "port 41234" in text
     assert "AWS_CONTAINER_CREDENTIALS_FULL_URI" in text
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert task_module.endpoint_for(owner, port=80).port == 41234  # once per run
+        assert task_module.endpoint_for(owner, EndpointRequest(port=80)).port == 41234  # once per run
     owner_any = Owner("fallback-test-any", "host/x", "/nonexistent.lease")
     with warnings.catch_warnings():
         warnings.simplefilter("error")

@@ -19,9 +19,9 @@ import pytest
 from pytest_ecstask import settings
 from pytest_ecstask import task as task_module
 from pytest_ecstask.commands import planned, shown
-from pytest_ecstask.endpointids import EndpointInfo
+from pytest_ecstask.endpointids import EndpointInfo, EndpointRequest
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.options import TaskOptions
+from pytest_ecstask.options import DEFAULT_RELAY_IMAGE, TaskOptions
 from pytest_ecstask.plan import PlanOptions, TaskPlan, build_plan
 from pytest_ecstask.plugin import run_key
 from pytest_ecstask.run import Run
@@ -194,6 +194,7 @@ SAMPLES = {
     "availability_zone": Sample(("--ecs-availability-zone=us-east-1c",), True),
     "launch_type": Sample(("--ecs-launch-type=FARGATE",), True),
     "endpoint_port": Sample(("--ecs-endpoint-port=8080",), False),
+    "relay_image": Sample(("--ecs-relay-image=local/python:3",), False),
     "task_credentials": Sample(("-o", "ecs_task_credentials=AKIAEXAMPLE:example-secret"), False),
     "variables": Sample(("--ecs-var=TAG=2",), True, template=True),
     "vars_file": Sample(("--ecs-vars-file=vars.env",), True, template=True, files=(("vars.env", "TAG=3\n"),)),
@@ -271,7 +272,7 @@ class MadeUpEngine:
 class BothPlans:
     shown: tuple[TaskDefinition, TaskPlan]  # by --ecs-plan
     run: tuple[TaskDefinition, TaskPlan] | None  # by a run, for its session task (when asked for)
-    endpoint_asked: list[int]  # the ports a run asked its endpoint server for
+    endpoint_asked: list[EndpointRequest]  # how a run asked for its endpoint server
 
 
 @pytest.fixture
@@ -279,11 +280,11 @@ def plan_both(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Cal
     engine = Engine(MadeUpEngine(), MadeUpEngine.host)  # type: ignore[arg-type]
     monkeypatch.setattr(Run, "engine", lambda run: engine)
     monkeypatch.setattr(Task, "start", lambda task: task)  # planned, nothing started
-    asked: list[int] = []
+    asked: list[EndpointRequest] = []
 
-    def serve(owner: Any, port: int, engine_host: str) -> EndpointInfo:
-        asked.append(port)
-        return EndpointInfo(port or 49153, "token", 0)
+    def serve(owner: Any, request: EndpointRequest, engine_host: str) -> EndpointInfo:
+        asked.append(request)
+        return EndpointInfo(request.port or 49153, "token", 0)
 
     monkeypatch.setattr(task_module, "_serve_endpoints", serve)
     monkeypatch.setenv("TAG", "1")  # the template's value when no setting gives one
@@ -339,7 +340,11 @@ def test_the_plan_command_plans_as_a_run_does(name: str, plan_both: Callable[...
     assert shown_data == run_data
     # The endpoint server: asked for by the run exactly when endpoints are on, on the port the settings say.
     endpoints_on = name != "endpoints"
-    assert both.endpoint_asked == ([8080 if name == "endpoint_port" else 0] if endpoints_on else [])
+    port = 8080 if name == "endpoint_port" else 0
+    relay_image = "local/python:3" if name == "relay_image" else DEFAULT_RELAY_IMAGE
+    pull = "never" if name == "pull" else "missing"
+    asked = EndpointRequest("auto", port, relay_image, pull)
+    assert both.endpoint_asked == ([asked] if endpoints_on else [])
     assert (both.run[1].options.endpoint is not None) is endpoints_on and made_up.endpoint is None
     # Without the setting, the plan is another one when the setting is said to change it.
     baseline = plan_both(Sample(("--ecs-template",) if sample.template else (), False, sample.template), run_too=False)
