@@ -39,6 +39,9 @@ HEADER = struct.Struct("!BII")  # kind, channel, payload length
 MAX_PAYLOAD = 1 << 16
 MAX_HEAD = 16 << 10  # a request's line and headers: the relay reads no further to route it
 MAX_BUFFERED = 8 << 20  # bytes held for a connection whose reader is slow: beyond it, it is dropped
+MAX_REQUEST = 1 << 20  # bytes a container may send on one connection (metadata requests are small)
+MAX_CLIENTS = 512  # connections at once; more are closed at once, so one container cannot starve the rest
+IDLE_CONNECTION = 120.0  # seconds a connection may stay without traffic
 HEAD_TIMEOUT = 10.0
 IDLE_EXIT = 1.0  # seconds without a run, once one has been connected
 FIRST_RUN_WAIT = 60.0  # seconds for the first run to connect, after the relay starts
@@ -118,8 +121,14 @@ def route_id(path: str) -> str | None:
 
 
 def is_control(path: str) -> bool:
-    """Paths only the runs' own processes may use: never carried from a container."""
-    return path.split("?", 1)[0].startswith("/_ecstask")
+    """Paths only the runs' own processes may use: never carried from a container, however spelled."""
+    return "_ecstask" in path.lower() or "%5fecstask" in path.lower()
+
+
+def shown(path: str) -> str:
+    """A path for the log, without the id in it: credentials ids are secrets, and metadata ids lead to them."""
+    parts = path.split("?", 1)[0].strip("/").split("/")
+    return "/" + "/".join(parts[:2] if parts[:2] == ["v2", "credentials"] else parts[:1])
 
 
 def http_answer(status: int, reason: str, body: object) -> bytes:
@@ -179,7 +188,8 @@ class Client:
         self.channel = channel
         self.head = b""
         self.run: Run | None = None
-        self.out = b""  # bytes from the run, waiting for the container to read them
+        self.out = bytearray()  # bytes from the run, waiting for the container to read them
+        self.received = 0
         self.eof_out = False  # the run sent EOF: shut the write side once ``out`` is written
         self.read_done = False
         self.write_done = False
@@ -194,13 +204,15 @@ class Run:
         self.sock = sock
         self.name = "?"
         self.reader = FrameReader()
-        self.out = b""
+        self.out = bytearray()
         self.routes: set[str] = set()
         self.greeted = False
 
 
 class Relay:
-    def __init__(self, address: str, port: int, socket_path: str, idle_exit: float = IDLE_EXIT) -> None:
+    def __init__(
+        self, address: str, port: int, socket_path: str, idle_exit: float = IDLE_EXIT, restarted: bool = False
+    ) -> None:
         self.selector = selectors.DefaultSelector()
         self.address = address
         self.port_refused = ""  # why the port asked for could not be had, when another was taken
@@ -234,6 +246,9 @@ class Relay:
         self.last_run_left = 0.0
         self.stopping = False
         self.left: dict[str, float] = {}  # ids of runs whose stream went, until when they may come back
+        # A relay that replaces one that died: until then, an id no run serves may be a reconnecting run's.
+        self.restarted_until = self.started + RECONNECT_GRACE if restarted else 0.0
+        self.accepting_from = 0.0  # accepting paused (out of file descriptors) until then
 
     # -- the loop
 
@@ -280,10 +295,14 @@ class Relay:
                 self.read_run(what)
 
     def expire_heads(self) -> None:
+        """Drop connections that sent no request in time, or went quiet; take up accepting again."""
         now = time.monotonic()
         for client in list(self.clients.values()):
-            if client.run is None and now > client.deadline:
-                self.drop_client(client)
+            if now > client.deadline:
+                self.drop_client(client, tell_run=True)
+        if self.listener is not None and self.accepting_from and now > self.accepting_from:
+            self.accepting_from = 0.0
+            self.selector.register(self.listener, selectors.EVENT_READ, "client")
 
     # -- containers' connections
 
@@ -292,7 +311,15 @@ class Relay:
             return
         try:
             sock, peer = self.listener.accept()
-        except OSError:
+        except BlockingIOError:
+            return
+        except OSError as exc:  # out of file descriptors, say: pause, instead of spinning on a readable listener
+            log(f"cannot accept connections ({exc}): pausing for a second")
+            self.selector.unregister(self.listener)
+            self.accepting_from = time.monotonic() + 1.0
+            return
+        if len(self.clients) >= MAX_CLIENTS:
+            sock.close()
             return
         sock.setblocking(False)
         client = Client(sock, peer, self.next_channel)
@@ -306,6 +333,12 @@ class Relay:
         except BlockingIOError:
             return
         except OSError:
+            self.drop_client(client, tell_run=True)
+            return
+        client.received += len(data)
+        client.deadline = time.monotonic() + (IDLE_CONNECTION if client.run is not None else HEAD_TIMEOUT)
+        if client.received > MAX_REQUEST:
+            log(f"a connection from {client.peer[0]} sent more than {MAX_REQUEST} bytes: dropped")
             self.drop_client(client, tell_run=True)
             return
         if client.run is None:
@@ -335,17 +368,20 @@ class Relay:
         wanted = route_id(path)
         runs = [r for r in self.runs if r.greeted]
         serving = [r for r in runs if wanted in r.routes]
-        if not serving and wanted is not None and self.left.get(wanted, 0.0) > time.monotonic():
-            # Its run's stream is down (the run reconnects): no other run may answer "unknown id" for it.
-            log(f"the run serving {path.split('?')[0]} is away: answered 503 to {client.peer[0]}")
+        now = time.monotonic()
+        if not serving and wanted is not None and (self.left.get(wanted, 0.0) > now or now < self.restarted_until):
+            # Its run's stream is down, or may be (this relay replaces one that died): the run reconnects, and
+            # no other run may answer "unknown id" for it meanwhile.
+            log(f"the run serving a request for {shown(path)} is away: answered 503 to {client.peer[0]}")
             self.answer(client, 503, "Service Unavailable", "pytest-ecstask relay: the task's run is reconnecting")
             return
         serving = serving or runs  # an unknown id: any run answers as ECS does
         if not serving:
-            log(f"no run is connected: answered 503 to a request for {path.split('?')[0]} from {client.peer[0]}")
+            log(f"no run is connected: answered 503 to a request for {shown(path)} from {client.peer[0]}")
             self.answer(client, 503, "Service Unavailable", "pytest-ecstask relay: no run is connected")
             return
         client.run = serving[0]
+        client.deadline = now + IDLE_CONNECTION
         opened = {"peer": client.peer[0], "port": client.peer[1], "local": is_local(client.peer[0])}
         self.send(client.run, json_frame(OPEN, client.channel, opened) + data_frames(client.channel, client.head))
         client.head = b""
@@ -356,7 +392,7 @@ class Relay:
         client.read_done = True
         client.out += http_answer(status, reason, body)
         client.eof_out = True
-        client.deadline = float("inf")
+        client.deadline = time.monotonic() + HEAD_TIMEOUT
         self.update_client(client)
 
     def write_client(self, client: Client) -> None:
@@ -367,7 +403,7 @@ class Relay:
         except OSError:
             self.drop_client(client, tell_run=True)
             return
-        client.out = client.out[sent:]
+        del client.out[:sent]
         self.update_client(client)
 
     def update_client(self, client: Client) -> None:
@@ -430,7 +466,11 @@ class Relay:
             self.drop_run(run, f"sent something else than frames ({exc})")
             return
         for kind, channel, payload in frames:
-            self.on_frame(run, kind, channel, payload)
+            try:
+                self.on_frame(run, kind, channel, payload)
+            except (ValueError, TypeError, AttributeError) as exc:  # not JSON, or not the JSON of a frame
+                self.drop_run(run, f"sent a frame the relay cannot read ({type(exc).__name__}: {exc})")
+                return
 
     def on_frame(self, run: Run, kind: int, channel: int, payload: bytes) -> None:
         if kind in (HELLO, ROUTES):
@@ -454,14 +494,20 @@ class Relay:
     def on_stream_frame(self, run: Run, kind: int, payload: bytes) -> None:
         """The run says who it is (HELLO), or which ids it serves (ROUTES)."""
         if kind == HELLO:
-            run.name = str(json.loads(payload.decode() or "{}").get("run", "?"))
+            hello = json.loads(payload.decode() or "{}")
+            if not isinstance(hello, dict):
+                raise TypeError(f"a hello must be an object, not {type(hello).__name__}")
+            run.name = str(hello.get("run", "?"))
             run.greeted = True
             answer = {"port": self.port, "version": VERSION, "port_refused": self.port_refused, "error": self.error}
             self.send(run, json_frame(HELLO, 0, answer))
             if not self.error:
                 log(f"run {run.name} connected ({len(self.runs)} connected)")
             return
-        run.routes = {str(i) for i in json.loads(payload.decode() or "[]")}
+        routes = json.loads(payload.decode() or "[]")
+        if not isinstance(routes, list):
+            raise TypeError(f"routes must be a list, not {type(routes).__name__}")
+        run.routes = {str(i) for i in routes}
         now = time.monotonic()
         self.left = {i: until for i, until in self.left.items() if until > now and i not in run.routes}
 
@@ -478,7 +524,7 @@ class Relay:
             except OSError:
                 self.drop_run(run, "is unreachable")
                 return
-            run.out = run.out[sent:]
+            del run.out[:sent]
         if run not in self.runs:
             return
         events = selectors.EVENT_READ | (selectors.EVENT_WRITE if run.out else 0)
@@ -536,12 +582,13 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--address", default=ENDPOINT_IP)
     serve.add_argument("--port", type=int, default=0)
     serve.add_argument("--socket", default=SOCKET_PATH)
+    serve.add_argument("--restarted", action="store_true", help="it replaces a relay that died")
     linked = commands.add_parser("connect")
     linked.add_argument("--socket", default=SOCKET_PATH)
     args = parser.parse_args(argv)
     if args.command == "connect":
         return connect(args.socket)
-    relay = Relay(args.address, args.port, args.socket)
+    relay = Relay(args.address, args.port, args.socket, restarted=args.restarted)
 
     def stop(signum: int, frame: object) -> None:
         relay.stopping = True

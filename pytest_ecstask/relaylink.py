@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 LABEL_RELAY = f"{LABEL_PREFIX}.relay"
 RELAY_PATH = "/pytest-ecstask-relay.py"
 START_TIMEOUT = 30.0  # for the relay to run and take the stream (an image pull is not counted)
+HELLO_TIMEOUT = 15.0  # for a relay to answer a run that connects
 RECONNECT_DELAYS = (0.2, 0.5, 1.0, 2.0)
 LEFT_BEHIND_AFTER = 60.0  # seconds: a relay container that is not running by then is a leftover
 CREATED_GRACE = 10.0  # seconds a run has to start the relay it created before another run replaces it
@@ -105,24 +106,27 @@ def _script_archive() -> bytes:
     return buf.getvalue()
 
 
-def ensure_relay(api: docker.APIClient, image: str, port: int, pull: str) -> str:
-    """The engine's relay, running: started here unless another run's is. Returns its container name."""
+def ensure_relay(api: docker.APIClient, image: str, port: int, pull: str, restarted: bool = False) -> str:
+    """The engine's relay, running: started here unless another run's is. Returns its container name.
+
+    ``restarted``: it replaces a relay that died, whose runs are reconnecting.
+    """
     import docker.errors
 
     name = relay_name()
     found = _container(api, name)
-    if found is not None and ((found.get("State") or {}).get("Running") or _being_started(found)):
+    if found is not None and ((found.get("State") or {}).get("Running") or _being_started(found, engine_now(api))):
         return name
-    if found is not None:  # over, and not yet removed by Docker: make room for a new one
+    if found is not None:  # over, and not yet removed by Docker: make room for a new one (this one, by its id)
         with contextlib.suppress(docker.errors.APIError):
-            api.remove_container(name, force=True)
-        _wait_gone(api, name)
+            api.remove_container(found["Id"], force=True)
+        _wait_gone(api, found["Id"])
     ensure_image(api, image, pull)
     try:
         api.create_container(
             image,
             entrypoint=["python3", RELAY_PATH],
-            command=["serve", "--port", str(port)],
+            command=["serve", "--port", str(port), *(["--restarted"] if restarted else [])],
             name=name,
             labels={LABEL_RELAY: "1", LABEL_CREATED: now_rfc3339()},
             host_config=api.create_host_config(network_mode="host", auto_remove=True),
@@ -141,14 +145,34 @@ def ensure_relay(api: docker.APIClient, image: str, port: int, pull: str) -> str
     return name
 
 
-def _being_started(found: dict[str, Any]) -> bool:
-    """Created by a run a moment ago, and not started yet: that run starts it."""
-    from pytest_ecstask.lifecycle import parse_rfc3339
+def docker_seconds(text: str) -> float | None:
+    """A Docker timestamp (nanoseconds, ``Z`` or an offset) as seconds; Python 3.10 reads 6 digits at most."""
+    import re
+    from datetime import datetime
 
+    match = re.fullmatch(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?", text.strip())
+    if match is None:
+        return None
+    whole, fraction, zone = match.groups()
+    zone = "+00:00" if zone in (None, "Z") else zone
+    return datetime.fromisoformat(f"{whole}.{((fraction or '') + '000000')[:6]}{zone}").timestamp()
+
+
+def engine_now(api: docker.APIClient) -> float:
+    """The engine's clock: runs on several machines share a relay, and their clocks may disagree."""
+    try:
+        told = docker_seconds(str(api.info().get("SystemTime", "")))
+    except Exception:
+        told = None
+    return told if told is not None else time.time()
+
+
+def _being_started(found: dict[str, Any], now: float) -> bool:
+    """Created by a run a moment ago (by the engine's clock), and not started yet: that run starts it."""
     if (found.get("State") or {}).get("Status") != "created":
         return False
-    created = parse_rfc3339(((found.get("Config") or {}).get("Labels") or {}).get(LABEL_CREATED, ""))
-    return created is not None and time.time() - created.timestamp() < CREATED_GRACE
+    created = docker_seconds(str(found.get("Created", "")))
+    return created is not None and now - created < CREATED_GRACE
 
 
 def _wait_gone(api: docker.APIClient, name: str, timeout: float = 10.0) -> bool:
@@ -173,15 +197,14 @@ def relay_logs(api: docker.APIClient, name: str) -> str:
 
 def relay_leftovers(api: docker.APIClient, now: float | None = None) -> list[Resource]:
     """Relay containers that do not run (one never started, or not removed by Docker), for the sweep."""
-    from pytest_ecstask.lifecycle import parse_rfc3339
 
     found = []
-    now = time.time() if now is None else now
-    for c in api.containers(all=True, filters={"label": LABEL_RELAY}):
+    listed = [c for c in api.containers(all=True, filters={"label": LABEL_RELAY}) if c.get("State") != "running"]
+    now = engine_now(api) if listed and now is None else (now or 0.0)
+    for c in listed:
         labels = c.get("Labels") or {}
-        created = parse_rfc3339(labels.get(LABEL_CREATED, ""))
-        if c.get("State") == "running" or (created is not None and now - created.timestamp() < LEFT_BEHIND_AFTER):
-            continue  # serving runs, or being started by one right now
+        if now - float(c.get("Created") or 0) < LEFT_BEHIND_AFTER:
+            continue  # being started by a run right now (the engine's own creation time)
         found.append(Resource("container", c["Id"], (c.get("Names") or [c["Id"]])[0].lstrip("/"), labels))
     return found
 
@@ -247,6 +270,7 @@ class RelayLink:
         self.stream: Any = None
         self._pending: Iterable[tuple[int, int, bytes]] = ()
         self.write_lock = threading.Lock()
+        self.routes_lock = threading.Lock()
         self.channels: dict[int, Channel] = {}
         self.stopping = False
         self.connected = threading.Event()
@@ -259,13 +283,13 @@ class RelayLink:
         threading.Thread(target=self._keep_up, name="relay-link", daemon=True).start()
         return self.relay_port
 
-    def _connect(self, timeout: float) -> None:
+    def _connect(self, timeout: float, restarted: bool = False) -> None:
         deadline = time.monotonic() + timeout
         # Once known, the relay's port is the one to keep: the run's containers were told it.
         port = self.relay_port or self.port
         while True:
-            ensure_relay(self.api, self.image, port, self.pull)
             try:
+                ensure_relay(self.api, self.image, port, self.pull, restarted)
                 self._open()
                 return
             except RelayFailed:
@@ -291,13 +315,16 @@ class RelayLink:
         except docker.errors.APIError as exc:
             raise RelayUnavailable(str(exc.explanation or exc)) from None
         frames = self._frames(stream)
-        _sendall(stream, relay.json_frame(relay.HELLO, 0, {"run": self.run}))
-        for kind, _, payload in frames:
-            if kind == relay.HELLO:
-                hello = json.loads(payload)
-                break
-        else:
-            raise RelayUnavailable("the relay closed the stream before it answered")
+        # A relay that never answers must not hold the run: the stream is shut after a while.
+        watchdog = threading.Timer(HELLO_TIMEOUT, _close, args=(stream,))
+        watchdog.start()
+        try:
+            hello = self._hello(stream, frames)
+        except BaseException:
+            _close(stream)  # its connect process must go, or the relay would wait for it
+            raise
+        finally:
+            watchdog.cancel()
         if hello.get("error"):
             _close(stream)
             raise RelayFailed(f"the relay {self.name} {hello['error']}")
@@ -311,6 +338,13 @@ class RelayLink:
         self.stream, self._pending = stream, frames
         self.send_routes()
         self.connected.set()
+
+    def _hello(self, stream: Any, frames: Iterable[tuple[int, int, bytes]]) -> dict[str, Any]:
+        _sendall(stream, relay.json_frame(relay.HELLO, 0, {"run": self.run}))
+        for kind, _, payload in frames:
+            if kind == relay.HELLO:
+                return dict(json.loads(payload))
+        raise RelayUnavailable("the relay closed the stream before it answered")
 
     def _frames(self, stream: Any) -> Iterable[tuple[int, int, bytes]]:
         """The relay's frames from the exec's stdout; its stderr (``connect`` failing) goes to the log."""
@@ -340,7 +374,7 @@ class RelayLink:
                 if self.stopping:
                     return
                 try:
-                    self._connect(timeout=delay)
+                    self._connect(timeout=delay, restarted=True)
                     self.log(f"reconnected to the relay on port {self.relay_port}")
                     break
                 except Exception as exc:  # whatever the engine says, the link goes on trying while the run lasts
@@ -378,8 +412,12 @@ class RelayLink:
             return False
 
     def send_routes(self) -> None:
-        """Tell the relay every id the run serves now (after each change of the server's tasks)."""
-        self._send(relay.json_frame(relay.ROUTES, 0, sorted(self.routes())))
+        """Tell the relay every id the run serves now (after each change of the server's tasks).
+
+        Read and sent under one lock: two registrations at once must not leave the older list last.
+        """
+        with self.routes_lock:
+            self._send(relay.json_frame(relay.ROUTES, 0, sorted(self.routes())))
 
     def _on_frame(self, kind: int, channel: int, payload: bytes) -> None:
         if kind == relay.OPEN:
@@ -447,6 +485,8 @@ class RelayLink:
     def _forget(self, channel: int) -> None:
         found = self.channels.pop(channel, None)
         if found is not None:
+            with contextlib.suppress(OSError):
+                found.sock.shutdown(socket.SHUT_RDWR)  # wakes the pump and the handler, which a close would not
             with contextlib.suppress(OSError):
                 found.sock.close()
 

@@ -288,19 +288,88 @@ def test_the_relay_program_runs_on_any_python3_from_3_8_with_the_standard_librar
 
 
 def test_a_relay_another_run_just_created_is_left_for_it_to_start() -> None:
-    from pytest_ecstask.lifecycle import LABEL_CREATED, now_rfc3339
-    from pytest_ecstask.relaylink import _being_started
+    from pytest_ecstask.relaylink import _being_started, docker_seconds
 
     def container(status: str, created: str) -> dict[str, Any]:
-        return {
-            "State": {"Status": status, "Running": status == "running"},
-            "Config": {"Labels": {LABEL_CREATED: created}},
-        }
+        return {"State": {"Status": status, "Running": status == "running"}, "Created": created}
 
-    assert _being_started(container("created", now_rfc3339()))
-    assert not _being_started(container("created", "2020-01-01T00:00:00Z"))  # never started: replaced
-    assert not _being_started(container("exited", now_rfc3339()))
-    assert not _being_started(container("created", ""))
+    now = docker_seconds("2026-12-06T10:00:05.5Z")
+    assert now is not None
+    # By the engine's clock, whatever this machine's says.
+    assert _being_started(container("created", "2026-12-06T10:00:00.123456789Z"), now)
+    assert not _being_started(container("created", "2026-12-06T09:59:00Z"), now)  # never started: replaced
+    assert not _being_started(container("exited", "2026-12-06T10:00:00Z"), now)
+    assert not _being_started(container("created", ""), now)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("2026-12-06T10:00:00Z", 1796551200.0),
+        ("2026-12-06T10:00:00.123456789Z", 1796551200.123456),
+        ("2026-12-06T11:00:00.5+01:00", 1796551200.5),
+        ("2026-12-06T10:00:00", 1796551200.0),
+        ("not a time", None),
+        ("", None),
+    ],
+)
+def test_docker_times_are_read_with_nanoseconds_and_offsets(text: str, seconds: float | None) -> None:
+    from pytest_ecstask.relaylink import docker_seconds
+
+    assert docker_seconds(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+@pytest.mark.parametrize(
+    "path", ["/_ecstask/ping", "//_ecstask/ping", "/./_ecstask/tasks", "/%5Fecstask/ping", "/_ECSTASK"]
+)
+def test_control_paths_are_refused_however_spelled(path: str) -> None:
+    assert relay.is_control(path)
+
+
+def test_the_log_shows_no_ids() -> None:
+    assert relay.shown("/v2/credentials/secret-id?x") == "/v2/credentials"
+    assert relay.shown("/v4/metadata-id/task") == "/v4"
+
+
+def test_a_run_that_sends_a_frame_it_cannot_read_is_dropped_and_the_relay_goes_on(loopback_relay: Any) -> None:
+    served, path = loopback_relay
+    good = PlayedRun(path, "good", ["m1"])
+    for payload in (b"5", b"not json", b'{"x": 1}'):
+        bad = PlayedRun(path, "bad", [])
+        bad.sock.sendall(frame(ROUTES, 0, payload))
+        wait_for(lambda: len(served.runs) == 1)
+    assert ask(served.port, "/v4/m1").endswith(b"good") and good.hello["error"] == ""
+
+
+def test_a_connection_that_sends_too_much_is_dropped(loopback_relay: Any) -> None:
+    served, path = loopback_relay
+    run = PlayedRun(path, "only", ["m1"])
+    run.auto_answer = False
+    with socket.create_connection(("127.0.0.1", served.port), timeout=5) as conn:
+        conn.sendall(b"GET /v4/m1 HTTP/1.1\r\n")
+        wait_for(lambda: run.opened)
+        with pytest.raises(OSError):
+            for _ in range(2 * relay.MAX_REQUEST // 65536 + 10):
+                conn.sendall(b"x" * 65536)
+            conn.recv(1)  # closed by the relay
+            raise ConnectionResetError
+    wait_for(lambda: run.closed)
+    assert max(len(b) for b in run.received.values()) <= relay.MAX_REQUEST + 65536
+
+
+def test_a_relay_that_replaces_one_that_died_keeps_unknown_ids_for_the_runs_that_reconnect(tmp_path: Path) -> None:
+    path = str(tmp_path / "relay.sock")
+    served = relay.Relay("127.0.0.1", 0, path, restarted=True)
+    thread = threading.Thread(target=served.serve, daemon=True)
+    thread.start()
+    try:
+        first_back = PlayedRun(path, "first", ["m1"])
+        answer = ask(served.port, "/v4/m2")  # another run's, not back yet: not "unknown" from the first
+        assert answer.startswith(b"HTTP/1.1 503") and b"reconnecting" in answer and not first_back.opened
+        assert ask(served.port, "/v4/m1").endswith(b"first")
+    finally:
+        served.stopping = True
+        thread.join(5)
 
 
 def test_while_a_run_reconnects_its_ids_are_not_answered_by_another_run(loopback_relay: Any) -> None:
