@@ -86,31 +86,35 @@ def forward_events(config: pytest.Config, task: Task) -> None:
 
 @contextmanager
 def live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
-    """With -v, one terminal line per startup step, as it happens (workers under xdist print nothing).
+    """With -v, one terminal line per startup step, as it happens; without, only a wait that lasts (workers
+    under xdist print nothing).
 
     The steps are recorded on the runner's threads, so output capture is off for the whole start: lines
     from any thread then reach the terminal, as pytest's own progress does.
     """
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is None or config.getoption("verbose") < 1 or hasattr(config, "workerinput"):
+    if reporter is None or hasattr(config, "workerinput"):
         yield
         return
+    verbose = config.getoption("verbose") >= 1
+    capture = config.pluginmanager.get_plugin("capturemanager")
     lock = threading.Lock()
     first = [True]
 
     def show(entry: Any) -> None:
+        if not verbose and not entry.what.startswith("still waiting"):
+            return  # without -v, only a long wait is said: the screen would otherwise show nothing
         who = f"{entry.container}: " if entry.container else ""
         line = task.mask(f"ecstask {task.family}:{task.revision} {entry.at:6.2f} s  {who}{entry.what}")
-        with lock:
+        with lock, capture.global_and_fixture_disabled() if capture is not None and not verbose else nullcontext():
             if first[0]:
                 reporter.write_line("")
                 first[0] = False
             reporter.write_line(line)
 
-    capture = config.pluginmanager.get_plugin("capturemanager")
     task._runner.on_timeline = show
     try:
-        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+        with capture.global_and_fixture_disabled() if capture is not None and verbose else nullcontext():
             yield
     finally:
         task._runner.on_timeline = None  # live lines are for startup only
@@ -239,6 +243,8 @@ def terminal_summary(run: Run, reporter: Any) -> None:
         reporter.write_line(
             f"ecstask: started {len(run.startups)} task(s) in {total:.1f} s; slowest {slowest[0]} {slowest[1]:.1f} s"
         )
+    if run.engine_used and run.config.getoption("verbose") >= 0:
+        reporter.write_line(f"ecstask: engine {run.engine_used}")
     if run.endpoints_served and run.config.getoption("verbose") >= 0:
         reporter.write_line(f"ecstask: {run.endpoints_served}")
     for note in run.notes:

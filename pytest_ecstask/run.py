@@ -46,6 +46,7 @@ class Run:
     startups: list[tuple[str, float]] = field(default_factory=list)  # (family:revision, seconds to start)
     notes: list[str] = field(default_factory=list)  # for the terminal summary
     endpoints_served: str = ""  # how the endpoints were served, for the summary (read at the end)
+    engine_used: str = ""  # which engine the run used (kind, version, where), for the summary
     kept: list[Task] = field(default_factory=list)
     swept: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -89,6 +90,7 @@ class Run:
 
     def engine(self) -> Engine:
         """The Docker engine; on the run's first use, it is first swept of dead runs' leftovers."""
+        from pytest_ecstask.runtime import describe_engine
         from pytest_ecstask.sweep import sweep
 
         engine = self.connections.engine()
@@ -96,6 +98,9 @@ class Run:
             if not self.swept:
                 self.swept = True
                 self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
+                with contextlib.suppress(Exception):  # for the summary: which engine the run used (kind, version)
+                    described = describe_engine(engine.api.version(), engine.host)
+                    (self.session_dir / "engine.txt").write_text(described)
                 if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
                     self.start_sentinel(engine)
                 report = sweep(
@@ -200,6 +205,8 @@ class Run:
         from pytest_ecstask.xdistsession import remove_session_task
 
         self.endpoints_served = served(self.session_dir)  # for the summary: how, if a task needed them
+        with contextlib.suppress(OSError):
+            self.engine_used = (self.session_dir / "engine.txt").read_text()
 
         try:
             if not self.owner.keep:

@@ -8,6 +8,7 @@ reverse dependency order and remove everything.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import math
@@ -57,6 +58,21 @@ T = TypeVar("T")
 
 PULL_POLICIES = ("missing", "always", "never")
 LOG_TAIL_ON_FAILURE = 10
+CONFIRM_EVERY = 5.0  # seconds: a wait on dependencies asks Docker itself at least this often
+
+
+def describe_engine(version: Mapping[str, Any], host: str) -> str:
+    """Which engine answers, from its version response: Docker Engine, Docker Desktop or Podman, its version."""
+    components = {str(c.get("Name", "")): str(c.get("Version", "")) for c in version.get("Components") or []}
+    platform = str((version.get("Platform") or {}).get("Name") or "")
+    podman = next((name for name in components if "podman" in name.lower()), None)
+    if podman is not None:
+        kind, number = "Podman", components[podman]
+    else:
+        kind = "Docker Desktop" if "desktop" in platform.lower() else "Docker Engine"
+        number = str(version.get("Version") or components.get("Engine", "?"))
+    where = f"{version.get('Os', '?')}/{version.get('Arch', '?')}, API {version.get('ApiVersion', '?')}"
+    return f"{kind} {number} ({where}) at {host}"
 
 
 class Engine:
@@ -225,6 +241,8 @@ class TaskRunner:
         self._changed = threading.Condition()
         self._began = time.monotonic()
         self._events: Any = None
+        self._events_closing = False  # set when the runner itself ends the stream: it is not resumed then
+        self._events_opened = 0.0  # wall time the stream was first opened
         self._event_thread: threading.Thread | None = None
         self._by_id: dict[str, ContainerState] = {}
         self._network_id: str | None = None
@@ -443,9 +461,9 @@ class TaskRunner:
 
     def _watch_events(self) -> None:
         # Opened before anything is created, so that no start, die or health event can be missed.
-        self._events = self.api.events(
-            filters={"type": ["container"], "label": [f"{LABEL_TASK}={self.plan.task_id}"]}, decode=True
-        )
+        self._events_closing = False
+        self._events_opened = time.time()
+        self._events = self._open_events(None)
         self._event_thread = threading.Thread(
             target=self._read_events, name=f"ecstask-events-{self.plan.task_id[:8]}", daemon=True
         )
@@ -526,9 +544,15 @@ class TaskRunner:
             self._changed.notify_all()
 
     def _gate_and_start(self, c: ContainerState) -> None:
+        asked_docker, confirmed_failure = time.monotonic(), False
         with self._changed:
             while True:
                 gate = self.machine.gate(c.name, time.monotonic())
+                if gate.failed is not None and not confirmed_failure:
+                    # Before giving up, Docker's own view: an event the wait missed would change the verdict.
+                    self._confirm(c)
+                    confirmed_failure = True
+                    continue
                 self._perform(gate.actions)
                 if gate.start:
                     break
@@ -537,9 +561,37 @@ class TaskRunner:
                     return
                 if gate.done:
                     return
-                wait = None if gate.deadline is None else max(gate.deadline - time.monotonic(), 0.0) + 0.01
+                now = time.monotonic()
+                every = self._confirm_every(c)
+                wait = every if gate.deadline is None else min(max(gate.deadline - now, 0.0) + 0.01, every)
                 self._changed.wait(wait)
+                if time.monotonic() - asked_docker >= every:
+                    self._confirm(c)  # events can be late or lost, and some engines send no health events
+                    asked_docker = time.monotonic()
+                self._perform(self.machine.still_waiting(c.name, time.monotonic()))
         self._start_container(c)
+
+    def _confirm_every(self, c: ContainerState) -> float:
+        """How often a wait asks Docker itself: each health-check interval of what it waits on, 5 s at most."""
+        intervals = [CONFIRM_EVERY]
+        for dep in c.plan.depends_on:
+            check = self.containers[dep.container_name].plan.create_body.get("Healthcheck") or {}
+            if check.get("Interval"):
+                intervals.append(int(check["Interval"]) / 1e9)
+        return min(intervals)
+
+    def _confirm(self, c: ContainerState) -> None:
+        """What Docker shows of the containers ``c`` waits on, taken as the events it has not sent (lock held)."""
+        for dep in c.plan.depends_on:
+            d = self.containers[dep.container_name]
+            if d.docker_id is None or d.status == STOPPED:
+                continue
+            try:
+                state = self.api.inspect_container(d.docker_id)["State"]
+            except Exception:  # gone, or the engine did not answer: the next confirmation asks again
+                continue
+            seen = observed_status(state, has_health_check=d.plan.has_health_check)
+            self._perform(self.machine.confirm(d.name, seen, time.monotonic(), time.time()))
 
     def _evidence(self, failed: Failed) -> str:
         # Called with the lock held: one short Docker call at most.
@@ -595,13 +647,58 @@ class TaskRunner:
 
     # -- events ----------------------------------------------------------------------------------------
 
+    def _open_events(self, since: int | None) -> Any:
+        labels = [f"{LABEL_TASK}={self.plan.task_id}"]
+        return self.api.events(since=since, filters={"type": ["container"], "label": labels}, decode=True)
+
     def _read_events(self) -> None:
+        """Follow the task's events; a stream that ends while the task goes on is resumed, with what it missed."""
+        told: collections.deque[tuple[Any, ...]] = collections.deque(maxlen=500)
+        last: float | None = None  # the engine's time of the last event taken
+        while self._events is not None:
+            last = self._take_events(self._events, told, last)
+            if self._events_closing or self._removed or not self._events_resumed(last):
+                return
+
+    def _take_events(self, stream: Any, told: collections.deque[tuple[Any, ...]], last: float | None) -> float | None:
+        """The events of one stream, until it ends; those a resumed stream replays are taken once."""
         try:
-            for event in self._events:
+            for event in stream:
+                key = (event.get("id"), event.get("Action") or event.get("status"), event.get("timeNano"))
+                if key in told:
+                    continue
+                told.append(key)
+                last = float(event.get("time") or 0) or last
                 self._on_event(event)
         except Exception:
-            # The stream ends with an error when it is closed at removal; nothing to report.
-            return
+            pass  # the stream ends with an error when it is closed at removal
+        return last
+
+    def _events_resumed(self, last: float | None) -> bool:
+        """The stream dropped under us (the engine restarted its API, a proxy timed out): open it again from
+        a little before the last event, so that what happened meanwhile is replayed, not lost."""
+        since = (last if last is not None else self._events_opened - 60.0) - 1.0
+        resumed = self._resume_events(int(since))
+        with self._changed:
+            self._perform([Note(None, "the Docker event stream dropped: " + ("resumed" if resumed else "lost"))])
+            if resumed is not None and not self._events_closing:
+                self._events = resumed
+                return True
+        if resumed is not None:
+            with contextlib.suppress(Exception):
+                resumed.close()
+        return False
+
+    def _resume_events(self, since: int) -> Any:
+        for delay in (0.0, 0.2, 0.5, 1.0, 2.0):
+            time.sleep(delay)
+            if self._events_closing:
+                return None
+            try:
+                return self._open_events(since)
+            except Exception:
+                continue
+        return None
 
     def _on_event(self, event: Mapping[str, Any]) -> None:
         parsed = container_event(event)
@@ -612,6 +709,7 @@ class TaskRunner:
             self._perform(self.machine.on_event(c.name, parsed[1], time.monotonic(), time.time()))
 
     def _close_events(self) -> None:
+        self._events_closing = True
         if self._events is not None:
             with contextlib.suppress(Exception):
                 self._events.close()

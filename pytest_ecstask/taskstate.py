@@ -25,6 +25,8 @@ PROVISIONING, STOPPING = "PROVISIONING", "STOPPING"
 UNKNOWN, HEALTHY, UNHEALTHY = "UNKNOWN", "HEALTHY", "UNHEALTHY"
 # What a never-started container reports when a dependency failed (SIGTERM's exit status, as the agent does).
 DEPENDENCY_FAILED_EXIT_CODE = 143
+# A wait this long says what it waits for (a note on the timeline, and on the screen), then again this often.
+STILL_WAITING_AFTER, STILL_WAITING_EVERY = 5.0, 30.0
 
 
 def docker_time(value: Any) -> str | None:
@@ -95,6 +97,7 @@ class ContainerState:
     waiting_since: float | None = None  # monotonic: when it began to wait for its dependencies
     restart_count: int = 0
     last_restart_monotonic: float | None = None
+    waits_told: int = 0  # how many "still waiting" notes its wait has had
 
     @property
     def name(self) -> str:
@@ -463,6 +466,44 @@ class TaskMachine:
     def stopped(self, name: str) -> None:
         """The runner stopped (or killed) the container."""
         self._container(name).status = STOPPED
+
+    def confirm(self, name: str, seen: ObservedStatus, now: float, wall: float) -> list[Action]:
+        """What Docker's inspect shows of a container a gate waits on, that its events have not told yet.
+
+        Events are the fast path, but they can be late or lost (a dropped stream), and some engines send
+        no health events at all (Podman): the runner inspects while it waits, and what is new here is taken
+        as the event would have been. Only what cannot be told twice is taken: a start, and the health of
+        a running container. Exits stay with the events, which a dropped stream replays.
+        """
+        c = self._container(name)
+        if c.docker_id is None or c.status == STOPPED:
+            return []
+        actions: list[Action] = []
+        if seen.started and seen.known_status == RUNNING and not c.started:
+            actions += self.on_event(name, ContainerEvent("start"), now, wall)
+        health_news = seen.health in (HEALTHY, UNHEALTHY) and seen.health != c.health
+        if c.plan.has_health_check and seen.known_status == RUNNING and health_news:
+            actions += self.on_event(name, ContainerEvent("health", health=seen.health), now, wall)
+        return actions
+
+    def still_waiting(self, name: str, now: float) -> list[Action]:
+        """A wait of a few seconds, then every half minute: what it waits for, and how the dependencies are."""
+        c = self._container(name)
+        if c.waiting_since is None or c.started or c.starting or c.status == STOPPED:
+            return []
+        waited = now - c.waiting_since
+        if waited < STILL_WAITING_AFTER + STILL_WAITING_EVERY * c.waits_told:
+            return []
+        c.waits_told += 1
+        pending = []
+        for dep in c.plan.depends_on:
+            if not isinstance(self.verdict(dep, now), Met):
+                d = self.containers[dep.container_name]
+                state = d.status.lower() if not d.started else "running"
+                if dep.condition is DependencyCondition.HEALTHY and d.started:
+                    state += f", health {d.health}"
+                pending.append(f"{d.name} {dep.condition.value} ({state})")
+        return [Note(name, f"still waiting after {waited:.0f} s for {', '.join(pending)}")] if pending else []
 
     def observe(self, name: str, docker_id: str, seen: ObservedStatus) -> None:
         """Take up a container as Docker shows it (a process adopting a task another one started)."""

@@ -636,3 +636,52 @@ def test_what_cannot_be_removed_is_named_and_the_rest_is_removed(run: Run, docke
     finally:
         docker_api.remove_container(holder, force=True)
         docker_api.remove_volume(volume, force=True)
+
+
+@pytest.mark.parametrize(
+    ("version", "described"),
+    [
+        (
+            {"Version": "28.2.2", "Os": "linux", "Arch": "amd64", "ApiVersion": "1.50", "Platform": {"Name": ""}},
+            "Docker Engine 28.2.2 (linux/amd64, API 1.50) at h",
+        ),
+        (
+            {
+                "Version": "28.0.1",
+                "Os": "linux",
+                "Arch": "arm64",
+                "ApiVersion": "1.48",
+                "Platform": {"Name": "Docker Desktop 4.39.0 (184744)"},
+            },
+            "Docker Desktop 28.0.1 (linux/arm64, API 1.48) at h",
+        ),
+        (
+            {
+                "Version": "4.3.1",
+                "Os": "linux",
+                "Arch": "amd64",
+                "ApiVersion": "1.41",
+                "Platform": {"Name": "linux/amd64/debian-12"},
+                "Components": [{"Name": "Podman Engine", "Version": "4.3.1"}, {"Name": "Conmon", "Version": "2.1.6"}],
+            },
+            "Podman 4.3.1 (linux/amd64, API 1.41) at h",
+        ),
+    ],
+)
+def test_the_engine_is_described_by_kind_and_version(version: dict[str, Any], described: str) -> None:
+    from pytest_ecstask.runtime import describe_engine
+
+    assert describe_engine(version, "h") == described
+
+
+def test_the_summary_names_the_engine_the_run_used(pytester: pytest.Pytester, image: str, docker_api: Any) -> None:
+    import json
+
+    app = {"name": "app", "image": image, "memory": 64, "command": service()}
+    taskdef = pytester.path / "taskdef.json"
+    taskdef.write_text(json.dumps({"family": "named", "containerDefinitions": [app]}))
+    pytester.makepyfile("def test_up(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+    result = pytester.runpytest_subprocess(f"--ecs-taskdef={taskdef}", "--ecs-pull=never", "--ecs-endpoints=off")
+    result.assert_outcomes(passed=1)
+    version = docker_api.version()
+    result.stdout.fnmatch_lines([f"ecstask: engine Docker Engine {version['Version']} ({version['Os']}/*, API *) at *"])

@@ -639,3 +639,74 @@ def test_a_user_stop_before_running_is_no_failure_to_start() -> None:
     m.request_stop("UserInitiated", "stopped")
     exited(m, "app", 143)
     assert m.failed_during_startup() is None
+
+
+# --- what Docker's inspect confirms while a gate waits ---------------------------------------------------------
+
+
+def seen(status: str, health: str = "UNKNOWN", started: bool = True, exit_code: int | None = None) -> ObservedStatus:
+    return ObservedStatus(status, started, exit_code, health)
+
+
+def test_a_health_no_event_told_is_taken_from_inspect_and_meets_the_gate() -> None:
+    m = dependency_of_app("HEALTHY", healthCheck=HEALTH)
+    running(m, "db")
+    m.created("app", "id-app")
+    assert not m.gate("app", T0 + 1).start
+    actions = m.confirm("db", seen("RUNNING", "HEALTHY"), T0 + 2, T0 + 2e9)
+    assert notes(actions) == [("db", "health HEALTHY")] and Emit("container_healthy", "db") in actions
+    assert m.gate("app", T0 + 2).start
+    assert m.confirm("db", seen("RUNNING", "HEALTHY"), T0 + 3, T0 + 3e9) == []  # told once, like the event
+
+
+def test_a_start_no_event_told_is_taken_from_inspect_once() -> None:
+    m = dependency_of_app("START")
+    m.state.status = "PENDING"
+    m.created("db", "id-db")
+    assert [a.what for a in m.confirm("db", seen("RUNNING"), T0, T0 + 1e9) if isinstance(a, Note)] == ["started"]
+    assert m.confirm("db", seen("RUNNING"), T0 + 1, T0 + 2e9) == []
+
+
+@pytest.mark.parametrize(
+    ("observed", "why"),
+    [
+        (seen("STOPPED", exit_code=1), "exits stay with the events, which a dropped stream replays"),
+        (seen("RUNNING", "UNKNOWN"), "no verdict yet is no news"),
+        (seen("CREATED", started=False), "nothing happened"),
+    ],
+)
+def test_what_inspect_does_not_tell_a_waiting_gate(observed: ObservedStatus, why: str) -> None:
+    m = dependency_of_app("HEALTHY", healthCheck=HEALTH)
+    running(m, "db")
+    assert m.confirm("db", observed, T0 + 1, T0 + 1e9) == [], why
+    assert m.containers["db"].status == "RUNNING" and m.containers["db"].health == "UNKNOWN"
+
+
+def test_an_image_health_check_is_not_taken_from_inspect_either() -> None:
+    m = dependency_of_app("START")  # db has no task definition healthCheck
+    running(m, "db")
+    assert m.confirm("db", seen("RUNNING", "HEALTHY"), T0 + 1, T0 + 1e9) == []
+
+
+def test_a_long_wait_says_what_it_waits_for_after_a_few_seconds_then_every_half_minute() -> None:
+    m = dependency_of_app("HEALTHY", healthCheck=HEALTH)
+    running(m, "db")
+    m.created("app", "id-app")
+    m.gate("app", T0)  # the wait begins
+    assert m.still_waiting("app", T0 + 4) == []
+    assert notes(m.still_waiting("app", T0 + 5)) == [
+        ("app", "still waiting after 5 s for db HEALTHY (running, health UNKNOWN)")
+    ]
+    assert m.still_waiting("app", T0 + 20) == []
+    assert notes(m.still_waiting("app", T0 + 35))[0][1].startswith("still waiting after 35 s for db HEALTHY")
+    m.on_event("db", ContainerEvent("health", health="HEALTHY"), T0 + 36, T0 + 36)
+    assert m.still_waiting("app", T0 + 70) == []  # met: nothing waits
+
+
+def test_a_wait_for_a_dependency_not_yet_started_says_so() -> None:
+    m = dependency_of_app("COMPLETE")
+    m.state.status = "PENDING"
+    m.created("db", "id-db")
+    m.created("app", "id-app")
+    m.gate("app", T0)
+    assert notes(m.still_waiting("app", T0 + 6)) == [("app", "still waiting after 6 s for db COMPLETE (created)")]
