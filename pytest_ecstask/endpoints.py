@@ -441,6 +441,13 @@ def ensure_network(api: docker.APIClient) -> None:
         # Another network already holds the subnet (made by hand, or racing): the address is there anyway.
 
 
+def _announced_error(announce: Path) -> bool:
+    try:
+        return "error" in json.loads(announce.read_text())
+    except (OSError, ValueError):
+        return False  # being written: a server is starting
+
+
 def listeners_on_endpoint_ip() -> set[int] | None:
     """Ports something listens on at 169.254.170.2 in this network namespace; None where it cannot be told."""
     wanted = "".join(f"{int(part):02X}" for part in reversed(ENDPOINT_IP.split(".")))
@@ -465,7 +472,9 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
 
     for info in directory.glob("*.d/endpoint.json"):
         session = info.parent.name[:-2]
-        if session != own_session and lease_is_held(str(directory / f"{session}.lease")):
+        if session == own_session or _announced_error(info):
+            continue  # a run whose server could not start needs no network
+        if lease_is_held(str(directory / f"{session}.lease")):
             return
     # Runs with another lease directory are not in ours; their servers still listen on the address.
     listening = listeners_on_endpoint_ip()

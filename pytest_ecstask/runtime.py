@@ -33,6 +33,7 @@ from pytest_ecstask.taskstate import (
     PENDING,
     PROVISIONING,
     STOPPED,
+    STOPPING,
     UNHEALTHY,
     Action,
     ContainerState,
@@ -83,6 +84,22 @@ class Engine:
         self.host = host
         self._pause_image: str | None = None
         self._lock = threading.Lock()
+        self._podman: bool | None = None
+
+    @property
+    def podman(self) -> bool:
+        """Whether Podman serves the API (asked once): it needs the health checks run for it, see HealthDriver."""
+        if self._podman is None:
+            try:
+                self._podman = describe_engine(self.api.version(), self.host).startswith("Podman")
+            except Exception:
+                self._podman = False
+        return self._podman
+
+    def run_health_check(self, docker_id: str) -> None:
+        """Podman's own endpoint that runs a container's health check once, as its timer would."""
+        url = self.api._url("/libpod/containers/{0}/healthcheck", docker_id)  # type: ignore[attr-defined]
+        self.api._result(self.api._get(url))  # type: ignore[attr-defined]
 
     @classmethod
     def connect(cls) -> Engine:
@@ -279,6 +296,8 @@ class TaskRunner:
         self._started = True
         self._provision()
         self._set_task_status(PENDING)
+        if self.engine.podman and any(c.plan.has_health_check for c in self.containers.values()):
+            HealthDriver(self).start()
         self._run_gates()
         with self._changed:
             failed_to_start = self._perform(self.machine.after_gates(), stop_now=True)
@@ -828,6 +847,52 @@ class TaskRunner:
         if self.on_timeline is not None:
             with contextlib.suppress(Exception):  # reporting must never break the task
                 self.on_timeline(entry)
+
+
+class HealthDriver(threading.Thread):
+    """Runs the task's health checks on Podman when Podman does not.
+
+    Podman schedules health checks with systemd timers; where there is no systemd (most CI containers, and
+    many hosts), no check ever runs and no container becomes healthy. The driver runs a container's check
+    through Podman's API when one is overdue (none ended within its interval, plus a second), so a check
+    that Podman does run is never run twice; what the check finds reaches the task through inspect, as
+    the events Podman does not send would have.
+    """
+
+    def __init__(self, runner: TaskRunner) -> None:
+        super().__init__(name=f"ecstask-health-{runner.plan.task_id[:8]}", daemon=True)
+        self.runner = runner
+
+    def run(self) -> None:
+        checked = [c for c in self.runner.containers.values() if c.plan.has_health_check]
+        while not self.runner._removed and self.runner.state.status not in (STOPPING, STOPPED):
+            for c in checked:
+                with contextlib.suppress(Exception):  # gone, or not yet created: the next round asks again
+                    self._check_if_due(c)
+            time.sleep(1.0)
+
+    def _check_if_due(self, c: ContainerState) -> None:
+        if c.docker_id is None or not c.started or c.status == STOPPED:
+            return
+        check = c.plan.create_body.get("Healthcheck") or {}
+        interval = int(check.get("Interval") or 30 * 10**9) / 1e9
+        state = self.runner.api.inspect_container(c.docker_id)["State"]
+        log = (state.get("Health") or {}).get("Log") or []
+        last = _seconds(log[-1].get("End", "")) if log else _seconds(state.get("StartedAt", ""))
+        if last is not None and time.time() - last < interval + 1.0:
+            return
+        self.runner.engine.run_health_check(c.docker_id)
+        state = self.runner.api.inspect_container(c.docker_id)["State"]
+        seen = observed_status(state, has_health_check=True)
+        with self.runner._changed:
+            self.runner._perform(self.runner.machine.confirm(c.name, seen, time.monotonic(), time.time()))
+            self.runner._changed.notify_all()
+
+
+def _seconds(text: str) -> float | None:
+    from pytest_ecstask.relaylink import docker_seconds
+
+    return docker_seconds(text) if text else None
 
 
 def _attempt(fn: Callable[[T], Any], items: Sequence[T], name: Callable[[T], str]) -> list[str]:

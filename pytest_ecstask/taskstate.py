@@ -263,6 +263,8 @@ def container_event(event: Mapping[str, Any]) -> tuple[str, ContainerEvent] | No
         return docker_id, ContainerEvent("die", exit_code=int(code) if code is not None else None)
     if action.startswith("health_status:"):
         return docker_id, ContainerEvent("health", health=action.split(":", 1)[1].strip().upper())
+    if action == "health_status" and str(event.get("HealthStatus", "")).upper() in (HEALTHY, UNHEALTHY):
+        return docker_id, ContainerEvent("health", health=str(event["HealthStatus"]).upper())  # Podman's form
     return None
 
 

@@ -469,6 +469,12 @@ def test_pause_and_unpause_are_noted() -> None:
         ),
         ({"Action": "die", "Actor": {"ID": "c1", "Attributes": {}}}, ("c1", ContainerEvent("die"))),
         ({"Action": "health_status: healthy", "id": "c1"}, ("c1", ContainerEvent("health", health="HEALTHY"))),
+        # Podman's form: the status in a field of its own; "starting" tells nothing.
+        (
+            {"Action": "health_status", "HealthStatus": "unhealthy", "id": "c1"},
+            ("c1", ContainerEvent("health", health="UNHEALTHY")),
+        ),
+        ({"Action": "health_status", "HealthStatus": "starting", "id": "c1"}, None),
         ({"Action": "exec_start: sh", "id": "c1"}, None),
         ({"Action": "create", "id": "c1"}, None),
     ],
