@@ -259,6 +259,7 @@ class TaskRunner:
         self._began = time.monotonic()
         self._events: Any = None
         self._events_closing = False  # set when the runner itself ends the stream: it is not resumed then
+        self.events_gap = False  # the stream dropped once: events may have been lost, exits come from inspect too
         self._events_opened = 0.0  # wall time the stream was first opened
         self._event_thread: threading.Thread | None = None
         self._by_id: dict[str, ContainerState] = {}
@@ -296,13 +297,17 @@ class TaskRunner:
         self._started = True
         self._provision()
         self._set_task_status(PENDING)
-        if self.engine.podman and any(c.plan.has_health_check for c in self.containers.values()):
-            HealthDriver(self).start()
+        self._drive_health_checks()
         self._run_gates()
         with self._changed:
             failed_to_start = self._perform(self.machine.after_gates(), stop_now=True)
         if failed_to_start is not None:
             self.stop(stop_code=failed_to_start.stop_code, reason=failed_to_start.reason)
+
+    def _drive_health_checks(self) -> None:
+        """On Podman, run the health checks Podman may not run (see HealthDriver)."""
+        if self.engine.podman and any(c.plan.has_health_check for c in self.containers.values()):
+            HealthDriver(self).start()
 
     def _provision(self) -> None:
         """Images, the event stream, the network, volumes, the pause container and every container."""
@@ -393,6 +398,7 @@ class TaskRunner:
         self._volumes_created = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "task"]
         self._shared_volumes = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "shared"]
         self._set_task_status(self.machine.adopted_status())
+        self._drive_health_checks()  # an xdist worker that takes up the session task keeps its health going
 
     def _inspect_task_containers(self) -> list[tuple[str, ContainerState, Mapping[str, Any]]]:
         """The task's containers on the engine, by the names the plan gave them, with their inspect data."""
@@ -591,26 +597,40 @@ class TaskRunner:
         self._start_container(c)
 
     def _confirm_every(self, c: ContainerState) -> float:
-        """How often a wait asks Docker itself: each health-check interval of what it waits on, 5 s at most."""
+        """How often a wait asks Docker itself: twice per health-check interval of what it waits on (a
+        passing check is then seen within one interval, whenever it ends), 5 s at most, 1 s at least."""
         intervals = [CONFIRM_EVERY]
         for dep in c.plan.depends_on:
             check = self.containers[dep.container_name].plan.create_body.get("Healthcheck") or {}
             if check.get("Interval"):
-                intervals.append(int(check["Interval"]) / 1e9)
+                intervals.append(max(int(check["Interval"]) / 2e9, 1.0))
         return min(intervals)
 
     def _confirm(self, c: ContainerState) -> None:
-        """What Docker shows of the containers ``c`` waits on, taken as the events it has not sent (lock held)."""
-        for dep in c.plan.depends_on:
-            d = self.containers[dep.container_name]
-            if d.docker_id is None or d.status == STOPPED:
-                continue
-            try:
-                state = self.api.inspect_container(d.docker_id)["State"]
-            except Exception:  # gone, or the engine did not answer: the next confirmation asks again
-                continue
-            seen = observed_status(state, has_health_check=d.plan.has_health_check)
-            self._perform(self.machine.confirm(d.name, seen, time.monotonic(), time.time()))
+        """What Docker shows of the containers ``c`` waits on, taken as the events it has not sent.
+
+        Called with the lock held; released while Docker answers, so that a slow engine holds up nothing else.
+        """
+        asked = [
+            (d.name, d.docker_id, d.plan.has_health_check)
+            for d in (self.containers[dep.container_name] for dep in c.plan.depends_on)
+            if d.docker_id is not None and d.status != STOPPED
+        ]
+        seen = []
+        self._changed.release()
+        try:
+            for name, docker_id, has_check in asked:
+                with contextlib.suppress(Exception):  # gone, or no answer: the next confirmation asks again
+                    seen.append(
+                        (
+                            name,
+                            observed_status(self.api.inspect_container(docker_id)["State"], has_health_check=has_check),
+                        )
+                    )
+        finally:
+            self._changed.acquire()
+        for name, observed in seen:
+            self._perform(self.machine.confirm(name, observed, time.monotonic(), time.time(), exits=self.events_gap))
 
     def _evidence(self, failed: Failed) -> str:
         # Called with the lock held: one short Docker call at most.
@@ -695,13 +715,18 @@ class TaskRunner:
 
     def _events_resumed(self, last: float | None) -> bool:
         """The stream dropped under us (the engine restarted its API, a proxy timed out): open it again from
-        a little before the last event, so that what happened meanwhile is replayed, not lost."""
+        a little before the last event, so that what happened meanwhile is replayed. Docker replays only its
+        last few hundred events, and none after a restart of its own: from a drop on, the waits take exits
+        from inspect too (``events_gap``)."""
+        with self._changed:
+            self.events_gap = True
+            self._perform([Note(None, "the Docker event stream dropped: resuming it")])
         since = (last if last is not None else self._events_opened - 60.0) - 1.0
         resumed = self._resume_events(int(since))
         with self._changed:
-            self._perform([Note(None, "the Docker event stream dropped: " + ("resumed" if resumed else "lost"))])
             if resumed is not None and not self._events_closing:
                 self._events = resumed
+                self._perform([Note(None, "the Docker event stream resumed")])
                 return True
         if resumed is not None:
             with contextlib.suppress(Exception):
@@ -709,14 +734,14 @@ class TaskRunner:
         return False
 
     def _resume_events(self, since: int) -> Any:
-        for delay in (0.0, 0.2, 0.5, 1.0, 2.0):
+        """A new stream, tried again and again (at most every 5 s) while the task goes on."""
+        delay = 0.0
+        while not (self._events_closing or self._removed):
             time.sleep(delay)
-            if self._events_closing:
-                return None
             try:
                 return self._open_events(since)
             except Exception:
-                continue
+                delay = min(max(delay * 2, 0.2), 5.0)
         return None
 
     def _on_event(self, event: Mapping[str, Any]) -> None:
@@ -728,11 +753,12 @@ class TaskRunner:
             self._perform(self.machine.on_event(c.name, parsed[1], time.monotonic(), time.time()))
 
     def _close_events(self) -> None:
-        self._events_closing = True
-        if self._events is not None:
+        with self._changed:  # a resume assigns the stream under this lock: it sees the closing, or is closed here
+            self._events_closing = True
+            stream, self._events = self._events, None
+        if stream is not None:
             with contextlib.suppress(Exception):
-                self._events.close()
-            self._events = None
+                stream.close()
 
     # -- performing what the machine decides ------------------------------------------------------------
 
@@ -849,12 +875,15 @@ class TaskRunner:
                 self.on_timeline(entry)
 
 
+OVERDUE_AFTER = 2.0  # seconds past its interval after which a Podman health check is run for it
+
+
 class HealthDriver(threading.Thread):
     """Runs the task's health checks on Podman when Podman does not.
 
     Podman schedules health checks with systemd timers; where there is no systemd (most CI containers, and
     many hosts), no check ever runs and no container becomes healthy. The driver runs a container's check
-    through Podman's API when one is overdue (none ended within its interval, plus a second), so a check
+    through Podman's API when one is overdue (none ended within its interval, plus 2 s), so a check
     that Podman does run is never run twice; what the check finds reaches the task through inspect, as
     the events Podman does not send would have.
     """
@@ -862,9 +891,13 @@ class HealthDriver(threading.Thread):
     def __init__(self, runner: TaskRunner) -> None:
         super().__init__(name=f"ecstask-health-{runner.plan.task_id[:8]}", daemon=True)
         self.runner = runner
+        self.skew = 0.0
 
     def run(self) -> None:
+        from pytest_ecstask.relaylink import engine_now
+
         checked = [c for c in self.runner.containers.values() if c.plan.has_health_check]
+        self.skew = engine_now(self.runner.api) - time.time()  # the engine's times are read by its own clock
         while not self.runner._removed and self.runner.state.status not in (STOPPING, STOPPED):
             for c in checked:
                 with contextlib.suppress(Exception):  # gone, or not yet created: the next round asks again
@@ -879,7 +912,7 @@ class HealthDriver(threading.Thread):
         state = self.runner.api.inspect_container(c.docker_id)["State"]
         log = (state.get("Health") or {}).get("Log") or []
         last = _seconds(log[-1].get("End", "")) if log else _seconds(state.get("StartedAt", ""))
-        if last is not None and time.time() - last < interval + 1.0:
+        if last is not None and time.time() + self.skew - last < interval + OVERDUE_AFTER:
             return
         self.runner.engine.run_health_check(c.docker_id)
         state = self.runner.api.inspect_container(c.docker_id)["State"]

@@ -406,8 +406,12 @@ class TaskMachine:
             c.paused = event.kind == "pause"
             return [Note(name, "paused" if c.paused else "unpaused")]
         if event.kind == "die":
+            if c.status == STOPPED and c.started and c.exit_code == event.exit_code:
+                return []  # told already (by inspect, after the stream dropped), and not started since
             return self._on_exit(c, event.exit_code, now, wall)
         if event.kind == "health" and c.plan.has_health_check:
+            if event.health == c.health:
+                return []  # told already: by inspect, or again (Podman tells each check)
             # An image's own HEALTHCHECK does not count: ECS reports only task definition health checks.
             c.health = event.health if event.health in (HEALTHY, UNHEALTHY) else c.health
             actions: list[Action] = [Note(name, f"health {c.health}")]
@@ -469,17 +473,20 @@ class TaskMachine:
         """The runner stopped (or killed) the container."""
         self._container(name).status = STOPPED
 
-    def confirm(self, name: str, seen: ObservedStatus, now: float, wall: float) -> list[Action]:
+    def confirm(self, name: str, seen: ObservedStatus, now: float, wall: float, exits: bool = False) -> list[Action]:
         """What Docker's inspect shows of a container a gate waits on, that its events have not told yet.
 
         Events are the fast path, but they can be late or lost (a dropped stream), and some engines send
         no health events at all (Podman): the runner inspects while it waits, and what is new here is taken
-        as the event would have been. Only what cannot be told twice is taken: a start, and the health of
-        a running container. Exits stay with the events, which a dropped stream replays.
+        as the event would have been: a start, and the health of a running container. An exit only with
+        ``exits``, once the event stream has dropped: events are the only way to tell one exit from the next
+        after a restart, but a stream that dropped may never replay the one that was missed.
         """
         c = self._container(name)
         if c.docker_id is None or c.status == STOPPED:
             return []
+        if exits and seen.known_status == STOPPED and seen.started:
+            return self.on_event(name, ContainerEvent("die", exit_code=seen.exit_code), now, wall)
         actions: list[Action] = []
         if seen.started and seen.known_status == RUNNING and not c.started:
             actions += self.on_event(name, ContainerEvent("start"), now, wall)

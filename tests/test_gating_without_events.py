@@ -71,10 +71,9 @@ def test_a_stream_cut_mid_start_is_resumed_and_the_exit_it_missed_still_opens_th
     starting.join(60)
     assert task.status == "RUNNING", task.timeline
     said = [e.what for e in task.timeline]
-    assert "the Docker event stream dropped: resumed" in said
+    assert said.index("the Docker event stream dropped: resuming it") < said.index("the Docker event stream resumed")
     assert task.containers["migrate"].exit_code == 0
-    # Exits come from events only: the migrate exit reached the gate through the resumed stream.
-    assert said.index("the Docker event stream dropped: resumed") < said.index("exited with code 0")
+    assert said.index("the Docker event stream dropped: resuming it") < said.index("exited with code 0")
 
 
 def test_without_health_events_a_healthy_gate_is_met_within_one_interval_of_the_passing_check(
@@ -133,4 +132,4 @@ def test_a_long_wait_says_what_it_waits_for_without_v(pytester: pytest.Pytester,
     pytester.makepyfile("def test_up(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
     result = pytester.runpytest_subprocess(f"--ecs-taskdef={taskdef}", "--ecs-pull=never", "--ecs-endpoints=off")
     result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines(["ecstask slowdb:1 * app: still waiting after 5 s for db COMPLETE (running)"])
+    result.stdout.fnmatch_lines(["ecstask slowdb:1 * app: still waiting after * s for db COMPLETE (running)"])

@@ -716,3 +716,35 @@ def test_a_wait_for_a_dependency_not_yet_started_says_so() -> None:
     m.created("app", "id-app")
     m.gate("app", T0)
     assert notes(m.still_waiting("app", T0 + 6)) == [("app", "still waiting after 6 s for db COMPLETE (created)")]
+
+
+def test_a_health_told_twice_is_taken_once() -> None:
+    m = dependency_of_app("HEALTHY", healthCheck=HEALTH)
+    running(m, "db")
+    first = m.on_event("db", ContainerEvent("health", health="HEALTHY"), T0 + 1, T0 + 1)
+    assert Emit("container_healthy", "db") in first
+    assert m.on_event("db", ContainerEvent("health", health="HEALTHY"), T0 + 2, T0 + 2) == []  # Podman: each check
+    assert notes(m.on_event("db", ContainerEvent("health", health="UNHEALTHY"), T0 + 3, T0 + 3)) == [
+        ("db", "health UNHEALTHY")
+    ]
+
+
+def test_after_the_stream_dropped_an_exit_is_taken_from_inspect_once() -> None:
+    m = dependency_of_app("SUCCESS")
+    running(m, "db")
+    stopped = seen("STOPPED", exit_code=0)
+    assert m.confirm("db", stopped, T0 + 1, T0 + 1e9) == []  # events may still bring it
+    assert m.verdict(m.plan.container("app").depends_on[0], T0 + 1) == Waiting(None)
+    taken = m.confirm("db", stopped, T0 + 2, T0 + 2e9, exits=True)  # the stream dropped: they may not
+    assert ("db", "exited with code 0") in notes(taken) and m.verdict(
+        m.plan.container("app").depends_on[0], T0 + 2
+    ) == Met()
+    assert exited(m, "db", 0, at=T0 + 3) == []  # the replayed event: told already
+
+
+def test_an_exit_after_a_restart_is_a_new_exit() -> None:
+    m = dependency_of_app("START")
+    running(m, "db")
+    assert notes(exited(m, "db", 1)) == [("db", "exited with code 1")]
+    m.on_event("db", ContainerEvent("start"), T0 + 2, T0 + 2)
+    assert notes(exited(m, "db", 1, at=T0 + 3)) == [("db", "exited with code 1")]
