@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 SUBNET = "169.254.170.0/24"
 NETWORK_NAME = "pytest-ecstask-endpoints"
 NETWORK_LABEL = "pytest-ecstask.endpoints"
+ANCHOR_NAME = "pytest-ecstask-endpoints-anchor"  # Podman: keeps the network's bridge, and 169.254.170.2, up
 CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
 RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
@@ -270,6 +271,7 @@ class EndpointServer(ThreadingHTTPServer):
         self.registry = Registry()
         self.docker = DockerReads(api)
         self.control_token = control_token
+        self.anchor_image: str | None = None  # Podman: the image of the endpoint network's anchor
         self.health_lock = threading.Lock()
         self.health_seen: dict[str, Mapping[str, Any]] = {}  # the Health last answered, by Docker id
 
@@ -384,7 +386,7 @@ class Handler(BaseHTTPRequestHandler):
             # The network that gives the engine's host 169.254.170.2 is there for each new task, also when
             # a run elsewhere removed it meanwhile (it cannot see this server's use of it).
             with contextlib.suppress(Exception):
-                ensure_network(self.server.docker.api)
+                ensure_network(self.server.docker.api, self.server.anchor_image)
             self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
         elif self.path.startswith(f"{CONTROL}/tasks/") and self.path.endswith("/restarts"):
@@ -424,21 +426,53 @@ class Handler(BaseHTTPRequestHandler):
 # -- the shared network ------------------------------------------------------------------------------------
 
 
-def ensure_network(api: docker.APIClient) -> None:
-    """Make the host own 169.254.170.2: one labelled network per engine, shared by every run."""
+def ensure_network(api: docker.APIClient, anchor_image: str | None = None) -> None:
+    """Make the host own 169.254.170.2: one labelled network per engine, shared by every run.
+
+    ``anchor_image`` (Podman): Podman brings a network's bridge, and its gateway address, up only while a
+    container is on it, so a small container of that image stays on the network as its anchor.
+    """
     import docker.errors
 
-    if api.networks(names=[NETWORK_NAME]):
-        return
-    import docker.types
+    if not api.networks(names=[NETWORK_NAME]):
+        import docker.types
 
-    ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=SUBNET, gateway=ENDPOINT_IP)])
-    try:
-        api.create_network(NETWORK_NAME, driver="bridge", ipam=ipam, labels={NETWORK_LABEL: "1"})
-    except docker.errors.APIError as exc:
-        if "overlap" not in str(exc).lower() and "already exists" not in str(exc).lower():
-            raise
-        # Another network already holds the subnet (made by hand, or racing): the address is there anyway.
+        ipam = docker.types.IPAMConfig(pool_configs=[docker.types.IPAMPool(subnet=SUBNET, gateway=ENDPOINT_IP)])
+        try:
+            api.create_network(NETWORK_NAME, driver="bridge", ipam=ipam, labels={NETWORK_LABEL: "1"})
+        except docker.errors.APIError as exc:
+            if "overlap" not in str(exc).lower() and "already exists" not in str(exc).lower():
+                raise
+            # Another network already holds the subnet (made by hand, or racing): the address is there anyway.
+    if anchor_image:
+        _ensure_anchor(api, anchor_image)
+
+
+def _ensure_anchor(api: docker.APIClient, image: str) -> None:
+    import docker.errors
+
+    found = api.containers(all=True, filters={"name": ANCHOR_NAME})
+    if found and found[0].get("State") == "running":
+        return
+    with contextlib.suppress(docker.errors.APIError):
+        if found:
+            api.remove_container(found[0]["Id"], force=True)
+        api.create_container(
+            image,
+            name=ANCHOR_NAME,
+            labels={NETWORK_LABEL: "anchor"},
+            host_config=api.create_host_config(network_mode=NETWORK_NAME),
+        )
+    with contextlib.suppress(docker.errors.APIError):  # started by another run meanwhile
+        api.start(ANCHOR_NAME)
+
+
+def _remove_anchor(api: docker.APIClient) -> None:
+    import docker.errors
+
+    for c in api.containers(all=True, filters={"label": f"{NETWORK_LABEL}=anchor"}):
+        with contextlib.suppress(docker.errors.APIError):
+            api.remove_container(c["Id"], force=True)
 
 
 def _announced_error(announce: Path) -> bool:
@@ -484,6 +518,7 @@ def remove_network_if_unused(api: docker.APIClient, directory: Path, own_session
 
     if relay_running(api):  # runs of other machines, too, reach their containers through it
         return
+    _remove_anchor(api)
     for net in api.networks(names=[NETWORK_NAME]):
         if (net.get("Labels") or {}).get(NETWORK_LABEL):
             with contextlib.suppress(docker.errors.APIError):
@@ -512,10 +547,12 @@ def serve(
     directory = lease_dir()
     announce = session_dir / "endpoint.json"
     try:  # the engine the run uses, found the same way (DOCKER_HOST, tc.host, the Docker context)
-        api = Engine.connect().api
+        engine = Engine.connect()
+        anchor = engine.pause_image() if engine.podman else None
     except EcsTaskError as exc:
         _announce(announce, {"error": str(exc), "mode": mode})
         return 1
+    api = engine.api
     network_lock = FileLock(str(directory / "endpoint-network.lock"), thread_local=False)
     token = secrets.token_hex(24)
     log = _logger(session_dir / "endpoint.log")
@@ -530,7 +567,7 @@ def serve(
             return 1
     with network_lock:
         try:
-            ensure_network(api)
+            ensure_network(api, anchor)
         except Exception as exc:
             _announce(announce, {"error": f"could not create the {SUBNET} network: {exc}", "mode": mode})
             return 1
@@ -543,6 +580,7 @@ def serve(
             remove_network_if_unused(api, directory, session_id)  # made for nothing (a remote engine)
             return 1
         server, link, announced = started
+        server.anchor_image = anchor
         _announce(announce, {**announced, "token": token, "pid": os.getpid()})
 
     def watch_lease() -> None:

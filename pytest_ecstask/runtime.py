@@ -120,7 +120,6 @@ class Engine:
 
     def pause_image(self) -> str:
         """The pause image's tag, imported from bytes made on the spot when the engine lacks it."""
-        import docker.errors
 
         with self._lock:
             if self._pause_image is None:
@@ -132,31 +131,42 @@ class Engine:
                         f"this engine cannot run a pause container (needed by awsvpc and by pidMode/ipcMode "
                         f"'task'): {exc}"
                     ) from None
-                try:
-                    self.api.inspect_image(tag)
-                except docker.errors.NotFound:
-                    repository, _, version = tag.partition(":")
-                    self.api.import_image_from_data(
-                        pause_rootfs_tar(arch), repository=repository, tag=version, changes=['ENTRYPOINT ["/pause"]']
-                    )
-                self._pause_image = tag
+                self._pause_image = self._imported(tag, pause_rootfs_tar, arch, "/pause")
             return self._pause_image
+
+    def _imported(self, tag: str, rootfs: Callable[[str], bytes], arch: str, entrypoint: str) -> str:
+        """An image made on the spot, imported unless the engine has it; its tag.
+
+        Podman's import takes the repository but not the tag (it tags ``latest``): the imported image is
+        tagged by its id, which both engines answer with.
+        """
+        import json
+
+        import docker.errors
+
+        try:
+            self.api.inspect_image(tag)
+        except docker.errors.NotFound:
+            repository, _, version = tag.partition(":")
+            answer = self.api.import_image_from_data(
+                rootfs(arch), repository=repository, tag=version, changes=[f'ENTRYPOINT ["{entrypoint}"]']
+            )
+            ids = [
+                str(line.get("id") or line.get("status") or "")
+                for line in (json.loads(text) for text in str(answer).splitlines() if text.strip().startswith("{"))
+            ]
+            image_id = next((i for i in reversed(ids) if i.startswith("sha256:")), None)
+            if image_id is not None:
+                self.api.tag(image_id, repository, version)
+        return tag
 
     def sentinel_image(self) -> str:
         """The sentinel image's tag (see lifecycle), imported from bytes made on the spot when missing."""
-        import docker.errors
 
         arch = normalize_architecture(str(self.api.version().get("Arch", "")))
         tag = sentinel_image_tag(arch)  # ValueError for an architecture without a sentinel program
         with self._lock:
-            try:
-                self.api.inspect_image(tag)
-            except docker.errors.NotFound:
-                repository, _, version = tag.partition(":")
-                self.api.import_image_from_data(
-                    sentinel_rootfs_tar(arch), repository=repository, tag=version, changes=['ENTRYPOINT ["/sentinel"]']
-                )
-        return tag
+            return self._imported(tag, sentinel_rootfs_tar, arch, "/sentinel")
 
     def ensure_image(
         self, image: str, containers: Sequence[str], pull: str, auth: Mapping[str, str] | None = None
@@ -439,8 +449,10 @@ class TaskRunner:
         """
         created = [c for c in self.containers.values() if c.docker_id]
         _parallel(self._capture_logs, created)
-        containers = created + ([self.pause] if self.pause and self.pause.docker_id else [])
-        left = _attempt(self._remove_container, containers, lambda c: f"container {c.plan.docker_name}")
+        named = lambda c: f"container {c.plan.docker_name}"  # noqa: E731
+        left = _attempt(self._remove_container, created, named)
+        if self.pause is not None and self.pause.docker_id:  # last: Podman refuses it while others share it
+            left += _attempt(self._remove_container, [self.pause], named)
         self._close_events()
         if self._network_id is not None:
             network_id = self._network_id
