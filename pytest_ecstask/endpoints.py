@@ -52,6 +52,7 @@ from pytest_ecstask.metadata import (
     task_response,
     with_network_stats,
 )
+from pytest_ecstask.relay import is_local as _is_local  # one probe: bind the address
 from pytest_ecstask.taskstate import docker_time
 
 if TYPE_CHECKING:
@@ -231,9 +232,6 @@ class DockerReads:
         return all_stats
 
 
-_local: dict[str, bool] = {}
-
-
 def engine_is_here(host: str) -> bool:
     """Whether the Docker engine reached at ``host`` runs on this machine, so its containers reach our server."""
     import socket
@@ -245,22 +243,6 @@ def engine_is_here(host: str) -> bool:
     except OSError:
         return False
     return any(_is_local(address) for address in addresses)
-
-
-def _is_local(address: str) -> bool:
-    """Whether ``address`` belongs to this host: only a local address can be bound."""
-    import socket
-
-    if address not in _local:
-        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            probe.bind((address, 0))
-            _local[address] = True
-        except OSError:
-            _local[address] = False
-        finally:
-            probe.close()
-    return _local[address]
 
 
 class EndpointServer(ThreadingHTTPServer):

@@ -90,7 +90,6 @@ class Run:
 
     def engine(self) -> Engine:
         """The Docker engine; on the run's first use, it is first swept of dead runs' leftovers."""
-        from pytest_ecstask.runtime import describe_engine
         from pytest_ecstask.sweep import sweep
 
         engine = self.connections.engine()
@@ -99,7 +98,7 @@ class Run:
                 self.swept = True
                 self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
                 with contextlib.suppress(Exception):  # for the summary: which engine the run used (kind, version)
-                    described = describe_engine(engine.api.version(), engine.host)
+                    described = engine.describe()
                     (self.session_dir / "engine.txt").write_text(described)
                 if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
                     self.start_sentinel(engine)

@@ -85,16 +85,26 @@ class Engine:
         self._pause_image: str | None = None
         self._lock = threading.Lock()
         self._podman: bool | None = None
+        self._version: Mapping[str, Any] | None = None
 
     @property
     def podman(self) -> bool:
         """Whether Podman serves the API (asked once): it needs the health checks run for it, see HealthDriver."""
         if self._podman is None:
             try:
-                self._podman = describe_engine(self.api.version(), self.host).startswith("Podman")
+                self._podman = self.describe().startswith("Podman")
             except Exception:
                 self._podman = False
         return self._podman
+
+    def version(self) -> Mapping[str, Any]:
+        """The engine's version answer, asked once: its kind, version and architecture."""
+        if self._version is None:
+            self._version = dict(self.api.version())
+        return self._version
+
+    def describe(self) -> str:
+        return describe_engine(self.version(), self.host)
 
     def run_health_check(self, docker_id: str) -> None:
         """Podman's own endpoint that runs a container's health check once, as its timer would."""
@@ -123,7 +133,7 @@ class Engine:
 
         with self._lock:
             if self._pause_image is None:
-                arch = normalize_architecture(str(self.api.version().get("Arch", "")))
+                arch = normalize_architecture(str(self.version().get("Arch", "")))
                 try:
                     tag = pause_image_tag(arch)
                 except ValueError as exc:
@@ -163,7 +173,7 @@ class Engine:
     def sentinel_image(self) -> str:
         """The sentinel image's tag (see lifecycle), imported from bytes made on the spot when missing."""
 
-        arch = normalize_architecture(str(self.api.version().get("Arch", "")))
+        arch = normalize_architecture(str(self.version().get("Arch", "")))
         tag = sentinel_image_tag(arch)  # ValueError for an architecture without a sentinel program
         with self._lock:
             return self._imported(tag, sentinel_rootfs_tar, arch, "/sentinel")

@@ -17,7 +17,15 @@ from pytest_ecstask.errors import EcsTaskError
 if TYPE_CHECKING:
     import docker
 
-__all__ = ["BUSYBOX", "BUSYBOX_DOCKERFILE", "ImageBuildError", "build_busybox_image", "build_context", "service"]
+__all__ = [
+    "BUSYBOX",
+    "BUSYBOX_DOCKERFILE",
+    "ImageBuildError",
+    "build_busybox_image",
+    "build_context",
+    "build_image",
+    "service",
+]
 
 BUSYBOX = Path("/bin/busybox")  # Debian's busybox-static
 
@@ -73,15 +81,14 @@ def build_busybox_image(
     Without ``context``: a small userland, :data:`BUSYBOX_DOCKERFILE`. With ``context``: the Dockerfile in
     that folder, with ``busybox`` beside it. Raises :class:`ImageBuildError` with the end of the build log.
     """
+    return build_image(api, build_context(context, busybox=busybox), tag)
+
+
+def build_image(api: docker.APIClient, context: bytes, tag: str) -> str:
+    """Build ``tag`` from a tar ``context`` (nothing pulled); :class:`ImageBuildError` with the end of the log."""
     log: list[str] = []
     chunks: Any = api.build(
-        fileobj=io.BytesIO(build_context(context, busybox=busybox)),
-        custom_context=True,
-        tag=tag,
-        rm=True,
-        forcerm=True,
-        pull=False,
-        decode=True,
+        fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True, forcerm=True, pull=False, decode=True
     )
     for chunk in chunks:
         log.extend(str(chunk.get("stream", "")).splitlines())

@@ -12,9 +12,9 @@ import importlib
 import io
 import tarfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from pytest_ecstask.testing import ImageBuildError
+from pytest_ecstask.testing import ImageBuildError, build_image
 
 if TYPE_CHECKING:
     import docker
@@ -89,19 +89,4 @@ def build_sdk_image(api: docker.APIClient, base: str, tag: str) -> str:
         return reference
     except docker.errors.ImageNotFound:
         pass
-    log: list[str] = []
-    chunks: Any = api.build(
-        fileobj=io.BytesIO(sdk_context(base)),
-        custom_context=True,
-        tag=reference,
-        rm=True,
-        forcerm=True,
-        pull=False,
-        decode=True,
-    )
-    for chunk in chunks:
-        log.extend(str(chunk.get("stream", "")).splitlines())
-        if "error" in chunk:
-            tail = "".join(f"\n    {line}" for line in log[-20:] if line.strip())
-            raise ImageBuildError(f"building {reference} failed: {str(chunk['error']).strip()}{tail}")
-    return reference
+    return build_image(api, sdk_context(base), reference)

@@ -14,19 +14,13 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from test_endpoints import ROLE, STATIC, env_of
 
 from conftest import IMAGE, service
 from pytest_ecstask.lifecycle import Lease, Owner, host_id, lease_dir, new_session_id
 from pytest_ecstask.relaylink import LABEL_RELAY, relay_name
 
 Run = Callable[..., Any]
-ROLE = "arn:aws:iam::123456789012:role/checkout-task"
-STATIC = {
-    "AccessKeyId": "AKIAEXAMPLERELAY01",
-    "SecretAccessKey": "relay-secret-never-printed",
-    "Token": "relay-session-token",
-    "Expiration": "2030-01-01T00:00:00Z",
-}
 # Python that stops at once on SIGTERM (as PID 1 it would otherwise wait out the stop timeout).
 WAIT = "import signal, sys, time; signal.signal(signal.SIGTERM, lambda *a: sys.exit(0)); time.sleep(3600)"
 # What an app in the container does: botocore's container provider, then the v4 metadata of itself and its task.
@@ -92,10 +86,6 @@ def app_task(family: str, network_mode: str, image: str, command: list[str]) -> 
         "memory": "512",
         "containerDefinitions": [{"name": "app", "image": image, "command": command, "memory": 128}],
     }
-
-
-def env_of(container: Any) -> dict[str, str]:
-    return dict(e.split("=", 1) for e in container.inspect()["Config"]["Env"])
 
 
 def probe(task: Any) -> dict[str, Any]:
@@ -184,15 +174,19 @@ def test_a_run_that_ends_leaves_the_relay_and_the_relay_tells(relayed: RelayedRu
         assert time.monotonic() < deadline, logs
 
 
+@pytest.mark.parametrize(
+    ("pull", "why"), [("never", ", and --ecs-pull=never forbids pulling it"), ("missing", " and could not be pulled (")]
+)
 def test_a_relay_image_that_is_not_there_turns_the_endpoints_off_with_a_warning(
-    relayed: RelayedRun, docker_api: Any
+    relayed: RelayedRun, docker_api: Any, pull: str, why: str
 ) -> None:
-    missing = "pytest-ecstask-test/no-such-relay:1"
+    missing = "pytest-ecstask-test/no-such-relay:1"  # no registry answers here: a pull fails at once
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        task = relayed.start(app_task("noimage", "bridge", IMAGE, service()), relay_image=missing)
+        task = relayed.start(app_task("noimage", "bridge", IMAGE, service()), relay_image=missing, pull=pull)
     text = " ".join(str(w.message) for w in caught)
-    assert f"the relay image {missing} is not on the engine" in text and "ecs_relay_image" in text
+    assert f"the relay did not start: the relay image {missing} is not on the engine{why}" in text
+    assert "ecs_relay_image" in text
     assert task.status == "RUNNING" and task.plan.options.endpoint is None
     assert "ECS_CONTAINER_METADATA_URI_V4" not in env_of(task.containers["app"])
     assert not any(missing in (c.get("Image") or "") for c in docker_api.containers(all=True))

@@ -89,6 +89,24 @@ def test_a_bad_marker_argument_is_named(arguments: dict[str, Any], error: str) -
     assert str(raised.value).startswith(error)
 
 
+def test_endpoint_modes_from_a_marker_and_what_is_refused() -> None:
+    assert [for_task(TaskOptions(), {"endpoints": given}).endpoints for given in (True, False, "relay")] == [
+        "auto",
+        "off",
+        "relay",
+    ]
+    with pytest.raises(EcsTaskError) as raised:
+        for_task(TaskOptions(), {"endpoints": "remote"})
+    assert "endpoints='remote' is not one of auto, local, relay, off" in str(raised.value)
+
+
+def test_a_bad_endpoint_mode_on_the_command_line_is_refused_with_the_modes(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_nothing():\n    pass\n")
+    result = pytester.runpytest("-o", "ecs_endpoints=remote")
+    assert result.ret != 0
+    result.stderr.fnmatch_lines(["*endpoints: 'remote' is not one of auto, local, relay, off (*ecs_endpoints*)*"])
+
+
 def test_ini_paths_are_relative_to_the_ini_file_and_may_be_quoted(pytester: pytest.Pytester) -> None:
     pytester.makeini('[pytest]\necs_log_dir = "ecs logs"\necs_vars_file = deploy/vars.env\n')
     pytester.mkdir("deploy").joinpath("vars.env").write_text("A=1\n")
