@@ -211,11 +211,19 @@ class DockerReads:
         import docker.errors
 
         try:
-            sample = dict(self.api.stats(docker_name, stream=False, one_shot=True))
+            try:
+                sample = dict(self.api.stats(docker_name, stream=False, one_shot=True))
+            except docker.errors.APIError as exc:
+                if isinstance(exc, docker.errors.NotFound):
+                    raise
+                sample = dict(self.api.stats(docker_name, stream=False))  # engines without one-shot stats
         except docker.errors.NotFound:
             return None
-        except docker.errors.APIError:
-            sample = dict(self.api.stats(docker_name, stream=False))  # engines without one-shot stats
+        except (docker.errors.APIError, ValueError):
+            info = self.inspect([docker_name]).get(docker_name) or {}
+            if not (info.get("State") or {}).get("Running"):  # Podman answers an exited container with no body
+                return None
+            raise
         stats = stats_response(sample, self._previous_stats.get(docker_name))
         self._previous_stats[docker_name] = stats
         return stats

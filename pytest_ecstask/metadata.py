@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 NORMAL, CNI_PAUSE = "NORMAL", "CNI_PAUSE"  # container types as the metadata names them
 RESOURCES_PROVISIONED = "RESOURCES_PROVISIONED"  # what ECS says of a running pause container
+PODMAN_DEFAULT_NETWORK = "podman"  # what Podman calls the network Docker calls bridge
 
 # Docker inspect data by Docker container name, as the server read it for one answer; None: the container is gone.
 Inspected = Mapping[str, Mapping[str, Any] | None]
@@ -473,9 +474,14 @@ def _docker_networks(task: TaskRecord, owner: Mapping[str, Any]) -> list[dict[st
         mode = ((owner.get("HostConfig") or {}).get("NetworkMode")) or task.network_mode
         return [{"NetworkMode": mode, "IPv4Addresses": [settings.get("IPAddress") or ""]}]
     return [
-        {"NetworkMode": name, "IPv4Addresses": [net.get("IPAddress") or ""], **_ipv6(net)}
+        {"NetworkMode": _network_mode(task, name), "IPv4Addresses": [net.get("IPAddress") or ""], **_ipv6(net)}
         for name, net in attached.items()
     ]
+
+
+def _network_mode(task: TaskRecord, network: str) -> str:
+    """The network's name, as the agent reports it; Podman's default network (``podman``) is the bridge."""
+    return "bridge" if task.network_mode == "bridge" and network == PODMAN_DEFAULT_NETWORK else network
 
 
 def _ipv6(net: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -511,8 +517,8 @@ def port_mappings(
         for binding in published.get(port.key) or []:
             mapping = {"ContainerPort": port.container_port, "Protocol": port.protocol}
             mapping["HostPort"] = int(binding.get("HostPort") or 0)
-            if v4 and binding.get("HostIp"):
-                mapping["HostIp"] = binding["HostIp"]
+            if v4:
+                mapping["HostIp"] = binding.get("HostIp") or "0.0.0.0"  # Podman leaves it empty for every address
             out.append(mapping)
     return out
 
@@ -592,6 +598,8 @@ def stats_response(sample: Mapping[str, Any], previous: Mapping[str, Any] | None
     A one-shot sample has no previous one; the agent keeps the last sample, and so does the server.
     """
     stats = dict(sample)
+    if "id" not in stats and "Id" in stats:  # Podman's spelling
+        stats["id"] = stats.pop("Id")
     if not (stats.get("precpu_stats") or {}).get("system_cpu_usage"):
         earlier = previous or stats
         stats["precpu_stats"] = earlier.get("cpu_stats", {})

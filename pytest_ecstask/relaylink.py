@@ -86,8 +86,10 @@ def ensure_image(api: docker.APIClient, image: str, pull: str) -> None:
                 f"the relay image {image} is not on the engine, and --ecs-pull=never forbids pulling it. "
                 "Set --ecs-relay-image (ini ecs_relay_image) to an image with python3 that the engine has"
             ) from None
+    from pytest_ecstask.runtime import pull_image
+
     try:
-        api.pull(image)
+        pull_image(api, image)
     except docker.errors.APIError as exc:
         raise RelayUnavailable(
             f"the relay image {image} is not on the engine and could not be pulled ({exc.explanation or exc}). "

@@ -60,6 +60,7 @@ T = TypeVar("T")
 PULL_POLICIES = ("missing", "always", "never")
 LOG_TAIL_ON_FAILURE = 10
 CONFIRM_EVERY = 5.0  # seconds: a wait on dependencies asks Docker itself at least this often
+EXIT_TAKEN_WITHIN = 5.0  # seconds a stop from the test waits for the exit event before asking Docker
 
 
 def describe_engine(version: Mapping[str, Any], host: str) -> str:
@@ -196,16 +197,26 @@ class Engine:
                         f"'never'; build it, or map it to a local image (--ecs-image '{image}=LOCAL', "
                         "ini ecs_images, or the images argument)"
                     ) from None
-        repository, tag = _split_image(image)
         try:
-            # Without auth, the SDK uses the engine client's own configuration (~/.docker/config.json).
-            self.api.pull(repository, tag=tag, auth_config=dict(auth) if auth else None)
+            pull_image(self.api, image, auth)
         except docker.errors.APIError as exc:
             raise TaskFailedToStart(
                 f"CannotPullContainerError: image {image!r} for container {who} could not be pulled "
                 f"({_first_line(exc)}); map it to a local image (--ecs-image '{image}=LOCAL', "
                 "ini ecs_images, or the images argument)"
             ) from None
+
+
+def pull_image(api: docker.APIClient, image: str, auth: Mapping[str, str] | None = None) -> None:
+    """Pull ``image``, raising Docker's APIError for a failure the engine tells inside the stream (Podman
+    answers 200 and then says it there). Without auth, the SDK uses the client's own ~/.docker/config.json."""
+    import docker.errors
+
+    repository, tag = _split_image(image)
+    for line in api.pull(repository, tag=tag, stream=True, decode=True, auth_config=dict(auth) if auth else None):
+        error = isinstance(line, dict) and (line.get("error") or (line.get("errorDetail") or {}).get("message"))
+        if error:
+            raise docker.errors.APIError(str(error), explanation=str(error))
 
 
 def _split_image(image: str) -> tuple[str, str | None]:
@@ -552,19 +563,34 @@ class TaskRunner:
         return False
 
     def _create_containers(self) -> None:
-        # volumesFrom needs its source to exist: create in waves, each wave concurrently.
-        remaining = dict(self.containers)
+        # volumesFrom needs its source to exist: create in waves, each wave concurrently. On Podman, a
+        # container with links (and what is created after it) waits for its gate: see _create_linked.
+        remaining = {name: c for name, c in self.containers.items() if name not in self._created_late()}
         while remaining:
             wave = [c for c in remaining.values() if all(self.containers[s].docker_id for s in c.plan.created_after)]
             _parallel(self._create, wave)
             for c in wave:
                 del remaining[c.name]
 
-    def _create(self, c: ContainerState) -> None:
+    def _created_late(self) -> frozenset[str]:
+        """Podman's Docker API refuses legacy links: a container with links is created once the containers
+        it links to run (they are START dependencies), with their addresses as /etc/hosts entries."""
+        if not self.engine.podman:
+            return frozenset()
+        late = {
+            name for name, c in self.containers.items() if (c.plan.create_body.get("HostConfig") or {}).get("Links")
+        }
+        while True:
+            more = {name for name, c in self.containers.items() if late.intersection(c.plan.created_after)} - late
+            if not more:
+                return frozenset(late)
+            late |= more
+
+    def _create(self, c: ContainerState, body: Mapping[str, Any] | None = None) -> None:
         import docker.errors
 
         try:
-            created = self.api.create_container_from_config(dict(c.plan.create_body), name=c.plan.docker_name)
+            created = self.api.create_container_from_config(dict(body or c.plan.create_body), name=c.plan.docker_name)
         except docker.errors.APIError as exc:
             raise TaskFailedToStart(
                 f"CannotCreateContainerError: container {c.name!r} of task {self.plan.family}: {_first_line(exc)}"
@@ -572,6 +598,41 @@ class TaskRunner:
         with self._changed:
             self._by_id[created["Id"]] = c
             self._perform(self.machine.created(c.name, created["Id"]))
+
+    def _create_linked(self, c: ContainerState) -> bool:
+        """Create, at its gate, a container whose links Podman refuses: each link becomes a hosts entry for
+        the alias and the target's name, at the address the target has now, as Docker's link would write it.
+        Called with the lock held; False when the engine refused it (the container then ends STOPPED)."""
+        body = dict(c.plan.create_body)
+        host_config = dict(body.get("HostConfig") or {})
+        by_docker_name = {d.plan.docker_name: d for d in self.containers.values()}
+        hosts = list(host_config.get("ExtraHosts") or [])
+        self._changed.release()
+        try:
+            for link in host_config.pop("Links", []):
+                target, _, alias = link.partition(":")
+                address = self._address_of(by_docker_name[target])
+                hosts += [f"{name}:{address}" for name in dict.fromkeys([alias or target, target])]
+            host_config["ExtraHosts"] = hosts
+            body["HostConfig"] = host_config
+            self._create(c, body)
+            return True
+        except TaskFailedToStart as exc:
+            why = str(exc)
+        finally:
+            self._changed.acquire()
+        self._perform(self.machine.start_refused(c.name, why, created=False))
+        return False
+
+    def _address_of(self, target: ContainerState) -> str:
+        if target.docker_id is None:
+            raise TaskFailedToStart(f"CannotCreateContainerError: its link target {target.name!r} was never created")
+        settings = self.api.inspect_container(target.docker_id).get("NetworkSettings") or {}
+        networks = (settings.get("Networks") or {}).values()
+        address = next((str(a) for a in [settings.get("IPAddress"), *(n.get("IPAddress") for n in networks)] if a), "")
+        if not address:
+            raise TaskFailedToStart(f"CannotCreateContainerError: its link target {target.name!r} has no address")
+        return address
 
     # -- starting, gated on dependsOn -----------------------------------------------------------------
 
@@ -616,7 +677,23 @@ class TaskRunner:
                     self._confirm(c)  # events can be late or lost, and some engines send no health events
                     asked_docker = time.monotonic()
                 self._perform(self.machine.still_waiting(c.name, time.monotonic()))
+            if c.docker_id is None and not self._create_linked(c):
+                return
         self._start_container(c)
+
+    def wait_for_exit(self, name: str, exits_before: int, timeout: float = EXIT_TAKEN_WITHIN) -> None:
+        """After the test stopped a container: return once its exit is taken, from its event or, when that is
+        late (some engines send it after the stop call returns, or not at all), from Docker's inspect."""
+        c = self.containers[name]
+        with self._changed:
+            if not self._changed.wait_for(lambda: c.exits > exits_before, timeout) and c.docker_id is not None:
+                self._changed.release()
+                try:
+                    state = self.api.inspect_container(c.docker_id)["State"]
+                finally:
+                    self._changed.acquire()
+                seen = observed_status(state, has_health_check=c.plan.has_health_check)
+                self._perform(self.machine.confirm(name, seen, time.monotonic(), time.time(), exits=True))
 
     def _confirm_every(self, c: ContainerState) -> float:
         """How often a wait asks Docker itself: twice per health-check interval of what it waits on (a

@@ -237,6 +237,7 @@ class Container:
         self._task = task
         self._state = state
         self._ports: Mapping[str, Any] | None = None
+        self._address: str | None = None  # on Podman, its address before disconnect()
 
     def __repr__(self) -> str:
         return f"<Container {self.name!r} {self.status} exit_code={self.exit_code}>"
@@ -422,7 +423,10 @@ class Container:
     def stop(self, timeout: float | None = None) -> None:
         """SIGTERM, then SIGKILL after ``timeout`` (default: the container's stop timeout)."""
         seconds = self._state.plan.stop_timeout if timeout is None else timeout
+        running, exits = self._state.status == "RUNNING", self._state.exits
         self._task._engine.api.stop(self._require_id(), timeout=math.ceil(seconds))
+        if running:  # its status says STOPPED on return
+            self._task._runner.wait_for_exit(self.name, exits)
 
     def kill(self, signal: str | int = "SIGKILL") -> None:
         """Send ``signal`` (name or number) to the container's main process."""
@@ -447,7 +451,12 @@ class Container:
     def disconnect(self) -> None:
         """Cut the container off its network (bridge: Docker's default bridge; awsvpc: the whole task)."""
         network, target = self._network_target()
-        self._task._engine.api.disconnect_container_from_network(target, network)
+        engine = self._task._engine
+        if engine.podman:
+            # Links on Podman are hosts entries naming the address a container had: it gets the same one back.
+            attached = engine.api.inspect_container(target).get("NetworkSettings", {}).get("Networks") or {}
+            self._address = next((n.get("IPAddress") for n in attached.values() if n.get("IPAddress")), None)
+        engine.api.disconnect_container_from_network(target, network)
 
     def reconnect(self) -> None:
         """Join its network again; legacy links (bridge) are kept by Docker and come back with it."""
@@ -455,12 +464,18 @@ class Container:
         endpoint = dict(
             self._state.plan.create_body.get("NetworkingConfig", {}).get("EndpointsConfig", {}).get(network, {})
         )
-        self._task._engine.api.connect_container_to_network(
-            target,
-            network,
-            aliases=endpoint.get("Aliases"),
-            links=[tuple(link.split(":", 1)) for link in endpoint.get("Links", [])] or None,
-        )
+        engine = self._task._engine
+        if engine.podman:
+            engine.api.connect_container_to_network(
+                target, network, aliases=endpoint.get("Aliases"), ipv4_address=self._address
+            )
+        else:
+            engine.api.connect_container_to_network(
+                target,
+                network,
+                aliases=endpoint.get("Aliases"),
+                links=[tuple(link.split(":", 1)) for link in endpoint.get("Links", [])] or None,
+            )
         self._ports = None  # published ports are bound again
 
     def _network_target(self) -> tuple[str, str]:

@@ -98,6 +98,7 @@ class ContainerState:
     restart_count: int = 0
     last_restart_monotonic: float | None = None
     waits_told: int = 0  # how many "still waiting" notes its wait has had
+    exits: int = 0  # how many exits were taken
 
     @property
     def name(self) -> str:
@@ -381,10 +382,12 @@ class TaskMachine:
         c.docker_id, c.status = docker_id, CREATED
         return [Note(name, "created")]
 
-    def start_refused(self, name: str, why: str) -> list[Action]:
-        """Docker refused to start the container (a missing executable, a port taken)."""
+    def start_refused(self, name: str, why: str, *, created: bool = True) -> list[Action]:
+        """Docker refused to start the container (a missing executable, a port taken), or to create one
+        created at its gate (``created=False``; ``why`` then says so itself)."""
         c = self._container(name)
-        c.starting, c.status, c.reason = False, STOPPED, f"CannotStartContainerError: {why}"
+        c.starting, c.status = False, STOPPED
+        c.reason = f"CannotStartContainerError: {why}" if created else why
         return [Note(name, c.reason)]
 
     def started(self, name: str, now: float, wall: float) -> list[Action]:
@@ -430,7 +433,7 @@ class TaskMachine:
 
     def _on_exit(self, c: ContainerState, exit_code: int | None, now: float, wall: float) -> list[Action]:
         actions = self.started(c.name, now, wall)  # an exit proves a start, even if its event was missed
-        c.status, c.finished_at = STOPPED, wall
+        c.status, c.finished_at, c.exits = STOPPED, wall, c.exits + 1
         c.exit_code = exit_code if exit_code is not None else c.exit_code
         actions += [
             Note(c.name, f"exited with code {c.exit_code}"),

@@ -348,3 +348,11 @@ def test_every_option_in_help_is_a_row_of_the_settings_table(pytester: pytest.Py
 
     assert registered_options(pytester) == [s.flag for s in SETTINGS if s.flag]
     assert registered_ini_keys(pytester) == [s.ini for s in SETTINGS if s.ini]
+
+
+def test_the_podman_recipe_lists_every_test_skipped_on_podman() -> None:
+    from conftest import PODMAN_DIFFERS
+
+    recipe = (DOCS / "recipes" / "podman.md").read_text()
+    for test in PODMAN_DIFFERS:
+        assert f"`{test.split('::')[1]}`" in recipe, f"docs/recipes/podman.md does not list {test}"

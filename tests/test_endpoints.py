@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from test_metadata import reference, shape_problems
 
-from conftest import IMAGE, service
+from conftest import IMAGE, default_network, health_output, service
 from pytest_ecstask.endpointids import (
     ENDPOINT_IP,
     EndpointInfo,
@@ -103,8 +103,9 @@ def test_container_metadata_matches_reference_and_reality(checkout: Any) -> None
     assert shape_problems(ours, ref["v4"]["Example container metadata response"]) == []
     assert ours["DockerId"] == app.id and ours["Name"] == "app" and ours["DockerName"] == app.docker_name
     assert ours["KnownStatus"] == "RUNNING" and ours["Limits"] == {"CPU": 128, "Memory": 64}
-    # Docker's output as it is, and no exitCode: the agent sets one only for an UNHEALTHY check.
-    assert ours["Health"]["status"] == "HEALTHY" and ours["Health"]["output"] == "all good\n"
+    # The engine's output as it is (Docker keeps the newline, Podman drops it), and no exitCode: the agent
+    # sets one only for an UNHEALTHY check.
+    assert ours["Health"]["status"] == "HEALTHY" and ours["Health"]["output"] == health_output(app)
     assert "exitCode" not in ours["Health"]
     assert ours["LogDriver"] == "awslogs" and ours["LogOptions"] == {"awslogs-group": "/ecs/checkout"}
     assert ours["Labels"]["com.amazonaws.ecs.task-arn"] == checkout.arn
@@ -311,11 +312,11 @@ def test_a_bridge_container_gets_what_the_agent_says_of_it(run: Run, docker_api:
     assert ours["Volumes"] == [{"DockerName": mount["Name"], "Source": mount["Source"], "Destination": "/cache"}]
     bindings = live["NetworkSettings"]["Ports"]["8080/tcp"]
     assert ours["Ports"] == [
-        {"ContainerPort": 8080, "Protocol": "tcp", "HostPort": int(b["HostPort"]), "HostIp": b["HostIp"]}
+        {"ContainerPort": 8080, "Protocol": "tcp", "HostPort": int(b["HostPort"]), "HostIp": b["HostIp"] or "0.0.0.0"}
         for b in bindings
     ]
     assert ours["Networks"] == [
-        {"NetworkMode": name, "IPv4Addresses": [net["IPAddress"]]}
+        {"NetworkMode": "bridge" if name == default_network(docker_api) else name, "IPv4Addresses": [net["IPAddress"]]}
         for name, net in live["NetworkSettings"]["Networks"].items()
     ]
     task = get(app, f"{app.metadata_uri}/task")
@@ -670,8 +671,8 @@ def test_containers_on_the_default_bridge_reach_metadata_and_credentials(run: Ru
     )
     app = t.containers["app"]
     attached = docker_api.inspect_container(app.id)["NetworkSettings"]["Networks"]
-    assert list(attached) == ["bridge"]
-    address = attached["bridge"]["IPAddress"]
+    assert list(attached) == [default_network(docker_api)]
+    address = attached[default_network(docker_api)]["IPAddress"]
     env = env_of(app)
     v4 = get(app, env["ECS_CONTAINER_METADATA_URI_V4"])
     assert (v4["Name"], v4["Networks"][0]["NetworkMode"]) == ("app", "bridge")

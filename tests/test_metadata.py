@@ -622,6 +622,21 @@ def test_a_port_docker_has_not_published_is_left_out() -> None:
     assert "Ports" not in container_response(record, record.container("web"), inspected, v4=True)
 
 
+def test_podmans_default_network_and_bindings_read_as_the_agent_reports_docker_s() -> None:
+    # Podman names the default bridge "podman" and leaves HostIp empty for a binding on every address.
+    record, inspected = recorded_task("shared", SHARED)
+    settings = inspected[docker_name(record, "web")]["NetworkSettings"]
+    settings["Networks"] = {"podman": settings["Networks"]["bridge"]}
+    settings["Ports"] = {"80/tcp": [{"HostIp": "", "HostPort": "45673"}]}
+    ours = container_response(record, record.container("web"), inspected, v4=True)
+    assert [n["NetworkMode"] for n in ours["Networks"]] == ["bridge"]
+    assert ours["Ports"] == [{"ContainerPort": 80, "Protocol": "tcp", "HostPort": 45673, "HostIp": "0.0.0.0"}]
+    # Only the default network of a bridge task is the bridge: a network a test joined keeps its name.
+    settings["Networks"]["podman-extra"] = settings["Networks"]["podman"]
+    ours = container_response(record, record.container("web"), inspected, v4=True)
+    assert [n["NetworkMode"] for n in ours["Networks"]] == ["bridge", "podman-extra"]
+
+
 def test_an_ipv6_address_is_reported_beside_the_ipv4_one() -> None:
     record, inspected = recorded_task("shared", SHARED)
     inspected[docker_name(record, "web")]["NetworkSettings"]["Networks"]["bridge"]["GlobalIPv6Address"] = "fd00::2"
@@ -811,6 +826,14 @@ def test_stats_carry_the_previous_sample_of_the_container() -> None:
     # A sample that has its own previous one (a streaming engine) keeps it.
     own = {**second, "precpu_stats": {"system_cpu_usage": 5, "cpu_usage": {"total_usage": 1}}}
     assert stats_response(own, answered)["precpu_stats"] == own["precpu_stats"]
+
+
+def test_podmans_stats_give_the_id_as_docker_does() -> None:
+    first, _ = RECORDED["checkout"]["stats"]
+    podman = {("Id" if key == "id" else key): value for key, value in first.items()}
+    answered = stats_response(podman, None)
+    assert answered["id"] == first["id"] and "Id" not in answered
+    assert shape_problems(answered, reference()["v4"]["Example container stats response"]) == []
 
 
 def test_a_container_on_the_pause_containers_network_gets_its_network_counters() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import urllib.request
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from conftest import IMAGE, service
+from conftest import IMAGE, default_network, service
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK
 from pytest_ecstask.task import TaskOptions, create_task, run_task
@@ -328,7 +329,7 @@ def test_bridge_containers_reach_each_other_only_through_links(run: Run, docker_
         code, output = get(name, host)
         assert code != 0 and "bad address" in output, (name, host, output)
     for c in t.containers.values():
-        assert list(docker_api.inspect_container(c.id)["NetworkSettings"]["Networks"]) == ["bridge"]
+        assert list(docker_api.inspect_container(c.id)["NetworkSettings"]["Networks"]) == [default_network(docker_api)]
     assert t.containers["web"].port(80) > 0
 
 
@@ -394,7 +395,7 @@ def test_image_mapping_runs_the_local_image(run: Run, docker_api: Any) -> None:
     td = task(container("app", service()))
     td["containerDefinitions"][0]["image"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/app:prod"
     t = run(td, images={"*.amazonaws.com/app:*": IMAGE})
-    assert docker_api.inspect_container(t.containers["app"].id)["Config"]["Image"] == IMAGE
+    assert docker_api.inspect_container(t.containers["app"].id)["Image"] == docker_api.inspect_image(IMAGE)["Id"]
 
 
 def test_no_engine_is_a_plain_error_naming_docker_host(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -610,7 +611,7 @@ def test_a_bridge_task_creates_no_network_and_the_sweep_sees_its_containers(run:
     assert all(v.remove for v in classify(found, this_host="elsewhere", now=now, max_age_seconds=-1))
     t.close()
     assert list_resources(docker_api, mine) == []
-    assert docker_api.networks(names=["bridge"])  # the default bridge is never ours to remove
+    assert docker_api.networks(names=[default_network(docker_api)])  # the default bridge is never ours to remove
 
 
 def test_what_cannot_be_removed_is_named_and_the_rest_is_removed(run: Run, docker_api: Any, image: str) -> None:
@@ -630,7 +631,9 @@ def test_what_cannot_be_removed_is_named_and_the_rest_is_removed(run: Run, docke
             t.close()
         message = str(info.value)
         assert message.startswith(f"task test:1 ({t.id}): could not remove volume {volume}: ")
-        assert "in use" in message and message.endswith("(a later sweep removes them once this run has ended)")
+        assert re.search("in use|being used", message) and message.endswith(
+            "(a later sweep removes them once this run has ended)"
+        )
         assert docker_api.containers(all=True, filters={"label": f"{LABEL_TASK}={t.id}"}) == []
         assert "container app" not in message
     finally:

@@ -110,6 +110,30 @@ def test_a_dependency_that_never_started_fails_every_condition_naming_its_reason
     )
 
 
+def test_a_container_the_engine_would_not_create_at_its_gate_fails_its_dependents_with_that_reason() -> None:
+    # On Podman a container with links is created at its gate; the engine's refusal is its reason as given.
+    m = dependency_of_app("START")
+    m.start_refused("db", "CannotCreateContainerError: container 'db' of task t: bad parameter", created=False)
+    assert m.containers["db"].status == "STOPPED" and m.containers["db"].docker_id is None
+    assert verdict(m) == Failed(
+        "dependency 'db' never started (CannotCreateContainerError: container 'db' of task t: bad parameter)", "db"
+    )
+
+
+def test_each_exit_is_counted_once_however_often_it_is_told() -> None:
+    # Container.stop() waits for this count to grow: the exit taken, from its event or from inspect.
+    m = dependency_of_app("START")
+    m.set_status("RUNNING")
+    m.created("db", "id-db")
+    m.on_event("db", ContainerEvent("start"), T0, 0)
+    m.on_event("db", ContainerEvent("die", exit_code=0), T0 + 1, 0)
+    m.on_event("db", ContainerEvent("die", exit_code=0), T0 + 2, 0)  # told again
+    assert m.containers["db"].exits == 1
+    m.on_event("db", ContainerEvent("start"), T0 + 3, 0)
+    m.on_event("db", ContainerEvent("die", exit_code=0), T0 + 4, 0)
+    assert m.containers["db"].exits == 2
+
+
 # --- startTimeout --------------------------------------------------------------------------------------------
 
 
