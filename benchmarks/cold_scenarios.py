@@ -1,0 +1,180 @@
+"""Cold start: a fresh pytest process whose first test needs a session task of 8 independent containers.
+
+Ours is ``pytest --ecs-taskdef=...`` with a test asking for ``ecs_task``; the baselines are the same pytest
+run without the plugin, with a session fixture that makes the same containers with the bare docker SDK (one
+by one, and with a thread pool of 8). Each run is a fresh ``python -m pytest`` in a generated project, with a
+small timing plugin (``ecstask_bench_timing``) that writes, on the monotonic clock:
+
+- setup: from the start of ``pytest_sessionstart`` to the end of the first test's setup phase: whatever the
+  plugin does at session start, collection, engine connection, first-use sweep, endpoint server, task;
+- teardown: from the end of the last test's call phase to the start of ``pytest_unconfigure``: fixture
+  teardown and the plugin's session finish (stopping and removing everything).
+
+The containers are those of the task's own plan (``create_task(...).plan``, which creates nothing), so the
+baselines make exactly the containers ours makes, just without the plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from pytest_scenarios import _check, pytest_env, run_pytest
+from support import BENCH_LABEL, Row, attempt, median, rotated
+
+CONTAINERS = 8
+COMMAND = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]
+
+TIMING_PLUGIN = """\
+import json, os, time
+
+_t = {}
+
+
+def pytest_sessionstart(session):
+    _t["session_start"] = time.monotonic()
+
+
+def pytest_runtest_logreport(report):
+    now = time.monotonic()
+    if report.when == "setup" and "setup_end" not in _t:
+        _t["setup_end"] = now
+    if report.when == "call":
+        _t["call_end"] = now
+
+
+def pytest_unconfigure(config):
+    _t["unconfigure"] = time.monotonic()
+    with open(os.environ["ECSTASK_BENCH_TIMING"], "w") as f:
+        json.dump({"setup": _t["setup_end"] - _t["session_start"], "teardown": _t["unconfigure"] - _t["call_end"]}, f)
+"""
+
+# The baselines: the task's create bodies, made with the bare SDK by a session fixture.
+SDK_CONFTEST = """\
+import json, os
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+
+
+@pytest.fixture(scope="session")
+def sdk_task():
+    api = docker.from_env().api
+    spec = json.load(open("bodies.json"))
+    label = {spec["label"]: spec["run"]}
+    names = [f"{name}-{spec['run']}-{os.getpid()}" for name in spec["names"]]
+
+    def create_and_start(item):
+        body, name = item
+        body = dict(body, Labels={**body.get("Labels", {}), **label})
+        cid = api.create_container_from_config(body, name=name)["Id"]
+        api.start(cid)
+        return cid
+
+    def stop_and_remove(cid):
+        api.stop(cid, timeout=2)
+        api.remove_container(cid, v=True, force=True)
+
+    items = list(zip(spec["bodies"], names))
+    if os.environ["ECSTASK_BENCH_VARIANT"] == "pool":
+        with ThreadPoolExecutor(len(items)) as pool:
+            ids = list(pool.map(create_and_start, items))
+    else:
+        ids = [create_and_start(item) for item in items]
+    yield ids
+    with ThreadPoolExecutor(len(ids)) as pool:
+        list(pool.map(stop_and_remove, ids))
+"""
+
+
+def taskdef(image: str) -> dict[str, Any]:
+    return {
+        "family": "cold",
+        "networkMode": "bridge",
+        "containerDefinitions": [
+            {"name": f"c{i}", "image": image, "command": COMMAND, "memory": 32, "essential": i == 0}
+            for i in range(CONTAINERS)
+        ],
+    }
+
+
+def cold_start(ctx: Any) -> list[Row]:
+    from pytest_ecstask.task import TaskOptions, create_task
+
+    variants = ("ours", "sdk one by one", "sdk pool")
+    samples: dict[str, dict[str, list[float]]] = {v: {"setup": [], "teardown": []} for v in variants}
+    with tempfile.TemporaryDirectory(prefix="ecstask-bench-cold-") as tmp:
+        folder = Path(tmp)
+        (folder / "taskdef.json").write_text(json.dumps(taskdef(ctx.image)))
+        plan = create_task(taskdef(ctx.image), TaskOptions(pull="never", endpoints=False), owner=ctx.owner).plan
+        bodies = [dict(c.create_body) for c in plan.containers]
+        names = [c.docker_name for c in plan.containers]
+        (folder / "bodies.json").write_text(
+            json.dumps({"bodies": bodies, "names": names, "label": BENCH_LABEL, "run": ctx.run_id})
+        )
+        (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
+        (folder / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
+        ours = folder / "ours"
+        ours.mkdir()
+        (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+        sdk = folder / "sdk"
+        sdk.mkdir()
+        (sdk / "conftest.py").write_text(SDK_CONFTEST)
+        (sdk / "test_cold.py").write_text(f"def test_cold(sdk_task):\n    assert len(sdk_task) == {CONTAINERS}\n")
+        timing = folder / "timing.json"
+
+        def one(variant: str) -> dict[str, float]:
+            if variant == "ours":
+                args = ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider", "--ecs-taskdef", "../taskdef.json"]
+                cwd, extra = ours, {}
+            else:
+                args = ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider", "-p", "no:ecstask"]
+                cwd, extra = sdk, {"ECSTASK_BENCH_VARIANT": "pool" if variant == "sdk pool" else "serial"}
+            env = pytest_env(True, ECSTASK_BENCH_TIMING=str(timing), **extra)
+            env["PYTHONPATH"] = f"{folder}:{env['PYTHONPATH']}"
+            _, result = run_pytest(cwd, [*args, "-c", str(folder / "pytest.ini"), "--rootdir", str(cwd)], env)
+            ctx.sessions.update(re.findall(r"ecstask: session ([0-9a-f]+)", result.stdout))  # for the final check
+            _check(result, f"cold start, {variant}")
+            return dict(json.loads(timing.read_text()))
+
+        for variant in variants:  # warm-up: bytecode caches, the image's layers in the page cache
+            one(variant)
+        for rep in range(ctx.repeat):
+            for variant in rotated(list(variants), rep):
+                measured = attempt(ctx, f"cold {variant}", lambda v=variant: one(v))
+                for phase in ("setup", "teardown"):
+                    samples[variant][phase].append(measured[phase])
+    ctx.log("  cold setup medians: " + ", ".join(f"{v} {median(samples[v]['setup']):.3f} s" for v in variants))
+    ctx.log("  cold teardown medians: " + ", ".join(f"{v} {median(samples[v]['teardown']):.3f} s" for v in variants))
+    ours_setup, ours_teardown = median(samples["ours"]["setup"]), median(samples["ours"]["teardown"])
+    return [
+        Row(
+            "cold: first task, setup vs SDK pool",
+            ours_setup,
+            median(samples["sdk pool"]["setup"]),
+            unit="s",
+            kind="ratio",
+            target=1.1,
+            samples=samples,
+        ),
+        Row(
+            "cold: first task, setup vs SDK one by one",
+            ours_setup,
+            median(samples["sdk one by one"]["setup"]),
+            unit="s",
+            kind="ratio",
+            target=0.7,
+        ),
+        Row(
+            "cold: first task, teardown vs SDK pool",
+            ours_teardown,
+            median(samples["sdk pool"]["teardown"]),
+            unit="s",
+            kind="ratio",
+            target=1.2,
+        ),
+    ]
