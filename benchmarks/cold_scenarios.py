@@ -48,6 +48,8 @@ def pytest_runtest_logreport(report):
 
 def pytest_unconfigure(config):
     _t["unconfigure"] = time.monotonic()
+    if "call_end" not in _t:
+        return  # the test did not run: pytest's own output says why
     with open(os.environ["ECSTASK_BENCH_TIMING"], "w") as f:
         json.dump({"setup": _t["setup_end"] - _t["session_start"], "teardown": _t["unconfigure"] - _t["call_end"]}, f)
 """
@@ -64,7 +66,7 @@ import pytest
 @pytest.fixture(scope="session")
 def sdk_task():
     api = docker.from_env().api
-    spec = json.load(open("bodies.json"))
+    spec = json.load(open("../bodies.json"))
     label = {spec["label"]: spec["run"]}
     names = [f"{name}-{spec['run']}-{os.getpid()}" for name in spec["names"]]
 
@@ -117,12 +119,13 @@ def cold_start(ctx: Any) -> list[Row]:
             json.dumps({"bodies": bodies, "names": names, "label": BENCH_LABEL, "run": ctx.run_id})
         )
         (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
-        (folder / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
         ours = folder / "ours"
         ours.mkdir()
+        (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
         (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
         sdk = folder / "sdk"
         sdk.mkdir()
+        (sdk / "pytest.ini").write_text("[pytest]\n")
         (sdk / "conftest.py").write_text(SDK_CONFTEST)
         (sdk / "test_cold.py").write_text(f"def test_cold(sdk_task):\n    assert len(sdk_task) == {CONTAINERS}\n")
         timing = folder / "timing.json"
@@ -136,10 +139,14 @@ def cold_start(ctx: Any) -> list[Row]:
                 cwd, extra = sdk, {"ECSTASK_BENCH_VARIANT": "pool" if variant == "sdk pool" else "serial"}
             env = pytest_env(True, ECSTASK_BENCH_TIMING=str(timing), **extra)
             env["PYTHONPATH"] = f"{folder}:{env['PYTHONPATH']}"
-            _, result = run_pytest(cwd, [*args, "-c", str(folder / "pytest.ini"), "--rootdir", str(cwd)], env)
+            _, result = run_pytest(cwd, args, env)
             ctx.sessions.update(re.findall(r"ecstask: session ([0-9a-f]+)", result.stdout))  # for the final check
             _check(result, f"cold start, {variant}")
-            return dict(json.loads(timing.read_text()))
+            if not timing.exists():
+                raise RuntimeError(f"cold start, {variant}: no timing written:\n{result.stdout[-2000:]}")
+            timing_data = json.loads(timing.read_text())
+            timing.unlink()
+            return dict(timing_data)
 
         for variant in variants:  # warm-up: bytecode caches, the image's layers in the page cache
             one(variant)

@@ -171,7 +171,7 @@ class RawTask:
         return body
 
     def create_network(self) -> None:
-        if self.plan.network is not None:
+        if self.plan.network is not None and self.plan.network.owned_by_task:  # not Docker's default bridge
             self.network_id = self.api.create_network(
                 self.plan.network.docker_name, driver="bridge", labels=self.ctx.label(dict(self.plan.network.labels))
             )["Id"]
@@ -203,14 +203,16 @@ class RawTask:
             subprocess.run(["docker", *args], check=True, capture_output=True)
 
         network = self.plan.network.docker_name if self.plan.network else None
-        if network and self.plan.network:
+        if network and self.plan.network and self.plan.network.owned_by_task:
             labels = self.ctx.label(dict(self.plan.network.labels))
             run(["network", "create", *[f"--label={k}={v}" for k, v in labels.items()], network])
         for c in self.plan.containers:
             body = self.body(c)
             args = ["run", "-d", f"--name={c.docker_name}"]
             if network:
-                args += [f"--network={network}", f"--network-alias={c.name}"]
+                args += [f"--network={network}"]
+            if network and self.plan.network and self.plan.network.owned_by_task:
+                args += [f"--network-alias={c.name}"]
             args += [f"--env={e}" for e in body.get("Env") or []]
             args += [f"--label={k}={v}" for k, v in body["Labels"].items()]
             run([*args, body["Image"], *body["Cmd"]])

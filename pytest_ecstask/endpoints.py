@@ -34,6 +34,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_ecstask.dockerstate import docker_time
+
 # What a container is told (its variables and ids) is pure, in endpointids, where the planner reads it;
 # the names other modules import from here are re-exported.
 from pytest_ecstask.endpointids import ENDPOINT_IP as ENDPOINT_IP
@@ -53,10 +55,13 @@ from pytest_ecstask.metadata import (
     with_network_stats,
 )
 from pytest_ecstask.relay import is_local as _is_local  # one probe: bind the address
-from pytest_ecstask.taskstate import docker_time
 
 if TYPE_CHECKING:
+    import socket
+
     import docker
+
+    from pytest_ecstask.runtime import Engine
 
 SUBNET = "169.254.170.0/24"
 NETWORK_NAME = "pytest-ecstask-endpoints"
@@ -66,6 +71,9 @@ CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
 RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
 LEASE_POLL_SECONDS = 0.5
+SHUTDOWN_POLL_SECONDS = 0.05  # how soon the server notices a shutdown asked (the run waits for it to go)
+TOKEN_VARIABLE = "PYTEST_ECSTASK_ENDPOINT_TOKEN"  # the control token, for a server given its socket
+LISTEN_BACKLOG = 128
 
 # The paths below a container's metadata URI, and what the agent's handlers answer for an id they do not
 # know (ecs-agent/tmds/handlers/v4/handlers.go, agent/handlers/v3): status and message by version and path.
@@ -170,11 +178,37 @@ class Registry:
 
 
 class DockerReads:
-    """What the answers need from Docker, read on each request: inspect data and stats samples."""
+    """What the answers need from Docker, read on each request: inspect data and stats samples.
 
-    def __init__(self, api: docker.APIClient) -> None:
-        self.api = api
+    Without an ``api``, ``connect_in_background`` gives it one: the server then answers what needs no Docker
+    (a task's registration) while it connects, and a request that needs Docker waits for the connection.
+    """
+
+    def __init__(self, api: docker.APIClient | None) -> None:
+        self._api = api
+        self._connected = threading.Event()
+        self._why_not = ""
+        if api is not None:
+            self._connected.set()
         self._previous_stats: dict[str, dict[str, Any]] = {}
+
+    def connect_in_background(self, connect: Callable[[], docker.APIClient]) -> None:
+        def run() -> None:
+            try:
+                self._api = connect()
+            except Exception as exc:  # said to each request that needs Docker, and in the log
+                self._why_not = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._connected.set()
+
+        threading.Thread(target=run, name="ecstask-docker-connect", daemon=True).start()
+
+    @property
+    def api(self) -> docker.APIClient:
+        self._connected.wait(STARTUP_TIMEOUT)
+        if self._api is None:
+            raise EcsTaskError(f"the endpoint server has no Docker connection ({self._why_not or 'still connecting'})")
+        return self._api
 
     def inspect(self, docker_names: Iterable[str]) -> Inspected:
         import docker.errors
@@ -255,9 +289,21 @@ def engine_is_here(host: str) -> bool:
 
 class EndpointServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # LISTEN_BACKLOG: the containers of several tasks may start at once
 
-    def __init__(self, address: tuple[str, int], api: docker.APIClient, control_token: str) -> None:
-        super().__init__(address, Handler)
+    def __init__(
+        self, address: tuple[str, int], api: docker.APIClient | None, control_token: str, listening: int | None = None
+    ) -> None:
+        """``listening``: the descriptor of a socket bound and listening already (the run's process bound it)."""
+        if listening is None:
+            super().__init__(address, Handler)
+        else:
+            import socket
+
+            super().__init__(address, Handler, bind_and_activate=False)
+            self.socket.close()
+            self.socket = socket.socket(fileno=listening)
+            self.server_address = self.socket.getsockname()
         self.registry = Registry()
         self.docker = DockerReads(api)
         self.control_token = control_token
@@ -373,12 +419,13 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
         if self.path == f"{CONTROL}/tasks":
-            # The network that gives the engine's host 169.254.170.2 is there for each new task, also when
-            # a run elsewhere removed it meanwhile (it cannot see this server's use of it).
-            with contextlib.suppress(Exception):
-                ensure_network(self.server.docker.api, self.server.anchor_image)
             self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
+            # The network that gives the engine's host 169.254.170.2 is there for each new task, also when
+            # a run elsewhere removed it meanwhile (it cannot see this server's use of it). After the answer:
+            # the run registers while it creates the task, and the server may still be connecting to Docker.
+            with contextlib.suppress(Exception):
+                ensure_network(self.server.docker.api, self.server.anchor_image)
         elif self.path.startswith(f"{CONTROL}/tasks/") and self.path.endswith("/restarts"):
             self.restarted(self.path.split("/")[-2], str(body.get("container")), int(body.get("restart_count", 0)))
         elif self.path == f"{CONTROL}/shutdown":
@@ -523,19 +570,38 @@ def serve(
     mode: str = "local",
     relay_image: str = "",
     pull: str = "missing",
+    listening: int | None = None,
 ) -> int:
     """The server process: listen, announce in ``endpoint.json``, serve until the run's lease is free.
 
     ``local``: the server binds 169.254.170.2 on this machine. ``relay``: the server listens on loopback for
-    the run's own processes, and the engine's relay carries the containers' connections to it.
+    the run's own processes, and the engine's relay carries the containers' connections to it. ``listening``
+    (local): the run's process made the network, bound the socket and announced it; the server takes it over
+    with the token in PYTEST_ECSTASK_ENDPOINT_TOKEN (see ``_start_bound``).
     """
     from filelock import FileLock
 
-    from pytest_ecstask.lifecycle import lease_dir, lease_is_held
-    from pytest_ecstask.runtime import Engine
+    from pytest_ecstask.lifecycle import lease_dir
 
     directory = lease_dir()
     announce = session_dir / "endpoint.json"
+    network_lock = FileLock(str(directory / "endpoint-network.lock"), thread_local=False)
+    token = os.environ.pop(TOKEN_VARIABLE, "") or secrets.token_hex(24)
+    log = _logger(session_dir / "endpoint.log")
+    if listening is not None:  # serving at once; Docker is connected meanwhile
+        server = EndpointServer((ENDPOINT_IP, 0), None, token, listening)
+
+        def connect() -> docker.APIClient:
+            from pytest_ecstask.runtime import Engine
+
+            engine = Engine.connect()
+            server.anchor_image = engine.pause_image() if engine.podman else None
+            return engine.api
+
+        server.docker.connect_in_background(connect)
+        return _serve_until_released(server, None, session_dir, lease_path, session_id, network_lock, log)
+    from pytest_ecstask.runtime import Engine
+
     try:  # the engine the run uses, found the same way (DOCKER_HOST, tc.host, the Docker context)
         engine = Engine.connect()
         anchor = engine.pause_image() if engine.podman else None
@@ -543,9 +609,6 @@ def serve(
         _announce(announce, {"error": str(exc), "mode": mode})
         return 1
     api = engine.api
-    network_lock = FileLock(str(directory / "endpoint-network.lock"), thread_local=False)
-    token = secrets.token_hex(24)
-    log = _logger(session_dir / "endpoint.log")
     link = None
     if mode == "relay":
         from pytest_ecstask.relaylink import RelayUnavailable, ensure_image
@@ -572,6 +635,21 @@ def serve(
         server, link, announced = started
         server.anchor_image = anchor
         _announce(announce, {**announced, "token": token, "pid": os.getpid()})
+    return _serve_until_released(server, link, session_dir, lease_path, session_id, network_lock, log)
+
+
+def _serve_until_released(
+    server: EndpointServer,
+    link: Any,
+    session_dir: Path,
+    lease_path: str,
+    session_id: str,
+    network_lock: Any,
+    log: Callable[[str], None],
+) -> int:
+    from pytest_ecstask.lifecycle import lease_dir, lease_is_held
+
+    announce = session_dir / "endpoint.json"
 
     def watch_lease() -> None:
         while lease_is_held(lease_path):
@@ -580,7 +658,7 @@ def serve(
 
     threading.Thread(target=watch_lease, daemon=True).start()
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=SHUTDOWN_POLL_SECONDS)
     finally:
         server.server_close()
         if link is not None:
@@ -589,8 +667,11 @@ def serve(
             announce.unlink()
         if link is not None:
             link.wait_relay_gone()  # the relay leaves within a second when this run was its last
-        with network_lock:
-            remove_network_if_unused(api, directory, session_id)
+        try:
+            with network_lock:
+                remove_network_if_unused(server.docker.api, lease_dir(), session_id)
+        except EcsTaskError as exc:  # no Docker connection: a later run's server or sweep removes it
+            log(f"the endpoint network was left: {exc}")
     return 0
 
 
@@ -599,17 +680,32 @@ Started = tuple["EndpointServer", Any, dict[str, Any]]
 
 def _serve_local(api: docker.APIClient, token: str, port: int) -> Started | str:
     """A server on 169.254.170.2 here; what goes wrong instead, as the error to announce."""
+    bound = _bind_local(port)
+    if isinstance(bound, str):
+        return bound
+    sock, refused = bound
+    server = EndpointServer((ENDPOINT_IP, 0), api, token, sock.detach())
+    return server, None, {"port": server.server_address[1], "port_refused": refused, "mode": "local"}
+
+
+def _bind_local(port: int) -> tuple[socket.socket, str] | str:
+    """A socket listening on 169.254.170.2 at ``port``, else at any port (with why not ``port``); or why none."""
+    import socket
+
     errors = []
     # Port 80 gives the exact ECS form, but it is asked for, not taken by default: a server on
     # 169.254.170.2:80 keeps any task from publishing hostPort 80 on all addresses.
     for candidate in dict.fromkeys((port, 0)):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
-            server = EndpointServer((ENDPOINT_IP, candidate), api, token)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
+            sock.bind((ENDPOINT_IP, candidate))
+            sock.listen(LISTEN_BACKLOG)
         except OSError as exc:
+            sock.close()
             errors.append(f"port {candidate or 'any'}: {exc.strerror or exc}")
             continue
-        refused = errors[0] if errors and port else ""
-        return server, None, {"port": server.server_address[1], "port_refused": refused, "mode": "local"}
+        return sock, errors[0] if errors and port else ""
     return f"cannot bind {ENDPOINT_IP} ({'; '.join(errors)})"
 
 
@@ -669,8 +765,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mode", choices=("local", "relay"), default="local")
     parser.add_argument("--relay-image", default="")
     parser.add_argument("--pull", default="missing")
+    parser.add_argument("--listen-fd", type=int, default=None, help="a bound, listening socket to serve on")
     args = parser.parse_args(argv)
-    return serve(Path(args.session_dir), args.lease, args.session, args.port, args.mode, args.relay_image, args.pull)
+    return serve(
+        Path(args.session_dir),
+        args.lease,
+        args.session,
+        args.port,
+        args.mode,
+        args.relay_image,
+        args.pull,
+        args.listen_fd,
+    )
 
 
 # -- the client side: used by the processes of a run ---------------------------------------------------
@@ -685,48 +791,28 @@ class EndpointUnavailable(EcsTaskError):
 
 
 def ensure_server(
-    session_dir: Path, lease_path: str, session_id: str, port: int = 0, relay: EndpointRequest | None = None
+    session_dir: Path,
+    lease_path: str,
+    session_id: str,
+    port: int = 0,
+    relay: EndpointRequest | None = None,
+    engine: Engine | None = None,
 ) -> EndpointInfo:
     """The run's server, started by the first process that needs it (under a file lock); ``relay`` given,
-    one whose containers' connections come through the engine's relay."""
+    one whose containers' connections come through the engine's relay. A local server for a process that
+    has the ``engine`` is given a socket bound here (``_start_bound``), so the port is known at once."""
     from filelock import FileLock
 
     session_dir.mkdir(parents=True, exist_ok=True)
     announce = session_dir / "endpoint.json"
     with FileLock(str(session_dir / "endpoint.lock"), thread_local=False):
-        wanted = "relay" if relay is not None else "local"
-        if announce.exists():
-            data = json.loads(announce.read_text())
-            if "error" in data and data.get("mode", "local") == wanted:
-                raise _unavailable(data)
-            if "error" not in data and _answers(info := _info(data)):
-                return info  # the run's server, in whichever mode it was started
-            announce.unlink()
-        with open(session_dir / "endpoint.log", "ab") as log:
-            process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pytest_ecstask.endpoints",
-                    "--session-dir",
-                    str(session_dir),
-                    "--lease",
-                    lease_path,
-                    "--session",
-                    session_id,
-                    "--port",
-                    str(port),
-                    *(
-                        ("--mode", "relay", "--relay-image", relay.relay_image, "--pull", relay.pull)
-                        if relay is not None
-                        else ()
-                    ),
-                ],
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
+        running = _announced_server(announce, "relay" if relay is not None else "local")
+        if running is not None:
+            return running
+        if relay is None and engine is not None:
+            return _start_bound(session_dir, lease_path, session_id, port, engine)
+        extra = ("--mode", "relay", "--relay-image", relay.relay_image, "--pull", relay.pull) if relay else ()
+        process = _spawn_server(session_dir, lease_path, session_id, port, extra)
         # A relay may need its image pulled first: that is not counted.
         deadline = time.monotonic() + STARTUP_TIMEOUT + (RELAY_START_TIMEOUT if relay is not None else 0)
         while not announce.exists():
@@ -738,6 +824,81 @@ def ensure_server(
         if "error" in data:
             raise _unavailable(data)
         return _info(data)
+
+
+def _announced_server(announce: Path, wanted: str) -> EndpointInfo | None:
+    """The run's server, in whichever mode it was started, if one answers; its error, if it failed in the
+    mode ``wanted``; None (the stale announcement removed) when one is to be started."""
+    if not announce.exists():
+        return None
+    data = json.loads(announce.read_text())
+    if "error" in data and data.get("mode", "local") == wanted:
+        raise _unavailable(data)
+    if "error" not in data and _answers(info := _info(data)):
+        return info
+    announce.unlink()
+    return None
+
+
+def _spawn_server(
+    session_dir: Path,
+    lease_path: str,
+    session_id: str,
+    port: int,
+    extra: Iterable[str] = (),
+    pass_fds: tuple[int, ...] = (),
+    env: Mapping[str, str] | None = None,
+) -> subprocess.Popen[bytes]:
+    with open(session_dir / "endpoint.log", "ab") as log:
+        return subprocess.Popen(
+            [
+                *(sys.executable, "-m", "pytest_ecstask.endpoints", "--session-dir", str(session_dir)),
+                *("--lease", lease_path, "--session", session_id, "--port", str(port), *extra),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+            pass_fds=pass_fds,
+            env=None if env is None else {**os.environ, **env},
+        )
+
+
+def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int, engine: Engine) -> EndpointInfo:
+    """A local server on a socket bound here: the network made and the address bound in this process, the
+    server process started on that socket, announced at once. The port is known before the server process
+    has even started, so the first task's containers are created while it does; what reaches the socket
+    meanwhile waits in its backlog (the task registers before any container starts)."""
+    from filelock import FileLock
+
+    from pytest_ecstask.lifecycle import lease_dir
+
+    announce = session_dir / "endpoint.json"
+    directory = lease_dir()
+    anchor = engine.pause_image() if engine.podman else None
+    with FileLock(str(directory / "endpoint-network.lock"), thread_local=False):
+        try:
+            ensure_network(engine.api, anchor)
+        except Exception as exc:
+            data: dict[str, Any] = {"error": f"could not create the {SUBNET} network: {exc}", "mode": "local"}
+            _announce(announce, data)
+            raise _unavailable(data) from None
+        bound = _bind_local(port)
+        if isinstance(bound, str):
+            data = {"error": bound, "mode": "local", "bind_failed": True}
+            _announce(announce, data)
+            remove_network_if_unused(engine.api, directory, session_id)  # made for nothing (a remote engine)
+            raise _unavailable(data)
+        sock, refused = bound
+        token = secrets.token_hex(24)
+        with sock:
+            listening = ("--listen-fd", str(sock.fileno()))
+            env = {TOKEN_VARIABLE: token}
+            process = _spawn_server(session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env)
+            data = {"port": sock.getsockname()[1], "port_refused": refused, "mode": "local"}
+        data.update(token=token, pid=process.pid)
+        _announce(announce, data)
+    return _info(data)
 
 
 def _unavailable(announced: Mapping[str, Any]) -> EndpointUnavailable:
@@ -781,11 +942,22 @@ def _request(
 
 
 def _answers(info: EndpointInfo) -> bool:
+    # A server whose process lives may still be starting on a socket bound for it: it answers once it has.
     try:
-        _request(info, "GET", f"{CONTROL}/ping", timeout=1.0)
+        _request(info, "GET", f"{CONTROL}/ping", timeout=STARTUP_TIMEOUT if _alive(info.pid) else 1.0)
         return True
     except (OSError, EndpointUnavailable):
         return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # another user's
+    return True
 
 
 def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:

@@ -23,6 +23,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from pytest_ecstask.errors import EcsTaskError
+
 LABEL_PREFIX = "pytest-ecstask"
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
 LABEL_TASK = f"{LABEL_PREFIX}.task"
@@ -133,25 +135,54 @@ def lease_dir() -> Path:
     return path
 
 
+class LeaseTaken(EcsTaskError):
+    """Another live process holds the lease."""
+
+
 class Lease:
-    """An exclusive OS file lock held for the life of a run."""
+    """An exclusive OS file lock held for the life of a run.
+
+    ``flock`` on the file, as filelock takes it (``lease_is_held`` asks through filelock); taken without
+    importing filelock, because every run takes one at its start, also a run that never uses Docker.
+    """
 
     def __init__(self, path: Path) -> None:
-        from filelock import FileLock
-
         self.path = path
-        self._lock = FileLock(str(path), timeout=0, thread_local=False)
+        self._fd: int | None = None
+        self._other: Any = None  # where there is no fcntl: filelock's lock
 
     @classmethod
     def acquire(cls, session_id: str, directory: Path | None = None) -> Lease:
+        """The lease of ``session_id``; LeaseTaken when a live process holds it."""
         lease = cls((directory or lease_dir()) / f"{session_id}.lease")
-        lease._lock.acquire()
+        try:
+            import fcntl
+        except ImportError:
+            from filelock import FileLock, Timeout
+
+            lease._other = FileLock(str(lease.path), timeout=0, thread_local=False)
+            try:
+                lease._other.acquire()
+            except Timeout:
+                raise LeaseTaken(f"{lease.path} is held by another process") from None
+            return lease
+        fd = os.open(lease.path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise LeaseTaken(f"{lease.path} is held by another process") from None
+        lease._fd = fd
         return lease
 
     def release(self) -> None:
-        if self._lock.is_locked:
-            self._lock.release()
+        if self._other is not None and self._other.is_locked:
+            self._other.release()
             _unlink(self.path)
+        elif self._fd is not None:
+            _unlink(self.path)  # first: a process that takes it meanwhile would lock a file about to go
+            os.close(self._fd)  # closing lets go of the lock
+            self._fd = None
 
 
 def _unlink(path: Path) -> None:

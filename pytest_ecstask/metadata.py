@@ -16,9 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pytest_ecstask.endpointids import authorization_token, credentials_id, derive, metadata_id
-from pytest_ecstask.lifecycle import LABEL_PREFIX
-from pytest_ecstask.taskstate import (
+from pytest_ecstask.dockerstate import (
     CREATED,
     HEALTHY,
     RUNNING,
@@ -27,6 +25,8 @@ from pytest_ecstask.taskstate import (
     docker_time,
     observed_status,
 )
+from pytest_ecstask.endpointids import authorization_token, credentials_id, derive, metadata_id
+from pytest_ecstask.lifecycle import LABEL_PREFIX
 
 if TYPE_CHECKING:
     from pytest_ecstask.credentials import TaskCredentials

@@ -8,11 +8,14 @@ the terminal summary (startup times, sweep notes, kept tasks and how to remove t
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext, suppress
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -126,6 +129,43 @@ def record_startup(run: Run, task: Task) -> None:
         return  # check=False hands the test a task that never started: the summary counts started tasks
     took = task.timeline[-1].at if task.timeline else 0.0
     run.startups.append((f"{task.family}:{task.revision}", took))
+
+
+def record_stop_kills(run: Run, task: Task) -> None:
+    """Containers of a removed task that needed SIGKILL at their stop timeout, for the summary. Written to
+    the run's shared folder, so that the summary of an xdist run tells of its workers' tasks too."""
+    kills = task._runner.killed_at_stop
+    if not kills:
+        return
+    lines = [
+        json.dumps({"task": f"{task.family}:{task.revision}", "container": name, "seconds": took, "timeout": timeout})
+        for name, took, timeout in kills
+    ]
+    with suppress(OSError):
+        run.session_dir.mkdir(parents=True, exist_ok=True)
+        with open(run.session_dir / f"stop-kills-{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
+            out.write("".join(f"{line}\n" for line in lines))
+
+
+def stop_kill_lines(session_dir: Path) -> list[str]:
+    """One line per container that needed SIGKILL at its stop timeout: how often, the time lost, the fixes."""
+    seen: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for path in sorted(session_dir.glob("stop-kills-*.jsonl")):
+        with suppress(OSError, ValueError):
+            for line in path.read_text(encoding="utf-8").splitlines():
+                record = json.loads(line)
+                seen.setdefault((record["task"], record["container"]), []).append(record)
+    out = []
+    for (task, container), records in sorted(seen.items()):
+        lost = sum(float(r["seconds"]) for r in records)
+        times = f", {len(records)} times" if len(records) > 1 else ""
+        timeout = records[-1]["timeout"]
+        out.append(
+            f"container {container!r} of task {task} did not exit on SIGTERM and was killed after its stop "
+            f"timeout of {timeout} s{times}: {lost:.1f} s lost. Let its process handle SIGTERM (a shell entry "
+            "point does not pass it on: exec the program), or lower its stopTimeout or --ecs-stop-timeout"
+        )
+    return out
 
 
 def write_log_dir(run: Run, task: Task) -> None:
@@ -249,6 +289,8 @@ def terminal_summary(run: Run, reporter: Any) -> None:
         reporter.write_line(f"ecstask: {run.endpoints_served}")
     for note in run.notes:
         reporter.write_line(f"ecstask: {note}", yellow=True)
+    for line in stop_kill_lines(run.session_dir):
+        reporter.write_line(f"ecstask: {line}", yellow=True)
     if run.owner.keep and not run.kept and run.session_dir.exists():
         # xdist: the workers kept them; the controller only knows the session.
         reporter.write_line(f"ecstask: tasks of session {run.session_id} were kept running (--ecs-keep)")

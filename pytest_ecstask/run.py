@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_ecstask import reporting
+from pytest_ecstask.background import Background
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
 from pytest_ecstask.settings import Settings, for_task
@@ -48,7 +49,7 @@ class Run:
     endpoints_served: str = ""  # how the endpoints were served, for the summary (read at the end)
     engine_used: str = ""  # which engine the run used (kind, version, where), for the summary
     kept: list[Task] = field(default_factory=list)
-    swept: bool = False
+    _sweeping: Background | None = None  # the first-use sweep, under way or over
     lock: threading.Lock = field(default_factory=threading.Lock)
     sentinel: Sentinel | None = None  # the lease holder's, from the run's first Docker use on
     _connections: Connections | None = None
@@ -89,32 +90,38 @@ class Run:
             return self._connections
 
     def engine(self) -> Engine:
-        """The Docker engine; on the run's first use, it is first swept of dead runs' leftovers."""
-        from pytest_ecstask.sweep import sweep
-
+        """The Docker engine; on the run's first use, a sweep of dead runs' leftovers begins alongside (its
+        end is awaited before a task starts: ``swept``)."""
         engine = self.connections.engine()
         with self.lock:
-            if not self.swept:
-                self.swept = True
+            if self._sweeping is None:
                 self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
-                with contextlib.suppress(Exception):  # for the summary: which engine the run used (kind, version)
-                    described = engine.describe()
-                    (self.session_dir / "engine.txt").write_text(described)
                 if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
                     self.start_sentinel(engine)
-                report = sweep(
-                    engine.api,
-                    max_age=self.settings.orphan_age,
-                    cap=self.settings.sweep_cap,
-                    live_sessions=[self.session_id],
-                )
-                if (len(report.chosen) - len(report.failed)) or report.failed or report.refused:
-                    # Said in the terminal summary: during a test's setup, output capture would hide it.
-                    self.notes.extend(
-                        line.replace("ecstask sweep: ", "sweep: ")
-                        for line in (report.lines()[-1:] if not report.refused else report.lines()[:1])
-                    )
+                self._sweeping = Background(self._first_use, engine)
         return engine
+
+    def swept(self) -> None:
+        """Before a task starts: the first-use sweep is over (a dead run's container may hold a port)."""
+        with self.lock:
+            sweeping = self._sweeping
+        if sweeping is not None:
+            sweeping.result()
+
+    def _first_use(self, engine: Engine) -> None:
+        from pytest_ecstask.sweep import sweep
+
+        with contextlib.suppress(Exception):  # for the summary: which engine the run used (kind, version)
+            (self.session_dir / "engine.txt").write_text(engine.describe())
+        report = sweep(
+            engine.api, max_age=self.settings.orphan_age, cap=self.settings.sweep_cap, live_sessions=[self.session_id]
+        )
+        if (len(report.chosen) - len(report.failed)) or report.failed or report.refused:
+            # Said in the terminal summary: during a test's setup, output capture would hide it.
+            self.notes.extend(
+                line.replace("ecstask sweep: ", "sweep: ")
+                for line in (report.lines()[-1:] if not report.refused else report.lines()[:1])
+            )
 
     def start_sentinel(self, engine: Engine) -> None:
         """The run's sentinel, started in a thread so that the first task's start does not wait for it."""
@@ -162,6 +169,7 @@ class Run:
             task = create_task(source, options, owner=self.owner, engine=self.engine(), base_dir=base_dir)
             # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
             self.open_tasks.append(task)
+            self.swept()
             reporting.used_by(item, task)
             reporting.forward_events(self.config, task)
             with reporting.live_progress(self.config, task):
@@ -189,6 +197,7 @@ class Run:
         except Exception as exc:  # a Docker error included: warn, and let the sweep see to what is left
             reporting.warn(self.config, f"ecstask: could not remove task {task.id}: {type(exc).__name__}: {exc}")
         reporting.write_log_dir(self, task)
+        reporting.record_stop_kills(self, task)
 
     def finish(self) -> None:
         """After the session fixtures' own teardown: the net behind it, and the controller's removals."""
@@ -212,9 +221,14 @@ class Run:
                 remove_session_task(self)
                 self._remove_everything()
         finally:
-            # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease.
-            stop_server(self.session_dir)
-            self._remove_sentinel()
+            # Kept tasks lose their endpoints with the run: the server lives as long as the run's lease. The
+            # server stops (and removes the endpoint network, if no other run needs it) while the sentinel goes.
+            stopping = threading.Thread(target=stop_server, args=(self.session_dir,), name="ecstask-stop-server")
+            stopping.start()
+            try:
+                self._remove_sentinel()
+            finally:
+                stopping.join()
 
     def _remove_sentinel(self) -> None:
         """Last: while anything of the run is left, its sentinel says that the run lives."""
@@ -355,12 +369,12 @@ def _read_until_closed(stream: Any) -> None:
 
 
 def _take_lease(session_id: str) -> Lease:
-    from filelock import Timeout
+    from pytest_ecstask.lifecycle import LeaseTaken
 
     # Held for the whole run: the OS lets go of it when this process dies, however it dies.
     try:
         return Lease.acquire(session_id)
-    except Timeout:
+    except LeaseTaken:
         raise pytest.UsageError(
             f"session id {session_id!r} (from {SESSION_ENV}) is in use by another run that is still going; "
             "give each run its own id"

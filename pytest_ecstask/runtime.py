@@ -18,6 +18,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pytest_ecstask.background import Background
+from pytest_ecstask.dockerstate import HEALTHY, PENDING, PROVISIONING, STOPPED, STOPPING, UNHEALTHY, observed_status
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
 from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
 from pytest_ecstask.pause import (
@@ -29,12 +31,6 @@ from pytest_ecstask.pause import (
 )
 from pytest_ecstask.plan import TaskPlan, VolumePlan
 from pytest_ecstask.taskstate import (
-    HEALTHY,
-    PENDING,
-    PROVISIONING,
-    STOPPED,
-    STOPPING,
-    UNHEALTHY,
     Action,
     ContainerState,
     Emit,
@@ -49,7 +45,6 @@ from pytest_ecstask.taskstate import (
     TimelineEntry,
     container_event,
     not_healthy_why,
-    observed_status,
 )
 
 if TYPE_CHECKING:
@@ -298,6 +293,8 @@ class TaskRunner:
         self._volumes_created: list[str] = []  # task-scoped: removed with the task
         self._shared_volumes: list[str] = []  # shared and made by this run: removed once no task uses them
         self._stop_lock = threading.Lock()
+        # Containers that ignored SIGTERM at the task's stop: (name, seconds the stop took, its timeout).
+        self.killed_at_stop: list[tuple[str, float, int]] = []
         self._removed = False
         self._started = False
 
@@ -344,26 +341,31 @@ class TaskRunner:
         """Images, the event stream, the network, volumes, the pause container and every container."""
         import docker.errors
 
+        provisioned = Background(None)
         try:
             pull_started = now_rfc3339()
             self._ensure_images()
-            if self._on_provisioned is not None:
-                self._on_provisioned(pull_started, now_rfc3339())
+            # Told while the containers are created (the endpoint server may still be starting), and done
+            # before any of them starts: what a container asks the server of its task is known by then.
+            provisioned = Background(self._on_provisioned, pull_started, now_rfc3339())
             self._watch_events()
             self._create_network_and_volumes()
-            if self.pause is not None:
+            if self.pause is not None:  # it asks the server nothing
                 self._create(self.pause)
                 self._start_container(self.pause)
                 if not self.pause.started:
                     raise TaskFailedToStart(f"the task's pause container did not start: {self.pause.reason}")
             self._create_containers()
+            provisioned.result()
         except docker.errors.APIError as exc:
+            provisioned.settle()
             self.remove()
             raise TaskFailedToStart(
                 f"task {self.plan.family}:{self.plan.revision}: the Docker engine refused to set it up: "
                 f"{_first_line(exc)}"
             ) from None
         except BaseException:
+            provisioned.settle()
             self.remove()
             raise
 
@@ -469,9 +471,8 @@ class TaskRunner:
         removed may still use it. What is left carries the run's labels, so a later sweep removes it.
         """
         created = [c for c in self.containers.values() if c.docker_id]
-        _parallel(self._capture_logs, created)
         named = lambda c: f"container {c.plan.docker_name}"  # noqa: E731
-        left = _attempt(self._remove_container, created, named)
+        left = _attempt(self._capture_logs_and_remove, created, named)
         if self.pause is not None and self.pause.docker_id:  # last: Podman refuses it while others share it
             left += _attempt(self._remove_container, [self.pause], named)
         self._close_events()
@@ -908,8 +909,14 @@ class TaskRunner:
         import docker.errors
 
         assert c.docker_id is not None
+        timeout = math.ceil(c.plan.stop_timeout)
+        began = time.monotonic()
         with contextlib.suppress(docker.errors.NotFound):
-            self.api.stop(c.docker_id, timeout=math.ceil(c.plan.stop_timeout))
+            self.api.stop(c.docker_id, timeout=timeout)
+        took = time.monotonic() - began
+        if timeout > 0 and took >= timeout:  # Docker waited the whole timeout, then sent SIGKILL
+            self.killed_at_stop.append((c.name, took, timeout))
+            self.note(c.name, f"did not exit within {timeout} s of SIGTERM: SIGKILL")
 
     def _kill(self, c: ContainerState) -> None:
         import docker.errors
@@ -941,6 +948,10 @@ class TaskRunner:
             c.logs = fetch_log_lines(self.api, c.docker_id)
         except Exception:
             c.logs = c.logs or []
+
+    def _capture_logs_and_remove(self, c: ContainerState) -> None:
+        self._capture_logs(c)
+        self._remove_container(c)
 
     def _remove_container(self, c: ContainerState) -> None:
         assert c.docker_id is not None

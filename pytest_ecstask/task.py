@@ -56,10 +56,12 @@ class Connections:
                 self._engine = Engine.connect()
             return self._engine
 
-    def endpoint(self, owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo | None:
+    def endpoint(
+        self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+    ) -> EndpointInfo | None:
         with self._lock:
             if owner.session_id not in self._endpoints:
-                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host)
+                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host, engine)
             return self._endpoints[owner.session_id]
 
 
@@ -113,22 +115,26 @@ def _warn_unknown_fields(plan: TaskPlan, source: str) -> None:
 
 
 def endpoint_for(
-    owner: Owner, request: EndpointRequest | None = None, engine_host: str = "localhost"
+    owner: Owner, request: EndpointRequest | None = None, engine_host: str = "localhost", engine: Engine | None = None
 ) -> EndpointInfo | None:
     """The run's endpoint server, started on first use; None (with one warning per run) where it cannot be.
 
     ``engine_host`` is where the engine's published ports are reached: an engine elsewhere runs its
-    containers where a server on this machine cannot be reached at 169.254.170.2.
+    containers where a server on this machine cannot be reached at 169.254.170.2. With the ``engine``, a
+    local server's network and socket are made in this process, so that the port is known at once.
     """
-    return _runs.get(owner.session_id, _process).endpoint(owner, request or EndpointRequest(), engine_host)
+    connections = _runs.get(owner.session_id, _process)
+    return connections.endpoint(owner, request or EndpointRequest(), engine_host, engine)
 
 
-def _serve_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo | None:
+def _serve_endpoints(
+    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+) -> EndpointInfo | None:
     import warnings
 
     info: EndpointInfo | None = None
     try:
-        info = _start_endpoints(owner, request, engine_host)
+        info = _start_endpoints(owner, request, engine_host, engine)
     except EndpointUnavailable as exc:
         warnings.warn(
             EndpointWarning(
@@ -154,7 +160,9 @@ def _serve_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -
     return info
 
 
-def _start_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -> EndpointInfo:
+def _start_endpoints(
+    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+) -> EndpointInfo:
     """The server in the mode asked; ``auto``: a local one where the engine's networks are this machine's,
     else (another machine, Docker Desktop's virtual machine, a rootless engine) one behind the engine's relay."""
     session_dir = lease_dir() / f"{owner.session_id}.d"
@@ -168,7 +176,7 @@ def _start_endpoints(owner: Owner, request: EndpointRequest, engine_host: str) -
         )
     if mode == "local":
         try:
-            return ensure_server(session_dir, owner.lease, owner.session_id, request.port)
+            return ensure_server(session_dir, owner.lease, owner.session_id, request.port, engine=engine)
         except EndpointUnavailable as exc:
             if request.mode != "auto" or not exc.bind_failed:
                 raise
@@ -763,7 +771,7 @@ def create_task(
             inputs,
             owner=owner,
             pause_image=engine.pause_image,
-            serve_endpoints=lambda request: endpoint_for(owner, request, engine.host),
+            serve_endpoints=lambda request: endpoint_for(owner, request, engine.host, engine),
             task_id=task_id,
             created=created,
             secret=secret,

@@ -15,56 +15,25 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from pytest_ecstask.dockerstate import (
+    CREATED,
+    HEALTHY,
+    PENDING,
+    PROVISIONING,
+    RUNNING,
+    STOPPED,
+    STOPPING,
+    UNHEALTHY,
+    UNKNOWN,
+    ObservedStatus,
+)
 from pytest_ecstask.plan import ContainerPlan, RestartPolicy, TaskPlan
 from pytest_ecstask.taskdef import ContainerDependency, DependencyCondition
 
-# ECS known statuses of a container, and of a task.
-PENDING, CREATED, RUNNING, STOPPED = "PENDING", "CREATED", "RUNNING", "STOPPED"
-PROVISIONING, STOPPING = "PROVISIONING", "STOPPING"
-# Health as ECS reports it: Docker's "starting" (no verdict yet) is UNKNOWN.
-UNKNOWN, HEALTHY, UNHEALTHY = "UNKNOWN", "HEALTHY", "UNHEALTHY"
 # What a never-started container reports when a dependency failed (SIGTERM's exit status, as the agent does).
 DEPENDENCY_FAILED_EXIT_CODE = 143
 # A wait this long says what it waits for (a note on the timeline, and on the screen), then again this often.
 STILL_WAITING_AFTER, STILL_WAITING_EVERY = 5.0, 30.0
-
-
-def docker_time(value: Any) -> str | None:
-    """Docker's timestamp, or None for its zero time ("0001-01-01T00:00:00Z": never happened)."""
-    text = str(value or "")
-    return None if not text or text.startswith("0001-01-01") else text
-
-
-@dataclass(frozen=True)
-class ObservedStatus:
-    """A container as ECS would report it, read from Docker's inspect ``State``."""
-
-    known_status: str  # CREATED, RUNNING or STOPPED
-    started: bool  # it has run at some point
-    exit_code: int | None  # when STOPPED after running
-    health: str  # UNKNOWN, HEALTHY or UNHEALTHY; always UNKNOWN without a task definition healthCheck
-
-
-def observed_status(state: Mapping[str, Any] | None, *, has_health_check: bool) -> ObservedStatus:
-    """Map Docker's ``State`` (None: the container is gone) to the ECS view of the container.
-
-    Only a task definition's healthCheck counts: an image's own HEALTHCHECK leaves the health UNKNOWN.
-    """
-    if state is None:
-        return ObservedStatus(STOPPED, False, None, UNKNOWN)
-    started = docker_time(state.get("StartedAt")) is not None
-    if state.get("Running"):
-        known = RUNNING
-    elif started:
-        known = STOPPED
-    else:
-        known = CREATED
-    exit_code = int(state.get("ExitCode") or 0) if known == STOPPED else None
-    health = UNKNOWN
-    if has_health_check:
-        docker_health = str((state.get("Health") or {}).get("Status", "")).upper()
-        health = docker_health if docker_health in (HEALTHY, UNHEALTHY) else UNKNOWN
-    return ObservedStatus(known, started or known == RUNNING, exit_code, health)
 
 
 # -- what the machine holds --------------------------------------------------------------------------------

@@ -158,3 +158,4 @@ def remove_session_task(run: Run) -> None:
     with deferred_interrupts(reraise=False):
         task.close()
     reporting.write_log_dir(run, task)
+    reporting.record_stop_kills(run, task)

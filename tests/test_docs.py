@@ -356,3 +356,16 @@ def test_the_podman_recipe_lists_every_test_skipped_on_podman() -> None:
     recipe = (DOCS / "recipes" / "podman.md").read_text()
     for test in PODMAN_DIFFERS:
         assert f"`{test.split('::')[1]}`" in recipe, f"docs/recipes/podman.md does not list {test}"
+
+
+def test_the_results_table_is_the_same_in_the_docs_and_in_benchmarks() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("publish", DOCS.parent / "benchmarks" / "publish.py")
+    assert spec is not None and spec.loader is not None
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    results = (DOCS.parent / "benchmarks" / "RESULTS.md").read_text()
+    block = publish.results_block((DOCS / "performance.md").read_text())
+    assert block.strip(), "docs/performance.md has no results block: run benchmarks/publish.py"
+    assert results == "# Benchmark results\n\n" + block

@@ -543,7 +543,7 @@ def test_unavailable_endpoints_warn_and_say_which_sdks_refuse_what(monkeypatch: 
     from pytest_ecstask.endpoints import EndpointUnavailable
     from pytest_ecstask.lifecycle import Owner
 
-    def unavailable(*args: Any) -> Any:
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
         raise EndpointUnavailable("cannot bind 169.254.170.2 (port 80: Cannot assign requested address)")
 
     monkeypatch.setattr(task_module, "ensure_server", unavailable)
@@ -577,7 +577,7 @@ def test_which_server_each_mode_starts_where(
 
     tried: list[str] = []
 
-    def ensure_server(*args: Any, relay: Any = None) -> EndpointInfo:
+    def ensure_server(*args: Any, relay: Any = None, engine: Any = None) -> EndpointInfo:
         tried.append("relay" if relay is not None else "local")
         if relay is None and not local_binds:
             raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)", True)
@@ -609,7 +609,7 @@ def test_a_port_that_could_not_be_bound_is_named_in_a_warning(monkeypatch: pytes
     from pytest_ecstask import task as task_module
     from pytest_ecstask.lifecycle import Owner
 
-    def on_another_port(*args: Any) -> EndpointInfo:
+    def on_another_port(*args: Any, **kwargs: Any) -> EndpointInfo:
         return EndpointInfo(41234, "t" * 32, 1, "port 80: [Errno 98] Address already in use")
 
     monkeypatch.setattr(task_module, "ensure_server", on_another_port)

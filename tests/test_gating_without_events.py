@@ -16,9 +16,9 @@ import pytest
 
 from conftest import IMAGE, service
 from pytest_ecstask import runtime
+from pytest_ecstask.dockerstate import docker_time
 from pytest_ecstask.lifecycle import process_owner
 from pytest_ecstask.task import TaskOptions, create_task
-from pytest_ecstask.taskstate import docker_time
 
 
 @pytest.fixture

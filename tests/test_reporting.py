@@ -505,3 +505,43 @@ def fetch_from(container: Any, url: str, attempts: int = 30) -> Any:
             return result.output.strip()
         time.sleep(0.1)
     return None
+
+
+STUBBORN = ["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"]  # a shell entry point ignoring SIGTERM
+
+
+@pytest.mark.parametrize("xdist", [False, True], ids=["one process", "xdist"])
+def test_the_summary_names_each_container_killed_at_its_stop_timeout_once(
+    project: pytest.Pytester, xdist: bool
+) -> None:
+    taskdef = {
+        "family": "stubborn",
+        "containerDefinitions": [
+            {"name": "app", "image": IMAGE, "command": service(), "memory": 32},
+            {"name": "shell", "image": IMAGE, "command": STUBBORN, "memory": 32, "essential": False},
+        ],
+    }
+    project.makefile(".json", stubborn=json.dumps(taskdef))
+    project.makepyfile("""
+        import pytest
+
+        @pytest.mark.ecs_task("stubborn.json")
+        def test_one(ecs_task):
+            pass
+
+        @pytest.mark.ecs_task("stubborn.json")
+        def test_two(ecs_task):
+            pass
+        """)
+    result = project.runpytest(*(["-n", "2"] if xdist else []))
+    result.assert_outcomes(passed=2)
+    lines = [line for line in result.stdout.lines if "did not exit on SIGTERM" in line]
+    assert len(lines) == 1, result.stdout.str()  # once per container, however many tasks ran it
+    assert re.fullmatch(
+        r"ecstask: container 'shell' of task stubborn:1 did not exit on SIGTERM and was killed after its stop "
+        r"timeout of 2 s, 2 times: (\d+\.\d) s lost\. Let its process handle SIGTERM \(a shell entry point does "
+        r"not pass it on: exec the program\), or lower its stopTimeout or --ecs-stop-timeout",
+        lines[0],
+    ), lines[0]
+    assert float(re.search(r"(\d+\.\d) s lost", lines[0]).group(1)) >= 4.0  # type: ignore[union-attr]
+    assert "'app'" not in lines[0]  # app handles SIGTERM: nothing to say of it

@@ -459,6 +459,11 @@ def test_container_ignoring_sigterm_is_killed_after_its_stop_timeout(image: str)
         t.stop()
         assert t.containers["stubborn"].exit_code == 137  # SIGKILL
         assert any("stopping (SIGTERM)" in e.what for e in t.timeline)
+        assert "stubborn: did not exit within 1 s of SIGTERM: SIGKILL" in [
+            f"{e.container}: {e.what}" for e in t.timeline
+        ]
+        [(name, took, timeout)] = t._runner.killed_at_stop
+        assert (name, timeout) == ("stubborn", 1) and took >= 1
 
 
 def test_image_that_cannot_be_pulled_names_container_and_how_to_map_it(image: str, docker_api: Any) -> None:

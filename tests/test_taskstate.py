@@ -8,6 +8,7 @@ import pytest
 from test_plan import c, plan  # the same small task definitions, planned with the same options
 
 from conftest import NEEDS_RESTART_POLICY
+from pytest_ecstask.dockerstate import ObservedStatus, observed_status
 from pytest_ecstask.plan import RestartPolicy
 from pytest_ecstask.taskstate import (
     ContainerEvent,
@@ -16,7 +17,6 @@ from pytest_ecstask.taskstate import (
     Failed,
     Met,
     Note,
-    ObservedStatus,
     RestartContainer,
     Role,
     StopTask,
@@ -24,7 +24,6 @@ from pytest_ecstask.taskstate import (
     Waiting,
     container_event,
     not_healthy_why,
-    observed_status,
     should_restart,
 )
 
