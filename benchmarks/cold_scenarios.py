@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -105,7 +106,8 @@ def taskdef(image: str) -> dict[str, Any]:
 
 
 def cold_start(ctx: Any) -> list[Row]:
-    from pytest_ecstask.task import TaskOptions, create_task
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.task import create_task
 
     variants = ("ours", "sdk one by one", "sdk pool")
     samples: dict[str, dict[str, list[float]]] = {v: {"setup": [], "teardown": []} for v in variants}
@@ -152,7 +154,7 @@ def cold_start(ctx: Any) -> list[Row]:
             one(variant)
         for rep in range(ctx.repeat):
             for variant in rotated(list(variants), rep):
-                measured = attempt(ctx, f"cold {variant}", lambda v=variant: one(v))
+                measured = attempt(ctx, f"cold {variant}", partial(one, variant))
                 for phase in ("setup", "teardown"):
                     samples[variant][phase].append(measured[phase])
     ctx.log("  cold setup medians: " + ", ".join(f"{v} {median(samples[v]['setup']):.3f} s" for v in variants))

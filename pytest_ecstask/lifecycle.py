@@ -26,6 +26,9 @@ from typing import Any
 from pytest_ecstask.errors import EcsTaskError
 
 LABEL_PREFIX = "pytest-ecstask"
+# The sweep's defaults (here, so that the settings read them without importing the sweep).
+DEFAULT_MAX_AGE = 2 * 3600.0  # for resources of another host, whose liveness cannot be checked
+DEFAULT_CAP = 300  # more than this many resources in one sweep looks like a mistake: refuse unless forced
 LABEL_SESSION = f"{LABEL_PREFIX}.session"
 LABEL_TASK = f"{LABEL_PREFIX}.task"
 LABEL_CREATED = f"{LABEL_PREFIX}.created"

@@ -293,6 +293,8 @@ class TaskRunner:
         self._volumes_created: list[str] = []  # task-scoped: removed with the task
         self._shared_volumes: list[str] = []  # shared and made by this run: removed once no task uses them
         self._stop_lock = threading.Lock()
+        self._removed_early: set[str] = set()  # removed as soon as they stopped (see stop's ``removing``)
+        self._left_early: list[str] = []  # what of those could not be removed, and why
         # Containers that ignored SIGTERM at the task's stop: (name, seconds the stop took, its timeout).
         self.killed_at_stop: list[tuple[str, float, int]] = []
         self._removed = False
@@ -369,14 +371,20 @@ class TaskRunner:
             self.remove()
             raise
 
-    def stop(self, *, stop_code: str = "UserInitiated", reason: str = "Task stopped by the test") -> None:
-        """Stop every container, dependents before their dependencies; idempotent and safe from any thread."""
+    def stop(
+        self, *, stop_code: str = "UserInitiated", reason: str = "Task stopped by the test", removing: bool = False
+    ) -> None:
+        """Stop every container, dependents before their dependencies; idempotent and safe from any thread.
+
+        ``removing``: the task is being removed, so each container is removed as soon as it has stopped,
+        unless another container was created after it (its volumes or link are used by that one).
+        """
         with self._changed:
             self._perform(self.machine.request_stop(stop_code, reason))
         with self._stop_lock:
             if self.state.status == STOPPED:
                 return
-            self._stop_containers()
+            self._stop_containers(removing)
             if self.pause is not None and self.pause.started:
                 self._kill(self.pause)
             self._wait_for_exit_codes(timeout=2.0)
@@ -459,7 +467,7 @@ class TaskRunner:
             return
         try:
             if self.state.status not in (STOPPED, PROVISIONING):
-                self.stop()
+                self.stop(removing=True)
         finally:
             self._removed = True
             self._remove_everything()
@@ -470,9 +478,9 @@ class TaskRunner:
         A volume is removed only once every container of the task is gone: a container that could not be
         removed may still use it. What is left carries the run's labels, so a later sweep removes it.
         """
-        created = [c for c in self.containers.values() if c.docker_id]
+        created = [c for c in self.containers.values() if c.docker_id and c.name not in self._removed_early]
         named = lambda c: f"container {c.plan.docker_name}"  # noqa: E731
-        left = _attempt(self._capture_logs_and_remove, created, named)
+        left = self._left_early + _attempt(self._capture_logs_and_remove, created, named)
         if self.pause is not None and self.pause.docker_id:  # last: Podman refuses it while others share it
             left += _attempt(self._remove_container, [self.pause], named)
         self._close_events()
@@ -890,7 +898,9 @@ class TaskRunner:
 
     # -- stopping and removal -------------------------------------------------------------------------
 
-    def _stop_containers(self) -> None:
+    def _stop_containers(self, removing: bool = False) -> None:
+        used_by_others = {name for c in self.containers.values() for name in c.plan.created_after}
+
         def stop_after_dependents(c: ContainerState) -> None:
             with self._changed:
                 while not self.machine.may_stop(c.name):
@@ -902,8 +912,26 @@ class TaskRunner:
             with self._changed:
                 self.machine.stopped(c.name)
                 self._changed.notify_all()
+            if removing and c.docker_id and c.name not in used_by_others:
+                self._remove_early(c)
 
         _parallel(stop_after_dependents, list(self.containers.values()), workers=len(self.containers))
+
+    def _remove_early(self, c: ContainerState) -> None:
+        """A stopped container of a task being removed: its exit code (from its event, else inspect), its
+        logs, and the container itself, while the others still stop."""
+        with self._changed:
+            self._changed.wait_for(lambda: not c.started or c.exit_code is not None, EXIT_TAKEN_WITHIN / 5)
+            missing = c.started and c.exit_code is None
+        if missing and c.docker_id is not None:
+            docker_id = c.docker_id
+            with contextlib.suppress(Exception):
+                c.exit_code = int(self.api.inspect_container(docker_id)["State"]["ExitCode"])
+        try:
+            self._capture_logs_and_remove(c)
+        except Exception as exc:
+            self._left_early.append(f"container {c.plan.docker_name}: {_first_line(exc)}")
+        self._removed_early.add(c.name)
 
     def _stop(self, c: ContainerState) -> None:
         import docker.errors

@@ -26,8 +26,8 @@ from pytest_ecstask import options as defaults
 from pytest_ecstask.endpointids import ENDPOINT_MODES, EndpointRequest, endpoint_mode
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.generated import between_markers, write_command
+from pytest_ecstask.lifecycle import DEFAULT_CAP, DEFAULT_MAX_AGE
 from pytest_ecstask.options import TaskOptions
-from pytest_ecstask.sweep import DEFAULT_CAP, DEFAULT_MAX_AGE
 
 if TYPE_CHECKING:
     import pytest

@@ -16,6 +16,8 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.lifecycle import (
+    DEFAULT_CAP,
+    DEFAULT_MAX_AGE,
     LABEL_ROLE,
     LABEL_SESSION,
     ROLE_SENTINEL,
@@ -34,8 +36,6 @@ from pytest_ecstask.lifecycle import (
 if TYPE_CHECKING:
     import docker
 
-DEFAULT_MAX_AGE = 2 * 3600.0  # for resources of another host, whose liveness cannot be checked
-DEFAULT_CAP = 300  # more than this many resources in one sweep looks like a mistake: refuse unless forced
 LOCK_TIMEOUT = 120.0
 
 EXIT_OK = 0
