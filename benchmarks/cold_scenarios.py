@@ -187,3 +187,60 @@ def cold_start(ctx: Any) -> list[Row]:
             target=1.2,
         ),
     ]
+
+
+def reused_start(ctx: Any) -> list[Row]:
+    """--ecs-reuse: the setup of the session task in a run that adopts the task the run before it kept."""
+    import subprocess
+    import sys
+
+    samples: dict[str, list[float]] = {"adopted setup": [], "adopted teardown": []}
+    with tempfile.TemporaryDirectory(prefix="ecstask-bench-reuse-") as tmp:
+        folder = Path(tmp)
+        (folder / "taskdef.json").write_text(json.dumps(taskdef(ctx.image)))
+        (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
+        (folder / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
+        (folder / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+        timing = folder / "timing.json"
+        args = ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider", "--ecs-taskdef", "taskdef.json", "--ecs-reuse"]
+        env = pytest_env(True, ECSTASK_BENCH_TIMING=str(timing))
+        env["PYTHONPATH"] = f"{folder}:{env['PYTHONPATH']}"
+
+        def one() -> dict[str, float]:
+            _, result = run_pytest(folder, args, env)
+            ctx.sessions.update(re.findall(r"ecstask: session ([0-9a-f]+)", result.stdout))
+            _check(result, "reuse")
+            if "reuse: adopted task" not in result.stdout:
+                raise RuntimeError(f"reuse: the task was not adopted:\n{result.stdout[-2000:]}")
+            return dict(json.loads(timing.read_text()))
+
+        try:
+            _check(run_pytest(folder, args, env)[1], "reuse, the run that keeps the task")
+            one()  # warm-up
+            for _ in range(ctx.repeat * 2):
+                measured = attempt(ctx, "reuse", one)
+                samples["adopted setup"].append(measured["setup"])
+                samples["adopted teardown"].append(measured["teardown"])
+        finally:
+            subprocess.run(
+                [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
+                cwd=folder,
+                env=env,
+                capture_output=True,
+                timeout=300,
+            )
+    ctx.log(
+        f"  adopted: setup {median(samples['adopted setup']):.3f} s, teardown {median(samples['adopted teardown']):.3f} s"
+    )
+    return [
+        Row(
+            "reuse: the next run adopts the kept task (8 containers), setup",
+            median(samples["adopted setup"]),
+            None,
+            unit="s",
+            kind="max",
+            target=0.1,
+            samples=samples,
+        ),
+        Row("reuse: the same run, teardown (the task kept)", median(samples["adopted teardown"]), None, unit="s"),
+    ]

@@ -20,7 +20,7 @@ from typing import Any
 
 from support import ROOT, EventRecorder, Row, attempt, by_kind, median, rotated
 
-from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, new_session_id
+from pytest_ecstask.lifecycle import LABEL_ROLE, LABEL_SESSION, LABEL_TASK, ROLE_SENTINEL, new_session_id
 from pytest_ecstask.runtime import list_resources, remove_resources
 from pytest_ecstask.testing import service
 
@@ -264,8 +264,11 @@ def _tasks_launched(events: list[dict[str, Any]]) -> dict[str, Any]:
     tasks: set[str] = set()
     created = 0
     for event in events:
+        attributes = event.get("Actor", {}).get("Attributes", {})
+        if attributes.get(LABEL_ROLE) == ROLE_SENTINEL:
+            continue  # the run's sentinel (labelled with a task id of its own) is no task
         created += 1
-        task = event.get("Actor", {}).get("Attributes", {}).get(LABEL_TASK)
+        task = attributes.get(LABEL_TASK)
         if task:
             tasks.add(task)
     return {"tasks": len(tasks), "containers_created": created}

@@ -28,7 +28,7 @@ import contextlib
 import support
 from support import BENCH_LABEL, Row, build_image, by_kind, docker_api, machine, table
 
-SCENARIOS = ("cold", "start", "start1", "healthy", "sweep", "endpoints", "relay", "unused", "xdist")
+SCENARIOS = ("cold", "reuse", "start", "start1", "healthy", "sweep", "endpoints", "relay", "unused", "xdist")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import secrets
 
-    from cold_scenarios import cold_start
+    from cold_scenarios import cold_start, reused_start
     from engine_scenarios import (
         Context,
         endpoints_latency,
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
 
     runners: dict[str, Callable[[Any], list[Row]]] = {
         "cold": cold_start,
+        "reuse": reused_start,
         "start": start_and_teardown,
         "start1": start_one,
         "healthy": healthy_gating,

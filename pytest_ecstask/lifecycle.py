@@ -37,6 +37,8 @@ LABEL_ROLE = f"{LABEL_PREFIX}.role"
 LABEL_HOST = f"{LABEL_PREFIX}.host"
 LABEL_LEASE = f"{LABEL_PREFIX}.lease"
 LABEL_KEEP = f"{LABEL_PREFIX}.keep"
+# --ecs-reuse: the path of the reuse record (this host's lease directory) of a session task kept for the next run
+LABEL_REUSE = f"{LABEL_PREFIX}.reuse"
 # "1" on every resource of a run that keeps a sentinel: without a sentinel, such a run is dead.
 LABEL_SENTINEL = f"{LABEL_PREFIX}.sentinel"
 ROLE_SENTINEL = "sentinel"  # the LABEL_ROLE of the sentinel container itself
@@ -106,6 +108,7 @@ class Owner:
     lease: str  # the lease file's path; held by the run for its lifetime
     keep: bool = False  # --ecs-keep: left running for debugging; the sweep leaves such resources alone
     sentinel: bool = False  # the run keeps a sentinel container (a pytest run does; a script does not)
+    reuse: str = ""  # --ecs-reuse, for the session task: its reuse record's path (see pytest_ecstask.reuse)
 
 
 def resource_labels(owner_of: Owner, task_id: str, role: str, created: str) -> dict[str, str]:
@@ -120,6 +123,8 @@ def resource_labels(owner_of: Owner, task_id: str, role: str, created: str) -> d
     }
     if owner_of.keep:
         labels[LABEL_KEEP] = "1"
+    if owner_of.reuse:
+        labels[LABEL_REUSE] = owner_of.reuse
     if owner_of.sentinel:
         labels[LABEL_SENTINEL] = "1"
     return labels
@@ -306,6 +311,7 @@ def classify(
     max_age_seconds: float,
     include_kept: bool = False,
     is_held: Callable[[str], bool | None] = lease_is_held,
+    reuse_record: Callable[[str], tuple[float, str] | None] | None = None,
     live_sessions: Sequence[str] = (),
     sentinels: Mapping[str, SentinelSeen] | None = None,
     grace_seconds: float = SENTINEL_GRACE_SECONDS,
@@ -313,9 +319,12 @@ def classify(
 ) -> list[Verdict]:
     """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen.
 
-    The first rule that can tell decides: this run, kept, the lease (this host), the sentinel, the age.
+    The first rule that can tell decides: this run, kept (for reuse, or on purpose), the lease (this host),
+    the sentinel, the age. ``reuse_record`` reads a reuse record: its age in seconds and the lease of the run
+    that uses it now ("" when none does); None when there is no record.
     """
     held: dict[str, bool | None] = {}
+    read_record = reuse_record or _reuse_record
     seen = sentinels or {}
     verdicts = []
     for r in resources:
@@ -323,8 +332,9 @@ def classify(
         if r.session in live_sessions:
             verdicts.append(Verdict(r, False, "this run"))
             continue
-        if labels.get(LABEL_KEEP) == "1" and not include_kept:
-            verdicts.append(Verdict(r, False, "kept on purpose (--ecs-keep)"))
+        kept = None if include_kept else _kept(r, this_host, read_record, is_held, max_age_seconds)
+        if kept is not None:
+            verdicts.append(kept)
             continue
         lease = labels.get(LABEL_LEASE, "") if labels.get(LABEL_HOST) == this_host else ""
         if lease and lease not in held:
@@ -336,6 +346,55 @@ def classify(
             verdict = Verdict(r, False, f"its run ({r.session}) cannot be checked: lease {lease}")
         verdicts.append(verdict or _by_age(r, now, max_age_seconds))
     return verdicts
+
+
+def _kept(
+    r: Resource,
+    this_host: str,
+    read_record: Callable[[str], tuple[float, str] | None],
+    is_held: Callable[[str], bool | None],
+    max_age_seconds: float,
+) -> Verdict | None:
+    """The verdict on a resource kept on purpose: for reuse, or by --ecs-keep; None for any other."""
+    if r.labels.get(LABEL_REUSE):
+        return _by_reuse(r, this_host, read_record, is_held, max_age_seconds)
+    if r.labels.get(LABEL_KEEP) == "1":
+        return Verdict(r, False, "kept on purpose (--ecs-keep)")
+    return None
+
+
+def _by_reuse(
+    r: Resource,
+    this_host: str,
+    read_record: Callable[[str], tuple[float, str] | None],
+    is_held: Callable[[str], bool | None],
+    max_age_seconds: float,
+) -> Verdict:
+    """A session task kept for the next run (--ecs-reuse): kept while a run uses it or it was used within
+    the orphan age; swept once idle longer, or when its reuse record is gone (nothing would adopt it)."""
+    if r.labels.get(LABEL_HOST) != this_host:
+        return Verdict(r, False, "kept for reuse by another host's runs (--ecs-reuse)")
+    record = read_record(r.labels[LABEL_REUSE])
+    if record is None:
+        return Verdict(r, True, "kept for reuse, but its reuse record is gone")
+    idle, lease = record
+    if lease and is_held(lease):
+        return Verdict(r, False, "kept for reuse, and in use by a live run")
+    if idle > max_age_seconds:
+        return Verdict(r, True, f"kept for reuse, idle for {idle:.0f} s (more than {max_age_seconds:.0f} s)")
+    return Verdict(r, False, f"kept for reuse (--ecs-reuse), idle for {idle:.0f} s")
+
+
+def _reuse_record(path: str) -> tuple[float, str] | None:
+    import json
+    import time
+
+    try:
+        idle = time.time() - os.stat(path).st_mtime
+        lease = str(json.loads(Path(path).read_text()).get("lease") or "")
+    except (OSError, ValueError):
+        return None
+    return idle, lease
 
 
 def _by_lease(r: Resource, lease: str, alive: bool | None) -> Verdict | None:

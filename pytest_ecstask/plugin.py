@@ -181,6 +181,13 @@ def ecs_session_task(
             "or mark the test with @pytest.mark.ecs_task(PATH)",
             pytrace=False,
         )
+    if not run.is_worker and run.settings.reuse:
+        from pytest_ecstask import reuse
+
+        task = reuse.session_task(run, path, {"wait_for": ecs_session_wait_for}, Path.cwd(), ecs_task_credentials)
+        yield task
+        reuse.keep(run, task, path)
+        return
     if not run.is_worker:
         task = run.start_task(path, {"wait_for": ecs_session_wait_for}, Path.cwd(), ecs_task_credentials)
         yield task

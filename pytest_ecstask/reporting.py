@@ -45,6 +45,8 @@ def header(run: Run) -> str:
     settings = run.settings
     where = f", taskdef {settings.taskdef}" if settings.taskdef else ""
     keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
+    if run.settings.reuse:
+        keep += ", the session task kept for the next run and adopted from the last (--ecs-reuse)"
     shown = ", SECRET VALUES SHOWN UNMASKED (--ecs-show-secrets)" if settings.task.show_secrets else ""
     endpoints = ENDPOINTS_SHOWN[endpoint_mode(settings.task.endpoints)].format(ip=ENDPOINT_IP)
     return f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, {endpoints}{keep}{shown}"
@@ -145,6 +147,25 @@ def record_stop_kills(run: Run, task: Task) -> None:
         run.session_dir.mkdir(parents=True, exist_ok=True)
         with open(run.session_dir / f"stop-kills-{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
             out.write("".join(f"{line}\n" for line in lines))
+
+
+def shared_note(run: Run, text: str) -> None:
+    """A line for the terminal summary from any process of the run (an xdist worker's go through a file)."""
+    if not run.is_worker:
+        run.notes.append(text)
+        return
+    with suppress(OSError):
+        run.session_dir.mkdir(parents=True, exist_ok=True)
+        with open(run.session_dir / f"notes-{os.getpid()}.txt", "a", encoding="utf-8") as out:
+            out.write(text.replace("\n", " ") + "\n")
+
+
+def worker_notes(session_dir: Path) -> list[str]:
+    lines: list[str] = []
+    for path in sorted(session_dir.glob("notes-*.txt")):
+        with suppress(OSError):
+            lines += path.read_text(encoding="utf-8").splitlines()
+    return lines
 
 
 def stop_kill_lines(session_dir: Path) -> list[str]:
@@ -287,7 +308,7 @@ def terminal_summary(run: Run, reporter: Any) -> None:
         reporter.write_line(f"ecstask: engine {run.engine_used}")
     if run.endpoints_served and run.config.getoption("verbose") >= 0:
         reporter.write_line(f"ecstask: {run.endpoints_served}")
-    for note in run.notes:
+    for note in [*worker_notes(run.session_dir), *run.notes]:
         reporter.write_line(f"ecstask: {note}", yellow=True)
     for line in stop_kill_lines(run.session_dir):
         reporter.write_line(f"ecstask: {line}", yellow=True)

@@ -160,13 +160,15 @@ class Run:
         base_dir: Path,
         fixture_credentials: Mapping[str, str] | None = None,
         item: pytest.Item | None = None,
+        owner: Owner | None = None,
     ) -> Task:
-        """A started task, or the test fails with the reason (no traceback)."""
+        """A started task, or the test fails with the reason (no traceback). ``owner``: the run's, but for
+        labels of its own (the session task kept for reuse)."""
         from pytest_ecstask.task import create_task
 
         try:
             options = self.task_options(arguments, fixture_credentials)
-            task = create_task(source, options, owner=self.owner, engine=self.engine(), base_dir=base_dir)
+            task = create_task(source, options, owner=owner or self.owner, engine=self.engine(), base_dir=base_dir)
             # Tracked before anything exists on the engine, so an interrupted start is still cleaned up.
             self.open_tasks.append(task)
             self.swept()
@@ -240,15 +242,16 @@ class Run:
 
     def _remove_everything(self) -> None:
         """Whatever a crashed worker left: everything labelled with this session goes."""
-        from pytest_ecstask.lifecycle import LABEL_ROLE, LABEL_SESSION, ROLE_SENTINEL
+        from pytest_ecstask.lifecycle import LABEL_REUSE, LABEL_ROLE, LABEL_SESSION, ROLE_SENTINEL
         from pytest_ecstask.runtime import list_resources, remove_resources
 
         try:
             api = self.connections.engine().api
             with deferred_interrupts(reraise=False):
                 found = list_resources(api, f"{LABEL_SESSION}={self.session_id}")
-                # The sentinel goes last, on its own (finish).
-                failures = remove_resources(api, [r for r in found if r.labels.get(LABEL_ROLE) != ROLE_SENTINEL])
+                # The sentinel goes last, on its own (finish); the session task kept for reuse stays.
+                gone = [r for r in found if r.labels.get(LABEL_ROLE) != ROLE_SENTINEL and not r.labels.get(LABEL_REUSE)]
+                failures = remove_resources(api, gone)
         except EcsTaskError as exc:
             failures = []
             reporting.warn(self.config, f"ecstask: could not check the engine for leftovers: {exc}")

@@ -374,6 +374,19 @@ SETTINGS: tuple[Setting, ...] = (
         shown_default="off",
     ),
     Setting(
+        "reuse",
+        "Keep the session task for the next run",
+        RUN,
+        "keep the session task up after the run; the next run adopts it when its plan, images and settings "
+        "are the same and its containers are as they were left, else replaces it",
+        flag="--ecs-reuse",
+        switch=True,
+        ini="ecs_reuse",
+        ini_type="bool",
+        default=False,
+        shown_default="off",
+    ),
+    Setting(
         "sweep_orphans",
         "Sweep and exit",
         COMMAND,
@@ -775,6 +788,7 @@ class Settings:
     task: TaskOptions = field(default_factory=TaskOptions)
     taskdef: Path | None = None  # of the session task
     keep: bool = False
+    reuse: bool = False  # the session task, kept for the next run
     orphan_age: float = DEFAULT_ORPHAN_AGE
     sweep_cap: int = DEFAULT_SWEEP_CAP
     logs: str = "on-failure"

@@ -13,11 +13,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.lifecycle import (
     DEFAULT_CAP,
     DEFAULT_MAX_AGE,
+    LABEL_REUSE,
     LABEL_ROLE,
     LABEL_SESSION,
     ROLE_SENTINEL,
@@ -148,6 +150,7 @@ def sweep(
         if dry_run:
             return report
         report.failed = remove_resources(api, [v.resource for v in report.chosen])
+        _forget_reuse_records(directory, [v.resource for v in report.chosen])
         report.stale_leases = remove_stale_run_files(directory)
     # The shared endpoint network, when no server of any run is left to need it (one killed outright).
     from pytest_ecstask.endpoints import remove_network_if_unused
@@ -155,6 +158,15 @@ def sweep(
     with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         remove_network_if_unused(api, directory, own_session="")
     return report
+
+
+def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:
+    """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets)."""
+    records = directory / "reuse"
+    for resource in removed:
+        path = Path(resource.labels.get(LABEL_REUSE, ""))
+        if path.name and path.parent == records:
+            path.unlink(missing_ok=True)
 
 
 def sentinels(api: docker.APIClient) -> dict[str, SentinelSeen]:

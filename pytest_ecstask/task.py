@@ -525,6 +525,7 @@ class Task:
         credentials: TaskCredentials | None = None,
     ) -> None:
         self._engine = engine
+        self._pull_times = ("", "")  # when its images were checked (PullStartedAt, PullStoppedAt)
         self.definition = taskdef
         self.plan = plan
         self.options = options
@@ -579,6 +580,7 @@ class Task:
             self.credentials = from_mapping(self.definition.task_role_arn, body, "the credentials endpoint")
 
     def _register(self, pull_started: str, pull_stopped: str) -> None:
+        self._pull_times = (pull_started, pull_stopped)
         if self.endpoint is not None:
             register(self.endpoint, task_record(self, pull_started, pull_stopped))
             if self._tell_restart not in self._runner.listeners:

@@ -90,6 +90,15 @@ def _start_first(
 
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
 
+    if run.settings.reuse:
+        from pytest_ecstask import reuse
+
+        task = reuse.session_task(run, path, {"wait_for": wait_for}, Path.cwd(), fixture_credentials)
+        identity = {"task_id": task.id, "created": task.plan.options.created, "secret": task.plan.options.secret}
+        record_path.write_text(json.dumps({"source": str(path), **identity}))
+        task._runner.hand_over_removal()  # the controller keeps it for the next run
+        return task, None
+
     record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339(), "secret": secrets.token_hex(16)}
     try:
         task = session_task_from(run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for)
@@ -154,6 +163,11 @@ def remove_session_task(run: Run) -> None:
         reporting.warn(
             run.config, f"ecstask: the session task is removed without its stop order: {type(exc).__name__}: {exc}"
         )
+        return
+    if run.settings.reuse:
+        from pytest_ecstask import reuse
+
+        reuse.keep(run, task, Path(record["source"]))
         return
     with deferred_interrupts(reraise=False):
         task.close()

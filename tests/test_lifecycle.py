@@ -210,3 +210,36 @@ def test_resources_of_a_run_with_a_sentinel_say_so() -> None:
     labels = resource_labels(Owner("s", "h", "/l", sentinel=True), "t", "sentinel", "")
     assert labels[LABEL_SENTINEL] == "1"
     assert LABEL_SENTINEL not in resource_labels(Owner("s", "h", "/l"), "t", "app", "")
+
+
+def test_a_task_kept_for_reuse_stays_while_used_or_recently_used_and_goes_when_idle_or_orphaned() -> None:
+    from pytest_ecstask.lifecycle import LABEL_REUSE
+
+    labels = {
+        LABEL_SESSION: "s1",
+        LABEL_HOST: "here",
+        LABEL_LEASE: "/leases/s1.lease",  # the run that kept it is over
+        LABEL_CREATED: "2026-01-01T01:00:00.000Z",
+        LABEL_REUSE: "/leases/reuse/abc.json",
+    }
+    kept = Resource("container", "c1", "ecs-x", labels)
+
+    def verdict(record: Any, *, include_kept: bool = False, host: str = "here", held: bool = False) -> Any:
+        [v] = classify(
+            [kept],
+            this_host=host,
+            now=NOW,
+            max_age_seconds=3600,
+            include_kept=include_kept,
+            is_held=lambda lease: held if lease == "/leases/user.lease" else False,
+            reuse_record=lambda path: record if path == "/leases/reuse/abc.json" else None,
+        )
+        return v.remove, v.why
+
+    assert verdict((60.0, "")) == (False, "kept for reuse (--ecs-reuse), idle for 60 s")
+    assert verdict((7200.0, "/leases/user.lease"), held=True) == (False, "kept for reuse, and in use by a live run")
+    assert verdict((7200.0, "")) == (True, "kept for reuse, idle for 7200 s (more than 3600 s)")
+    assert verdict(None) == (True, "kept for reuse, but its reuse record is gone")
+    assert verdict(None, host="elsewhere") == (False, "kept for reuse by another host's runs (--ecs-reuse)")
+    # --ecs-include-kept: judged as any other resource; its run's lease is free, so it goes.
+    assert verdict((60.0, ""), include_kept=True)[0] is True

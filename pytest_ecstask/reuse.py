@@ -1,0 +1,226 @@
+"""``--ecs-reuse``: the session task stays up after the run, and the next run adopts it when nothing changed.
+
+A run that keeps its session task writes a reuse record in this host's lease directory (``reuse/<key>.json``,
+one per task definition file and engine): the task's identity (id, creation time, the secret its endpoint
+ids derive from), the endpoint port its containers were told, a fingerprint of its effective plan (every
+container's create request but the run's own labels, and each image's id) and each container's start time.
+The next run plans the task with that identity and the same port, and adopts the containers when the plan's
+fingerprint is the same and every container is as it was left (none gone, exited or restarted); otherwise
+it removes them and starts the task afresh. The terminal summary says which, and why.
+
+The containers carry ``pytest-ecstask.reuse`` (the record's path): the sweep leaves them alone while a run
+uses them or one used them within the orphan age, and removes them once idle longer or when the record is
+gone; ``--ecs-sweep-orphans --ecs-include-kept`` removes them at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_ecstask import reporting
+from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import (
+    LABEL_HOST,
+    LABEL_KEEP,
+    LABEL_LEASE,
+    LABEL_OWNER,
+    LABEL_REUSE,
+    LABEL_SENTINEL,
+    LABEL_SESSION,
+    LABEL_TASK,
+    lease_dir,
+)
+
+if TYPE_CHECKING:
+    import docker
+
+    from pytest_ecstask.plan import TaskPlan
+    from pytest_ecstask.run import Run
+    from pytest_ecstask.runtime import Engine
+    from pytest_ecstask.task import Task
+
+# Labels that name the run, not the task: a run that adopts the task gives other values to them.
+RUN_LABELS = (LABEL_SESSION, LABEL_LEASE, LABEL_HOST, LABEL_OWNER, LABEL_KEEP, LABEL_SENTINEL, LABEL_REUSE)
+
+
+def record_path(source: Path, engine: Engine) -> Path:
+    """Where the reuse record of the task defined in ``source`` on this engine is kept."""
+    key = hashlib.sha256(f"{source.resolve()}\n{engine.api.base_url}\n{engine.host}".encode()).hexdigest()[:16]
+    return lease_dir() / "reuse" / f"{key}.json"
+
+
+def fingerprint(plan: TaskPlan, image_ids: Mapping[str, str]) -> dict[str, str]:
+    """What must be the same for a kept task to be adopted: per container, a hash of its create request
+    without the run's labels, and its image's id; and one for the task's network and volumes."""
+    out: dict[str, str] = {}
+    containers = [*plan.containers, *([plan.pause] if plan.pause is not None else [])]
+    for c in containers:
+        body = dict(c.create_body)
+        body["Labels"] = {k: v for k, v in (body.get("Labels") or {}).items() if k not in RUN_LABELS}
+        out[c.name] = _digest({"body": body, "image": image_ids.get(c.name, "")})
+    network = plan.network.docker_name if plan.network is not None else ""
+    volumes = sorted((v.docker_name, v.scope) for v in plan.volumes if v.docker_name)
+    out[""] = _digest({"network": network, "volumes": volumes, "mode": plan.network_mode})
+    return out
+
+
+def _digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:24]
+
+
+def image_ids(api: docker.APIClient, plan: TaskPlan) -> dict[str, str]:
+    """Each container's image id, as the engine has it now; "" for one it does not have."""
+    import docker.errors
+
+    ids: dict[str, str] = {}
+    for c in [*plan.containers, *([plan.pause] if plan.pause is not None else [])]:
+        image = str(c.create_body.get("Image", ""))
+        try:
+            ids[c.name] = str(api.inspect_image(image)["Id"])
+        except docker.errors.NotFound:
+            ids[c.name] = ""
+    return ids
+
+
+def why_not_adopted(task: Task, record: Mapping[str, Any], api: docker.APIClient) -> str | None:
+    """None when the kept task can be adopted as it is; else why not, as the summary says it."""
+    port = task.endpoint.port if task.endpoint is not None else 0
+    if port != int(record.get("port") or 0):
+        return f"its containers were told endpoint port {record.get('port')}, and this run's server is on {port}"
+    changed = _plan_changed(dict(record.get("fingerprint") or {}), fingerprint(task.plan, image_ids(api, task.plan)))
+    return changed or _containers_changed(task, dict(record.get("started") or {}), api)
+
+
+def _plan_changed(then: Mapping[str, str], now: Mapping[str, str]) -> str | None:
+    for name in sorted(set(then) | set(now)):
+        if name not in then or name not in now:
+            return f"container {name!r} was {'added' if name in now else 'removed'}"
+        if then[name] != now[name]:
+            what = "network or volumes" if not name else f"container {name!r}"
+            return f"the {what} changed (the task definition, an image or a setting)"
+    return None
+
+
+def _containers_changed(task: Task, started: Mapping[str, str], api: docker.APIClient) -> str | None:
+    """Why the kept containers are not as they were left: gone, exited, or started again since."""
+    import docker.errors
+
+    for c in [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]:
+        try:
+            state = api.inspect_container(c.docker_name)["State"]
+        except docker.errors.NotFound:
+            return f"container {c.name!r} is gone"
+        if started.get(c.docker_name) and not state.get("Running"):
+            return f"container {c.name!r} exited (code {state.get('ExitCode')})"
+        if started.get(c.docker_name) and state.get("StartedAt") != started[c.docker_name]:
+            return f"container {c.name!r} was started again"
+    return None
+
+
+def session_task(
+    run: Run, source: Path, arguments: Mapping[str, Any], base_dir: Path, credentials: Mapping[str, str] | None
+) -> Task:
+    """The session task: the one an earlier run kept, when it can be adopted; else a new one, kept in turn."""
+    from pytest_ecstask.runtime import remove_labelled
+    from pytest_ecstask.task import create_task
+
+    engine = run.engine()
+    path = record_path(source, engine)
+    owner = replace(run.owner, reuse=str(path))
+    record = _read(path)
+    if record is None:
+        reporting.shared_note(run, "reuse: no task kept by an earlier run to adopt; the session task is new")
+        return run.start_task(source, arguments, base_dir, credentials, owner=owner)
+    options = replace(run.task_options(arguments, credentials), endpoint_port=int(record.get("port") or 0))
+    why: str | None
+    try:
+        task = create_task(
+            source,
+            options,
+            owner=owner,
+            engine=engine,
+            base_dir=base_dir,
+            task_id=str(record["task_id"]),
+            created=str(record["created"]),
+            secret=str(record["secret"]),
+        )
+        why = why_not_adopted(task, record, engine.api)
+    except EcsTaskError as exc:
+        why = str(exc)
+    if why is None:
+        run.swept()
+        task._runner.attach(owned=True)
+        task._register(str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
+        run.open_tasks.append(task)
+        _write(path, {**record, "lease": run.owner.lease})
+        reporting.shared_note(
+            run, f"reuse: adopted task {task.family}:{task.revision} {task.id}, kept by an earlier run"
+        )
+        return task
+    remove_labelled(engine.api, f"{LABEL_TASK}={record['task_id']}")
+    path.unlink(missing_ok=True)
+    reporting.shared_note(run, f"reuse: replaced the task an earlier run kept ({str(record['task_id'])[:12]}): {why}")
+    return run.start_task(source, arguments, base_dir, credentials, owner=owner)
+
+
+def keep(run: Run, task: Task, source: Path) -> None:
+    """At the end of the run: the session task stays up, recorded for the next run to adopt."""
+    engine = task._engine
+    if task.status != "RUNNING":
+        reporting.shared_note(run, f"reuse: task {task.family}:{task.revision} is {task.status}: not kept")
+        run.close_task(task)
+        return
+    containers = [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]
+    started = {}
+    for c in containers:
+        state = engine.api.inspect_container(c.docker_name)["State"]
+        started[c.docker_name] = state.get("StartedAt") if state.get("Running") else ""
+    pull_started, pull_stopped = task._pull_times
+    record = {
+        "source": str(source.resolve()),
+        "task_id": task.id,
+        "created": task.plan.options.created,
+        "secret": task.plan.options.secret,
+        "port": task.endpoint.port if task.endpoint is not None else 0,
+        "fingerprint": fingerprint(task.plan, image_ids(engine.api, task.plan)),
+        "started": started,
+        "pull_started": pull_started,
+        "pull_stopped": pull_stopped,
+        "lease": "",
+    }
+    _write(record_path(source, engine), record)
+    from pytest_ecstask.taskstate import Role
+
+    task._runner.machine.role = Role.FOLLOWER  # closing it now only stops following it
+    if task in run.open_tasks:
+        run.open_tasks.remove(task)
+    task.close()
+    reporting.shared_note(
+        run,
+        f"reuse: task {task.family}:{task.revision} {task.id} kept for the next run (--ecs-reuse); "
+        "pytest --ecs-sweep-orphans --ecs-include-kept removes it",
+    )
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and "task_id" in data else None
+
+
+def _write(path: Path, record: Mapping[str, Any]) -> None:
+    """Readable by its user only: the secret the task's endpoint ids derive from is in it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump(record, out)
+    tmp.replace(path)
