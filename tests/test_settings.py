@@ -234,6 +234,7 @@ NOT_SAMPLED = {
     "dry_run": "with --ecs-sweep-orphans only",
     "force": "with --ecs-sweep-orphans only",
     "include_kept": "with --ecs-sweep-orphans only",
+    "reuse": "whether the session task is kept and adopted, not what is planned (tests/test_reuse.py)",
     # Only a marker or factory call gives these: --ecs-plan has none to read.
     "check": "marker only",
     "wait_for": "marker only",
