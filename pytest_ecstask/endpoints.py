@@ -976,7 +976,15 @@ def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:
 
 
 def register(info: EndpointInfo, record: TaskRecord) -> None:
-    _request(info, "POST", f"{CONTROL}/tasks", record.to_dict())
+    """Tell the server of a task. Its process may still be starting (the socket was bound for it): the
+    registration waits in the socket's backlog until it serves, STARTUP_TIMEOUT at most."""
+    try:
+        _request(info, "POST", f"{CONTROL}/tasks", record.to_dict(), timeout=STARTUP_TIMEOUT)
+    except OSError as exc:
+        raise EndpointUnavailable(
+            f"the endpoint server at {ENDPOINT_IP}:{info.port} did not take the task's registration "
+            f"({type(exc).__name__}: {exc}); its log is endpoint.log in the run's folder under the lease directory"
+        ) from None
 
 
 def restarted(info: EndpointInfo, task_id: str, container: str, restart_count: int) -> None:

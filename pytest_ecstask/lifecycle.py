@@ -311,7 +311,7 @@ def classify(
     max_age_seconds: float,
     include_kept: bool = False,
     is_held: Callable[[str], bool | None] = lease_is_held,
-    reuse_record: Callable[[str], tuple[float, str] | None] | None = None,
+    reuse_record: Callable[[str], tuple[float, str, str] | None] | None = None,
     live_sessions: Sequence[str] = (),
     sentinels: Mapping[str, SentinelSeen] | None = None,
     grace_seconds: float = SENTINEL_GRACE_SECONDS,
@@ -320,8 +320,9 @@ def classify(
     """Decide, per resource, whether it belongs to a dead run. A live run's resources are never chosen.
 
     The first rule that can tell decides: this run, kept (for reuse, or on purpose), the lease (this host),
-    the sentinel, the age. ``reuse_record`` reads a reuse record: its age in seconds and the lease of the run
-    that uses it now ("" when none does); None when there is no record.
+    the sentinel, the age. ``reuse_record`` reads a reuse record: its age in seconds, the lease of the run
+    that uses it now ("" when none does) and the task it records; None when there is none, OSError when it
+    cannot be read.
     """
     held: dict[str, bool | None] = {}
     read_record = reuse_record or _reuse_record
@@ -332,7 +333,7 @@ def classify(
         if r.session in live_sessions:
             verdicts.append(Verdict(r, False, "this run"))
             continue
-        kept = None if include_kept else _kept(r, this_host, read_record, is_held, max_age_seconds)
+        kept = _kept(r, this_host, read_record, is_held, max_age_seconds, include_kept)
         if kept is not None:
             verdicts.append(kept)
             continue
@@ -351,14 +352,16 @@ def classify(
 def _kept(
     r: Resource,
     this_host: str,
-    read_record: Callable[[str], tuple[float, str] | None],
+    read_record: Callable[[str], tuple[float, str, str] | None],
     is_held: Callable[[str], bool | None],
     max_age_seconds: float,
+    include_kept: bool,
 ) -> Verdict | None:
-    """The verdict on a resource kept on purpose: for reuse, or by --ecs-keep; None for any other."""
+    """The verdict on a resource kept on purpose: for reuse, or by --ecs-keep; None when the usual rules
+    decide (any other resource, and kept ones with ``include_kept``, unless a live run uses them)."""
     if r.labels.get(LABEL_REUSE):
-        return _by_reuse(r, this_host, read_record, is_held, max_age_seconds)
-    if r.labels.get(LABEL_KEEP) == "1":
+        return _by_reuse(r, this_host, read_record, is_held, max_age_seconds, include_kept)
+    if r.labels.get(LABEL_KEEP) == "1" and not include_kept:
         return Verdict(r, False, "kept on purpose (--ecs-keep)")
     return None
 
@@ -366,35 +369,44 @@ def _kept(
 def _by_reuse(
     r: Resource,
     this_host: str,
-    read_record: Callable[[str], tuple[float, str] | None],
+    read_record: Callable[[str], tuple[float, str, str] | None],
     is_held: Callable[[str], bool | None],
     max_age_seconds: float,
-) -> Verdict:
-    """A session task kept for the next run (--ecs-reuse): kept while a run uses it or it was used within
-    the orphan age; swept once idle longer, or when its reuse record is gone (nothing would adopt it)."""
+    include_kept: bool,
+) -> Verdict | None:
+    """A session task kept for the next run (--ecs-reuse): kept while a run uses it (even with
+    ``include_kept``) or one used it within the orphan age; swept once idle longer. A task its record does
+    not name (not kept yet: its run is going; or replaced) is judged by the usual rules, its run's lease."""
     if r.labels.get(LABEL_HOST) != this_host:
-        return Verdict(r, False, "kept for reuse by another host's runs (--ecs-reuse)")
-    record = read_record(r.labels[LABEL_REUSE])
-    if record is None:
-        return Verdict(r, True, "kept for reuse, but its reuse record is gone")
-    idle, lease = record
+        return None if include_kept else Verdict(r, False, "kept for reuse by another host's runs (--ecs-reuse)")
+    try:
+        record = read_record(r.labels[LABEL_REUSE])
+    except OSError:
+        return Verdict(r, False, "kept for reuse; its reuse record cannot be read here (another user's run)")
+    if record is None or record[2] != r.labels.get(LABEL_TASK):
+        return None
+    idle, lease, _ = record
     if lease and is_held(lease):
         return Verdict(r, False, "kept for reuse, and in use by a live run")
+    if include_kept:
+        return None
     if idle > max_age_seconds:
         return Verdict(r, True, f"kept for reuse, idle for {idle:.0f} s (more than {max_age_seconds:.0f} s)")
     return Verdict(r, False, f"kept for reuse (--ecs-reuse), idle for {idle:.0f} s")
 
 
-def _reuse_record(path: str) -> tuple[float, str] | None:
+def _reuse_record(path: str) -> tuple[float, str, str] | None:
+    """A reuse record's age, the lease of the run using it and its task; None when there is none; OSError
+    when it cannot be read (another user's)."""
     import json
     import time
 
     try:
         idle = time.time() - os.stat(path).st_mtime
-        lease = str(json.loads(Path(path).read_text()).get("lease") or "")
-    except (OSError, ValueError):
+        data = json.loads(Path(path).read_text())
+    except (FileNotFoundError, ValueError):
         return None
-    return idle, lease
+    return idle, str(data.get("lease") or ""), str(data.get("task_id") or "")
 
 
 def _by_lease(r: Resource, lease: str, alive: bool | None) -> Verdict | None:

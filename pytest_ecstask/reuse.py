@@ -23,6 +23,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
 from pytest_ecstask import reporting
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import (
@@ -34,6 +36,7 @@ from pytest_ecstask.lifecycle import (
     LABEL_SENTINEL,
     LABEL_SESSION,
     LABEL_TASK,
+    Owner,
     lease_dir,
 )
 
@@ -52,7 +55,13 @@ RUN_LABELS = (LABEL_SESSION, LABEL_LEASE, LABEL_HOST, LABEL_OWNER, LABEL_KEEP, L
 def record_path(source: Path, engine: Engine) -> Path:
     """Where the reuse record of the task defined in ``source`` on this engine is kept."""
     key = hashlib.sha256(f"{source.resolve()}\n{engine.api.base_url}\n{engine.host}".encode()).hexdigest()[:16]
-    return lease_dir() / "reuse" / f"{key}.json"
+    return records_dir() / f"{key}.json"
+
+
+def records_dir() -> Path:
+    """This user's reuse records (the lease directory is shared by every user's runs)."""
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    return lease_dir() / f"reuse-{uid}"
 
 
 def fingerprint(plan: TaskPlan, image_ids: Mapping[str, str]) -> dict[str, str]:
@@ -126,75 +135,103 @@ def _containers_changed(task: Task, started: Mapping[str, str], api: docker.APIC
 def session_task(
     run: Run, source: Path, arguments: Mapping[str, Any], base_dir: Path, credentials: Mapping[str, str] | None
 ) -> Task:
-    """The session task: the one an earlier run kept, when it can be adopted; else a new one, kept in turn."""
-    from pytest_ecstask.runtime import remove_labelled
-    from pytest_ecstask.task import create_task
+    """The session task: the one an earlier run kept, when it can be adopted; else a new one, kept in turn.
+    A Docker or endpoint error fails the test with its message, as a start does."""
+    import docker.errors
 
-    engine = run.engine()
-    path = record_path(source, engine)
+    try:
+        return _session_task(run, source, arguments, base_dir, credentials)
+    except (EcsTaskError, docker.errors.DockerException, OSError) as exc:
+        message = f"ecstask: --ecs-reuse: {type(exc).__name__}: {exc}"
+    pytest.fail(message, pytrace=False)
+
+
+def _session_task(
+    run: Run, source: Path, arguments: Mapping[str, Any], base_dir: Path, credentials: Mapping[str, str] | None
+) -> Task:
+    from pytest_ecstask.lifecycle import lease_is_held
+
+    path = record_path(source, run.connections.engine())
     owner = replace(run.owner, reuse=str(path))
     record = _read(path)
+    if record is not None and record.get("lease") and lease_is_held(str(record["lease"])):
+        reporting.shared_note(run, "reuse: the kept task is in use by another run; this run's session task is its own")
+        return run.start_task(source, arguments, base_dir, credentials)
     if record is None:
         reporting.shared_note(run, "reuse: no task kept by an earlier run to adopt; the session task is new")
         return run.start_task(source, arguments, base_dir, credentials, owner=owner)
-    options = replace(run.task_options(arguments, credentials), endpoint_port=int(record.get("port") or 0))
-    why: str | None
+    _write(path, {**record, "lease": run.owner.lease})  # claimed before this run's first sweep can judge it
+    run.engine()
+    run.swept()
+    why = _why_not(run, source, arguments, base_dir, credentials, record, owner)
+    if isinstance(why, str):
+        from pytest_ecstask.runtime import remove_labelled
+
+        remove_labelled(run.engine().api, f"{LABEL_TASK}={record['task_id']}")
+        path.unlink(missing_ok=True)
+        kept = str(record["task_id"])[:12]
+        reporting.shared_note(run, f"reuse: replaced the task an earlier run kept ({kept}): {why}")
+        return run.start_task(source, arguments, base_dir, credentials, owner=owner)
+    task = why
+    run.open_tasks.append(task)  # before anything can fail: the run's end removes it then
+    task._runner.attach(owned=True)
+    task._register(str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
+    reporting.shared_note(run, f"reuse: adopted task {task.family}:{task.revision} {task.id}, kept by an earlier run")
+    return task
+
+
+def _why_not(
+    run: Run,
+    source: Path,
+    arguments: Mapping[str, Any],
+    base_dir: Path,
+    credentials: Mapping[str, str] | None,
+    record: Mapping[str, Any],
+    owner: Owner,
+) -> Task | str:
+    """The kept task, planned as this run would plan it, when it can be adopted; else why not."""
+    from pytest_ecstask.task import create_task
+
+    options = run.task_options(arguments, credentials)
+    kept_port = int(record.get("port") or 0)
+    if options.endpoint_port and options.endpoint_port != kept_port:
+        return f"this run asks for endpoint port {options.endpoint_port}, its containers were told {kept_port}"
     try:
         task = create_task(
             source,
-            options,
+            replace(options, endpoint_port=kept_port),
             owner=owner,
-            engine=engine,
+            engine=run.engine(),
             base_dir=base_dir,
             task_id=str(record["task_id"]),
             created=str(record["created"]),
             secret=str(record["secret"]),
         )
-        why = why_not_adopted(task, record, engine.api)
     except EcsTaskError as exc:
-        why = str(exc)
-    if why is None:
-        run.swept()
-        task._runner.attach(owned=True)
-        task._register(str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
-        run.open_tasks.append(task)
-        _write(path, {**record, "lease": run.owner.lease})
-        reporting.shared_note(
-            run, f"reuse: adopted task {task.family}:{task.revision} {task.id}, kept by an earlier run"
-        )
-        return task
-    remove_labelled(engine.api, f"{LABEL_TASK}={record['task_id']}")
-    path.unlink(missing_ok=True)
-    reporting.shared_note(run, f"reuse: replaced the task an earlier run kept ({str(record['task_id'])[:12]}): {why}")
-    return run.start_task(source, arguments, base_dir, credentials, owner=owner)
+        return str(exc)
+    return why_not_adopted(task, record, run.engine().api) or task
 
 
-def keep(run: Run, task: Task, source: Path) -> None:
-    """At the end of the run: the session task stays up, recorded for the next run to adopt."""
-    engine = task._engine
-    if task.status != "RUNNING":
-        reporting.shared_note(run, f"reuse: task {task.family}:{task.revision} is {task.status}: not kept")
+def keep(run: Run, task: Task, source: Path, kept: bool | None = None) -> None:
+    """At the end of the run: the session task stays up, recorded for the next run to adopt. ``kept``: whether
+    it is the one to keep (default: whether it was planned as such; not when another run used the kept one)."""
+    import docker.errors
+
+    path = record_path(source, task._engine)
+    if not (task.plan.options.owner.reuse if kept is None else kept):
         run.close_task(task)
         return
-    containers = [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]
-    started = {}
-    for c in containers:
-        state = engine.api.inspect_container(c.docker_name)["State"]
-        started[c.docker_name] = state.get("StartedAt") if state.get("Running") else ""
-    pull_started, pull_stopped = task._pull_times
-    record = {
-        "source": str(source.resolve()),
-        "task_id": task.id,
-        "created": task.plan.options.created,
-        "secret": task.plan.options.secret,
-        "port": task.endpoint.port if task.endpoint is not None else 0,
-        "fingerprint": fingerprint(task.plan, image_ids(engine.api, task.plan)),
-        "started": started,
-        "pull_started": pull_started,
-        "pull_stopped": pull_stopped,
-        "lease": "",
-    }
-    _write(record_path(source, engine), record)
+    if task.status != "RUNNING":
+        reporting.shared_note(run, f"reuse: task {task.family}:{task.revision} is {task.status}: not kept")
+        path.unlink(missing_ok=True)
+        run.close_task(task)
+        return
+    try:
+        _write(path, _record_of(task, source))
+    except (docker.errors.DockerException, OSError, KeyError) as exc:
+        reporting.warn(run.config, f"ecstask: --ecs-reuse: task {task.id} not kept: {type(exc).__name__}: {exc}")
+        run.close_task(task)
+        return
     from pytest_ecstask.taskstate import Role
 
     task._runner.machine.role = Role.FOLLOWER  # closing it now only stops following it
@@ -208,6 +245,30 @@ def keep(run: Run, task: Task, source: Path) -> None:
     )
 
 
+def _record_of(task: Task, source: Path) -> dict[str, Any]:
+    """What the next run needs to adopt ``task``: the images its containers run (not what their tags name
+    now: a rebuild during the run is a change), and when each running container started."""
+    api = task._engine.api
+    started, images = {}, {}
+    for c in [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]:
+        info = api.inspect_container(c.docker_name)
+        started[c.docker_name] = info["State"].get("StartedAt") if info["State"].get("Running") else ""
+        images[c.name] = str(info.get("Image", ""))
+    pull_started, pull_stopped = task._pull_times
+    return {
+        "source": str(source.resolve()),
+        "task_id": task.id,
+        "created": task.plan.options.created,
+        "secret": task.plan.options.secret,
+        "port": task.endpoint.port if task.endpoint is not None else 0,
+        "fingerprint": fingerprint(task.plan, images),
+        "started": started,
+        "pull_started": pull_started,
+        "pull_stopped": pull_stopped,
+        "lease": "",
+    }
+
+
 def _read(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text())
@@ -218,7 +279,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 def _write(path: Path, record: Mapping[str, Any]) -> None:
     """Readable by its user only: the secret the task's endpoint ids derive from is in it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as out:

@@ -207,6 +207,10 @@ class Run:
         # of the shared session task and of whatever crashed workers left.
         for task in reversed(self.open_tasks):
             self.close_task(task, finishing=True)
+        with self.lock:
+            sweeping = self._sweeping
+        if sweeping is not None:  # not to be cut short at exit
+            sweeping.settle()
         if self._watching is not None:
             self._watching.set()
         if self.is_worker or not self.session_dir.exists():

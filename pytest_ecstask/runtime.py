@@ -55,6 +55,7 @@ T = TypeVar("T")
 PULL_POLICIES = ("missing", "always", "never")
 LOG_TAIL_ON_FAILURE = 10
 CONFIRM_EVERY = 5.0  # seconds: a wait on dependencies asks Docker itself at least this often
+SIGKILL_EXIT_CODE = 137
 EXIT_TAKEN_WITHIN = 5.0  # seconds a stop from the test waits for the exit event before asking Docker
 
 
@@ -612,6 +613,13 @@ class TaskRunner:
         """Create, at its gate, a container whose links Podman refuses: each link becomes a hosts entry for
         the alias and the target's name, at the address the target has now, as Docker's link would write it.
         Called with the lock held; False when the engine refused it (the container then ends STOPPED)."""
+        sources = [self.containers[name] for name in c.plan.created_after]  # volumesFrom, created late too
+        self._changed.wait_for(lambda: all(d.docker_id or d.status == STOPPED for d in sources))
+        never = [d.name for d in sources if not d.docker_id]
+        if never:
+            why = f"CannotCreateContainerError: container {never[0]!r}, which it needs, was never created"
+            self._perform(self.machine.start_refused(c.name, why, created=False))
+            return False
         body = dict(c.plan.create_body)
         host_config = dict(body.get("HostConfig") or {})
         by_docker_name = {d.plan.docker_name: d for d in self.containers.values()}
@@ -687,6 +695,11 @@ class TaskRunner:
                     asked_docker = time.monotonic()
                 self._perform(self.machine.still_waiting(c.name, time.monotonic()))
             if c.docker_id is None and not self._create_linked(c):
+                return
+            if self.state.status in (STOPPING, STOPPED):  # the task stopped while it was being created
+                c.starting = False
+                self._perform(self.machine.gate(c.name, time.monotonic()).actions)
+                self._changed.notify_all()
                 return
         self._start_container(c)
 
@@ -942,9 +955,16 @@ class TaskRunner:
         with contextlib.suppress(docker.errors.NotFound):
             self.api.stop(c.docker_id, timeout=timeout)
         took = time.monotonic() - began
-        if timeout > 0 and took >= timeout:  # Docker waited the whole timeout, then sent SIGKILL
+        if timeout > 0 and took >= timeout and self._exit_code_now(c) == SIGKILL_EXIT_CODE:
+            # Docker waited the whole timeout, then sent SIGKILL
             self.killed_at_stop.append((c.name, took, timeout))
             self.note(c.name, f"did not exit within {timeout} s of SIGTERM: SIGKILL")
+
+    def _exit_code_now(self, c: ContainerState) -> int | None:
+        with contextlib.suppress(Exception):
+            assert c.docker_id is not None
+            return int(self.api.inspect_container(c.docker_id)["State"]["ExitCode"])
+        return None
 
     def _kill(self, c: ContainerState) -> None:
         import docker.errors

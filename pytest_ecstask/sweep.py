@@ -162,11 +162,11 @@ def sweep(
 
 def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:
     """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets)."""
-    records = directory / "reuse"
     for resource in removed:
         path = Path(resource.labels.get(LABEL_REUSE, ""))
-        if path.name and path.parent == records:
-            path.unlink(missing_ok=True)
+        if path.name and path.parent.parent == directory and path.parent.name.startswith("reuse"):
+            with contextlib.suppress(OSError):  # another user's: theirs to forget
+                path.unlink(missing_ok=True)
 
 
 def sentinels(api: docker.APIClient) -> dict[str, SentinelSeen]:

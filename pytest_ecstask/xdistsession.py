@@ -91,24 +91,51 @@ def _start_first(
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
 
     if run.settings.reuse:
-        from pytest_ecstask import reuse
-
-        task = reuse.session_task(run, path, {"wait_for": wait_for}, Path.cwd(), fixture_credentials)
-        identity = {"task_id": task.id, "created": task.plan.options.created, "secret": task.plan.options.secret}
-        record_path.write_text(json.dumps({"source": str(path), **identity}))
-        task._runner.hand_over_removal()  # the controller keeps it for the next run
-        return task, None
+        return _reuse_first(run, path, record_path, fixture_credentials, wait_for)
 
     record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339(), "secret": secrets.token_hex(16)}
     try:
         task = session_task_from(run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for)
         record_path.write_text(json.dumps(record))  # before starting: the controller removes a half start
         reporting.forward_events(run.config, task)
+        run.swept()
         task.start()
     except EcsTaskError as exc:
         record_path.write_text(json.dumps({"error": str(exc)}))
         return None, str(exc)
     # Removal is the controller's: the worker that started it may finish before the others.
+    task._runner.hand_over_removal()
+    return task, None
+
+
+def _reuse_first(
+    run: Run,
+    path: Path,
+    record_path: Path,
+    fixture_credentials: Mapping[str, str] | None,
+    wait_for: Mapping[str, Any],
+) -> tuple[Task | None, str | None]:
+    """--ecs-reuse: adopt the kept task or start one (see pytest_ecstask.reuse), recorded for the others;
+    the controller keeps it at the end."""
+    from pytest_ecstask import reuse
+
+    try:
+        task = reuse.session_task(run, path, {"wait_for": wait_for}, Path.cwd(), fixture_credentials)
+    except pytest.fail.Exception as exc:  # the others fail with the same message instead of trying again
+        record_path.write_text(json.dumps({"error": str(exc.msg)}))
+        return None, str(exc.msg)
+    options = task.plan.options
+    pull_started, pull_stopped = task._pull_times
+    record_path.write_text(
+        json.dumps(
+            {
+                "source": str(path),
+                **{"task_id": task.id, "created": options.created, "secret": options.secret},
+                **{"pull_started": pull_started, "pull_stopped": pull_stopped},
+                "kept": bool(task.plan.options.owner.reuse),
+            }
+        )
+    )
     task._runner.hand_over_removal()
     return task, None
 
@@ -167,7 +194,8 @@ def remove_session_task(run: Run) -> None:
     if run.settings.reuse:
         from pytest_ecstask import reuse
 
-        reuse.keep(run, task, Path(record["source"]))
+        task._pull_times = (str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
+        reuse.keep(run, task, Path(record["source"]), kept=bool(record.get("kept", True)))
         return
     with deferred_interrupts(reraise=False):
         task.close()

@@ -72,6 +72,16 @@ def sdk_image(docker_api: Any, relay_image: str, tmp_path_factory: pytest.TempPa
 
 
 @pytest.fixture
+def kept_tasks_lock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One at a time across xdist workers: the tests that keep tasks between runs (--ecs-keep, --ecs-reuse)
+    and the tests whose sweeps remove kept tasks (--ecs-include-kept, an orphan age of 0)."""
+    from filelock import FileLock
+
+    with FileLock(str(tmp_path_factory.getbasetemp().parent / "kept-tasks.lock")):
+        yield
+
+
+@pytest.fixture
 def write_taskdef(tmp_path: Path) -> Callable[..., Path]:
     """Writes a task definition (dict or list) to a file and returns its path."""
     counter = iter(range(1000))

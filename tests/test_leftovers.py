@@ -280,7 +280,7 @@ def test_a_live_runs_resources_are_never_swept(project: pytest.Pytester, docker_
 
 @pytest.mark.parametrize("created", ["2020-01-01T00:00:00.000Z", "now"], ids=["years-old", "brand-new"])
 def test_a_held_lease_protects_resources_of_any_age(
-    project: pytest.Pytester, docker_api: Any, image: str, tmp_path: Path, created: str
+    project: pytest.Pytester, docker_api: Any, image: str, tmp_path: Path, created: str, kept_tasks_lock: None
 ) -> None:
     from pytest_ecstask.lifecycle import Lease
 
@@ -662,7 +662,7 @@ def test_sweep_without_an_engine_says_so(project: pytest.Pytester) -> None:
 
 
 def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
-    project: pytest.Pytester, docker_api: Any
+    project: pytest.Pytester, docker_api: Any, kept_tasks_lock: None
 ) -> None:
     project.makepyfile(
         test_keep="""
@@ -690,7 +690,7 @@ def test_keep_leaves_the_task_running_and_the_sweep_alone_until_asked(
 
 
 def test_the_removal_printed_for_kept_tasks_removes_containers_network_and_volumes(
-    project: pytest.Pytester, docker_api: Any, image: str
+    project: pytest.Pytester, docker_api: Any, image: str, kept_tasks_lock: None
 ) -> None:
     with_volume = {
         "family": "kept",

@@ -212,34 +212,50 @@ def test_resources_of_a_run_with_a_sentinel_say_so() -> None:
     assert LABEL_SENTINEL not in resource_labels(Owner("s", "h", "/l"), "t", "app", "")
 
 
-def test_a_task_kept_for_reuse_stays_while_used_or_recently_used_and_goes_when_idle_or_orphaned() -> None:
+def test_a_task_kept_for_reuse_stays_while_used_or_recently_used_and_goes_when_idle() -> None:
     from pytest_ecstask.lifecycle import LABEL_REUSE
 
     labels = {
         LABEL_SESSION: "s1",
         LABEL_HOST: "here",
-        LABEL_LEASE: "/leases/s1.lease",  # the run that kept it is over
+        LABEL_TASK: "t1",
+        LABEL_LEASE: "/leases/s1.lease",
         LABEL_CREATED: "2026-01-01T01:00:00.000Z",
         LABEL_REUSE: "/leases/reuse/abc.json",
     }
     kept = Resource("container", "c1", "ecs-x", labels)
 
-    def verdict(record: Any, *, include_kept: bool = False, host: str = "here", held: bool = False) -> Any:
+    def verdict(
+        record: Any, *, include_kept: bool = False, host: str = "here", creator_alive: bool = False
+    ) -> tuple[bool, str]:
+        def read(path: str) -> Any:
+            if isinstance(record, Exception):
+                raise record
+            return record if path == "/leases/reuse/abc.json" else None
+
         [v] = classify(
             [kept],
             this_host=host,
             now=NOW,
             max_age_seconds=3600,
             include_kept=include_kept,
-            is_held=lambda lease: held if lease == "/leases/user.lease" else False,
-            reuse_record=lambda path: record if path == "/leases/reuse/abc.json" else None,
+            is_held=lambda lease: lease == "/leases/user.lease" or (lease == "/leases/s1.lease" and creator_alive),
+            reuse_record=read,
         )
         return v.remove, v.why
 
-    assert verdict((60.0, "")) == (False, "kept for reuse (--ecs-reuse), idle for 60 s")
-    assert verdict((7200.0, "/leases/user.lease"), held=True) == (False, "kept for reuse, and in use by a live run")
-    assert verdict((7200.0, "")) == (True, "kept for reuse, idle for 7200 s (more than 3600 s)")
-    assert verdict(None) == (True, "kept for reuse, but its reuse record is gone")
-    assert verdict(None, host="elsewhere") == (False, "kept for reuse by another host's runs (--ecs-reuse)")
+    assert verdict((60.0, "", "t1")) == (False, "kept for reuse (--ecs-reuse), idle for 60 s")
+    in_use = (False, "kept for reuse, and in use by a live run")
+    assert verdict((7200.0, "/leases/user.lease", "t1")) == in_use
+    assert verdict((7200.0, "/leases/user.lease", "t1"), include_kept=True) == in_use  # never under a live run
+    assert verdict((7200.0, "", "t1")) == (True, "kept for reuse, idle for 7200 s (more than 3600 s)")
+    assert verdict(PermissionError()) == (
+        False,
+        "kept for reuse; its reuse record cannot be read here (another user's run)",
+    )
+    assert verdict((60.0, "", "t1"), host="elsewhere") == (False, "kept for reuse by another host's runs (--ecs-reuse)")
+    # Not (or no longer) the recorded task: its run's lease decides, as for any resource.
+    assert verdict(None, creator_alive=True) == (False, "its run (s1) is alive")  # kept at the run's end only
+    assert verdict((60.0, "", "t2")) == (True, "its run (s1) is dead: lease /leases/s1.lease is free")  # replaced
     # --ecs-include-kept: judged as any other resource; its run's lease is free, so it goes.
-    assert verdict((60.0, ""), include_kept=True)[0] is True
+    assert verdict((60.0, "", "t1"), include_kept=True)[0] is True

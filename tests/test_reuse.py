@@ -14,9 +14,9 @@ import pytest
 
 from conftest import IMAGE, service
 from pytest_ecstask.endpointids import EndpointInfo
-from pytest_ecstask.lifecycle import LABEL_REUSE, Owner, lease_dir
+from pytest_ecstask.lifecycle import LABEL_REUSE, Owner
 from pytest_ecstask.plan import PlanOptions, build_plan
-from pytest_ecstask.reuse import fingerprint
+from pytest_ecstask.reuse import fingerprint, records_dir
 from pytest_ecstask.taskdef import parse_task_definition
 
 TEST = """
@@ -89,7 +89,9 @@ def test_the_fingerprint_is_the_same_for_another_run_and_differs_where_the_task_
 
 
 @pytest.fixture
-def project(pytester: pytest.Pytester, image: str, docker_api: Any, tmp_path: Any) -> Iterator[pytest.Pytester]:
+def project(
+    pytester: pytest.Pytester, image: str, docker_api: Any, tmp_path: Any, kept_tasks_lock: None
+) -> Iterator[pytest.Pytester]:
     pytester.makefile(".json", reused=json.dumps(taskdef(image)))
     pytester.makeini("[pytest]\necs_pull = never\necs_stop_timeout = 2\necs_taskdef = reused.json\n")
     pytester.makepyfile(test_reused=TEST)
@@ -140,12 +142,12 @@ def test_the_next_run_adopts_the_kept_task_when_nothing_changed(
     third, three = run(project, *xdist)
     assert three["task"] != one["task"] and not reuse_lines(third)
     # The sweep that removes the kept task forgets its record too (it holds the task's secret).
-    records = list((lease_dir() / "reuse").glob("*.json"))
+    records = list(records_dir().glob("*.json"))
     assert any(json.loads(p.read_text())["task_id"] == one["task"] for p in records)
     sweep = [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"]
     subprocess.run(sweep, cwd=project.path, capture_output=True, timeout=120, check=True)
     assert docker_api.containers(all=True, filters={"label": f"pytest-ecstask.task={one['task']}"}) == []
-    records = list((lease_dir() / "reuse").glob("*.json"))
+    records = list(records_dir().glob("*.json"))
     assert not any(json.loads(p.read_text())["task_id"] == one["task"] for p in records)
 
 
@@ -238,3 +240,33 @@ def test_another_runs_sweep_leaves_the_kept_task_and_include_kept_removes_it(
     )
     assert idle.returncode == 0, idle.stdout[-2000:]
     assert docker_api.containers(all=True, filters=mine) == []
+
+
+def test_a_run_while_another_uses_the_kept_task_gets_its_own_and_leaves_that_one(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    from pytest_ecstask.lifecycle import Lease, new_session_id
+
+    _, one = run(project, "--ecs-reuse")
+    [record] = [p for p in records_dir().glob("*.json") if json.loads(p.read_text())["task_id"] == one["task"]]
+    other = Lease.acquire(new_session_id())  # a live run that has adopted the kept task
+    try:
+        record.write_text(json.dumps({**json.loads(record.read_text()), "lease": str(other.path)}))
+        second, two = run(project, "--ecs-reuse")
+        assert reuse_lines(second) == [
+            "ecstask: reuse: the kept task is in use by another run; this run's session task is its own"
+        ]
+        assert two["task"] != one["task"]
+        assert len(docker_api.containers(filters={"label": f"pytest-ecstask.task={one['task']}"})) == 2
+        assert docker_api.containers(all=True, filters={"label": f"pytest-ecstask.task={two['task']}"}) == []
+        # Not even --ecs-include-kept removes a task a live run uses.
+        subprocess.run(
+            [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
+            cwd=project.path,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        assert len(docker_api.containers(filters={"label": f"pytest-ecstask.task={one['task']}"})) == 2
+    finally:
+        other.release()
