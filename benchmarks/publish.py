@@ -51,14 +51,27 @@ def render(runs: list[dict[str, Any]]) -> str:
             + f", {run.get('seconds', 0):.0f} s, load average {machine.get('loadavg_start')} at the start, "
             f"engine clean: {'yes' if run.get('engine_check', {}).get('clean') else 'NO'}"
         )
-    lines += ["", "Medians of the last run; ratio = ours / baseline, each run in its own column.", ""]
+    lines += [
+        "",
+        "Medians of the last run; ratio = ours / baseline, each run in its own column (for a row without a "
+        "baseline, each run's own value).",
+        "",
+    ]
     header = ["scenario", "ours", "baseline", *[f"ratio, run {n}" for n in range(1, len(runs) + 1)], "target"]
     header += ["met"]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     by_run = [{row["scenario"]: row for row in run["rows"]} for run in runs]
     for scenario, last in by_run[-1].items():
         rows = [seen.get(scenario) for seen in by_run]
-        ratios = ["-" if r is None or r.get("ratio") is None else f"{r['ratio']:.2f}" for r in rows]
+        # A row without a baseline (an absolute target, a count) shows each run's own value instead.
+        ratios = [
+            "-"
+            if r is None
+            else f"{r['ratio']:.2f}"
+            if r.get("ratio") is not None
+            else fmt(r.get("ours_median"), r["unit"])
+            for r in rows
+        ]
         verdicts = [r.get("met") if r is not None else None for r in rows]
         if any(v is False for v in verdicts):
             met = "NO"
