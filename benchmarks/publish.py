@@ -14,22 +14,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # support, also when loaded by path (tests/test_docs.py)
+from support import ROOT, fmt
+
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 DOCS = ROOT / "docs" / "performance.md"
 BEGIN = "<!-- results: written by benchmarks/publish.py; do not edit by hand -->"
 END = "<!-- /results -->"
 VERDICT = {True: "yes", False: "NO", None: "-"}
-
-
-def fmt(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if unit == "s":
-        return f"{value:.3f} s"
-    if unit == "ms":
-        return f"{value:.1f} ms"
-    return f"{value:g}"
 
 
 def render(runs: list[dict[str, Any]]) -> str:

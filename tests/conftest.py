@@ -133,7 +133,9 @@ def default_network(api: Any) -> str:
 
 @functools.lru_cache(maxsize=8)
 def is_podman(api: Any) -> bool:
-    return any("podman" in str(c.get("Name", "")).lower() for c in api.version().get("Components") or [])
+    from pytest_ecstask.runtime import describe_engine
+
+    return describe_engine(api.version(), "").startswith("Podman")
 
 
 def health_output(container: Any) -> str:

@@ -684,3 +684,21 @@ def test_containers_on_the_default_bridge_reach_metadata_and_credentials(run: Ru
     url, headers = credentials_request(env)
     assert get(app, url, headers) == {"RoleArn": ROLE, **STATIC}
     assert get(t.containers["side"], url, headers) == {"RoleArn": ROLE, **STATIC}  # from its own address
+
+
+def test_a_server_that_does_not_take_the_registration_is_named_in_the_error() -> None:
+    import socket
+    from types import SimpleNamespace
+
+    from pytest_ecstask.endpoints import EndpointUnavailable, register
+
+    with socket.socket() as probe:  # a port nothing listens on any more
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    info = EndpointInfo(41999, "t" * 32, 1, mode="relay", control_host="127.0.0.1", control_port=port)
+    with pytest.raises(EndpointUnavailable) as raised:
+        register(info, SimpleNamespace(to_dict=dict))  # type: ignore[arg-type]  # what is sent does not matter
+    assert str(raised.value).startswith(
+        "the endpoint server at 169.254.170.2:41999 did not take the task's registration (ConnectionRefusedError"
+    )
+    assert "endpoint.log" in str(raised.value)

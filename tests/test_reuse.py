@@ -97,12 +97,13 @@ def project(
     pytester.makepyfile(test_reused=TEST)
     yield pytester
     # Whatever the test left kept: no task of ours may stay on the engine.
-    subprocess.run(
-        [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
-        cwd=pytester.path,
-        capture_output=True,
-        timeout=120,
-    )
+    sweep(pytester, "--ecs-include-kept")
+
+
+def sweep(project: pytest.Pytester, *args: str) -> subprocess.CompletedProcess[str]:
+    """``pytest --ecs-sweep-orphans`` in the project, as a CI cleanup step runs it."""
+    command = [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", *args]
+    return subprocess.run(command, cwd=project.path, capture_output=True, text=True, timeout=120)
 
 
 def run(project: pytest.Pytester, *args: str) -> tuple[subprocess.CompletedProcess[str], dict[str, str]]:
@@ -144,8 +145,7 @@ def test_the_next_run_adopts_the_kept_task_when_nothing_changed(
     # The sweep that removes the kept task forgets its record too (it holds the task's secret).
     records = list(records_dir().glob("*.json"))
     assert any(json.loads(p.read_text())["task_id"] == one["task"] for p in records)
-    sweep = [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"]
-    subprocess.run(sweep, cwd=project.path, capture_output=True, timeout=120, check=True)
+    assert sweep(project, "--ecs-include-kept").returncode == 0
     assert docker_api.containers(all=True, filters={"label": f"pytest-ecstask.task={one['task']}"}) == []
     records = list(records_dir().glob("*.json"))
     assert not any(json.loads(p.read_text())["task_id"] == one["task"] for p in records)
@@ -205,12 +205,7 @@ def test_the_kept_task_is_replaced_when_its_image_changed(
             and two["task"] != one["task"]
         )
     finally:
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
-            cwd=project.path,
-            capture_output=True,
-            timeout=120,
-        )
+        sweep(project, "--ecs-include-kept")
         docker_api.remove_image(other, force=True)
 
 
@@ -219,25 +214,13 @@ def test_another_runs_sweep_leaves_the_kept_task_and_include_kept_removes_it(
 ) -> None:
     _, one = run(project, "--ecs-reuse")
     mine = {"label": f"pytest-ecstask.task={one['task']}"}
-    swept = subprocess.run(
-        [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-json"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    swept = sweep(project, "--ecs-json")
     report = json.loads(swept.stdout)
     assert not [r for r in report["removed"] if r["task"] == one["task"]]
     assert {r["name"] for r in report["left"] if r["task"] == one["task"] and "kept for reuse" in r["why"]}
     assert len(docker_api.containers(filters=mine)) == 2
     # Idle for longer than the orphan age: a sweep takes it.
-    idle = subprocess.run(
-        [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-orphan-age=0"],
-        cwd=project.path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    idle = sweep(project, "--ecs-orphan-age=0")
     assert idle.returncode == 0, idle.stdout[-2000:]
     assert docker_api.containers(all=True, filters=mine) == []
 
@@ -260,13 +243,19 @@ def test_a_run_while_another_uses_the_kept_task_gets_its_own_and_leaves_that_one
         assert len(docker_api.containers(filters={"label": f"pytest-ecstask.task={one['task']}"})) == 2
         assert docker_api.containers(all=True, filters={"label": f"pytest-ecstask.task={two['task']}"}) == []
         # Not even --ecs-include-kept removes a task a live run uses.
-        subprocess.run(
-            [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
-            cwd=project.path,
-            capture_output=True,
-            timeout=120,
-            check=True,
-        )
+        assert sweep(project, "--ecs-include-kept").returncode == 0
         assert len(docker_api.containers(filters={"label": f"pytest-ecstask.task={one['task']}"})) == 2
     finally:
         other.release()
+
+
+def test_reuse_without_an_engine_fails_the_test_with_the_reason_not_a_traceback(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    pytester.makefile(".json", reused=json.dumps(taskdef(IMAGE)))
+    pytester.makepyfile(test_reused="def test_x(ecs_task):\n    pass\n")
+    result = pytester.runpytest_subprocess("--ecs-taskdef=reused.json", "--ecs-reuse", "-p", "no:cacheprovider")
+    result.assert_outcomes(errors=1)
+    result.stdout.fnmatch_lines(["*ecstask: --ecs-reuse: DockerUnavailable: No Docker engine answered*"])
+    assert "Traceback" not in result.stdout.str()
