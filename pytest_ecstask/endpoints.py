@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from pytest_ecstask.dockerstate import docker_time
 
@@ -71,8 +71,10 @@ CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
 RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
 LEASE_POLL_SECONDS = 0.5
+KEPT_CHECK_SECONDS = 5.0  # how often a server whose runs are over checks that the tasks kept for reuse are up
 SHUTDOWN_POLL_SECONDS = 0.05  # how soon the server notices a shutdown asked (the run waits for it to go)
 TOKEN_VARIABLE = "PYTEST_ECSTASK_ENDPOINT_TOKEN"  # the control token, for a server given its socket
+HANDOFF_WAIT_SECONDS = 5.0  # how long an unknown id waits for a registration handed over on stdin
 LISTEN_BACKLOG = 128
 
 # The paths below a container's metadata URI, and what the agent's handlers answer for an id they do not
@@ -120,6 +122,29 @@ class Registry:
         self.by_metadata_id: dict[str, tuple[str, str]] = {}  # id -> (task id, container name)
         self.by_credentials_id: dict[str, str] = {}
         self.on_change: Callable[[], None] = lambda: None  # the relay link tells the relay the ids served
+        # Set once the registrations handed over on the server's stdin are all in (see ``take_handoff``).
+        self.handed_over = threading.Event()
+        self.handed_over.set()
+
+    def take_handoff(self, stream: IO[bytes]) -> None:
+        """Registrations the run's process writes on the server's stdin, one JSON line each, before it
+        starts the task's containers (the server may still be starting); it closes the stream after the
+        first. An id not known yet waits for them: what a container asks is registered before it started."""
+        self.handed_over.clear()
+
+        def read() -> None:
+            try:
+                for line in stream:
+                    with contextlib.suppress(ValueError, KeyError, TypeError):
+                        self.add(TaskRecord.from_dict(json.loads(line)))
+            finally:
+                self.handed_over.set()
+
+        threading.Thread(target=read, name="ecstask-handoff", daemon=True).start()
+
+    def _awaiting_handoff(self) -> bool:
+        """Whether a registration on its way could be the one asked for: then it is waited for, once."""
+        return not self.handed_over.is_set() and self.handed_over.wait(HANDOFF_WAIT_SECONDS)
 
     def ids(self) -> list[str]:
         """Every id a container may present: what the relay routes to this run."""
@@ -156,11 +181,16 @@ class Registry:
         with self.lock:
             task_id, name = self.by_metadata_id.get(mid, ("", ""))
             record = self.tasks.get(task_id)
+        if record is None and self._awaiting_handoff():
+            return self.task_of_container(mid)
         return None if record is None else (record, record.container(name))
 
     def task_of_credentials(self, cid: str) -> TaskRecord | None:
         with self.lock:
-            return self.tasks.get(self.by_credentials_id.get(cid, ""))
+            record = self.tasks.get(self.by_credentials_id.get(cid, ""))
+        if record is None and self._awaiting_handoff():
+            return self.task_of_credentials(cid)
+        return record
 
     def restarted(self, task_id: str, container: str, count: int, first_started_at: str | None) -> bool:
         """A restartPolicy restarted ``container``: the plugin process says so, Docker counts none of it."""
@@ -310,6 +340,74 @@ class EndpointServer(ThreadingHTTPServer):
         self.anchor_image: str | None = None  # Podman: the image of the endpoint network's anchor
         self.health_lock = threading.Lock()
         self.health_seen: dict[str, Mapping[str, Any]] = {}  # the Health last answered, by Docker id
+        self.announce: Path | None = None  # the announcement of the run that started it
+        # The runs it serves, by their leases (the one that started it, and those that adopted a task it
+        # kept); and the tasks kept for a later run (--ecs-reuse): it serves them past the end of its runs.
+        self.leases: list[str] = []
+        self.kept: set[str] = set()
+        self._kept_checked = 0.0
+
+    def keep(self, task_id: str) -> bool:
+        """``task_id`` stays served after the run ends, until a later run adopts it or it is gone."""
+        with self.registry.lock:
+            if task_id not in self.registry.tasks:
+                return False
+            self.kept.add(task_id)
+        return True
+
+    def adopt(self, task_id: str, lease: str) -> bool:
+        """A later run took up a task kept here: served while that run lives, and after it while kept (the
+        run removes the task, and tells so, when it does not keep it again)."""
+        with self.registry.lock:
+            if task_id not in self.registry.tasks:
+                return False
+            self.leases.append(lease)
+        return True
+
+    def forget(self, task_id: str) -> None:
+        with self.registry.lock:
+            self.kept.discard(task_id)
+        self.registry.remove(task_id)
+
+    def run_over(self) -> None:
+        """Its run asks it to stop: it does, unless it keeps a task for a later run; then only the run's
+        announcement goes (the run waits for that), and with the run's lease let go, its other tasks."""
+        with self.registry.lock:
+            keeping = bool(self.kept)
+        if not keeping:
+            threading.Thread(target=self.shutdown, daemon=True).start()
+        elif self.announce is not None:
+            with contextlib.suppress(OSError):
+                self.announce.unlink()
+
+    def needed(self) -> bool:
+        """Whether to serve on: a run it serves lives, or a task kept for a later run is still up."""
+        from pytest_ecstask.lifecycle import lease_is_held
+
+        if any(lease_is_held(lease) for lease in list(self.leases)):
+            return True
+        with self.registry.lock:
+            kept = set(self.kept)
+        for task_id in set(self.registry.tasks) - kept:  # its runs are over
+            self.registry.remove(task_id)
+        if kept and time.monotonic() - self._kept_checked >= KEPT_CHECK_SECONDS:
+            self._kept_checked = time.monotonic()
+            for task_id in kept - self._running(kept):
+                self.forget(task_id)
+            with self.registry.lock:
+                kept = set(self.kept)
+        return bool(kept)
+
+    def _running(self, task_ids: Iterable[str]) -> set[str]:
+        """Which of the kept tasks have a running container; none when Docker cannot tell: a later run
+        then starts a server of its own (its containers were told the port, which it asks for again)."""
+        from pytest_ecstask.lifecycle import LABEL_TASK
+
+        try:
+            found = self.docker.api.containers(filters={"label": LABEL_TASK})
+        except Exception:
+            return set()
+        return {str((c.get("Labels") or {}).get(LABEL_TASK)) for c in found} & set(task_ids)
 
     def answered(self, containers: Iterable[Mapping[str, Any]]) -> None:
         """Keep the Health each container was answered with: like the agent's, it changes with its status."""
@@ -430,7 +528,13 @@ class Handler(BaseHTTPRequestHandler):
             self.restarted(self.path.split("/")[-2], str(body.get("container")), int(body.get("restart_count", 0)))
         elif self.path == f"{CONTROL}/shutdown":
             self.send_json(200, {"ok": True})
-            threading.Thread(target=self.server.shutdown, daemon=True).start()
+            self.server.run_over()
+        elif self.path == f"{CONTROL}/keep":
+            done = self.server.keep(str(body.get("task_id")))
+            self.send_json(200 if done else 404, {"ok": done})
+        elif self.path == f"{CONTROL}/adopt":
+            done = self.server.adopt(str(body.get("task_id")), str(body.get("lease")))
+            self.send_json(200 if done else 404, {"ok": done})
         else:
             self.send_json(404, "404 page not found")
 
@@ -454,7 +558,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(403, "forbidden")
             return
         if self.path.startswith(f"{CONTROL}/tasks/"):
-            self.server.registry.remove(self.path.rsplit("/", 1)[1])
+            self.server.forget(self.path.rsplit("/", 1)[1])
             self.send_json(200, {"ok": True})
         else:
             self.send_json(404, "404 page not found")
@@ -590,6 +694,7 @@ def serve(
     log = _logger(session_dir / "endpoint.log")
     if listening is not None:  # serving at once; Docker is connected meanwhile
         server = EndpointServer((ENDPOINT_IP, 0), None, token, listening)
+        server.registry.take_handoff(sys.stdin.buffer)
 
         def connect() -> docker.APIClient:
             from pytest_ecstask.runtime import Engine
@@ -647,12 +752,14 @@ def _serve_until_released(
     network_lock: Any,
     log: Callable[[str], None],
 ) -> int:
-    from pytest_ecstask.lifecycle import lease_dir, lease_is_held
+    from pytest_ecstask.lifecycle import lease_dir
 
     announce = session_dir / "endpoint.json"
+    server.announce = announce
+    server.leases.append(lease_path)
 
     def watch_lease() -> None:
-        while lease_is_held(lease_path):
+        while server.needed():
             time.sleep(LEASE_POLL_SECONDS)
         server.shutdown()
 
@@ -848,6 +955,7 @@ def _spawn_server(
     extra: Iterable[str] = (),
     pass_fds: tuple[int, ...] = (),
     env: Mapping[str, str] | None = None,
+    handoff: bool = False,
 ) -> subprocess.Popen[bytes]:
     with open(session_dir / "endpoint.log", "ab") as log:
         return subprocess.Popen(
@@ -855,7 +963,7 @@ def _spawn_server(
                 *(sys.executable, "-m", "pytest_ecstask.endpoints", "--session-dir", str(session_dir)),
                 *("--lease", lease_path, "--session", session_id, "--port", str(port), *extra),
             ],
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if handoff else subprocess.DEVNULL,
             stdout=log,
             stderr=log,
             start_new_session=True,
@@ -894,11 +1002,46 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
         with sock:
             listening = ("--listen-fd", str(sock.fileno()))
             env = {TOKEN_VARIABLE: token}
-            process = _spawn_server(session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env)
+            process = _spawn_server(
+                session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env, handoff=True
+            )
             data = {"port": sock.getsockname()[1], "port_refused": refused, "mode": "local"}
         data.update(token=token, pid=process.pid)
+        if process.stdin is not None:
+            with _handoffs_lock:
+                _handoffs[process.pid] = process.stdin
         _announce(announce, data)
     return _info(data)
+
+
+# The stdin of each server this process started on a socket it bound: the first task registers there, so
+# it needs not wait for the server process to start. Closed after that one, or at the run's end.
+_handoffs: dict[int, IO[bytes]] = {}
+_handoffs_lock = threading.Lock()
+
+
+def _hand_over(info: EndpointInfo, record: TaskRecord) -> bool:
+    """Register on the server's stdin, when this process started it and nothing was registered yet."""
+    with _handoffs_lock:
+        stream = _handoffs.pop(info.pid, None)
+    if stream is None:
+        return False
+    try:
+        with stream:
+            stream.write(json.dumps(record.to_dict()).encode() + b"\n")
+    except OSError:  # the server is gone: the request that follows says so
+        return False
+    return True
+
+
+def close_handoffs() -> None:
+    """At the run's end: servers it started and never registered a task with stop waiting for one."""
+    with _handoffs_lock:
+        streams = list(_handoffs.values())
+        _handoffs.clear()
+    for stream in streams:
+        with contextlib.suppress(OSError):
+            stream.close()
 
 
 def _unavailable(announced: Mapping[str, Any]) -> EndpointUnavailable:
@@ -950,6 +1093,14 @@ def _answers(info: EndpointInfo) -> bool:
         return False
 
 
+def _exited(pid: int) -> bool:
+    """Whether ``pid`` has exited and waits to be reaped (a server started by this very process)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -977,7 +1128,10 @@ def fetch_credentials(info: EndpointInfo, secret: str) -> dict[str, str] | None:
 
 def register(info: EndpointInfo, record: TaskRecord) -> None:
     """Tell the server of a task. Its process may still be starting (the socket was bound for it): the
-    registration waits in the socket's backlog until it serves, STARTUP_TIMEOUT at most."""
+    registration waits in the socket's backlog until it serves, STARTUP_TIMEOUT at most. The first task of
+    the process that started the server is handed over on its stdin instead, without waiting."""
+    if _hand_over(info, record):
+        return
     try:
         _request(info, "POST", f"{CONTROL}/tasks", record.to_dict(), timeout=STARTUP_TIMEOUT)
     except OSError as exc:
@@ -998,6 +1152,55 @@ def unregister(info: EndpointInfo, task_id: str) -> None:
     # When the server is gone already there is nothing to unregister from.
     with contextlib.suppress(OSError, EndpointUnavailable):
         _request(info, "DELETE", f"{CONTROL}/tasks/{task_id}")
+
+
+def keep_served(info: EndpointInfo, task_id: str) -> bool:
+    """Ask the server to serve ``task_id`` past the end of its run (--ecs-reuse); False when it cannot (a
+    relay's server ends with its run: the next run serves the task on the port its containers were told)."""
+    if info.mode != "local":
+        return False
+    try:
+        _request(info, "POST", f"{CONTROL}/keep", {"task_id": task_id}, timeout=2.0)
+    except (OSError, EndpointUnavailable):
+        return False
+    return True
+
+
+def adopt_served(info: EndpointInfo, task_id: str, lease: str) -> bool:
+    """Take up a task a server kept serving: it now serves while the run holding ``lease`` lives, too."""
+    try:
+        _request(info, "POST", f"{CONTROL}/adopt", {"task_id": task_id, "lease": lease}, timeout=2.0)
+    except (OSError, EndpointUnavailable):
+        return False
+    return True
+
+
+def release_kept(info: EndpointInfo, task_id: str) -> None:
+    """The task a server kept serving is gone (replaced, or swept): the server stops, unless a run uses it,
+    and is waited for (it removes the endpoint network as it goes, when no other server needs it)."""
+    unregister(info, task_id)
+    try:
+        _request(info, "POST", f"{CONTROL}/shutdown", {}, timeout=2.0)
+    except (OSError, EndpointUnavailable):
+        return
+    deadline = time.monotonic() + 10
+    while _alive(info.pid) and not _exited(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def info_record(info: EndpointInfo) -> dict[str, Any]:
+    """``info`` as data for a file of the run's (``info_from_record`` reads it back)."""
+    return {
+        **{"port": info.port, "token": info.control_token, "pid": info.pid, "mode": info.mode},
+        **{"port_refused": info.port_refused, "control_host": info.control_host, "control_port": info.control_port},
+    }
+
+
+def info_from_record(data: Mapping[str, Any] | None) -> EndpointInfo | None:
+    try:
+        return None if not data else _info(data)
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 def served(session_dir: Path) -> str:

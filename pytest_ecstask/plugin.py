@@ -72,6 +72,8 @@ def pytest_configure(config: pytest.Config) -> None:
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     run = Run.begin(config, resolved)
+    if resolved.reuse and resolved.taskdef is not None:
+        run.connect_in_background()  # the kept task is looked at as soon as the first test asks for it
     config.stash[run_key] = run
     config.stash[session_id_key] = run.session_id
     if config.pluginmanager.hasplugin("xdist"):

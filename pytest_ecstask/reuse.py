@@ -8,6 +8,11 @@ The next run plans the task with that identity and the same port, and adopts the
 fingerprint is the same and every container is as it was left (none gone, exited or restarted); otherwise
 it removes them and starts the task afresh. The terminal summary says which, and why.
 
+The run's endpoint server keeps serving the kept task after the run (a local server; one behind the relay
+ends with its run), so its containers' metadata and credentials endpoints keep answering between runs, and
+the next run takes the server up with the task; the record says where it is. Should it be gone, the next
+run serves the task from its own server, on the port the containers were told.
+
 The containers carry ``pytest-ecstask.reuse`` (the record's path): the sweep leaves them alone while a run
 uses them or one used them within the orphan age, and removes them once idle longer or when the record is
 gone; ``--ecs-sweep-orphans --ecs-include-kept`` removes them at once.
@@ -15,9 +20,11 @@ gone; ``--ecs-sweep-orphans --ecs-include-kept`` removes them at once.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -43,9 +50,10 @@ from pytest_ecstask.lifecycle import (
 if TYPE_CHECKING:
     import docker
 
-    from pytest_ecstask.plan import TaskPlan
+    from pytest_ecstask.endpointids import EndpointInfo
+    from pytest_ecstask.plan import ContainerPlan, TaskPlan
     from pytest_ecstask.run import Run
-    from pytest_ecstask.runtime import Engine
+    from pytest_ecstask.runtime import Engine, Inspected
     from pytest_ecstask.task import Task
 
 # Labels that name the run, not the task: a run that adopts the task gives other values to them.
@@ -88,22 +96,28 @@ def image_ids(api: docker.APIClient, plan: TaskPlan) -> dict[str, str]:
     import docker.errors
 
     ids: dict[str, str] = {}
-    for c in [*plan.containers, *([plan.pause] if plan.pause is not None else [])]:
-        image = str(c.create_body.get("Image", ""))
+    for image in {str(c.create_body.get("Image", "")) for c in _with_pause(plan)}:
         try:
-            ids[c.name] = str(api.inspect_image(image)["Id"])
+            ids[image] = str(api.inspect_image(image)["Id"])
         except docker.errors.NotFound:
-            ids[c.name] = ""
-    return ids
+            ids[image] = ""
+    return {c.name: ids[str(c.create_body.get("Image", ""))] for c in _with_pause(plan)}
 
 
-def why_not_adopted(task: Task, record: Mapping[str, Any], api: docker.APIClient) -> str | None:
-    """None when the kept task can be adopted as it is; else why not, as the summary says it."""
+def _with_pause(plan: TaskPlan) -> list[ContainerPlan]:
+    return [*plan.containers, *([plan.pause] if plan.pause is not None else [])]
+
+
+def why_not_adopted(
+    task: Task, record: Mapping[str, Any], api: docker.APIClient, inspected: Mapping[str, Mapping[str, Any] | None]
+) -> str | None:
+    """None when the kept task can be adopted as it is; else why not, as the summary says it. ``inspected``:
+    its containers' inspect data, by their Docker names (None: gone)."""
     port = task.endpoint.port if task.endpoint is not None else 0
     if port != int(record.get("port") or 0):
         return f"its containers were told endpoint port {record.get('port')}, and this run's server is on {port}"
     changed = _plan_changed(dict(record.get("fingerprint") or {}), fingerprint(task.plan, image_ids(api, task.plan)))
-    return changed or _containers_changed(task, dict(record.get("started") or {}), api)
+    return changed or _containers_changed(task, dict(record.get("started") or {}), inspected)
 
 
 def _plan_changed(then: Mapping[str, str], now: Mapping[str, str]) -> str | None:
@@ -116,15 +130,15 @@ def _plan_changed(then: Mapping[str, str], now: Mapping[str, str]) -> str | None
     return None
 
 
-def _containers_changed(task: Task, started: Mapping[str, str], api: docker.APIClient) -> str | None:
+def _containers_changed(
+    task: Task, started: Mapping[str, str], inspected: Mapping[str, Mapping[str, Any] | None]
+) -> str | None:
     """Why the kept containers are not as they were left: gone, exited, or started again since."""
-    import docker.errors
-
-    for c in [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]:
-        try:
-            state = api.inspect_container(c.docker_name)["State"]
-        except docker.errors.NotFound:
+    for c in _with_pause(task.plan):
+        info = inspected.get(c.docker_name)
+        if info is None:
             return f"container {c.name!r} is gone"
+        state = info["State"]
         if started.get(c.docker_name) and not state.get("Running"):
             return f"container {c.name!r} exited (code {state.get('ExitCode')})"
         if started.get(c.docker_name) and state.get("StartedAt") != started[c.docker_name]:
@@ -161,23 +175,47 @@ def _session_task(
         reporting.shared_note(run, "reuse: no task kept by an earlier run to adopt; the session task is new")
         return run.start_task(source, arguments, base_dir, credentials, owner=owner)
     _write(path, {**record, "lease": run.owner.lease})  # claimed before this run's first sweep can judge it
+    # Nothing is created when the task is adopted: the first-use sweep goes on meanwhile (it leaves a kept
+    # task its record says is in use alone); a task started afresh waits for it.
     run.engine()
-    run.swept()
-    why = _why_not(run, source, arguments, base_dir, credentials, record, owner)
+    server = _kept_server(record, run.owner.lease)
+    why = _why_not(run, source, arguments, base_dir, credentials, record, owner, server)
     if isinstance(why, str):
+        from pytest_ecstask.endpoints import release_kept
         from pytest_ecstask.runtime import remove_labelled
 
         remove_labelled(run.engine().api, f"{LABEL_TASK}={record['task_id']}")
+        if server is not None:
+            release_kept(server, str(record["task_id"]))
         path.unlink(missing_ok=True)
         kept = str(record["task_id"])[:12]
         reporting.shared_note(run, f"reuse: replaced the task an earlier run kept ({kept}): {why}")
         return run.start_task(source, arguments, base_dir, credentials, owner=owner)
-    task = why
+    task, inspected = why
     run.open_tasks.append(task)  # before anything can fail: the run's end removes it then
-    task._runner.attach(owned=True)
-    task._register(str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
+    task._runner.attach(owned=True, inspected=inspected)
+    pulls = (str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
+    if server is None:
+        task._register(*pulls)
+    else:  # its server answers for it still: this run's credentials replace the earlier ones meanwhile
+        threading.Thread(target=_refresh, args=(task, pulls), name="ecstask-reregister", daemon=True).start()
     reporting.shared_note(run, f"reuse: adopted task {task.family}:{task.revision} {task.id}, kept by an earlier run")
     return task
+
+
+def _refresh(task: Task, pulls: tuple[str, str]) -> None:
+    with contextlib.suppress(EcsTaskError):  # the earlier registration still stands
+        task._register(*pulls)
+
+
+def _kept_server(record: Mapping[str, Any], lease: str) -> EndpointInfo | None:
+    """The server that kept serving the task since its run, taken up by this run; None when there is none."""
+    from pytest_ecstask.endpoints import adopt_served, info_from_record
+
+    server = info_from_record(record.get("server"))
+    if server is None or not adopt_served(server, str(record["task_id"]), lease):
+        return None
+    return server
 
 
 def _why_not(
@@ -188,8 +226,11 @@ def _why_not(
     credentials: Mapping[str, str] | None,
     record: Mapping[str, Any],
     owner: Owner,
-) -> Task | str:
-    """The kept task, planned as this run would plan it, when it can be adopted; else why not."""
+    server: EndpointInfo | None,
+) -> tuple[Task, Inspected] | str:
+    """The kept task, planned as this run would plan it, with its containers' inspect data, when it can be
+    adopted; else why not. ``server``: the one that kept serving it, else the run's own serves it."""
+    from pytest_ecstask.runtime import inspect_containers
     from pytest_ecstask.task import create_task
 
     options = run.task_options(arguments, credentials)
@@ -206,16 +247,21 @@ def _why_not(
             task_id=str(record["task_id"]),
             created=str(record["created"]),
             secret=str(record["secret"]),
+            served_by=server,
         )
     except EcsTaskError as exc:
         return str(exc)
-    return why_not_adopted(task, record, run.engine().api) or task
+    api = run.engine().api
+    inspected = inspect_containers(api, [c.docker_name for c in _with_pause(task.plan)])
+    return why_not_adopted(task, record, api, inspected) or (task, inspected)
 
 
 def keep(run: Run, task: Task, source: Path, kept: bool | None = None) -> None:
     """At the end of the run: the session task stays up, recorded for the next run to adopt. ``kept``: whether
     it is the one to keep (default: whether it was planned as such; not when another run used the kept one)."""
     import docker.errors
+
+    from pytest_ecstask.endpoints import info_record, keep_served
 
     path = record_path(source, task._engine)
     if not (task.plan.options.owner.reuse if kept is None else kept):
@@ -227,7 +273,9 @@ def keep(run: Run, task: Task, source: Path, kept: bool | None = None) -> None:
         run.close_task(task)
         return
     try:
-        _write(path, _record_of(task, source))
+        record = _record_of(task, source)
+        served = task.endpoint is not None and keep_served(task.endpoint, task.id)
+        _write(path, {**record, "server": info_record(task.endpoint) if served and task.endpoint else None})
     except (docker.errors.DockerException, OSError, KeyError) as exc:
         reporting.warn(run.config, f"ecstask: --ecs-reuse: task {task.id} not kept: {type(exc).__name__}: {exc}")
         run.close_task(task)
@@ -248,10 +296,12 @@ def keep(run: Run, task: Task, source: Path, kept: bool | None = None) -> None:
 def _record_of(task: Task, source: Path) -> dict[str, Any]:
     """What the next run needs to adopt ``task``: the images its containers run (not what their tags name
     now: a rebuild during the run is a change), and when each running container started."""
-    api = task._engine.api
+    from pytest_ecstask.runtime import inspect_containers
+
+    inspected = inspect_containers(task._engine.api, [c.docker_name for c in _with_pause(task.plan)])
     started, images = {}, {}
-    for c in [*task.plan.containers, *([task.plan.pause] if task.plan.pause is not None else [])]:
-        info = api.inspect_container(c.docker_name)
+    for c in _with_pause(task.plan):
+        info = inspected[c.docker_name] or {"State": {}}  # gone: the next run replaces the task
         started[c.docker_name] = info["State"].get("StartedAt") if info["State"].get("Running") else ""
         images[c.name] = str(info.get("Image", ""))
     pull_started, pull_stopped = task._pull_times

@@ -89,6 +89,17 @@ class Run:
                 use_connections(self.session_id, self._connections)
             return self._connections
 
+    def connect_in_background(self) -> None:
+        """Open the engine connection alongside collection, for a run sure to need it (its session task kept
+        for reuse); a failure is left for the first use to report."""
+        connections = self.connections
+
+        def connect() -> None:
+            with contextlib.suppress(Exception):
+                connections.engine()
+
+        threading.Thread(target=connect, name="ecstask-connect", daemon=True).start()
+
     def engine(self) -> Engine:
         """The Docker engine; on the run's first use, a sweep of dead runs' leftovers begins alongside (its
         end is awaited before a task starts: ``swept``)."""
@@ -213,7 +224,12 @@ class Run:
             sweeping.settle()
         if self._watching is not None:
             self._watching.set()
-        if self.is_worker or not self.session_dir.exists():
+        if not self.session_dir.exists():  # Docker was never used
+            return
+        from pytest_ecstask.endpoints import close_handoffs
+
+        close_handoffs()
+        if self.is_worker:
             return
         from pytest_ecstask.endpoints import served, stop_server
         from pytest_ecstask.xdistsession import remove_session_task

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import docker
 
 T = TypeVar("T")
+Inspected = Mapping[str, Mapping[str, Any] | None]  # inspect data by container name; None: gone
 
 PULL_POLICIES = ("missing", "always", "never")
 LOG_TAIL_ON_FAILURE = 10
@@ -420,8 +421,9 @@ class TaskRunner:
             hint = self._health_hint(c) or self._last_logs_hint(c)
         raise EcsTaskError(f"container {name!r}: {why}{hint}")
 
-    def attach(self, *, owned: bool) -> None:
-        """Take up a task another process of this run started (xdist workers share one session task).
+    def attach(self, *, owned: bool, inspected: Inspected | None = None) -> None:
+        """Take up a task another process of this run started (xdist workers share one session task), or
+        one an earlier run kept (``inspected``: its containers' inspect data, by Docker name, just read).
 
         State comes from Docker, then follows its events. An ``owned`` task is stopped and removed by this
         runner's ``remove()``; otherwise removal only stops following it.
@@ -429,7 +431,7 @@ class TaskRunner:
         self._started = True
         self.machine.role = Role.OWNER if owned else Role.FOLLOWER
         self._watch_events()
-        for docker_id, c, info in self._inspect_task_containers():
+        for docker_id, c, info in self._inspect_task_containers(inspected):
             seen = observed_status(info["State"], has_health_check=c.plan.has_health_check)
             with self._changed:
                 self._by_id[docker_id] = c
@@ -442,13 +444,19 @@ class TaskRunner:
         self._set_task_status(self.machine.adopted_status())
         self._drive_health_checks()  # an xdist worker that takes up the session task keeps its health going
 
-    def _inspect_task_containers(self) -> list[tuple[str, ContainerState, Mapping[str, Any]]]:
+    def _inspect_task_containers(
+        self, inspected: Inspected | None = None
+    ) -> list[tuple[str, ContainerState, Mapping[str, Any]]]:
         """The task's containers on the engine, by the names the plan gave them, with their inspect data."""
         import docker.errors
 
         by_name = {c.plan.docker_name: c for c in self.containers.values()}
         if self.pause is not None:
             by_name[self.pause.plan.docker_name] = self.pause
+        if inspected is not None:
+            return [
+                (str(info["Id"]), by_name[name], info) for name, info in inspected.items() if info and name in by_name
+            ]
         found = []
         for listed in self.api.containers(all=True, filters={"label": f"{LABEL_TASK}={self.plan.task_id}"}):
             c = by_name.get((listed.get("Names") or ["/"])[0].lstrip("/"))
@@ -1134,6 +1142,22 @@ def _parallel(fn: Callable[[T], Any], items: Sequence[T], workers: int | None = 
     errors = [f.exception() for f in futures if f.exception() is not None]
     if errors:
         raise errors[0]  # type: ignore[misc]
+
+
+def inspect_containers(api: docker.APIClient, names: Sequence[str]) -> Inspected:
+    """Each container's inspect data by name, asked concurrently; None for one that is gone."""
+    import docker.errors
+
+    found: dict[str, Mapping[str, Any] | None] = {}
+
+    def inspect(name: str) -> None:
+        try:
+            found[name] = dict(api.inspect_container(name))
+        except docker.errors.NotFound:
+            found[name] = None
+
+    _parallel(inspect, names)
+    return found
 
 
 def list_resources(api: docker.APIClient, label: str = LABEL_SESSION) -> list[Resource]:

@@ -161,12 +161,18 @@ def sweep(
 
 
 def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:
-    """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets)."""
-    for resource in removed:
-        path = Path(resource.labels.get(LABEL_REUSE, ""))
+    """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets);
+    the server that kept serving such a task stops."""
+    from pytest_ecstask.endpoints import info_from_record, release_kept
+
+    for path in {Path(r.labels.get(LABEL_REUSE, "")) for r in removed}:
         if path.name and path.parent.parent == directory and path.parent.name.startswith("reuse"):
-            with contextlib.suppress(OSError):  # another user's: theirs to forget
+            with contextlib.suppress(OSError, ValueError):  # another user's: theirs to forget
+                record = json.loads(path.read_text())
                 path.unlink(missing_ok=True)
+                server = info_from_record(record.get("server")) if isinstance(record, dict) else None
+                if server is not None:
+                    release_kept(server, str(record.get("task_id")))
 
 
 def sentinels(api: docker.APIClient) -> dict[str, SentinelSeen]:

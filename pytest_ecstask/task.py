@@ -582,9 +582,9 @@ class Task:
     def _register(self, pull_started: str, pull_stopped: str) -> None:
         self._pull_times = (pull_started, pull_stopped)
         if self.endpoint is not None:
-            register(self.endpoint, task_record(self, pull_started, pull_stopped))
             if self._tell_restart not in self._runner.listeners:
                 self._runner.listeners.append(self._tell_restart)
+            register(self.endpoint, task_record(self, pull_started, pull_stopped))
 
     def _tell_restart(self, kind: str, container: str | None, details: Mapping[str, Any]) -> None:
         """The endpoint server's RestartCount: Docker counts no restart the plugin makes in place."""
@@ -751,12 +751,14 @@ def create_task(
     created: str | None = None,
     secret: str | None = None,
     started_elsewhere: bool = False,
+    served_by: EndpointInfo | None = None,
 ) -> Task:
     """A planned, not yet started task (nothing on the engine yet).
 
     ``owner`` is the run the task belongs to (its session and lease); outside pytest, the process's own.
     ``task_id``, ``created`` and ``secret`` give a task planned elsewhere, e.g. the session task another
     xdist worker starts; with ``started_elsewhere`` no credentials are asked for, the starter has them.
+    ``served_by``: the endpoint server of a task an earlier run kept (--ecs-reuse), not the run's own.
     """
     # source -> render -> parse and validate (the hooks' adjustments and the overrides validated again)
     taskdef = load_source(source, base_dir=base_dir, options=options)
@@ -773,7 +775,7 @@ def create_task(
             inputs,
             owner=owner,
             pause_image=engine.pause_image,
-            serve_endpoints=lambda request: endpoint_for(owner, request, engine.host, engine),
+            serve_endpoints=lambda request: served_by or endpoint_for(owner, request, engine.host, engine),
             task_id=task_id,
             created=created,
             secret=secret,

@@ -118,6 +118,7 @@ def _reuse_first(
     """--ecs-reuse: adopt the kept task or start one (see pytest_ecstask.reuse), recorded for the others;
     the controller keeps it at the end."""
     from pytest_ecstask import reuse
+    from pytest_ecstask.endpoints import info_record
 
     try:
         task = reuse.session_task(run, path, {"wait_for": wait_for}, Path.cwd(), fixture_credentials)
@@ -133,6 +134,8 @@ def _reuse_first(
                 **{"task_id": task.id, "created": options.created, "secret": options.secret},
                 **{"pull_started": pull_started, "pull_stopped": pull_stopped},
                 "kept": bool(task.plan.options.owner.reuse),
+                # An adopted task's server is the one that kept serving it, not the run's.
+                "server": info_record(task.endpoint) if task.endpoint is not None else None,
             }
         )
     )
@@ -148,6 +151,7 @@ def session_task_from(
     wait_for: Mapping[str, Any] | None = None,
 ) -> Task:
     """The session task's plan, rebuilt from its record; ``owned`` None = about to be started here."""
+    from pytest_ecstask.endpoints import info_from_record
     from pytest_ecstask.task import create_task
 
     options = run.task_options({"wait_for": wait_for or {}}, fixture_credentials)
@@ -161,6 +165,7 @@ def session_task_from(
         created=record["created"],
         secret=record["secret"],
         started_elsewhere=owned is not None,
+        served_by=info_from_record(record.get("server")),
     )
     if owned is not None:
         task._runner.attach(owned=owned)

@@ -702,3 +702,64 @@ def test_a_server_that_does_not_take_the_registration_is_named_in_the_error() ->
         "the endpoint server at 169.254.170.2:41999 did not take the task's registration (ConnectionRefusedError"
     )
     assert "endpoint.log" in str(raised.value)
+
+
+def _record(task_id: str = "t", mid: str = "mid") -> Any:
+    from pytest_ecstask.metadata import ContainerRecord, TaskRecord
+
+    app = ContainerRecord("app", "ecs-app", "app:1", metadata_id=mid)
+    return TaskRecord(task_id, f"arn:{task_id}", "c", "f", 1, "bridge", "bridge", None, "az", "EC2", (app,))
+
+
+def test_a_registration_handed_over_on_stdin_is_waited_for_by_an_id_not_known_yet() -> None:
+    import os
+    import threading
+
+    from pytest_ecstask.endpoints import Registry
+
+    registry = Registry()
+    read_end, write_end = os.pipe()
+    with open(read_end, "rb") as stream:
+        registry.take_handoff(stream)
+        found: list[Any] = []
+        asking = threading.Thread(target=lambda: found.append(registry.task_of_container("mid")))
+        asking.start()  # a container asks before the server has read its task's registration
+        asking.join(0.2)
+        assert asking.is_alive() and not found  # it waits: the registration may be on its way
+        with open(write_end, "wb") as pipe:
+            pipe.write(json.dumps(_record().to_dict()).encode() + b"\n")
+        asking.join(5)
+        assert found and found[0] is not None and found[0][0].task_id == "t"
+        # Once the stream is closed, an unknown id is answered at once: nothing more can come that way.
+        assert registry.handed_over.is_set() and registry.task_of_container("other") is None
+
+
+def test_a_server_that_keeps_a_task_serves_it_past_its_runs_until_it_is_gone(tmp_path: Any) -> None:
+    from pytest_ecstask.endpoints import EndpointServer
+    from pytest_ecstask.lifecycle import Lease, new_session_id
+
+    server = EndpointServer(("127.0.0.1", 0), None, "token")
+    try:
+        server.docker.connect_in_background(lambda: (_ for _ in ()).throw(OSError("no engine")))
+        lease = Lease.acquire(new_session_id())
+        server.leases.append(str(lease.path))
+        server.registry.add(_record("kept", "m1"))
+        server.registry.add(_record("other", "m2"))
+        assert not server.keep("unknown") and server.keep("kept")
+        assert server.needed()  # its run lives
+        lease.release()
+        # The run is over: the task kept stays served, the run's other task goes. Docker cannot say
+        # whether the kept one is still up: it is let go too, and the server is not needed any more.
+        assert not server.needed()
+        assert set(server.registry.tasks) == set()
+        # Kept, and a later run takes it up: served while that run lives.
+        server.registry.add(_record("kept", "m1"))
+        server.keep("kept")
+        later = Lease.acquire(new_session_id())
+        assert server.adopt("kept", str(later.path)) and not server.adopt("unknown", str(later.path))
+        assert server.needed()
+        server.forget("kept")  # the later run removed it
+        later.release()
+        assert not server.needed()
+    finally:
+        server.server_close()

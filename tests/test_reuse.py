@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,6 +150,69 @@ def test_the_next_run_adopts_the_kept_task_when_nothing_changed(
     assert docker_api.containers(all=True, filters={"label": f"pytest-ecstask.task={one['task']}"}) == []
     records = list(records_dir().glob("*.json"))
     assert not any(json.loads(p.read_text())["task_id"] == one["task"] for p in records)
+
+
+def kept_record(task_id: str) -> dict[str, Any]:
+    [record] = [r for p in records_dir().glob("*.json") if (r := json.loads(p.read_text()))["task_id"] == task_id]
+    return dict(record)
+
+
+def metadata_from_inside(docker_api: Any, container: str) -> dict[str, Any]:
+    """What the container's own v4 metadata endpoint answers it, asked from inside it."""
+    command = ["sh", "-c", 'wget -qO- "$ECS_CONTAINER_METADATA_URI_V4"']
+    exec_id = docker_api.exec_create(container, command)["Id"]
+    output = docker_api.exec_start(exec_id).decode()
+    assert docker_api.exec_inspect(exec_id)["ExitCode"] == 0, output
+    return dict(json.loads(output))
+
+
+def process_gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+def test_the_kept_task_keeps_its_endpoints_between_runs_and_the_next_run_takes_its_server_up(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    _, one = run(project, "--ecs-reuse")
+    server = kept_record(one["task"])["server"]
+    assert server and server["port"] == kept_record(one["task"])["port"]
+    # The run is over; its containers' endpoints still answer them.
+    assert metadata_from_inside(docker_api, one["app"])["DockerId"] == one["app"]
+    _, two = run(project, "--ecs-reuse")
+    assert two["app"] == one["app"]
+    assert kept_record(one["task"])["server"]["pid"] == server["pid"]  # the same server, taken up
+    assert metadata_from_inside(docker_api, one["app"])["DockerId"] == one["app"]
+    # Removing the kept task stops the server that kept serving it.
+    assert sweep(project, "--ecs-include-kept").returncode == 0
+    assert process_gone(server["pid"])
+
+
+def test_when_the_kept_server_is_gone_the_next_run_serves_the_kept_task_on_the_port_it_was_told(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    import signal
+
+    _, one = run(project, "--ecs-reuse")
+    server = kept_record(one["task"])["server"]
+    os.kill(server["pid"], signal.SIGKILL)
+    second, two = run(project, "--ecs-reuse")  # run() checks the endpoints answer the adopted container
+    assert reuse_lines(second)[0].startswith(f"ecstask: reuse: adopted task reused:1 {one['task']}")
+    assert two["app"] == one["app"]
+    again = kept_record(one["task"])["server"]
+    assert again["port"] == server["port"] and again["pid"] != server["pid"]
+
+
+def test_a_replaced_kept_task_takes_its_server_with_it(project: pytest.Pytester, docker_api: Any) -> None:
+    _, one = run(project, "--ecs-reuse")
+    server = kept_record(one["task"])["server"]
+    second, two = run(project, "--ecs-reuse", "--ecs-cluster=another")
+    assert reuse_lines(second)[0].startswith("ecstask: reuse: replaced the task an earlier run kept")
+    assert process_gone(server["pid"])
+    assert kept_record(two["task"])["server"]["pid"] != server["pid"]
 
 
 @pytest.mark.parametrize(
