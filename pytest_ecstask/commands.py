@@ -1,5 +1,6 @@
 """The commands that make pytest do something else than run tests, then exit: ``--ecs-sweep-orphans`` and
-``--ecs-plan``. Each returns the exit code; neither collects tests.
+``--ecs-plan`` (the launch plan on Docker, or with ``--ecs-backend=aws`` the requests sent to ECS). Each returns
+the exit code; neither collects tests.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from pytest_ecstask import __version__, settings
 from pytest_ecstask.errors import EcsTaskError
 
 if TYPE_CHECKING:
+    from pytest_ecstask.ecsrequests import EcsRequests
+    from pytest_ecstask.options import TaskOptions
     from pytest_ecstask.plan import TaskPlan
     from pytest_ecstask.taskdef import TaskDefinition
 
@@ -69,19 +72,27 @@ def plan(config: pytest.Config) -> int:
 
 
 def _print_plan(config: pytest.Config) -> int:
-    """The launch plan, from the task definition alone; nothing is started, Docker is not asked."""
+    """The launch plan, or the AWS backend's requests, from the task definition alone; nothing is started or
+    sent, neither Docker nor AWS is asked."""
+    from pytest_ecstask.ecsrequests import format_requests
     from pytest_ecstask.plan import format_plan
 
+    as_json = config.getoption("ecs_json")
     try:
-        data = shown(*planned(config))
+        resolved = settings.resolve(config)
+        if resolved.backend == "aws":
+            requests = aws_planned(config, resolved)
+            print(json.dumps(requests.as_data(), indent=2) if as_json else format_requests(requests))
+            return 0
+        data = shown(*planned(config, resolved))
     except EcsTaskError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
-    print(json.dumps(data, indent=2) if config.getoption("ecs_json") else format_plan(data))
+    print(json.dumps(data, indent=2) if as_json else format_plan(data))
     return 0
 
 
-def planned(config: pytest.Config) -> tuple[TaskDefinition, TaskPlan]:
+def planned(config: pytest.Config, resolved: settings.Settings | None = None) -> tuple[TaskDefinition, TaskPlan]:
     """The plan a run would make of the session task, secrets masked, no engine asked.
 
     Made by the run's own functions (``run.task_options``, ``settings.plan_options``). Made up: the task id
@@ -89,18 +100,40 @@ def planned(config: pytest.Config) -> tuple[TaskDefinition, TaskPlan]:
     """
     from pytest_ecstask.lifecycle import Owner, host_id
     from pytest_ecstask.plan import build_plan
-    from pytest_ecstask.run import task_options
-    from pytest_ecstask.task import load_source
 
-    resolved = settings.resolve(config)
-    if resolved.taskdef is None:
-        raise EcsTaskError("--ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key")
-    options = task_options(config, resolved)
-    taskdef = load_source(resolved.taskdef, options=options)  # rendered and adjusted, as a run loads it
+    resolved = resolved or settings.resolve(config)
+    options, taskdef = _session_task(config, resolved)
     owner = Owner("plan", host_id(), "", resolved.keep, sentinel=True)  # labelled as a run labels
     return taskdef, build_plan(
         taskdef, settings.plan_options(taskdef, options, None, owner=owner, pause_image=_pause_image)
     )
+
+
+def aws_planned(config: pytest.Config, resolved: settings.Settings | None = None) -> EcsRequests:
+    """The requests the AWS backend would send for the session task; nothing is read from AWS.
+
+    The session id is ``PYTEST_ECSTASK_SESSION``, else made up, as a run makes its own. Secrets and
+    environment files stay the references ECS is given: none is resolved or read.
+    """
+    import os
+
+    from pytest_ecstask.ecsrequests import build_requests
+    from pytest_ecstask.lifecycle import SESSION_ENV, new_session_id
+
+    resolved = resolved or settings.resolve(config)
+    options, taskdef = _session_task(config, resolved)
+    return build_requests(taskdef, options.images, resolved, os.environ.get(SESSION_ENV) or new_session_id())
+
+
+def _session_task(config: pytest.Config, resolved: settings.Settings) -> tuple[TaskOptions, TaskDefinition]:
+    """The session task's options and its task definition, rendered and adjusted, as a run loads it."""
+    from pytest_ecstask.run import task_options
+    from pytest_ecstask.task import load_source
+
+    if resolved.taskdef is None:
+        raise EcsTaskError("--ecs-plan needs a task definition: --ecs-taskdef=PATH or the ecs_taskdef ini key")
+    options = task_options(config, resolved)
+    return options, load_source(resolved.taskdef, options=options)
 
 
 def shown(taskdef: TaskDefinition, plan: TaskPlan) -> dict[str, Any]:

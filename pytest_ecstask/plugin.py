@@ -27,6 +27,12 @@ if TYPE_CHECKING:
     from pytest_ecstask.task import Task, TaskSource
 
 run_key = pytest.StashKey[Run]()
+# Said once, when pytest starts, rather than by every test that asks for a task.
+AWS_PLAN_ONLY = (
+    "--ecs-backend=aws (ini ecs_backend): this release of pytest-ecstask runs the AWS backend with --ecs-plan "
+    "only, which prints the RegisterTaskDefinition and RunTask requests it would send; to run tests, use "
+    "--ecs-backend=docker (the default)"
+)
 # Kept for plugins and tests that read the id directly.
 session_id_key = pytest.StashKey[str]()
 
@@ -63,6 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     try:
         resolved = settings.resolve(config)  # a bad value is a usage error now, not at the first task
+        if resolved.backend == "aws":
+            raise EcsTaskError(AWS_PLAN_ONLY)
         if resolved.taskdef is not None:
             # A broken task definition is a usage error: said once, before any test runs. Rendered and
             # adjusted as a run would, so a template given with --ecs-var passes.

@@ -32,6 +32,7 @@ __all__ = [
     "parse_environment_file",
     "parse_value_from",
     "resolve_secrets",
+    "secret_uses",
 ]
 
 SSM = "ssm"
@@ -306,7 +307,7 @@ class UnresolvedSecretsError(EcsTaskError):
         super().__init__(f"{listing}\n{HOW_TO_GIVE_SECRETS}")
 
 
-def _secret_uses(taskdef: TaskDefinition) -> list[tuple[str, str, str]]:
+def secret_uses(taskdef: TaskDefinition) -> list[tuple[str, str, str]]:
     """(what, container, valueFrom) for every secret of every container and every log secret option."""
     uses: list[tuple[str, str, str]] = []
     for container in taskdef.containers:
@@ -329,7 +330,7 @@ def resolve_secrets(taskdef: TaskDefinition, resolvers: Sequence[SecretResolver]
     resolved: dict[str, str] = {}
     failures: dict[str, str | None] = {}  # valueFrom -> error text, None when no resolver answered
     problems: list[str] = []
-    for what, container, value_from in _secret_uses(taskdef):
+    for what, container, value_from in secret_uses(taskdef):
         if value_from not in resolved and value_from not in failures:
             try:
                 ref = parse_value_from(value_from)

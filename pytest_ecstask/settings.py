@@ -16,6 +16,7 @@ Light on imports: the plugin resolves these when pytest starts, also in runs tha
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -129,6 +130,80 @@ def pairs(entries: Sequence[str], where: str) -> dict[str, str]:
     return found
 
 
+# -- the AWS backend's parsers ---------------------------------------------------------------------------
+
+BACKENDS = ("docker", "aws")
+AWS_LAUNCH_TYPES = ("FARGATE", "EC2", "EXTERNAL")
+DEFAULT_AWS_LAUNCH_TYPE = "FARGATE"  # RunTask's, when no capacity provider strategy is given
+_FAMILY_CHARACTERS = re.compile(r"[A-Za-z0-9_-]+")  # what ECS takes in a family name
+# A capacity provider's weight and base, as RunTask takes them (the ranges of botocore's ECS model).
+_WEIGHT_RANGE, _BASE_RANGE = (0, 1000), (0, 100000)
+
+
+@dataclass(frozen=True)
+class CapacityProvider:
+    """One capacity provider of a RunTask capacity provider strategy; None: ECS's default."""
+
+    name: str
+    weight: int | None = None
+    base: int | None = None
+
+
+def capacity_providers(entries: Sequence[str], where: str) -> tuple[CapacityProvider, ...]:
+    """``NAME[:WEIGHT[:BASE]]`` entries, as a strategy: each provider once, a base for one of them at most."""
+    found: dict[str, CapacityProvider] = {}
+    for entry in entries:
+        provider = _capacity_provider(str(entry), where)
+        if provider.name in found:
+            raise EcsTaskError(
+                f"{where}: capacity provider {provider.name!r} is given twice; a strategy names each once"
+            )
+        found[provider.name] = provider
+    with_base = [p.name for p in found.values() if p.base]
+    if len(with_base) > 1:
+        raise EcsTaskError(
+            f"{where}: {', '.join(with_base)} each have a base; ECS takes a base for one capacity provider of a "
+            "strategy only"
+        )
+    return tuple(found.values())
+
+
+def _capacity_provider(entry: str, where: str) -> CapacityProvider:
+    name, *numbers = entry.strip().split(":")
+    if not name or len(numbers) > 2:
+        raise EcsTaskError(f"{where}: {entry!r} is not NAME[:WEIGHT[:BASE]]")
+    weight = _in_range(numbers[0], _WEIGHT_RANGE, "weight", entry, where) if numbers else None
+    base = _in_range(numbers[1], _BASE_RANGE, "base", entry, where) if len(numbers) > 1 else None
+    return CapacityProvider(name, weight, base)
+
+
+def _in_range(text: str, limits: tuple[int, int], what: str, entry: str, where: str) -> int:
+    low, high = limits
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise EcsTaskError(f"{where}: {entry!r}: the {what} is a whole number from {low} to {high}, not {text!r}")
+    return int(text)
+
+
+def resource_ids(prefix: str, what: str) -> Parse:
+    """Ids of one kind of VPC resource (``subnet-...``, ``sg-...``), in the order given; each once."""
+
+    def parse(entries: Sequence[str], where: str) -> tuple[str, ...]:
+        ids = [str(e).strip() for e in entries]
+        for given in ids:
+            if not re.fullmatch(rf"{prefix}-[0-9A-Za-z]+", given):
+                raise EcsTaskError(f"{where}: {given!r} is not {what} id ({prefix}-...)")
+        return tuple(dict.fromkeys(ids))
+
+    return parse
+
+
+def family_suffix(value: Any, where: str) -> str:
+    text = str(value)
+    if not _FAMILY_CHARACTERS.fullmatch(text):
+        raise EcsTaskError(f"{where}: {text!r} has characters ECS refuses in a family: letters, digits, '-' and '_'")
+    return text
+
+
 # -- how a marker or factory argument changes what the command line and ini gave ------------------------
 
 Apply = Callable[[Any, Any, str], Any]  # (value so far, the argument, where) -> the task's value
@@ -167,7 +242,7 @@ def as_bool(current: Any, given: Any, where: str) -> bool:
 
 # -- the table -------------------------------------------------------------------------------------------
 
-TASK, RUN, COMMAND, MARKER_ONLY = "task", "run", "command", "marker"
+TASK, RUN, AWS, COMMAND, MARKER_ONLY = "task", "run", "aws", "command", "marker"
 
 
 @dataclass(frozen=True)
@@ -176,8 +251,9 @@ class Setting:
 
     name: str
     title: str  # its name in the reference's tables
-    # Its table in the reference: TASK (marker, command line and ini), RUN (command line and ini), COMMAND
-    # (command line only: makes pytest do something else), MARKER_ONLY (marker and factory call only).
+    # Its table in the reference: TASK (marker, command line and ini), RUN (command line and ini), AWS (command
+    # line and ini, of the AWS backend), COMMAND (command line only: makes pytest do something else),
+    # MARKER_ONLY (marker and factory call only).
     group: str
     help: str  # for pytest --help (option and ini key) and the reference
     task_field: str | None = None  # the TaskOptions field it gives (a run setting: the Settings field `name`)
@@ -451,8 +527,8 @@ SETTINGS: tuple[Setting, ...] = (
         "plan",
         "Print the launch plan and exit",
         COMMAND,
-        "print the launch plan of --ecs-taskdef (order, gates, images, commands, env names, ports, mounts) "
-        "without starting anything, then exit",
+        "print the launch plan of --ecs-taskdef (order, gates, images, commands, env names, ports, mounts), or "
+        "with --ecs-backend=aws the requests to ECS, without starting or sending anything, then exit",
         flag="--ecs-plan",
         switch=True,
     ),
@@ -710,6 +786,111 @@ SETTINGS: tuple[Setting, ...] = (
         default=False,
         shown_default="off",
     ),
+    Setting(
+        "backend",
+        "Where tasks run",
+        AWS,
+        "where tasks run: docker (a Docker engine) or aws (a real ECS cluster, through boto3; this release "
+        "prints the requests with --ecs-plan only)",
+        flag="--ecs-backend",
+        choices=BACKENDS,
+        ini="ecs_backend",
+        parse=choice(BACKENDS, "{where}: {value!r} is not one of {choices}"),
+        default="docker",
+        shown_default="`docker`",
+    ),
+    Setting(
+        "aws_cluster",
+        "Cluster",
+        AWS,
+        "the ECS cluster the AWS backend runs tasks in (a name or an ARN)",
+        flag="--ecs-aws-cluster",
+        metavar="CLUSTER",
+        ini="ecs_aws_cluster",
+        default="default",
+        shown_default="`default`",
+    ),
+    Setting(
+        "aws_launch_type",
+        "Launch type",
+        AWS,
+        "the launch type the AWS backend runs tasks with: FARGATE (default, unless a capacity provider is "
+        "given), EC2 or EXTERNAL; not with --ecs-aws-capacity-provider",
+        flag="--ecs-aws-launch-type",
+        choices=AWS_LAUNCH_TYPES,
+        ini="ecs_aws_launch_type",
+        parse=choice(AWS_LAUNCH_TYPES, "{where}: {value!r} is not one of {choices}"),
+        shown_default=f"`{DEFAULT_AWS_LAUNCH_TYPE}`, none with a capacity provider",
+    ),
+    Setting(
+        "aws_capacity_providers",
+        "Capacity provider strategy",
+        AWS,
+        "a capacity provider of the strategy the AWS backend runs tasks with, with its weight and base; not "
+        "with --ecs-aws-launch-type",
+        flag="--ecs-aws-capacity-provider",
+        metavar="NAME[:WEIGHT[:BASE]]",
+        repeatable=True,
+        ini="ecs_aws_capacity_providers",
+        ini_type="linelist",
+        parse=capacity_providers,
+        default=(),
+        note="One `NAME[:WEIGHT[:BASE]]` a line.",
+    ),
+    Setting(
+        "aws_subnets",
+        "Subnets",
+        AWS,
+        "a subnet of awsvpc tasks run by the AWS backend (ECS needs one at least)",
+        flag="--ecs-aws-subnet",
+        metavar="SUBNET",
+        repeatable=True,
+        ini="ecs_aws_subnets",
+        ini_type="linelist",
+        parse=resource_ids("subnet", "a subnet"),
+        default=(),
+        note="One subnet id a line.",
+    ),
+    Setting(
+        "aws_security_groups",
+        "Security groups",
+        AWS,
+        "a security group of awsvpc tasks run by the AWS backend",
+        flag="--ecs-aws-security-group",
+        metavar="GROUP",
+        repeatable=True,
+        ini="ecs_aws_security_groups",
+        ini_type="linelist",
+        parse=resource_ids("sg", "a security group"),
+        default=(),
+        shown_default="none (the VPC's default group)",
+        note="One security group id a line.",
+    ),
+    Setting(
+        "aws_public_ip",
+        "Public IP",
+        AWS,
+        "give awsvpc tasks run by the AWS backend a public IP address (assignPublicIp ENABLED)",
+        flag="--ecs-aws-public-ip",
+        switch=True,
+        ini="ecs_aws_public_ip",
+        ini_type="bool",
+        default=False,
+        shown_default="off (`DISABLED`)",
+    ),
+    Setting(
+        "aws_family_suffix",
+        "Family suffix",
+        AWS,
+        "added to the task definition's family when the AWS backend registers it, so that the family the "
+        "team deploys gets no test revisions",
+        flag="--ecs-aws-family-suffix",
+        metavar="SUFFIX",
+        ini="ecs_aws_family_suffix",
+        parse=family_suffix,
+        default="-ecstask",
+        shown_default="`-ecstask`",
+    ),
 )
 BY_NAME = {s.name: s for s in SETTINGS}
 # What a marker or factory call may say; any other keyword fails its test with "unknown argument(s)".
@@ -795,6 +976,15 @@ class Settings:
     log_lines: int = 50
     log_dir: Path | None = None
     task_credentials: Mapping[str, str] | None = None
+    # Where tasks run, and the AWS backend's cluster, capacity and network (pytest_ecstask.ecsrequests).
+    backend: str = "docker"
+    aws_cluster: str = "default"
+    aws_launch_type: str | None = None  # None: FARGATE, unless a capacity provider strategy is given
+    aws_capacity_providers: tuple[CapacityProvider, ...] = ()
+    aws_subnets: tuple[str, ...] = ()
+    aws_security_groups: tuple[str, ...] = ()
+    aws_public_ip: bool = False
+    aws_family_suffix: str = "-ecstask"
 
 
 def task_settings(config: pytest.Config) -> TaskOptions:
@@ -812,7 +1002,14 @@ def resolve(config: pytest.Config) -> Settings:
     """Every setting, once, when pytest starts: a bad value raises EcsTaskError naming it."""
     run_fields = {f for f in Settings.__dataclass_fields__ if f != "task"}
     task = task_settings(config)
-    return Settings(task, **{s.name: read(config, s) for s in SETTINGS if s.name in run_fields})
+    resolved = Settings(task, **{s.name: read(config, s) for s in SETTINGS if s.name in run_fields})
+    if resolved.aws_launch_type and resolved.aws_capacity_providers:
+        raise EcsTaskError(
+            "--ecs-aws-launch-type (ini ecs_aws_launch_type) and --ecs-aws-capacity-provider (ini "
+            "ecs_aws_capacity_providers) exclude each other: ECS runs a task with a launch type or a capacity "
+            "provider strategy, not both; give one of them"
+        )
+    return resolved
 
 
 def for_task(base: TaskOptions, arguments: Mapping[str, Any]) -> TaskOptions:
@@ -926,6 +1123,18 @@ def _sentence(s: Setting) -> str:
     return s.help[:1].upper() + s.help[1:] + ("" if s.help.endswith(".") else ".")
 
 
+def _run_table(group: str) -> list[str]:
+    return [
+        "| Setting | Command line | ini key | Default |",
+        "| --- | --- | --- | --- |",
+        *(
+            f"| {s.title} | {_command_line(s)} | {_ini_key(s)} | {s.shown_default} |"
+            for s in SETTINGS
+            if s.group == group
+        ),
+    ]
+
+
 _INI_TYPES = {"string": "string", "linelist": "lines", "bool": "bool", "paths": "path"}
 _TABLES: dict[str, Callable[[], list[str]]] = {
     "task settings": lambda: [
@@ -942,15 +1151,8 @@ _TABLES: dict[str, Callable[[], list[str]]] = {
         "| --- | --- | --- |",
         *(f"| {s.marker} | {s.shown_default} | {s.help} |" for s in SETTINGS if s.group == MARKER_ONLY),
     ],
-    "run settings": lambda: [
-        "| Setting | Command line | ini key | Default |",
-        "| --- | --- | --- | --- |",
-        *(
-            f"| {s.title} | {_command_line(s)} | {_ini_key(s)} | {s.shown_default} |"
-            for s in SETTINGS
-            if s.group == RUN
-        ),
-    ],
+    "run settings": lambda: _run_table(RUN),
+    "aws backend settings": lambda: _run_table(AWS),
     "ini keys": lambda: [
         "| Key | Type | Meaning |",
         "| --- | --- | --- |",

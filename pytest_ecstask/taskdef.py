@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from .errors import TaskDefinitionError
 
 if TYPE_CHECKING:
-    from botocore.model import ListShape, MapShape, Shape, StringShape, StructureShape
+    from botocore.model import ListShape, MapShape, ServiceModel, Shape, StringShape, StructureShape
 
 __all__ = [
     "READ_ONLY_FIELDS",
@@ -36,6 +36,7 @@ __all__ = [
     "TaskDefinition",
     "TaskDefinitionWarning",
     "VolumeFrom",
+    "ecs_service_model",
     "image_problems",
     "load_task_definition",
     "parse_task_definition",
@@ -441,12 +442,17 @@ def _typed(obj: Mapping[str, Any], key: str, kind: type[_T]) -> _T | None:
 
 
 @functools.cache
-def _register_input_shape() -> StructureShape:
+def ecs_service_model() -> ServiceModel:
+    """The ECS API model botocore ships: what the AWS CLI and boto3 check requests against."""
     # Imported here: botocore takes ~0.1 s to import and most test runs never read a task definition.
     import botocore.session
 
-    model = botocore.session.get_session().get_service_model("ecs")
-    shape = model.operation_model("RegisterTaskDefinition").input_shape
+    return botocore.session.get_session().get_service_model("ecs")
+
+
+@functools.cache
+def _register_input_shape() -> StructureShape:
+    shape = ecs_service_model().operation_model("RegisterTaskDefinition").input_shape
     if shape is None:
         raise RuntimeError("botocore's ECS model has no RegisterTaskDefinition input")
     return shape
@@ -1124,13 +1130,14 @@ def _check_network_fields(container: _Container, task: _Task, out: _Problems) ->
             out.add(container.where.key(key), f"ECS refuses {key!r} in awsvpc network mode")
 
 
-def image_problems(taskdef: TaskDefinition, images: Mapping[str, str]) -> list[str]:
+def image_problems(taskdef: TaskDefinition, images: Mapping[str, str], *, sent_to_ecs: bool = False) -> list[str]:
     """What refuses the images the containers run (by container name, after the image mappings and the image
     hook), each located in the task definition; empty when every image can run.
 
     An image nothing replaced is checked as ECS and Docker check it. One that a mapping or the hook replaced is
     checked as Docker takes it: the mapping stands in for what a deploy pipeline writes in the task definition
-    before ECS sees it, so a mapped ``<IMAGE1_NAME>`` runs.
+    before ECS sees it, so a mapped ``<IMAGE1_NAME>`` runs. With ``sent_to_ecs`` (a registration with ECS), a
+    mapped image is what ECS gets, and is checked as ECS checks it too.
     """
     problems = []
     for i, c in enumerate(taskdef.containers):
@@ -1138,7 +1145,7 @@ def image_problems(taskdef: TaskDefinition, images: Mapping[str, str]) -> list[s
         if image == c.image:
             problem = _pipeline_placeholder_problem(image) or _ecs_image_problem(image) or _docker_image_problem(image)
         else:
-            problem = _docker_image_problem(image)
+            problem = (_ecs_image_problem(image) if sent_to_ecs else None) or _docker_image_problem(image)
             problem = problem and f"{problem} (what the image mappings or the image hook give for {_show(c.image)})"
         if problem:
             problems.append(f"{taskdef.container_path(i, c.name, 'image')}: {problem}")

@@ -330,7 +330,7 @@ def test_the_settings_table_command_prints_writes_and_refuses_bad_use(
     printed = capsys.readouterr().out
     assert markdown_table("task settings") in printed and markdown_table("ini keys") in printed
     document = tmp_path / "reference.md"
-    names = ["task settings", "marker arguments", "run settings", "ini keys"]
+    names = ["task settings", "marker arguments", "run settings", "aws backend settings", "ini keys"]
     document.write_text("# Reference\n\n" + "".join(f"{begin(n)}\nstale\n{end(n)}\n\n" for n in names) + "after\n")
     assert main(["--write", str(document)]) == 0
     written = document.read_text()

@@ -225,6 +225,14 @@ SAMPLES = {
         (f"--ecs-env-file={ENV_FILE_ARN}=local.env",), False, files=(("local.env", "FROM_FILE=local\n"),)
     ),
     "aws": Sample(("--ecs-aws",), False),  # the conftest's hooks answer before AWS would be asked
+    # The AWS backend's settings change nothing on Docker (their requests: tests/test_ecsrequests.py).
+    "aws_cluster": Sample(("--ecs-aws-cluster=ci",), False),
+    "aws_launch_type": Sample(("--ecs-aws-launch-type=EC2",), False),
+    "aws_capacity_providers": Sample(("--ecs-aws-capacity-provider=FARGATE_SPOT:1",), False),
+    "aws_subnets": Sample(("--ecs-aws-subnet=subnet-0a1b2c3d",), False),
+    "aws_security_groups": Sample(("--ecs-aws-security-group=sg-0a1b2c3d",), False),
+    "aws_public_ip": Sample(("--ecs-aws-public-ip",), False),
+    "aws_family_suffix": Sample(("--ecs-aws-family-suffix=-ci",), False),
 }
 NOT_SAMPLED = {
     "taskdef": "given in every case",
@@ -241,6 +249,7 @@ NOT_SAMPLED = {
     "overrides": "marker only",
     "secrets": "marker only",
     "credentials": "marker only",
+    "backend": "aws: --ecs-plan prints the requests to ECS, and a run is refused (tests/test_ecsrequests.py)",
 }
 
 PLANNED_TASK = {

@@ -335,12 +335,15 @@ def test_a_botocore_without_the_ecs_input_model_is_a_plain_error(monkeypatch: py
             return type("Operation", (), {"input_shape": None})()
 
     monkeypatch.setattr(botocore.session, "get_session", BrokenModel)
+    taskdef_module.ecs_service_model.cache_clear()
     taskdef_module._register_input_shape.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"^botocore's ECS model has no RegisterTaskDefinition input$"):
             parse_task_definition(task(), "td.json")
     finally:
-        taskdef_module._register_input_shape.cache_clear()  # the real model again for the tests that follow
+        # The real model again for the tests that follow.
+        taskdef_module.ecs_service_model.cache_clear()
+        taskdef_module._register_input_shape.cache_clear()
 
 
 def test_network_mode_defaults_to_bridge() -> None:
