@@ -74,6 +74,7 @@ LEASE_POLL_SECONDS = 0.5
 KEPT_CHECK_SECONDS = 5.0  # how often a server whose runs are over checks that the tasks kept for reuse are up
 SHUTDOWN_POLL_SECONDS = 0.05  # how soon the server notices a shutdown asked (the run waits for it to go)
 TOKEN_VARIABLE = "PYTEST_ECSTASK_ENDPOINT_TOKEN"  # the control token, for a server given its socket
+DOCKER_CONNECT_DELAY_SECONDS = 2.0  # a server given its socket connects to Docker then, or when first needed
 HANDOFF_WAIT_SECONDS = 5.0  # how long an unknown id waits for a registration handed over on stdin
 LISTEN_BACKLOG = 128
 
@@ -217,13 +218,17 @@ class DockerReads:
     def __init__(self, api: docker.APIClient | None) -> None:
         self._api = api
         self._connected = threading.Event()
+        self._wanted = threading.Event()  # a request needs Docker: connect now
         self._why_not = ""
         if api is not None:
             self._connected.set()
         self._previous_stats: dict[str, dict[str, Any]] = {}
 
-    def connect_in_background(self, connect: Callable[[], docker.APIClient]) -> None:
+    def connect_in_background(self, connect: Callable[[], docker.APIClient], after: float = 0.0) -> None:
+        """Connect in a thread, ``after`` seconds from now or as soon as a request needs Docker."""
+
         def run() -> None:
+            self._wanted.wait(after)
             try:
                 self._api = connect()
             except Exception as exc:  # said to each request that needs Docker, and in the log
@@ -235,6 +240,7 @@ class DockerReads:
 
     @property
     def api(self) -> docker.APIClient:
+        self._wanted.set()
         self._connected.wait(STARTUP_TIMEOUT)
         if self._api is None:
             raise EcsTaskError(f"the endpoint server has no Docker connection ({self._why_not or 'still connecting'})")
@@ -703,7 +709,9 @@ def serve(
             server.anchor_image = engine.pause_image() if engine.podman else None
             return engine.api
 
-        server.docker.connect_in_background(connect)
+        # Not while the first task's containers start, unless a request needs it: importing the Docker
+        # SDK takes a tenth of a second of CPU, which a small machine's engine needs then.
+        server.docker.connect_in_background(connect, after=DOCKER_CONNECT_DELAY_SECONDS)
         return _serve_until_released(server, None, session_dir, lease_path, session_id, network_lock, log)
     from pytest_ecstask.runtime import Engine
 

@@ -313,8 +313,12 @@ class Sentinel:
     def _keep_one_running(self, after: threading.Event | None) -> None:
         if after is not None:
             # Not while the first task's containers start: on a small machine the engine's work for the
-            # sentinel would slow them. Sweeps give a run without a sentinel yet SENTINEL_START_GRACE_SECONDS.
+            # sentinel would slow them. Nor in the seconds after: a run over by then needs none, and its
+            # removal would slow the run's end. Sweeps give a run without a sentinel yet
+            # SENTINEL_START_GRACE_SECONDS.
             after.wait(SENTINEL_DEFER_SECONDS)
+            if self._stopping.wait(SENTINEL_DEFER_SECONDS):
+                return
         failures = 0
         while not self._stopping.is_set():
             try:
@@ -379,7 +383,7 @@ class Sentinel:
 
 
 SENTINEL_ATTEMPTS = 3  # starts in a row that may fail before a run gives up keeping a sentinel
-SENTINEL_DEFER_SECONDS = 2.0  # at most, after the run's first Docker use; well within the start grace
+SENTINEL_DEFER_SECONDS = 2.0  # twice at most, after the run's first Docker use; well within the start grace
 
 
 def _read_until_closed(stream: Any) -> None:

@@ -763,3 +763,23 @@ def test_a_server_that_keeps_a_task_serves_it_past_its_runs_until_it_is_gone(tmp
         assert not server.needed()
     finally:
         server.server_close()
+
+
+def test_a_server_given_its_socket_connects_to_docker_later_unless_a_request_needs_it() -> None:
+    import threading
+    import time
+
+    from pytest_ecstask.endpoints import DockerReads
+
+    connected = threading.Event()
+
+    def connect() -> Any:
+        connected.set()
+        return "api"
+
+    reads = DockerReads(None)
+    reads.connect_in_background(connect, after=60)
+    assert not connected.wait(0.3)  # not yet: the task's containers may be starting
+    started = time.monotonic()
+    assert reads.api == "api"  # a request needs Docker: it connects at once
+    assert time.monotonic() - started < 5

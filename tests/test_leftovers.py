@@ -235,6 +235,25 @@ def a_run_holding_a_task(
     return process
 
 
+def test_a_run_over_within_seconds_of_its_first_task_makes_no_sentinel(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    session = new_session_id()
+    since = int(time.time()) - 1
+    project.makepyfile(test_quick="def test_quick(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+    process = pytest_process(project, "--ecs-taskdef=taskdef.json", session=session)
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    created = docker_api.events(
+        since=since,
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "create", "label": f"{LABEL_SESSION}={session}"},
+        decode=True,
+    )
+    roles = [e["Actor"]["Attributes"].get(LABEL_ROLE, "") for e in created]
+    assert len(roles) == 2 and ROLE_SENTINEL not in roles  # the task's two containers, and no sentinel
+
+
 def test_sigkilled_run_is_swept_by_the_sweep_command_at_once(project: pytest.Pytester, docker_api: Any) -> None:
     session = new_session_id()
     process = a_run_holding_a_task(project, docker_api, session)
