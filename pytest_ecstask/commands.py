@@ -23,24 +23,24 @@ if TYPE_CHECKING:
 
 
 def sweep_orphans(config: pytest.Config) -> int:
-    """Remove what dead runs left on the engine and print a report (text, or JSON with --ecs-json)."""
+    """Remove what dead runs left on the engine (or on ECS, with --ecs-backend=aws) and print a report (text,
+    or JSON with --ecs-json)."""
     from pytest_ecstask.errors import DockerUnavailable
-    from pytest_ecstask.sweep import EXIT_NO_ENGINE, sweep
+    from pytest_ecstask.sweep import sweep
     from pytest_ecstask.task import Connections
 
     try:
         max_age, cap = settings.sweep_settings(config)
+        backend = settings.read(config, settings.BY_NAME["backend"])
+        if backend == "aws":
+            return _sweep_ecs(config, settings.resolve(config), max_age, cap)
     except EcsTaskError as exc:
         print(f"ERROR: {exc}", file=sys.stderr)
         return int(pytest.ExitCode.USAGE_ERROR)
     try:
         engine = Connections().engine()
     except DockerUnavailable as exc:
-        if config.getoption("ecs_json"):
-            print(json.dumps({"exit_code": EXIT_NO_ENGINE, "error": str(exc)}))
-        else:
-            print(f"ecstask sweep: {exc}", file=sys.stderr)
-        return EXIT_NO_ENGINE
+        return _cannot_sweep(config, exc)
     report = sweep(
         engine.api,
         dry_run=bool(config.getoption("ecs_dry_run")),
@@ -51,6 +51,38 @@ def sweep_orphans(config: pytest.Config) -> int:
     )
     print(report.as_json() if config.getoption("ecs_json") else "\n".join(report.lines()))
     return report.exit_code
+
+
+def _sweep_ecs(config: pytest.Config, resolved: settings.Settings, max_age: float, cap: int) -> int:
+    """--ecs-sweep-orphans --ecs-backend=aws: the cluster's tasks and the suffixed families' revisions."""
+    from pytest_ecstask.awssweep import sweep_ecs
+    from pytest_ecstask.ecsbackend import EcsBackend
+
+    try:
+        report = sweep_ecs(
+            EcsBackend(),
+            resolved.aws_cluster,
+            resolved.aws_family_suffix,
+            dry_run=bool(config.getoption("ecs_dry_run")),
+            max_age=max_age,
+            cap=cap,
+            force=bool(config.getoption("ecs_force")),
+        )
+    except EcsTaskError as exc:  # no boto3, no credentials, no permission: ECS could not be asked
+        return _cannot_sweep(config, exc)
+    print(report.as_json() if config.getoption("ecs_json") else "\n".join(report.lines()))
+    return report.exit_code
+
+
+def _cannot_sweep(config: pytest.Config, error: EcsTaskError) -> int:
+    """Neither the engine nor ECS could be asked: exit code 3, and why."""
+    from pytest_ecstask.sweep import EXIT_NO_ENGINE
+
+    if config.getoption("ecs_json"):
+        print(json.dumps({"exit_code": EXIT_NO_ENGINE, "error": str(error)}))
+    else:
+        print(f"ecstask sweep: {error}", file=sys.stderr)
+    return EXIT_NO_ENGINE
 
 
 def plan(config: pytest.Config) -> int:
@@ -112,17 +144,19 @@ def planned(config: pytest.Config, resolved: settings.Settings | None = None) ->
 def aws_planned(config: pytest.Config, resolved: settings.Settings | None = None) -> EcsRequests:
     """The requests the AWS backend would send for the session task; nothing is read from AWS.
 
-    The session id is ``PYTEST_ECSTASK_SESSION``, else made up, as a run makes its own. Secrets and
-    environment files stay the references ECS is given: none is resolved or read.
+    The session id is ``PYTEST_ECSTASK_SESSION``, else made up, as a run makes its own; the host is this
+    machine's id, as a run tags it. Secrets and environment files stay the references ECS is given: none is
+    resolved or read.
     """
     import os
 
     from pytest_ecstask.ecsrequests import build_requests
-    from pytest_ecstask.lifecycle import SESSION_ENV, new_session_id
+    from pytest_ecstask.lifecycle import SESSION_ENV, host_id, new_session_id
 
     resolved = resolved or settings.resolve(config)
     options, taskdef = _session_task(config, resolved)
-    return build_requests(taskdef, options.images, resolved, os.environ.get(SESSION_ENV) or new_session_id())
+    session = os.environ.get(SESSION_ENV) or new_session_id()
+    return build_requests(taskdef, options.images, resolved, session, host_id())
 
 
 def _session_task(config: pytest.Config, resolved: settings.Settings) -> tuple[TaskOptions, TaskDefinition]:

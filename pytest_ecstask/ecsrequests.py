@@ -13,6 +13,9 @@ run's settings, never from the Docker plan, so nothing a local run adds (its lab
   provider strategy and, for awsvpc, the subnets, security groups and public IP; started by and tagged
   with the session id.
 
+Both carry the host's id in a tag beside the session id, so that a sweep on the same host can ask the run's
+lease whether the run still lives (``pytest_ecstask.awssweep``).
+
 Both are checked against botocore's ECS model, as boto3 checks a request before sending it, and against the
 rules ECS enforces beyond shapes that a setting can break. Every problem is told at once.
 """
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.errors import EcsTaskError, problem_list
-from pytest_ecstask.lifecycle import LABEL_SESSION, SESSION_ENV
+from pytest_ecstask.lifecycle import HOST_ID_ENV, LABEL_HOST, LABEL_SESSION, SESSION_ENV
 from pytest_ecstask.plan import resolve_image
 from pytest_ecstask.secretvalues import parse_value_from, secret_uses
 from pytest_ecstask.settings import DEFAULT_AWS_LAUNCH_TYPE
@@ -38,6 +41,7 @@ if TYPE_CHECKING:
     from pytest_ecstask.taskdef import TaskDefinition
 
 SESSION_TAG = LABEL_SESSION  # the key of the session id's tag: the label key of what runs on Docker
+HOST_TAG = LABEL_HOST  # the key of the host id's tag: which host's leases can tell whether the run lives
 STARTED_BY_PREFIX = "pytest-ecstask-"
 REVISION = "<revision>"  # in a plan, where RunTask names the revision RegisterTaskDefinition returns
 SECRETS_RESOLVED_BY_ECS = "ECS resolves secrets itself with the task's execution role"
@@ -45,6 +49,7 @@ SECRETS_RESOLVED_BY_ECS = "ECS resolves secrets itself with the task's execution
 # ECS's limits that botocore's model does not carry.
 _STARTED_BY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TAG_VALUE = re.compile(r"[\w\s.:/=+@-]{0,256}")  # letters, digits, spaces and _.:/=+-@
+_NOT_IN_TAG_VALUE = re.compile(r"[^\w\s.:/=+@-]")
 _TAGS_MAX = 50
 _FAMILY_MAX = 255
 _S3_OBJECT_ARN = re.compile(r"arn:[a-z-]+:s3:::[^/]+/.+")
@@ -57,6 +62,7 @@ class EcsRequests:
     session_id: str
     register_task_definition: Mapping[str, Any]
     run_task: Mapping[str, Any]
+    host: str = ""  # the host id in the tags ("" when none is)
 
     def as_data(self) -> dict[str, Any]:
         """The requests by operation name, in the order they are sent (``--ecs-plan --ecs-json``)."""
@@ -64,11 +70,14 @@ class EcsRequests:
 
 
 def build_requests(
-    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str
+    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str, host: str = ""
 ) -> EcsRequests:
-    """Both requests for one task; an EcsTaskError lists everything ECS would refuse in them."""
-    register = register_task_definition(taskdef, images, settings, session_id)
-    run = run_task(taskdef, settings, session_id)
+    """Both requests for one task; an EcsTaskError lists everything ECS would refuse in them.
+
+    ``host``: this host's id (``lifecycle.host_id``), tagged beside the session id; "" tags none.
+    """
+    register = register_task_definition(taskdef, images, settings, session_id, host)
+    run = run_task(taskdef, settings, session_id, host=host)
     problems = [
         *_registration_problems(taskdef, register, settings),
         *_run_problems(taskdef, settings, session_id),
@@ -77,7 +86,7 @@ def build_requests(
     ]
     if problems:
         raise EcsTaskError(problem_list(taskdef.source, problems, "things ECS would refuse"))
-    return EcsRequests(session_id, register, run)
+    return EcsRequests(session_id, register, run, host_tag_value(host))
 
 
 def family(taskdef: TaskDefinition, settings: Settings) -> str:
@@ -89,26 +98,40 @@ def session_tag(session_id: str) -> dict[str, str]:
     return {"key": SESSION_TAG, "value": session_id}
 
 
+def host_tag_value(host: str) -> str:
+    """A host id as a tag value: a character ECS refuses there becomes ``-`` (a sweep compares the same form)."""
+    return _NOT_IN_TAG_VALUE.sub("-", host)[:256]
+
+
+def run_tags(session_id: str, host: str = "") -> list[dict[str, str]]:
+    """The tags of what a run registers and runs: its session id, and the id of its host when given."""
+    return [session_tag(session_id), *([{"key": HOST_TAG, "value": host_tag_value(host)}] if host else [])]
+
+
 def started_by(session_id: str) -> str:
     """RunTask's startedBy: the session id, in the characters and length ECS takes there."""
     return (STARTED_BY_PREFIX + re.sub(r"[^A-Za-z0-9_-]", "-", session_id))[:128]
 
 
 def register_task_definition(
-    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str
+    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str, host: str = ""
 ) -> dict[str, Any]:
     """The task definition as ECS takes it, in the family of its own, images mapped, the session among its tags."""
     request = copy.deepcopy(dict(taskdef.raw))
     request["family"] = family(taskdef, settings)
     for container in request["containerDefinitions"]:
         container["image"] = resolve_image(str(container["image"]), images)
-    tags = [t for t in request.get("tags") or [] if t.get("key") != SESSION_TAG]
-    request["tags"] = [*tags, session_tag(session_id)]
+    tags = [t for t in request.get("tags") or [] if t.get("key") not in (SESSION_TAG, HOST_TAG)]
+    request["tags"] = [*tags, *run_tags(session_id, host)]
     return request
 
 
 def run_task(
-    taskdef: TaskDefinition, settings: Settings, session_id: str, task_definition: str | None = None
+    taskdef: TaskDefinition,
+    settings: Settings,
+    session_id: str,
+    task_definition: str | None = None,
+    host: str = "",
 ) -> dict[str, Any]:
     """RunTask for one task of ``task_definition`` (family:revision; in a plan, the family and ``<revision>``)."""
     request: dict[str, Any] = {
@@ -116,7 +139,7 @@ def run_task(
         "taskDefinition": task_definition or f"{family(taskdef, settings)}:{REVISION}",
         "count": 1,
         "startedBy": started_by(session_id),
-        "tags": [session_tag(session_id)],
+        "tags": run_tags(session_id, host),
         "propagateTags": "TASK_DEFINITION",  # the task gets the task definition's tags too
         "enableExecuteCommand": False,
         **_capacity(settings),
@@ -156,7 +179,7 @@ def _registration_problems(taskdef: TaskDefinition, register: Mapping[str, Any],
         )
     if len(register["tags"]) > _TAGS_MAX:
         problems.append(
-            f"{taskdef.field_path('tags')}: {len(register['tags'])} tags with the session's; ECS takes {_TAGS_MAX} "
+            f"{taskdef.field_path('tags')}: {len(register['tags'])} tags with the run's own (its session and host); ECS takes {_TAGS_MAX} "
             "at most"
         )
     return problems + _secret_problems(taskdef) + _environment_file_problems(taskdef)
@@ -244,6 +267,14 @@ def format_requests(requests: EcsRequests) -> str:
         "The AWS backend sends these requests to ECS, in this order (--ecs-plan sends nothing).",
         f"Session id {requests.session_id} ({SESSION_ENV}, else made up for this plan; a run has its own): in "
         "the tags of both requests, and in startedBy.",
+        *(
+            [
+                f"Host {requests.host} ({HOST_ID_ENV}, else this machine's id): in the tags of both requests, so "
+                "that a sweep on this host can ask the run's lease whether it lives."
+            ]
+            if requests.host
+            else []
+        ),
         f"Secrets go to ECS as their valueFrom references: {SECRETS_RESOLVED_BY_ECS}.",
         "",
         f"RegisterTaskDefinition: family {register['family']}, a family of its own (--ecs-aws-family-suffix)",

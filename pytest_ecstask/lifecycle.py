@@ -481,7 +481,8 @@ def remove_stale_run_files(directory: Path) -> int:
 def describe(resource: Resource) -> dict[str, Any]:
     return {
         "kind": resource.kind,
-        "id": resource.id[:12] if resource.kind != "volume" else resource.id,
+        # Docker's container and network ids are shown short, as the docker CLI shows them; ARNs whole.
+        "id": resource.id[:12] if resource.kind in ("container", "network") else resource.id,
         "name": resource.name,
         "session": resource.session,
         "task": resource.labels.get(LABEL_TASK, ""),

@@ -4,10 +4,11 @@
 - ``run``: the run object (session, lease, Docker connection, endpoints, open tasks), made once here;
 - ``reporting``: the header line, live progress, report sections, masking, the terminal summary;
 - ``xdistsession``: the session id and the session task shared by pytest-xdist's workers;
+- ``awsrun``: with ``--ecs-backend=aws``, the run's revisions and tasks on ECS, and its session task under xdist;
 - ``commands``: ``--ecs-sweep-orphans`` and ``--ecs-plan``.
 
-Nothing here imports the docker SDK at import time, and no Docker connection is opened until a test asks
-for a task: installing the plugin costs a suite that does not use it nothing.
+Nothing here imports the docker SDK or boto3 at import time, and no Docker connection or AWS client is made
+until a test asks for a task: installing the plugin costs a suite that does not use it nothing.
 """
 
 from __future__ import annotations
@@ -24,15 +25,10 @@ from pytest_ecstask.run import Run, task_options
 from pytest_ecstask.settings import MARKER_ARGS as MARKER_ARGS  # what a marker may say, named here as before
 
 if TYPE_CHECKING:
-    from pytest_ecstask.task import Task, TaskSource
+    from pytest_ecstask.task import TaskSource
+    from pytest_ecstask.taskview import AnyTask
 
 run_key = pytest.StashKey[Run]()
-# Said once, when pytest starts, rather than by every test that asks for a task.
-AWS_PLAN_ONLY = (
-    "--ecs-backend=aws (ini ecs_backend): this release of pytest-ecstask runs the AWS backend with --ecs-plan "
-    "only, which prints the RegisterTaskDefinition and RunTask requests it would send; to run tests, use "
-    "--ecs-backend=docker (the default)"
-)
 # Kept for plugins and tests that read the id directly.
 session_id_key = pytest.StashKey[str]()
 
@@ -70,8 +66,10 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         resolved = settings.resolve(config)  # a bad value is a usage error now, not at the first task
         if resolved.backend == "aws":
-            raise EcsTaskError(AWS_PLAN_ONLY)
-        if resolved.taskdef is not None:
+            from pytest_ecstask.awsrun import check_settings
+
+            check_settings(config, resolved)
+        elif resolved.taskdef is not None:
             # A broken task definition is a usage error: said once, before any test runs. Rendered and
             # adjusted as a run would, so a template given with --ecs-var passes.
             from pytest_ecstask.task import load_source
@@ -133,10 +131,10 @@ class TaskFactory:
         self._base_dir = base_dir
         self._credentials = credentials
         self._item = item
-        self.tasks: list[Task] = []
+        self.tasks: list[AnyTask] = []
 
-    def __call__(self, source: TaskSource, **kwargs: Any) -> Task:
-        task = self._run.start_task(source, kwargs, self._base_dir, self._credentials, self._item)
+    def __call__(self, source: TaskSource, **kwargs: Any) -> AnyTask:
+        task = self._run.start(source, kwargs, self._base_dir, self._credentials, self._item)
         self.tasks.append(task)
         return task
 
@@ -181,7 +179,7 @@ def ecs_session_wait_for() -> Mapping[str, Any]:
 @pytest.fixture(scope="session")
 def ecs_session_task(
     request: pytest.FixtureRequest, ecs_task_credentials: Any, ecs_session_wait_for: Mapping[str, Any]
-) -> Iterator[Task]:
+) -> Iterator[AnyTask]:
     """The task of ``--ecs-taskdef`` / ini ``ecs_taskdef``, started once for the run (xdist workers share it)."""
     run = request.config.stash[run_key]
     path = run.settings.taskdef
@@ -199,9 +197,16 @@ def ecs_session_task(
         reuse.keep(run, task, path)
         return
     if not run.is_worker:
-        task = run.start_task(path, {"wait_for": ecs_session_wait_for}, Path.cwd(), ecs_task_credentials)
-        yield task
-        run.close_task(task)
+        started = run.start(path, {"wait_for": ecs_session_wait_for}, Path.cwd(), ecs_task_credentials)
+        yield started
+        run.close_task(started)
+        return
+    if run.settings.backend == "aws":
+        from pytest_ecstask.awsrun import shared_session_task as shared_on_ecs
+
+        on_ecs = shared_on_ecs(run, path, ecs_session_wait_for)
+        yield on_ecs
+        on_ecs.close()  # stops following it; the controller stops it once every worker is done
         return
     from pytest_ecstask.xdistsession import shared_session_task
 
@@ -211,7 +216,7 @@ def ecs_session_task(
 
 
 @pytest.fixture
-def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[Task]:
+def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Iterator[AnyTask]:
     """The test's task: its own when marked ``@pytest.mark.ecs_task(path, ...)``, else the session's."""
     marker = request.node.get_closest_marker("ecs_task")
     if marker is None:
@@ -222,6 +227,6 @@ def ecs_task(request: pytest.FixtureRequest, ecs_task_credentials: Any) -> Itera
     if not marker.args:
         pytest.fail("@pytest.mark.ecs_task needs the task definition path as its first argument", pytrace=False)
     run = request.config.stash[run_key]
-    task = run.start_task(marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials, request.node)
+    task = run.start(marker.args[0], marker.kwargs, _test_dir(request), ecs_task_credentials, request.node)
     yield task
     run.close_task(task)

@@ -24,10 +24,10 @@ from pytest_ecstask.errors import EcsTaskError
 
 if TYPE_CHECKING:
     from pytest_ecstask.run import Run
-    from pytest_ecstask.task import Task
+    from pytest_ecstask.taskview import TaskView
 
 # The tasks a test used, directly, through ecs_task or through another fixture: their sections go in its report.
-item_tasks_key = pytest.StashKey[list["Task"]]()
+item_tasks_key = pytest.StashKey[list["TaskView"]]()
 
 
 ENDPOINTS_SHOWN = {
@@ -44,6 +44,11 @@ def header(run: Run) -> str:
 
     settings = run.settings
     where = f", taskdef {settings.taskdef}" if settings.taskdef else ""
+    if settings.backend == "aws":  # no engine, no endpoints of ours: ECS gives the task its own
+        return (
+            f"ecstask: session {run.session_id}{where}, lease {run.owner.lease}, tasks run on ECS cluster "
+            f"{settings.aws_cluster} (--ecs-backend=aws)"
+        )
     keep = ", keeping tasks (--ecs-keep)" if run.owner.keep else ""
     if run.settings.reuse:
         keep += ", the session task kept for the next run and adopted from the last (--ecs-reuse)"
@@ -64,21 +69,21 @@ def warn(config: pytest.Config, line: str) -> None:
 # -- while a task starts ---------------------------------------------------------------------------------
 
 
-def used_by(item: pytest.Item | None, task: Task) -> None:
+def used_by(item: pytest.Item | None, task: TaskView) -> None:
     if item is not None:
         tasks = item.stash.setdefault(item_tasks_key, [])
         if task not in tasks:
             tasks.append(task)
 
 
-def forward_events(config: pytest.Config, task: Task) -> None:
+def forward_events(config: pytest.Config, task: TaskView) -> None:
     """The task's lifecycle events to the pytest_ecstask_task_event hook, their text masked."""
     hook = config.hook.pytest_ecstask_task_event
     try:
         hook(task=task, event="planned", container=None, at=time.time(), details={})
     except Exception as exc:  # a reporting hook must never break the task
         warn(config, f"ecstask: pytest_ecstask_task_event failed: {type(exc).__name__}: {exc}")
-    task._runner.listeners.append(
+    task.progress.listeners.append(
         lambda kind, container, details: hook(
             task=task,
             event=kind,
@@ -90,7 +95,7 @@ def forward_events(config: pytest.Config, task: Task) -> None:
 
 
 @contextmanager
-def live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
+def live_progress(config: pytest.Config, task: TaskView) -> Iterator[None]:
     """With -v, one terminal line per startup step, as it happens; without, only a wait that lasts (workers
     under xdist print nothing).
 
@@ -117,15 +122,15 @@ def live_progress(config: pytest.Config, task: Task) -> Iterator[None]:
                 first[0] = False
             reporter.write_line(line)
 
-    task._runner.on_timeline = show
+    task.progress.on_timeline = show
     try:
         with capture.global_and_fixture_disabled() if capture is not None and verbose else nullcontext():
             yield
     finally:
-        task._runner.on_timeline = None  # live lines are for startup only
+        task.progress.on_timeline = None  # live lines are for startup only
 
 
-def record_startup(run: Run, task: Task) -> None:
+def record_startup(run: Run, task: TaskView) -> None:
     """For the summary's line of startup times."""
     if task.stop_code == "TaskFailedToStart":
         return  # check=False hands the test a task that never started: the summary counts started tasks
@@ -133,10 +138,10 @@ def record_startup(run: Run, task: Task) -> None:
     run.startups.append((f"{task.family}:{task.revision}", took))
 
 
-def record_stop_kills(run: Run, task: Task) -> None:
+def record_stop_kills(run: Run, task: TaskView) -> None:
     """Containers of a removed task that needed SIGKILL at their stop timeout, for the summary. Written to
     the run's shared folder, so that the summary of an xdist run tells of its workers' tasks too."""
-    kills = task._runner.killed_at_stop
+    kills = task.progress.killed_at_stop
     if not kills:
         return
     lines = [
@@ -189,17 +194,19 @@ def stop_kill_lines(session_dir: Path) -> list[str]:
     return out
 
 
-def write_log_dir(run: Run, task: Task) -> None:
+def write_log_dir(run: Run, task: TaskView) -> None:
     """--ecs-log-dir: every container's full log, one file each, when its task is removed."""
     if run.settings.log_dir is None:
         return
     folder = run.settings.log_dir / f"{task.family}-{task.revision}-{task.id[:12]}"
     folder.mkdir(parents=True, exist_ok=True)
     for c in task.containers.values():
-        # Masked: log files are CI artifacts, often public.
-        (folder / f"{c.name}.log").write_text(
-            "".join(f"{line.time} {line.stream} {line.text}\n" for line in c.log_lines())
-        )
+        try:
+            # Masked: log files are CI artifacts, often public.
+            text = "".join(f"{line.time} {line.stream} {line.text}\n" for line in c.log_lines())
+        except EcsTaskError as exc:  # on ECS, a container whose logs went elsewhere: where they went
+            text = f"{exc}\n"
+        (folder / f"{c.name}.log").write_text(text)
 
 
 # -- a test's report -------------------------------------------------------------------------------------
@@ -223,7 +230,7 @@ def add_task_sections(run: Run, item: pytest.Item, when: str, report: pytest.Tes
     mask_report(report, tasks)
 
 
-def mask_report(report: pytest.TestReport, tasks: list[Task]) -> None:
+def mask_report(report: pytest.TestReport, tasks: list[TaskView]) -> None:
     """The failure text and captured output of a test that used tasks, with their secret values masked.
 
     A test's own assertion can quote a raw value (``logs(raw=True)``, an ``exec`` output): the terminal
@@ -260,7 +267,7 @@ def _add_to_failure(report: pytest.TestReport, title: str, text: str) -> bool:
     return False
 
 
-def describe_for_report(task: Task, tail: int) -> str:
+def describe_for_report(task: TaskView, tail: int) -> str:
     """The explanation, the timeline with durations, and the last log lines of every container."""
     out = [f"status {task.status}" + (f", stopped: {task.stop_code}: {task.stopped_reason}" if task.stop_code else "")]
     for c in task.containers.values():

@@ -28,9 +28,11 @@ from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_d
 from pytest_ecstask.settings import Settings, for_task
 
 if TYPE_CHECKING:
+    from pytest_ecstask.awsrun import EcsRun
     from pytest_ecstask.options import TaskOptions
     from pytest_ecstask.runtime import Engine
     from pytest_ecstask.task import Connections, Task, TaskSource
+    from pytest_ecstask.taskview import AnyTask
 
 
 @dataclass
@@ -57,6 +59,7 @@ class Run:
     _sentinel_lock: threading.Lock = field(default_factory=threading.Lock)
     first_start_done: threading.Event = field(default_factory=threading.Event)  # the sentinel waits for it
     _ended: bool = False  # past the point where the sentinel is removed: no new one
+    _ecs: EcsRun | None = None  # --ecs-backend=aws: made on first use
 
     @classmethod
     def begin(cls, config: pytest.Config, settings: Settings) -> Run:
@@ -88,6 +91,21 @@ class Run:
                 self._connections = Connections()
                 use_connections(self.session_id, self._connections)
             return self._connections
+
+    @property
+    def ecs(self) -> EcsRun:
+        """The run's part on ECS (--ecs-backend=aws), made on first use."""
+        from pytest_ecstask.awsrun import EcsRun
+
+        with self.lock:
+            if self._ecs is None:
+                self._ecs = EcsRun(self)
+            return self._ecs
+
+    @property
+    def ecs_started(self) -> EcsRun | None:
+        """The run's part on ECS if it was used, else None."""
+        return self._ecs
 
     def connect_in_background(self) -> None:
         """Open the engine connection alongside collection, for a run sure to need it (its session task kept
@@ -173,8 +191,8 @@ class Run:
         item: pytest.Item | None = None,
         owner: Owner | None = None,
     ) -> Task:
-        """A started task, or the test fails with the reason (no traceback). ``owner``: the run's, but for
-        labels of its own (the session task kept for reuse)."""
+        """A started task on Docker, or the test fails with the reason (no traceback). ``owner``: the run's,
+        but for labels of its own (the session task kept for reuse)."""
         from pytest_ecstask.task import create_task
 
         try:
@@ -196,8 +214,31 @@ class Run:
         # Outside the except block, so the report shows our message alone, not a chained traceback.
         pytest.fail(message, pytrace=False)
 
-    def close_task(self, task: Task, finishing: bool = False) -> None:
+    def start(
+        self,
+        source: TaskSource,
+        arguments: Mapping[str, Any],
+        base_dir: Path,
+        fixture_credentials: Mapping[str, str] | None = None,
+        item: pytest.Item | None = None,
+    ) -> AnyTask:
+        """A started task where the run's backend runs tasks: Docker, or ECS (--ecs-backend=aws)."""
+        if self.settings.backend != "aws":
+            return self.start_task(source, arguments, base_dir, fixture_credentials, item)
+        try:
+            return self.ecs.start_task(source, arguments, base_dir, item)
+        except EcsTaskError as exc:
+            message = str(exc)
+        # Outside the except block, so the report shows our message alone, not a chained traceback.
+        pytest.fail(message, pytrace=False)
+
+    def close_task(self, task: AnyTask, finishing: bool = False) -> None:
         """Remove a task (or keep it, with --ecs-keep). ``finishing``: at session finish, Ctrl-C only waits."""
+        from pytest_ecstask.awstask import AwsTask
+
+        if isinstance(task, AwsTask):
+            self.ecs.close_task(task)
+            return
         if task in self.open_tasks:
             self.open_tasks.remove(task)
         if self.owner.keep:
@@ -214,6 +255,11 @@ class Run:
 
     def finish(self) -> None:
         """After the session fixtures' own teardown: the net behind it, and the controller's removals."""
+        if self.settings.backend == "aws":
+            from pytest_ecstask.awsrun import finish_run
+
+            finish_run(self)
+            return
         # An interrupted setup, a task never closed; at the controller of an xdist run, the one removal
         # of the shared session task and of whatever crashed workers left.
         for task in reversed(self.open_tasks):

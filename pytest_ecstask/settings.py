@@ -414,8 +414,8 @@ SETTINGS: tuple[Setting, ...] = (
         "start_timeout",
         "Start timeout",
         TASK,
-        f"how long a dependent waits for a dependency without startTimeout (default {DEFAULT_START_TIMEOUT:g}; "
-        "0 = no limit, as in ECS)",
+        f"how long a dependent waits for a dependency without startTimeout; with --ecs-backend=aws, how long a "
+        f"task may take to reach RUNNING (default {DEFAULT_START_TIMEOUT:g}; 0 = no limit, as in ECS)",
         task_field="start_timeout",
         flag="--ecs-start-timeout",
         metavar="SECONDS",
@@ -466,7 +466,7 @@ SETTINGS: tuple[Setting, ...] = (
         "sweep_orphans",
         "Sweep and exit",
         COMMAND,
-        "remove what dead runs left on the engine, then exit without running tests",
+        "remove what dead runs left on the engine (with --ecs-backend=aws, on ECS), then exit without running tests",
         flag="--ecs-sweep-orphans",
         switch=True,
     ),
@@ -790,8 +790,7 @@ SETTINGS: tuple[Setting, ...] = (
         "backend",
         "Where tasks run",
         AWS,
-        "where tasks run: docker (a Docker engine) or aws (a real ECS cluster, through boto3; this release "
-        "prints the requests with --ecs-plan only)",
+        "where tasks run: docker (a Docker engine) or aws (a real ECS cluster, through boto3)",
         flag="--ecs-backend",
         choices=BACKENDS,
         ini="ecs_backend",

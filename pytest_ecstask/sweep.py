@@ -137,15 +137,8 @@ def sweep(
         verdicts += [Verdict(r, True, "a relay container that does not run") for r in relay_leftovers(api)]
         report.chosen = [v for v in verdicts if v.remove]
         report.left = [v for v in verdicts if not v.remove]
-        if len(report.chosen) > cap and not force:
-            over = f"ecstask sweep: {len(report.chosen)} resources would be removed, more than the safety cap of {cap}"
-            report.refused = (
-                f"{over}; without --ecs-dry-run the sweep would refuse and remove nothing. If the list is right, "
-                "sweep with --ecs-force or a larger --ecs-sweep-cap"
-                if dry_run
-                else f"{over}; nothing was removed. Look at the list (--ecs-dry-run), then run again with "
-                "--ecs-force or a larger --ecs-sweep-cap"
-            )
+        report.refused = cap_refusal(len(report.chosen), cap, force, dry_run)
+        if report.refused:
             return report
         if dry_run:
             return report
@@ -158,6 +151,22 @@ def sweep(
     with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         remove_network_if_unused(api, directory, own_session="")
     return report
+
+
+def cap_refusal(chosen: int, cap: int, force: bool, dry_run: bool) -> str | None:
+    """Why a sweep that would remove ``chosen`` resources removes nothing (None: it may go on)."""
+    if chosen <= cap or force:
+        return None
+    over = f"ecstask sweep: {chosen} resources would be removed, more than the safety cap of {cap}"
+    if dry_run:
+        return (
+            f"{over}; without --ecs-dry-run the sweep would refuse and remove nothing. If the list is right, "
+            "sweep with --ecs-force or a larger --ecs-sweep-cap"
+        )
+    return (
+        f"{over}; nothing was removed. Look at the list (--ecs-dry-run), then run again with "
+        "--ecs-force or a larger --ecs-sweep-cap"
+    )
 
 
 def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:

@@ -549,6 +549,11 @@ class Task:
     def endpoint(self) -> EndpointInfo | None:
         return self.plan.options.endpoint
 
+    @property
+    def progress(self) -> TaskRunner:
+        """Where its timeline lines and events go as they happen: the live -v lines, the task event hook."""
+        return self._runner
+
     def _metadata_uri(self, container: str, version: str) -> str | None:
         if self.endpoint is None:
             return None

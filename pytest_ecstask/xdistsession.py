@@ -33,7 +33,8 @@ class XdistSessionSharing:
         node.workerinput["ecstask_session"] = self.run.session_id
         node.workerinput["ecstask_lease"] = self.run.owner.lease
         # The controller holds the lease, so it keeps the run's sentinel, from the first worker's Docker use.
-        self.run.watch_for_docker_use()
+        if self.run.settings.backend != "aws":  # on ECS the lease alone tells a sweep that the run lives
+            self.run.watch_for_docker_use()
 
 
 def controller_session(config: pytest.Config) -> tuple[str, str] | None:

@@ -177,3 +177,71 @@ def needs_model(shape: str, member: str) -> Any:
 
 NEEDS_RESTART_POLICY = needs_model("ContainerDefinition", "restartPolicy")
 NEEDS_FAULT_INJECTION = needs_model("RegisterTaskDefinitionRequest", "enableFaultInjection")
+
+
+# -- AWS, faked: moto in this process, or botocore's Stubber ----------------------------------------------
+
+REGION = "eu-west-1"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Made-up credentials and a region for boto3, and nothing of this machine's own AWS configuration."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+class MockedAws:
+    """An account faked by moto: a VPC with a subnet and a security group, and an ECS cluster ``ci``."""
+
+    def __init__(self) -> None:
+        import boto3
+
+        self.ecs = boto3.client("ecs", region_name=REGION)
+        self.logs = boto3.client("logs", region_name=REGION)
+        ec2 = boto3.client("ec2", region_name=REGION)
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        # moto names a task's network interface by its DNS name, which it makes only with DNS hostnames on.
+        ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": True})
+        self.subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        self.security_group = ec2.create_security_group(GroupName="tests", Description="tests", VpcId=vpc)["GroupId"]
+        self.ecs.create_cluster(clusterName="ci")
+
+    def tasks(self, desired: str = "STOPPED") -> list[dict[str, Any]]:
+        arns = self.ecs.list_tasks(cluster="ci", desiredStatus=desired)["taskArns"]
+        return self.ecs.describe_tasks(cluster="ci", tasks=arns, include=["TAGS"])["tasks"] if arns else []
+
+    def revisions(self, family: str) -> list[str]:
+        return [
+            arn
+            for status in ("ACTIVE", "INACTIVE")
+            for arn in self.ecs.list_task_definitions(familyPrefix=family, status=status)["taskDefinitionArns"]
+        ]
+
+
+@pytest.fixture
+def mocked_aws(aws_env: None, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[MockedAws]:
+    """moto in this process (pytester's in-process runs too); a task stays RUNNING until it is stopped.
+
+    The runs' leases live in a folder of the test's own, and this host has a fixed id.
+    """
+    moto = pytest.importorskip("moto")
+    from moto.moto_api import state_manager
+
+    monkeypatch.setenv("PYTEST_ECSTASK_LEASE_DIR", str(tmp_path / "leases"))
+    monkeypatch.setenv("PYTEST_ECSTASK_HOST_ID", "test-host/0123456789abcdef")
+    with moto.mock_aws():
+        # moto moves a task on from RUNNING each time it is described, unless told to wait.
+        state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 10**9})
+        try:
+            yield MockedAws()
+        finally:
+            state_manager.unset_transition("ecs::task")

@@ -27,7 +27,6 @@ from pytest_ecstask.ecsrequests import (
     model_problems,
 )
 from pytest_ecstask.errors import EcsTaskError, TaskDefinitionError
-from pytest_ecstask.plugin import AWS_PLAN_ONLY
 from pytest_ecstask.settings import CapacityProvider, Settings, resolve
 from pytest_ecstask.taskdef import TaskDefinition, TaskDefinitionWarning, load_task_definition, parse_task_definition
 
@@ -39,6 +38,7 @@ SECRET_VALUE = "correct-horse-battery-staple"  # in the secrets file: never prin
 ENV_FILE_ARN = "arn:aws:s3:::checkout-config/app.env"
 ECR = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
 SUBNET = ("subnet-0a1b2c3d",)
+HOST = "ci-runner/0a1b2c3d4e5f6a7b"  # PYTEST_ECSTASK_HOST_ID in the runs of --ecs-plan here
 
 CHECKOUT: dict[str, Any] = {
     "family": "checkout",
@@ -72,9 +72,11 @@ def checkout(**changes: Any) -> TaskDefinition:
     return parse_task_definition(data, "checkout.json")
 
 
-def requests(taskdef: TaskDefinition | None = None, images: dict[str, str] | None = None, **given: Any) -> EcsRequests:
+def requests(
+    taskdef: TaskDefinition | None = None, images: dict[str, str] | None = None, host: str = "", **given: Any
+) -> EcsRequests:
     settings = Settings(**{"aws_subnets": SUBNET, **given})
-    return build_requests(taskdef or checkout(), images or {}, settings, SESSION)
+    return build_requests(taskdef or checkout(), images or {}, settings, SESSION, host)
 
 
 def refused(taskdef: TaskDefinition | None = None, session: str = SESSION, **given: Any) -> str:
@@ -227,13 +229,17 @@ def test_a_bad_backend_is_refused_by_the_option_parser(pytester: pytest.Pytester
 
 
 @pytest.mark.parametrize("args", [["--ecs-backend=aws"], ["-o", "ecs_backend=aws"]])
-def test_running_tests_with_the_aws_backend_is_one_usage_error(pytester: pytest.Pytester, args: list[str]) -> None:
-    pytester.makepyfile("def test_uses_a_task(ecs_task):\n    pass\n")
+def test_a_run_on_the_aws_backend_asks_aws_nothing_until_a_test_needs_a_task(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    def no_client(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a boto3 client was made")
+
+    monkeypatch.setattr("boto3.session.Session.client", no_client)
+    pytester.makepyfile("def test_without_a_task():\n    pass\n")
     result = pytester.runpytest(*args)
-    assert result.ret == pytest.ExitCode.USAGE_ERROR
-    assert result.stderr.lines[0] == f"ERROR: {AWS_PLAN_ONLY}"
-    assert "Traceback" not in result.stdout.str() + result.stderr.str()
-    assert pytester.runpytest().ret == pytest.ExitCode.TESTS_FAILED  # on Docker it gets as far as its fixture
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["ecstask: session *, tasks run on ECS cluster default (--ecs-backend=aws)"])
 
 
 # -- RegisterTaskDefinition ------------------------------------------------------------------------------
@@ -324,7 +330,9 @@ def test_a_family_too_long_with_its_suffix_and_too_many_tags_are_refused() -> No
         f"$.family: '{'f' * 250}-ecstask', with --ecs-aws-family-suffix '-ecstask', has 258 characters" in long_family
     )
     many = [{"key": f"k{i}", "value": "v"} for i in range(50)]
-    assert "$.tags: 51 tags with the session's; ECS takes 50 at most" in refused(checkout(tags=many))
+    assert "$.tags: 51 tags with the run's own (its session and host); ECS takes 50 at most" in refused(
+        checkout(tags=many)
+    )
     assert len(requests(checkout(tags=many[:49])).register_task_definition["tags"]) == 50
 
 
@@ -491,6 +499,7 @@ def test_a_describe_output_is_registered_without_its_read_only_fields_and_with_i
 @pytest.fixture
 def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
     monkeypatch.setenv("PYTEST_ECSTASK_SESSION", SESSION)
+    monkeypatch.setenv("PYTEST_ECSTASK_HOST_ID", HOST)
     pytester.makefile(".json", checkout=json.dumps(CHECKOUT))
     pytester.makefile(".json", secrets=json.dumps({SECRET_ARN: SECRET_VALUE}))
     pytester.makeini(
@@ -524,7 +533,7 @@ def test_the_plan_as_json_is_the_requests(project: pytest.Pytester) -> None:
     result = project.runpytest("--ecs-plan", "--ecs-json", "--ecs-aws-public-ip")
     assert result.ret == 0, result.stderr.str()
     printed = json.loads(result.stdout.str())
-    expected = requests(aws_public_ip=True)
+    expected = requests(host=HOST, aws_public_ip=True)
     assert printed == expected.as_data() == aws_planned(project.parseconfig("--ecs-aws-public-ip")).as_data()
     assert list(printed) == ["RegisterTaskDefinition", "RunTask"]
     assert SECRET_VALUE not in result.stdout.str()
@@ -554,9 +563,11 @@ def test_the_example_of_the_docs_is_what_the_command_prints(pytester: pytest.Pyt
     assert args[:2] == ["$", "pytest"]
     output = "\n".join(lines[last + 1 :])
     session = re.search(r"^Session id (\w+) ", output, re.M)
-    assert session is not None
+    host = re.search(r"^Host (\S+) ", output, re.M)
+    assert session is not None and host is not None
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PYTEST_ECSTASK_SESSION", session.group(1))
+        mp.setenv("PYTEST_ECSTASK_HOST_ID", host.group(1))
         result = pytester.runpytest(*args[2:])
     assert result.ret == 0, result.stderr.str()
     assert result.stdout.str().strip() == output.strip()

@@ -1,0 +1,140 @@
+"""What cleans up on ECS: ``pytest --ecs-sweep-orphans --ecs-backend=aws``.
+
+A run stops its tasks and deregisters its revisions itself; a run that was killed leaves them. They are found
+by what every run puts on them: tasks of the cluster started by ``pytest-ecstask-<session>`` and tagged with
+the session, and active revisions of the families that end with ``--ecs-aws-family-suffix`` tagged with it.
+Each is judged by the rules of the Docker sweep (:func:`lifecycle.classify`): a run of this host (the host
+tag) by its lease, so a live run's are never touched and a dead run's go at once; another host's, whose lease
+cannot be asked, once older than ``--ecs-orphan-age``, counted from ECS's own ``createdAt`` or
+``registeredAt``. Tasks are stopped, revisions deregistered and then deleted. The cap, the dry run and the
+report, as text or JSON, are the Docker sweep's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING
+
+from pytest_ecstask.ecsrequests import HOST_TAG, SESSION_TAG, STARTED_BY_PREFIX, host_tag_value
+from pytest_ecstask.ecsstate import read_task
+from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import (
+    DEFAULT_CAP,
+    DEFAULT_MAX_AGE,
+    LABEL_CREATED,
+    LABEL_HOST,
+    LABEL_LEASE,
+    LABEL_SESSION,
+    Resource,
+    classify,
+    host_id,
+    lease_dir,
+    lease_is_held,
+)
+from pytest_ecstask.sweep import SweepReport, cap_refusal
+
+if TYPE_CHECKING:
+    from pytest_ecstask.ecsbackend import EcsBackend
+
+TASK, REVISION = "task", "task definition"
+
+
+def ecs_resource(kind: str, arn: str, name: str, tags: Mapping[str, str], created: datetime | None) -> Resource | None:
+    """What a sweep judges, labelled as a Docker resource of the same run would be; None: not a run's.
+
+    The lease is the one a run of this host holds in the lease directory, named after its session.
+    """
+    session = tags.get(SESSION_TAG, "")
+    if not session:
+        return None
+    host = tags.get(HOST_TAG, "")
+    labels = {LABEL_SESSION: session, LABEL_HOST: host}
+    if host and host == host_tag_value(host_id()):
+        labels[LABEL_LEASE] = str(lease_dir() / f"{session}.lease")
+    if created is not None:
+        stamp = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
+        labels[LABEL_CREATED] = stamp.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    return Resource(kind, arn, name, labels)
+
+
+def session_tasks(backend: EcsBackend, cluster: str) -> list[Resource]:
+    """The cluster's running tasks that a run started: by its startedBy, with its session tag."""
+    found = []
+    for description in backend.describe_tasks(cluster, backend.running_tasks(cluster)):
+        seen = read_task(description)
+        if not seen.started_by.startswith(STARTED_BY_PREFIX):
+            continue
+        revision = str(description.get("taskDefinitionArn", "")).rsplit("/", 1)[-1]
+        resource = ecs_resource(TASK, seen.arn, f"{seen.id} ({revision})", seen.tags, seen.created_at)
+        if resource is not None:
+            found.append(resource)
+    return found
+
+
+def session_revisions(backend: EcsBackend, suffix: str) -> list[Resource]:
+    """The active revisions of the families with the suffix that a run registered: by its session tag."""
+    found = []
+    for family in backend.families(suffix):
+        for arn in backend.revisions(family):
+            described, tags = backend.describe_task_definition(arn)
+            registered = described.get("registeredAt")
+            created = registered if isinstance(registered, datetime) else None
+            resource = ecs_resource(REVISION, arn, arn.rsplit("/", 1)[-1], tags, created)
+            if resource is not None:
+                found.append(resource)
+    return found
+
+
+def sweep_ecs(
+    backend: EcsBackend,
+    cluster: str,
+    family_suffix: str,
+    *,
+    dry_run: bool = False,
+    max_age: float = DEFAULT_MAX_AGE,
+    cap: int = DEFAULT_CAP,
+    force: bool = False,
+    now: datetime | None = None,
+) -> SweepReport:
+    """Stop the tasks and remove the revisions of dead runs; a live run's are left alone."""
+    resources = session_tasks(backend, cluster) + session_revisions(backend, family_suffix)
+    verdicts = classify(
+        resources,
+        this_host=host_tag_value(host_id()),
+        now=now or datetime.now(timezone.utc),
+        max_age_seconds=max_age,
+        is_held=lambda path: lease_is_held(path, cleanup=not dry_run),
+    )
+    report = SweepReport(dry_run=dry_run)
+    report.chosen = [v for v in verdicts if v.remove]
+    report.left = [v for v in verdicts if not v.remove]
+    report.refused = cap_refusal(len(report.chosen), cap, force, dry_run)
+    if report.refused or dry_run:
+        return report
+    report.failed = remove(backend, cluster, [v.resource for v in report.chosen])
+    return report
+
+
+def remove(backend: EcsBackend, cluster: str, resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
+    """Stop the tasks first (their revisions can go while they stop), then deregister and delete the
+    revisions; returns what could not be removed, and why."""
+    failed: list[tuple[Resource, str]] = []
+    deregistered: dict[str, Resource] = {}
+    for r in resources:
+        try:
+            if r.kind == TASK:
+                backend.stop_task(cluster, r.id, f"pytest-ecstask sweep: its run ({r.session}) is over")
+            else:
+                backend.deregister_task_definition(r.id)
+                deregistered[r.id] = r
+        except EcsTaskError as exc:
+            failed.append((r, str(exc)))
+    try:
+        not_deleted = backend.delete_task_definitions(list(deregistered))
+    except EcsTaskError as exc:
+        not_deleted = [(arn, str(exc)) for arn in deregistered]
+    failed += [
+        (deregistered[arn], f"deregistered, not deleted: {why}") for arn, why in not_deleted if arn in deregistered
+    ]
+    return failed
