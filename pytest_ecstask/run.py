@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
@@ -234,11 +234,13 @@ class Run:
 
     def close_task(self, task: AnyTask, finishing: bool = False) -> None:
         """Remove a task (or keep it, with --ecs-keep). ``finishing``: at session finish, Ctrl-C only waits."""
-        from pytest_ecstask.awstask import AwsTask
+        if self.settings.backend == "aws":  # a Docker run never imports the AWS backend
+            from pytest_ecstask.awstask import AwsTask
 
-        if isinstance(task, AwsTask):
-            self.ecs.close_task(task)
-            return
+            if isinstance(task, AwsTask):
+                self.ecs.close_task(task)
+                return
+        task = cast("Task", task)  # every task of a Docker run
         if task in self.open_tasks:
             self.open_tasks.remove(task)
         if self.owner.keep:
