@@ -19,6 +19,7 @@ import pytest
 
 from pytest_ecstask import reporting
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import private_dir, write_private
 
 if TYPE_CHECKING:
     from pytest_ecstask.awstask import AwsTask
@@ -183,7 +184,7 @@ def shared_session_task(run: Run, path: Path, wait_for: Mapping[str, Any]) -> Aw
     """The first worker to get here starts the session task, under a file lock; the others follow it."""
     from filelock import FileLock
 
-    run.session_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(run.session_dir)
     record_path = run.session_dir / SESSION_RECORD
     with FileLock(str(run.session_dir / SESSION_LOCK), thread_local=False):
         record = _read_record(record_path)
@@ -206,12 +207,12 @@ def _start_first(run: Run, path: Path, wait_for: Mapping[str, Any], record_path:
 
     def record(arn: str) -> None:  # as soon as RunTask answers: the controller stops it, started or not
         shared = {"source": str(path), "arn": arn, "cluster": task.cluster, "task_definition": task.task_definition}
-        record_path.write_text(json.dumps(shared))
+        write_private(record_path, json.dumps(shared))
 
     try:
         task.start(started=record)
     except EcsTaskError as exc:
-        record_path.write_text(json.dumps({"error": str(exc)}))
+        write_private(record_path, json.dumps({"error": str(exc)}))
         raise
     task.owned = False  # the controller stops it, once every worker is done
     return task

@@ -72,6 +72,7 @@ STARTUP_TIMEOUT = 20.0
 RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
 LEASE_POLL_SECONDS = 0.5
 KEPT_CHECK_SECONDS = 5.0  # how often a server whose runs are over checks that the tasks kept for reuse are up
+KEPT_UNKNOWN_SECONDS = 60.0  # how long it goes on serving them while Docker cannot tell
 SHUTDOWN_POLL_SECONDS = 0.05  # how soon the server notices a shutdown asked (the run waits for it to go)
 TOKEN_VARIABLE = "PYTEST_ECSTASK_ENDPOINT_TOKEN"  # the control token, for a server given its socket
 DOCKER_CONNECT_DELAY_SECONDS = 2.0  # a server given its socket connects to Docker then, or when first needed
@@ -130,7 +131,8 @@ class Registry:
     def take_handoff(self, stream: IO[bytes]) -> None:
         """Registrations the run's process writes on the server's stdin, one JSON line each, before it
         starts the task's containers (the server may still be starting); it closes the stream after the
-        first. An id not known yet waits for them: what a container asks is registered before it started."""
+        first. An id not known yet waits for them: what a container asks is registered before it started.
+        Nothing is waited for after STARTUP_TIMEOUT (a first task that never registered)."""
         self.handed_over.clear()
 
         def read() -> None:
@@ -142,10 +144,16 @@ class Registry:
                 self.handed_over.set()
 
         threading.Thread(target=read, name="ecstask-handoff", daemon=True).start()
+        limit = threading.Timer(STARTUP_TIMEOUT, self.handed_over.set)
+        limit.daemon = True
+        limit.start()
 
-    def _awaiting_handoff(self) -> bool:
-        """Whether a registration on its way could be the one asked for: then it is waited for, once."""
-        return not self.handed_over.is_set() and self.handed_over.wait(HANDOFF_WAIT_SECONDS)
+    def handoff_pending(self) -> bool:
+        return not self.handed_over.is_set()
+
+    def await_handoff(self) -> None:
+        """Before acting on a task id of a control request: the registration on its way is in."""
+        self.handed_over.wait(HANDOFF_WAIT_SECONDS)
 
     def ids(self) -> list[str]:
         """Every id a container may present: what the relay routes to this run."""
@@ -179,19 +187,28 @@ class Registry:
         self.on_change()
 
     def task_of_container(self, mid: str) -> tuple[TaskRecord, ContainerRecord] | None:
+        pending = self.handoff_pending()  # before the lookup: the registration may come in just after it
+        found = self._task_of_container(mid)
+        if found is None and pending and self.handed_over.wait(HANDOFF_WAIT_SECONDS):
+            found = self._task_of_container(mid)
+        return found
+
+    def _task_of_container(self, mid: str) -> tuple[TaskRecord, ContainerRecord] | None:
         with self.lock:
             task_id, name = self.by_metadata_id.get(mid, ("", ""))
             record = self.tasks.get(task_id)
-        if record is None and self._awaiting_handoff():
-            return self.task_of_container(mid)
         return None if record is None else (record, record.container(name))
 
     def task_of_credentials(self, cid: str) -> TaskRecord | None:
-        with self.lock:
-            record = self.tasks.get(self.by_credentials_id.get(cid, ""))
-        if record is None and self._awaiting_handoff():
-            return self.task_of_credentials(cid)
+        pending = self.handoff_pending()
+        record = self._task_of_credentials(cid)
+        if record is None and pending and self.handed_over.wait(HANDOFF_WAIT_SECONDS):
+            record = self._task_of_credentials(cid)
         return record
+
+    def _task_of_credentials(self, cid: str) -> TaskRecord | None:
+        with self.lock:
+            return self.tasks.get(self.by_credentials_id.get(cid, ""))
 
     def restarted(self, task_id: str, container: str, count: int, first_started_at: str | None) -> bool:
         """A restartPolicy restarted ``container``: the plugin process says so, Docker counts none of it."""
@@ -346,28 +363,37 @@ class EndpointServer(ThreadingHTTPServer):
         self.anchor_image: str | None = None  # Podman: the image of the endpoint network's anchor
         self.health_lock = threading.Lock()
         self.health_seen: dict[str, Mapping[str, Any]] = {}  # the Health last answered, by Docker id
-        self.announce: Path | None = None  # the announcement of the run that started it
+        self.announce: Path | None = None  # the announcement of the run that started it, while it is its
         # The runs it serves, by their leases (the one that started it, and those that adopted a task it
         # kept); and the tasks kept for a later run (--ecs-reuse): it serves them past the end of its runs.
         self.leases: list[str] = []
         self.kept: set[str] = set()
+        self.closing = False  # decided to stop: a later run can no longer take it up
         self._kept_checked = 0.0
+        self._kept_unknown = 0  # checks in a row in which Docker could not say whether the kept tasks run
 
     def keep(self, task_id: str) -> bool:
         """``task_id`` stays served after the run ends, until a later run adopts it or it is gone."""
         with self.registry.lock:
-            if task_id not in self.registry.tasks:
+            if self.closing or task_id not in self.registry.tasks:
                 return False
             self.kept.add(task_id)
         return True
 
     def adopt(self, task_id: str, lease: str) -> bool:
         """A later run took up a task kept here: served while that run lives, and after it while kept (the
-        run removes the task, and tells so, when it does not keep it again)."""
+        run removes the task, and tells so, when it does not keep it again). ``lease`` must be a run's lease
+        in the lease directory: the server probes it for as long as it serves."""
+        from pytest_ecstask.lifecycle import lease_dir
+
+        candidate = Path(lease)
+        if candidate.suffix != ".lease" or candidate.resolve().parent != lease_dir().resolve():
+            return False
         with self.registry.lock:
-            if task_id not in self.registry.tasks:
+            if self.closing or task_id not in self.kept:
                 return False
-            self.leases.append(lease)
+            if lease not in self.leases:
+                self.leases.append(lease)
         return True
 
     def forget(self, task_id: str) -> None:
@@ -379,18 +405,26 @@ class EndpointServer(ThreadingHTTPServer):
         """Its run asks it to stop: it does, unless it keeps a task for a later run; then only the run's
         announcement goes (the run waits for that), and with the run's lease let go, its other tasks."""
         with self.registry.lock:
-            keeping = bool(self.kept)
+            keeping, announce = bool(self.kept), self.announce
+            if keeping:
+                self.announce = None  # no longer its run's: a later run of the same session writes its own
         if not keeping:
             threading.Thread(target=self.shutdown, daemon=True).start()
-        elif self.announce is not None:
+        elif announce is not None:
             with contextlib.suppress(OSError):
-                self.announce.unlink()
+                announce.unlink()
 
     def needed(self) -> bool:
-        """Whether to serve on: a run it serves lives, or a task kept for a later run is still up."""
+        """Whether to serve on: a run it serves lives, or a task kept for a later run is still up. Once it
+        says no, it is closing: a run that would take it up meanwhile is refused, and serves the task itself."""
         from pytest_ecstask.lifecycle import lease_is_held
 
-        if any(lease_is_held(lease) for lease in list(self.leases)):
+        with self.registry.lock:
+            leases = list(self.leases)
+        held = {lease: lease_is_held(lease, cleanup=False) for lease in leases}
+        with self.registry.lock:  # leases proven free are probed no more
+            self.leases = [lease for lease in self.leases if held.get(lease) is not False]
+        if any(held.values()):
             return True
         with self.registry.lock:
             kept = set(self.kept)
@@ -398,22 +432,24 @@ class EndpointServer(ThreadingHTTPServer):
             self.registry.remove(task_id)
         if kept and time.monotonic() - self._kept_checked >= KEPT_CHECK_SECONDS:
             self._kept_checked = time.monotonic()
-            for task_id in kept - self._running(kept):
+            for task_id in kept - self._still_running(kept):
                 self.forget(task_id)
-            with self.registry.lock:
-                kept = set(self.kept)
-        return bool(kept)
+        with self.registry.lock:
+            self.closing = not self.kept and not any(held.get(lease) is not False for lease in self.leases)
+            return not self.closing
 
-    def _running(self, task_ids: Iterable[str]) -> set[str]:
-        """Which of the kept tasks have a running container; none when Docker cannot tell: a later run
-        then starts a server of its own (its containers were told the port, which it asks for again)."""
+    def _still_running(self, task_ids: set[str]) -> set[str]:
+        """Which of the kept tasks have a running container. While Docker cannot tell, all of them, for a
+        minute at most: then none (a later run serves its task itself, on the port its containers were told)."""
         from pytest_ecstask.lifecycle import LABEL_TASK
 
         try:
             found = self.docker.api.containers(filters={"label": LABEL_TASK})
         except Exception:
-            return set()
-        return {str((c.get("Labels") or {}).get(LABEL_TASK)) for c in found} & set(task_ids)
+            self._kept_unknown += 1
+            return task_ids if self._kept_unknown * KEPT_CHECK_SECONDS < KEPT_UNKNOWN_SECONDS else set()
+        self._kept_unknown = 0
+        return {str((c.get("Labels") or {}).get(LABEL_TASK)) for c in found} & task_ids
 
     def answered(self, containers: Iterable[Mapping[str, Any]]) -> None:
         """Keep the Health each container was answered with: like the agent's, it changes with its status."""
@@ -522,6 +558,8 @@ class Handler(BaseHTTPRequestHandler):
             return
         length = int(self.headers.get("Content-Length", 0))
         body = json.loads(self.rfile.read(length) or b"{}")
+        if self.path != f"{CONTROL}/tasks":  # a request about a task: its registration on stdin is in first
+            self.server.registry.await_handoff()
         if self.path == f"{CONTROL}/tasks":
             self.server.registry.add(TaskRecord.from_dict(body))
             self.send_json(200, {"ok": True})
@@ -564,6 +602,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_json(403, "forbidden")
             return
         if self.path.startswith(f"{CONTROL}/tasks/"):
+            self.server.registry.await_handoff()
             self.server.forget(self.path.rsplit("/", 1)[1])
             self.send_json(200, {"ok": True})
         else:
@@ -762,8 +801,7 @@ def _serve_until_released(
 ) -> int:
     from pytest_ecstask.lifecycle import lease_dir
 
-    announce = session_dir / "endpoint.json"
-    server.announce = announce
+    server.announce = session_dir / "endpoint.json"
     server.leases.append(lease_path)
 
     def watch_lease() -> None:
@@ -778,13 +816,15 @@ def _serve_until_released(
         server.server_close()
         if link is not None:
             link.close()
-        with contextlib.suppress(OSError):
-            announce.unlink()
+        if server.announce is not None:  # still its run's
+            with contextlib.suppress(OSError):
+                server.announce.unlink()
         if link is not None:
             link.wait_relay_gone()  # the relay leaves within a second when this run was its last
         try:
+            api = server.docker.api  # connected first, outside the lock other runs' servers need
             with network_lock:
-                remove_network_if_unused(server.docker.api, lease_dir(), session_id)
+                remove_network_if_unused(api, lease_dir(), session_id)
         except EcsTaskError as exc:  # no Docker connection: a later run's server or sweep removes it
             log(f"the endpoint network was left: {exc}")
     return 0
@@ -865,10 +905,9 @@ def _logger(path: Path) -> Callable[[str], None]:
 
 
 def _announce(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data))
-    tmp.chmod(0o600)
-    tmp.replace(path)
+    from pytest_ecstask.lifecycle import write_private
+
+    write_private(path, json.dumps(data))  # the control token is in it
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -918,7 +957,9 @@ def ensure_server(
     has the ``engine`` is given a socket bound here (``_start_bound``), so the port is known at once."""
     from filelock import FileLock
 
-    session_dir.mkdir(parents=True, exist_ok=True)
+    from pytest_ecstask.lifecycle import private_dir
+
+    private_dir(session_dir)
     announce = session_dir / "endpoint.json"
     with FileLock(str(session_dir / "endpoint.lock"), thread_local=False):
         running = _announced_server(announce, "relay" if relay is not None else "local")
@@ -1088,6 +1129,10 @@ def _request(
         if response.status != 200:
             raise EndpointUnavailable(f"the endpoint server answered {response.status} to {method} {path}")
         return json.loads(payload or b"null")
+    except (http.client.HTTPException, ValueError) as exc:  # not an answer of our server's
+        raise EndpointUnavailable(
+            f"the endpoint server gave no usable answer to {method} {path} ({type(exc).__name__})"
+        ) from None
     finally:
         conn.close()
 
@@ -1205,10 +1250,12 @@ def info_record(info: EndpointInfo) -> dict[str, Any]:
 
 
 def info_from_record(data: Mapping[str, Any] | None) -> EndpointInfo | None:
+    """A local server named in a run's file: only one on 169.254.170.2 is taken (its token goes there)."""
     try:
-        return None if not data else _info(data)
+        info = None if not data else _info(data)
     except (KeyError, TypeError, ValueError):
         return None
+    return info if info is not None and info.mode == "local" and info.control_host == ENDPOINT_IP else None
 
 
 def served(session_dir: Path) -> str:

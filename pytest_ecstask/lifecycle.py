@@ -143,6 +143,33 @@ def lease_dir() -> Path:
     return path
 
 
+def private_dir(path: Path) -> Path:
+    """``path`` made a folder of this user's only (0700), in the lease directory every user shares; an
+    EcsTaskError when one is there already that another user owns, others can open, or is a link."""
+    import stat
+
+    with contextlib.suppress(FileExistsError):
+        path.mkdir(mode=0o700, parents=True)
+    info = path.lstat()
+    mine = not hasattr(os, "getuid") or info.st_uid == os.getuid()
+    if not stat.S_ISDIR(info.st_mode) or not mine or info.st_mode & 0o077:
+        raise EcsTaskError(
+            f"{path}: this run's folder in the lease directory is not a folder of this user's only (mode 0700); "
+            f"another user or process made it: remove it, or set {LEASE_DIR_ENV} to a folder of your own"
+        )
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """``text`` in ``path``, readable by this user only from the first byte (it may hold a secret)."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(text)
+    tmp.replace(path)
+
+
 class LeaseTaken(EcsTaskError):
     """Another live process holds the lease."""
 

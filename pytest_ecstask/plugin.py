@@ -99,6 +99,14 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     return reporting.header(run) if run is not None else None
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    if nextitem is None:  # the last test (of this process): its teardown removes what the run made
+        run = item.config.stash.get(run_key, None)
+        if run is not None:
+            run.tests_over()
+
+
 @pytest.hookimpl(trylast=True)  # after pytest's own teardown of session fixtures
 def pytest_sessionfinish(session: pytest.Session) -> None:
     run = session.config.stash.get(run_key, None)

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import private_dir
 
 if TYPE_CHECKING:
     from pytest_ecstask.run import Run
@@ -148,8 +149,8 @@ def record_stop_kills(run: Run, task: TaskView) -> None:
         json.dumps({"task": f"{task.family}:{task.revision}", "container": name, "seconds": took, "timeout": timeout})
         for name, took, timeout in kills
     ]
-    with suppress(OSError):
-        run.session_dir.mkdir(parents=True, exist_ok=True)
+    with suppress(OSError, EcsTaskError):
+        private_dir(run.session_dir)
         with open(run.session_dir / f"stop-kills-{os.getpid()}.jsonl", "a", encoding="utf-8") as out:
             out.write("".join(f"{line}\n" for line in lines))
 
@@ -159,8 +160,8 @@ def shared_note(run: Run, text: str) -> None:
     if not run.is_worker:
         run.notes.append(text)
         return
-    with suppress(OSError):
-        run.session_dir.mkdir(parents=True, exist_ok=True)
+    with suppress(OSError, EcsTaskError):
+        private_dir(run.session_dir)
         with open(run.session_dir / f"notes-{os.getpid()}.txt", "a", encoding="utf-8") as out:
             out.write(text.replace("\n", " ") + "\n")
 

@@ -20,11 +20,9 @@ gone; ``--ecs-sweep-orphans --ecs-include-kept`` removes them at once.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
-import threading
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +43,8 @@ from pytest_ecstask.lifecycle import (
     LABEL_TASK,
     Owner,
     lease_dir,
+    private_dir,
+    write_private,
 )
 
 if TYPE_CHECKING:
@@ -67,9 +67,10 @@ def record_path(source: Path, engine: Engine) -> Path:
 
 
 def records_dir() -> Path:
-    """This user's reuse records (the lease directory is shared by every user's runs)."""
+    """This user's reuse records (the lease directory is shared by every user's runs): a folder of this
+    user's only, checked before a record in it is trusted (it says where to send the server's token)."""
     uid = os.getuid() if hasattr(os, "getuid") else 0
-    return lease_dir() / f"reuse-{uid}"
+    return private_dir(lease_dir() / f"reuse-{uid}")
 
 
 def fingerprint(plan: TaskPlan, image_ids: Mapping[str, str]) -> dict[str, str]:
@@ -194,18 +195,11 @@ def _session_task(
     task, inspected = why
     run.open_tasks.append(task)  # before anything can fail: the run's end removes it then
     task._runner.attach(owned=True, inspected=inspected)
-    pulls = (str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
-    if server is None:
-        task._register(*pulls)
-    else:  # its server answers for it still: this run's credentials replace the earlier ones meanwhile
-        threading.Thread(target=_refresh, args=(task, pulls), name="ecstask-reregister", daemon=True).start()
+    # Its server (the one that kept serving it, or this run's) gets this run's registration: the credentials
+    # of this run, which xdist workers read back from it.
+    task._register(str(record.get("pull_started", "")), str(record.get("pull_stopped", "")))
     reporting.shared_note(run, f"reuse: adopted task {task.family}:{task.revision} {task.id}, kept by an earlier run")
     return task
-
-
-def _refresh(task: Task, pulls: tuple[str, str]) -> None:
-    with contextlib.suppress(EcsTaskError):  # the earlier registration still stands
-        task._register(*pulls)
 
 
 def _kept_server(record: Mapping[str, Any], lease: str) -> EndpointInfo | None:
@@ -328,10 +322,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _write(path: Path, record: Mapping[str, Any]) -> None:
-    """Readable by its user only: the secret the task's endpoint ids derive from is in it."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as out:
-        json.dump(record, out)
-    tmp.replace(path)
+    """Readable by its user only: the secret the task's endpoint ids derive from is in it, and the token of
+    the server that kept serving it."""
+    private_dir(path.parent)
+    write_private(path, json.dumps(record))

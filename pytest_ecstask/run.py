@@ -24,7 +24,7 @@ import pytest
 from pytest_ecstask import reporting
 from pytest_ecstask.background import Background
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id
+from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id, private_dir
 from pytest_ecstask.settings import Settings, for_task
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Run:
         engine = self.connections.engine()
         with self.lock:
             if self._sweeping is None:
-                self.session_dir.mkdir(parents=True, exist_ok=True)  # tells the controller Docker was used
+                private_dir(self.session_dir)  # tells the controller Docker was used
                 if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
                     self.start_sentinel(engine)
                 self._sweeping = Background(self._first_use, engine)
@@ -300,6 +300,14 @@ class Run:
             finally:
                 stopping.join()
 
+    def tests_over(self) -> None:
+        """The last test's teardown begins: a sentinel not started yet is not started any more (what the run
+        made is being removed; sweeps give a run without one SENTINEL_START_GRACE_SECONDS meanwhile)."""
+        with self._sentinel_lock:
+            sentinel = self.sentinel
+        if sentinel is not None:
+            sentinel.not_needed()
+
     def _remove_sentinel(self) -> None:
         """Last: while anything of the run is left, its sentinel says that the run lives."""
         with self._sentinel_lock:
@@ -351,6 +359,7 @@ class Sentinel:
         self.notes = notes
         self.made: list[str] = []  # container ids, in order
         self._stopping = threading.Event()
+        self._not_needed = threading.Event()  # the run's tests are over before its first sentinel started
         self._lock = threading.Lock()
         self._sockets: list[Any] = []  # the attach streams; kept open, as the sentinel's stdin
 
@@ -365,7 +374,7 @@ class Sentinel:
             # removal would slow the run's end. Sweeps give a run without a sentinel yet
             # SENTINEL_START_GRACE_SECONDS.
             after.wait(SENTINEL_DEFER_SECONDS)
-            if self._stopping.wait(SENTINEL_DEFER_SECONDS):
+            if self._not_needed.wait(SENTINEL_DEFER_SECONDS) or self._stopping.is_set():
                 return
         failures = 0
         while not self._stopping.is_set():
@@ -410,11 +419,15 @@ class Sentinel:
             api.start(container)
         return stream
 
+    def not_needed(self) -> None:
+        self._not_needed.set()
+
     def remove(self) -> list[str]:
         """Stop keeping a sentinel, remove every one made; returns what could not be removed, and why."""
         import docker.errors
 
         self._stopping.set()
+        self._not_needed.set()
         problems = []
         with self._lock:
             for container in self.made:

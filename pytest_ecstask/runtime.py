@@ -431,6 +431,8 @@ class TaskRunner:
         self._started = True
         self.machine.role = Role.OWNER if owned else Role.FOLLOWER
         self._watch_events()
+        if inspected is not None:  # read before the events were followed: what changed since, read again
+            inspected = {**inspected, **inspect_containers(self.api, self._changed_since(inspected))}
         for docker_id, c, info in self._inspect_task_containers(inspected):
             seen = observed_status(info["State"], has_health_check=c.plan.has_health_check)
             with self._changed:
@@ -443,6 +445,23 @@ class TaskRunner:
         self._shared_volumes = [v.docker_name for v in self.plan.volumes if v.docker_name and v.scope == "shared"]
         self._set_task_status(self.machine.adopted_status())
         self._drive_health_checks()  # an xdist worker that takes up the session task keeps its health going
+
+    def _changed_since(self, inspected: Inspected) -> list[str]:
+        """The containers whose state or health the engine's list shows otherwise than ``inspected`` did."""
+        listed = {
+            (c.get("Names") or ["/"])[0].lstrip("/"): c
+            for c in self.api.containers(all=True, filters={"label": f"{LABEL_TASK}={self.plan.task_id}"})
+        }
+        changed = []
+        for name, info in inspected.items():
+            state = (info or {}).get("State") or {}
+            health = str((state.get("Health") or {}).get("Status") or "")
+            now = listed.get(name)
+            status = str((now or {}).get("Status") or "")
+            shown = "(health: starting)" if health == "starting" else f"({health})"  # as the list shows it
+            if now is None or now.get("State") != state.get("Status") or (health and shown not in status):
+                changed.append(name)
+        return changed
 
     def _inspect_task_containers(
         self, inspected: Inspected | None = None

@@ -38,6 +38,8 @@ from pytest_ecstask.lifecycle import (
 if TYPE_CHECKING:
     import docker
 
+    from pytest_ecstask.endpointids import EndpointInfo
+
 LOCK_TIMEOUT = 120.0
 
 EXIT_OK = 0
@@ -120,6 +122,7 @@ def sweep(
 
     directory = lease_dir()
     report = SweepReport(dry_run=dry_run)
+    serving: list[tuple[EndpointInfo, str]] = []
     with FileLock(str(directory / "sweep.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         verdicts = classify(
             list_resources(api),
@@ -143,10 +146,13 @@ def sweep(
         if dry_run:
             return report
         report.failed = remove_resources(api, [v.resource for v in report.chosen])
-        _forget_reuse_records(directory, [v.resource for v in report.chosen])
+        serving = _forget_reuse_records(directory, [v.resource for v in report.chosen])
         report.stale_leases = remove_stale_run_files(directory)
+    from pytest_ecstask.endpoints import release_kept, remove_network_if_unused
+
+    for server, task_id in serving:  # after the sweep's lock: each may take seconds to stop
+        release_kept(server, task_id)
     # The shared endpoint network, when no server of any run is left to need it (one killed outright).
-    from pytest_ecstask.endpoints import remove_network_if_unused
 
     with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
         remove_network_if_unused(api, directory, own_session="")
@@ -169,11 +175,12 @@ def cap_refusal(chosen: int, cap: int, force: bool, dry_run: bool) -> str | None
     )
 
 
-def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:
-    """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets);
-    the server that kept serving such a task stops."""
-    from pytest_ecstask.endpoints import info_from_record, release_kept
+def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> list[tuple[EndpointInfo, str]]:
+    """The reuse records of kept tasks the sweep removed: nothing is left to adopt (and they hold secrets).
+    Returned: the servers that kept serving such tasks, with the task each kept, to be stopped."""
+    from pytest_ecstask.endpoints import info_from_record
 
+    serving = []
     for path in {Path(r.labels.get(LABEL_REUSE, "")) for r in removed}:
         if path.name and path.parent.parent == directory and path.parent.name.startswith("reuse"):
             with contextlib.suppress(OSError, ValueError):  # another user's: theirs to forget
@@ -181,7 +188,8 @@ def _forget_reuse_records(directory: Path, removed: Sequence[Resource]) -> None:
                 path.unlink(missing_ok=True)
                 server = info_from_record(record.get("server")) if isinstance(record, dict) else None
                 if server is not None:
-                    release_kept(server, str(record.get("task_id")))
+                    serving.append((server, str(record.get("task_id"))))
+    return serving
 
 
 def sentinels(api: docker.APIClient) -> dict[str, SentinelSeen]:

@@ -17,6 +17,7 @@ import pytest
 
 from pytest_ecstask import reporting
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import write_private
 
 if TYPE_CHECKING:
     from pytest_ecstask.run import Run
@@ -97,12 +98,12 @@ def _start_first(
     record = {"source": str(path), "task_id": new_task_id(), "created": now_rfc3339(), "secret": secrets.token_hex(16)}
     try:
         task = session_task_from(run, record, owned=None, fixture_credentials=fixture_credentials, wait_for=wait_for)
-        record_path.write_text(json.dumps(record))  # before starting: the controller removes a half start
+        write_private(record_path, json.dumps(record))  # before starting: the controller removes a half start
         reporting.forward_events(run.config, task)
         run.swept()
         task.start()
     except EcsTaskError as exc:
-        record_path.write_text(json.dumps({"error": str(exc)}))
+        write_private(record_path, json.dumps({"error": str(exc)}))
         return None, str(exc)
     # Removal is the controller's: the worker that started it may finish before the others.
     task._runner.hand_over_removal()
@@ -124,11 +125,12 @@ def _reuse_first(
     try:
         task = reuse.session_task(run, path, {"wait_for": wait_for}, Path.cwd(), fixture_credentials)
     except pytest.fail.Exception as exc:  # the others fail with the same message instead of trying again
-        record_path.write_text(json.dumps({"error": str(exc.msg)}))
+        write_private(record_path, json.dumps({"error": str(exc.msg)}))
         return None, str(exc.msg)
     options = task.plan.options
     pull_started, pull_stopped = task._pull_times
-    record_path.write_text(
+    write_private(
+        record_path,
         json.dumps(
             {
                 "source": str(path),
@@ -138,7 +140,7 @@ def _reuse_first(
                 # An adopted task's server is the one that kept serving it, not the run's.
                 "server": info_record(task.endpoint) if task.endpoint is not None else None,
             }
-        )
+        ),
     )
     task._runner.hand_over_removal()
     return task, None

@@ -734,13 +734,26 @@ def test_a_registration_handed_over_on_stdin_is_waited_for_by_an_id_not_known_ye
         assert registry.handed_over.is_set() and registry.task_of_container("other") is None
 
 
-def test_a_server_that_keeps_a_task_serves_it_past_its_runs_until_it_is_gone(tmp_path: Any) -> None:
+class _Engine:
+    """What a server asks Docker of the tasks it keeps: the running containers with a task label."""
+
+    def __init__(self) -> None:
+        self.running: list[str] = []
+        self.answers = True
+
+    def containers(self, filters: Any) -> list[dict[str, Any]]:
+        if not self.answers:
+            raise OSError("the engine does not answer")
+        return [{"Labels": {"pytest-ecstask.task": task}} for task in self.running]
+
+
+def test_a_server_that_keeps_a_task_serves_it_past_its_runs_while_it_runs(tmp_path: Any) -> None:
     from pytest_ecstask.endpoints import EndpointServer
     from pytest_ecstask.lifecycle import Lease, new_session_id
 
-    server = EndpointServer(("127.0.0.1", 0), None, "token")
+    engine = _Engine()
+    server = EndpointServer(("127.0.0.1", 0), engine, "token")  # type: ignore[arg-type]
     try:
-        server.docker.connect_in_background(lambda: (_ for _ in ()).throw(OSError("no engine")))
         lease = Lease.acquire(new_session_id())
         server.leases.append(str(lease.path))
         server.registry.add(_record("kept", "m1"))
@@ -748,21 +761,78 @@ def test_a_server_that_keeps_a_task_serves_it_past_its_runs_until_it_is_gone(tmp
         assert not server.keep("unknown") and server.keep("kept")
         assert server.needed()  # its run lives
         lease.release()
-        # The run is over: the task kept stays served, the run's other task goes. Docker cannot say
-        # whether the kept one is still up: it is let go too, and the server is not needed any more.
-        assert not server.needed()
-        assert set(server.registry.tasks) == set()
-        # Kept, and a later run takes it up: served while that run lives.
+        engine.running = ["kept"]
+        # The run is over: the kept task, still running, is served on; the run's other task goes.
+        assert server.needed() and set(server.registry.tasks) == {"kept"}
+        # A later run takes it up, with its lease (only a lease in the lease directory is probed).
+        later = Lease.acquire(new_session_id())
+        assert not server.adopt("kept", str(tmp_path / "elsewhere.lease"))
+        assert not server.adopt("other", str(later.path))  # not a task it keeps
+        assert server.adopt("kept", str(later.path)) and server.needed()
+        later.release()
+        engine.running = []  # its containers are gone: checked every KEPT_CHECK_SECONDS
+        server._kept_checked = 0.0
+        assert not server.needed() and server.closing and not server.registry.tasks
+        again = Lease.acquire(new_session_id())
+        try:
+            assert not server.adopt("kept", str(again.path))  # closing: a run serves the task itself
+        finally:
+            again.release()
+    finally:
+        server.server_close()
+
+
+def test_a_server_keeps_serving_a_kept_task_while_docker_cannot_tell_for_a_minute_at_most() -> None:
+    from pytest_ecstask.endpoints import KEPT_CHECK_SECONDS, KEPT_UNKNOWN_SECONDS, EndpointServer
+
+    engine = _Engine()
+    server = EndpointServer(("127.0.0.1", 0), engine, "token")  # type: ignore[arg-type]
+    try:
         server.registry.add(_record("kept", "m1"))
         server.keep("kept")
-        later = Lease.acquire(new_session_id())
-        assert server.adopt("kept", str(later.path)) and not server.adopt("unknown", str(later.path))
-        assert server.needed()
-        server.forget("kept")  # the later run removed it
-        later.release()
+        engine.answers = False
+        for _ in range(int(KEPT_UNKNOWN_SECONDS / KEPT_CHECK_SECONDS) - 1):
+            server._kept_checked = 0.0
+            assert server.needed()
+        server._kept_checked = 0.0
         assert not server.needed()
     finally:
         server.server_close()
+
+
+def test_a_control_request_about_a_task_waits_for_its_registration_on_stdin() -> None:
+    import http.client
+    import os
+    import threading
+
+    from pytest_ecstask.endpoints import EndpointServer
+
+    server = EndpointServer(("127.0.0.1", 0), None, "token")
+    read_end, write_end = os.pipe()
+    serving = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    with open(read_end, "rb") as stream:
+        server.registry.take_handoff(stream)
+        serving.start()
+        try:
+            answers: list[int] = []
+
+            def keep() -> None:
+                conn = http.client.HTTPConnection(*server.server_address[:2], timeout=10)
+                body = json.dumps({"task_id": "t"})
+                conn.request("POST", "/_ecstask/keep", body, {"X-Ecstask-Token": "token"})
+                answers.append(conn.getresponse().status)
+
+            asking = threading.Thread(target=keep)
+            asking.start()  # a quick run keeps its task before the server read the registration
+            asking.join(0.3)
+            assert asking.is_alive() and not answers
+            with open(write_end, "wb") as pipe:
+                pipe.write(json.dumps(_record().to_dict()).encode() + b"\n")
+            asking.join(10)
+            assert answers == [200] and server.kept == {"t"}
+        finally:
+            server.shutdown()
+            server.server_close()
 
 
 def test_a_server_given_its_socket_connects_to_docker_later_unless_a_request_needs_it() -> None:
