@@ -3,30 +3,44 @@
 A run stops its tasks and deregisters its revisions itself; a run that was killed leaves them. They are found
 by what every run puts on them: tasks of the cluster started by ``pytest-ecstask-<session>`` and tagged with
 the session, and active revisions of the families that end with ``--ecs-aws-family-suffix`` tagged with it.
-Each is judged by the rules of the Docker sweep (:func:`lifecycle.classify`): a run of this host (the host
-tag) by its lease, so a live run's are never touched and a dead run's go at once; another host's, whose lease
-cannot be asked, once older than ``--ecs-orphan-age``, counted from ECS's own ``createdAt`` or
-``registeredAt``. Tasks are stopped, revisions deregistered and then deleted. The cap, the dry run and the
-report, as text or JSON, are the Docker sweep's.
+Each is judged by the rules of the Docker sweep (:func:`lifecycle.classify`), from tags that carry what the
+Docker labels carry: a run of this host (the host tag) by the lease its lease tag names (with the process
+of its owner tag when the lease file is gone), so a live run's are never touched and a dead run's go at
+once; another host's, whose lease cannot be asked, once older than ``--ecs-orphan-age``, counted from ECS's
+own ``createdAt`` or ``registeredAt``, or from the run's heartbeat tag when that is later. Tasks are
+stopped, revisions deregistered and then deleted. The cap, the dry run and the report, as text or JSON, are
+the Docker sweep's. A revision that cannot be described (a run removed it meanwhile) is left, with why.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import PurePath
 from typing import TYPE_CHECKING
 
-from pytest_ecstask.ecsrequests import HOST_TAG, SESSION_TAG, STARTED_BY_PREFIX, host_tag_value
+from pytest_ecstask.ecsrequests import (
+    ALIVE_TAG,
+    HOST_TAG,
+    LEASE_TAG,
+    OWNER_TAG,
+    SESSION_TAG,
+    STARTED_BY_PREFIX,
+    host_tag_value,
+)
 from pytest_ecstask.ecsstate import read_task
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import (
     DEFAULT_CAP,
     DEFAULT_MAX_AGE,
+    LABEL_ALIVE,
     LABEL_CREATED,
     LABEL_HOST,
     LABEL_LEASE,
+    LABEL_OWNER,
     LABEL_SESSION,
     Resource,
+    Verdict,
     classify,
     host_id,
     lease_dir,
@@ -38,19 +52,27 @@ if TYPE_CHECKING:
     from pytest_ecstask.ecsbackend import EcsBackend
 
 TASK, REVISION = "task", "task definition"
+_LABELS_OF_TAGS = ((LEASE_TAG, LABEL_LEASE), (OWNER_TAG, LABEL_OWNER), (ALIVE_TAG, LABEL_ALIVE))
 
 
 def ecs_resource(kind: str, arn: str, name: str, tags: Mapping[str, str], created: datetime | None) -> Resource | None:
     """What a sweep judges, labelled as a Docker resource of the same run would be; None: not a run's.
 
-    The lease is the one a run of this host holds in the lease directory, named after its session.
+    The lease is the one its lease tag names; without one (a path ECS takes in no tag), for a run of this
+    host, the one it holds in this sweep's lease directory, named after its session: its owner tag (its
+    process) then keeps a live run's resources from being judged by a lease it does not hold. A lease tag
+    that names another file than ``<session>.lease`` is not taken: proving a run dead removes its lease
+    file, and a tag anyone with TagResource can write must not name any other file of this host.
     """
     session = tags.get(SESSION_TAG, "")
     if not session:
         return None
     host = tags.get(HOST_TAG, "")
     labels = {LABEL_SESSION: session, LABEL_HOST: host}
-    if host and host == host_tag_value(host_id()):
+    labels.update({label: tags[tag] for tag, label in _LABELS_OF_TAGS if tags.get(tag)})
+    if PurePath(labels.get(LABEL_LEASE, "")).name != f"{session}.lease":
+        labels.pop(LABEL_LEASE, None)
+    if LABEL_LEASE not in labels and host and host == host_tag_value(host_id()):
         labels[LABEL_LEASE] = str(lease_dir() / f"{session}.lease")
     if created is not None:
         stamp = created if created.tzinfo else created.replace(tzinfo=timezone.utc)
@@ -72,18 +94,25 @@ def session_tasks(backend: EcsBackend, cluster: str) -> list[Resource]:
     return found
 
 
-def session_revisions(backend: EcsBackend, suffix: str) -> list[Resource]:
-    """The active revisions of the families with the suffix that a run registered: by its session tag."""
+def session_revisions(backend: EcsBackend, suffix: str) -> tuple[list[Resource], list[Verdict]]:
+    """The active revisions of the families with the suffix that a run registered: by its session tag; and
+    those that could not be described (removed by their run since they were listed, most likely), left."""
     found = []
+    unread = []
     for family in backend.families(suffix):
         for arn in backend.revisions(family):
-            described, tags = backend.describe_task_definition(arn)
+            name = arn.rsplit("/", 1)[-1]
+            try:
+                described, tags = backend.describe_task_definition(arn)
+            except EcsTaskError as exc:
+                unread.append(Verdict(Resource(REVISION, arn, name, {}), False, f"could not be described: {exc}"))
+                continue
             registered = described.get("registeredAt")
             created = registered if isinstance(registered, datetime) else None
-            resource = ecs_resource(REVISION, arn, arn.rsplit("/", 1)[-1], tags, created)
+            resource = ecs_resource(REVISION, arn, name, tags, created)
             if resource is not None:
                 found.append(resource)
-    return found
+    return found, unread
 
 
 def sweep_ecs(
@@ -98,7 +127,9 @@ def sweep_ecs(
     now: datetime | None = None,
 ) -> SweepReport:
     """Stop the tasks and remove the revisions of dead runs; a live run's are left alone."""
-    resources = session_tasks(backend, cluster) + session_revisions(backend, family_suffix)
+    tasks = session_tasks(backend, cluster)
+    revisions, unread = session_revisions(backend, family_suffix)
+    resources = tasks + revisions
     verdicts = classify(
         resources,
         this_host=host_tag_value(host_id()),
@@ -108,7 +139,7 @@ def sweep_ecs(
     )
     report = SweepReport(dry_run=dry_run)
     report.chosen = [v for v in verdicts if v.remove]
-    report.left = [v for v in verdicts if not v.remove]
+    report.left = [v for v in verdicts if not v.remove] + unread
     report.refused = cap_refusal(len(report.chosen), cap, force, dry_run)
     if report.refused or dry_run:
         return report

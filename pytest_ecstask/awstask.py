@@ -9,7 +9,8 @@ status, exit code, health and reason, its ``host`` and ``port()``, its logs (rea
 
 State is read from DescribeTasks: while the task starts, with a short backoff (:func:`ecsstate.poll_delays`);
 afterwards when a test reads it, at most once a second. Every call to AWS goes through
-:class:`~pytest_ecstask.ecsbackend.EcsBackend`.
+:class:`~pytest_ecstask.ecsbackend.EcsBackend`. Once RunTask has answered, a start that fails in any way
+(the task stopped, the timeout, an error of AWS, an interrupt) stops the task before it raises.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from pytest_ecstask.ecsbackend import TaskMissing
 from pytest_ecstask.ecsstate import (
     RUNNING,
     STOPPED,
@@ -48,6 +50,9 @@ if TYPE_CHECKING:
 FRESH_FOR = 1.0  # seconds an answer of DescribeTasks stands for, once the task has started
 STOP_WAIT = 600.0  # stop() waits this long at most for STOPPED: ECS's longest stopTimeout is 120 s, then it drains
 LOG_TAIL_ON_FAILURE = 20
+# CloudWatch Logs shows a container's last lines some seconds after ECS reports it STOPPED: a wait for a
+# log line goes on reading this long after that.
+LOG_GRACE_AFTER_STOP = 10.0
 NO_EXEC = (
     "RunTask starts tasks with enableExecuteCommand false, and a command in a task on ECS needs ECS Exec (the "
     "session manager plugin); run it as a container of the task definition instead"
@@ -121,6 +126,8 @@ class AwsTask:
         self._seen: TaskSeen | None = None
         self._seen_at = 0.0
         self._closed = False
+        self._stop_reason = "its start failed"  # StopTask's reason, when a start fails
+        self._missing_noted = False
         self._lock = threading.RLock()
         self._address: str | None = None
         self.containers: Mapping[str, AwsContainer] = {
@@ -248,7 +255,12 @@ class AwsTask:
         address: str | None
         if self.network_mode == "awsvpc":
             address = seen.private_ip
-            if self._public_ip and seen.network_interface:
+            if self._public_ip:
+                if not seen.network_interface:
+                    raise EcsTaskError(
+                        f"task {self.family}:{self.revision} ({self.id}): ECS reports no elastic network interface, "
+                        "whose public IP address --ecs-aws-public-ip asks for"
+                    )
                 address = self._backend.public_ip(seen.network_interface)
         elif seen.container_instance:
             address = self._backend.instance_address(self.cluster, seen.container_instance, self._public_ip)
@@ -262,9 +274,11 @@ class AwsTask:
     # -- its life --------------------------------------------------------------------------------------------
 
     def start(self, started: Callable[[str], None] | None = None) -> AwsTask:
-        """RunTask, then DescribeTasks until the task is RUNNING, or STOPPED, or the start timeout passed.
+        """RunTask, then DescribeTasks until the task is RUNNING, or is stopping with a stop code, or the start
+        timeout passed.
 
         ``started`` is told the task's ARN as soon as RunTask answers. A task followed is described only.
+        Whatever goes wrong after RunTask, the task is stopped before the error is raised.
         """
         if not self.owned:
             self.refresh()
@@ -272,31 +286,68 @@ class AwsTask:
         self.progress.note(None, f"RunTask {self.task_definition} in cluster {self.cluster}")
         with self._lock:
             self._take(read_task(self._backend.run_task(self._request)))
-        if started is not None:
-            started(self.arn)
-        timeout = self.options.start_timeout
-        seen = self._poll(lambda s: s.status in (RUNNING, STOPPED), timeout, RUNNING)
-        if seen is None:
-            status = self.status
-            self.close(f"did not reach RUNNING within {timeout:g} s")
-            raise TaskFailedToStart(
-                f"task {self.family}:{self.revision} ({self.id}) did not reach RUNNING within {timeout:g} s "
-                f"(--ecs-start-timeout, ini ecs_start_timeout); it was {status}, and is stopped\n"
-                + self._container_lines()
-            )
-        if seen.status == STOPPED and self.options.check:
-            self._closed = True
-            raise TaskFailedToStart(self.describe_failure() + self._last_lines_of_failed())
-        self._wait_for_strategies()
+        self._stop_reason = "its start failed"
+        try:
+            if started is not None:
+                started(self.arn)
+            if self._await_start():
+                self._wait_for_strategies()
+        except BaseException as exc:
+            self._stop_after_failed_start(exc)
+            raise
         return self
 
-    def _poll(self, done: Callable[[TaskSeen], bool], timeout: float | None, waiting_for: str) -> TaskSeen | None:
-        """DescribeTasks with a growing delay until ``done``; None when ``timeout`` seconds passed first."""
+    def _await_start(self) -> bool:
+        """Whether the task runs once its start is over (else it stopped, or is stopping); TaskFailedToStart
+        when it stopped before it ran (with ``check``) or the start timeout passed."""
+        timeout = self.options.start_timeout
+        seen = self._poll(_start_over, timeout, RUNNING, starting=True)
+        if seen is None:
+            self._stop_reason = f"did not reach RUNNING within {timeout:g} s"
+            status = self._seen.status if self._seen is not None else "PROVISIONING"
+            raise TaskFailedToStart(
+                f"task {self.family}:{self.revision} ({self.id}) did not reach RUNNING within {timeout:g} s "
+                f"(--ecs-start-timeout, ini ecs_start_timeout); it was {status}\n" + self._container_lines(self._seen)
+            )
+        if not _stopping(seen):
+            return True
+        if self._failed_to_start(seen) and self.options.check:
+            raise TaskFailedToStart(self._failure_text(seen) + self._last_lines_of_failed())
+        return False
+
+    def _failed_to_start(self, seen: TaskSeen) -> bool:
+        """ECS's TaskFailedToStart, or an essential container that did not exit 0: a task that stopped
+        before it ran. Every essential container exiting 0 is a batch task that did its work."""
+        if seen.stop_code == "TaskFailedToStart":
+            return True
+        return any(seen.container(c.name).exit_code != 0 for c in self.containers.values() if c.essential)
+
+    def _stop_after_failed_start(self, failure: BaseException) -> None:
+        """StopTask after a failed start; its own failure is added to the start's error, never in its place,
+        and the task stays open for the end of the run to stop it."""
+        try:
+            self.close(self._stop_reason)
+        except Exception as exc:
+            why = (
+                f"\n  StopTask failed too ({exc}); the end of the run tries again, and "
+                "--ecs-sweep-orphans --ecs-backend=aws finds the task by its tags"
+            )
+            if isinstance(failure, EcsTaskError) and failure.args:
+                failure.args = (f"{failure.args[0]}{why}", *failure.args[1:])
+
+    def _poll(
+        self, done: Callable[[TaskSeen], bool], timeout: float | None, waiting_for: str, *, starting: bool = False
+    ) -> TaskSeen | None:
+        """DescribeTasks with a growing delay until ``done``; None when ``timeout`` seconds passed first.
+
+        ``starting``: right after RunTask, DescribeTasks may not know the task yet (ECS is eventually
+        consistent); the last answer stands until it does.
+        """
         began = self._clock.monotonic()
         deadline = None if timeout is None else began + timeout
         told = 0
         for delay in poll_delays():
-            seen = self.refresh()
+            seen = self._refresh_starting() if starting else self.refresh()
             if done(seen):
                 return seen
             now = self._clock.monotonic()
@@ -309,6 +360,17 @@ class AwsTask:
             self._clock.sleep(delay if deadline is None else min(delay, max(deadline - now, 0.0)))
         return None  # poll_delays never ends
 
+    def _refresh_starting(self) -> TaskSeen:
+        try:
+            return self.refresh()
+        except TaskMissing:
+            with self._lock:
+                assert self._seen is not None  # RunTask's answer, at least
+                if not self._missing_noted:
+                    self._missing_noted = True
+                    self.progress.note(None, "DescribeTasks does not know the task yet")
+                return self._seen
+
     def _wait_for_strategies(self) -> None:
         for name, strategy in self.options.wait_for.items():
             self.progress.note(name, f"waiting for {type(strategy).__name__}")
@@ -316,7 +378,7 @@ class AwsTask:
                 strategy.wait_until_ready(AwsWaitTarget(self.containers[name]))
             except Exception as exc:
                 message = f"container {name!r} of task {self.family}:{self.revision} did not get ready: {exc}"
-                self.close(f"container {name} did not get ready")
+                self._stop_reason = f"container {name} did not get ready"
                 raise TaskFailedToStart(message) from None
             self.progress.note(name, f"ready ({type(strategy).__name__})")
 
@@ -335,14 +397,20 @@ class AwsTask:
         return self
 
     def close(self, reason: str = "the test is over") -> None:
-        """StopTask (without waiting for STOPPED) if this process started the task and it still runs."""
+        """StopTask (without waiting for STOPPED) if this process started the task and it is still to run.
+
+        Closed once StopTask succeeded: after a failure, closing again tries again.
+        """
         with self._lock:
             if self._closed:
                 return
-            self._closed = True
-            if not self.owned or not self.arn or (self._seen is not None and self._seen.status == STOPPED):
+            seen = self._seen
+            if not self.owned or not self.arn or (seen is not None and STOPPED in (seen.status, seen.desired_status)):
+                self._closed = True
                 return
         self._backend.stop_task(self.cluster, self.arn, f"pytest-ecstask: {reason}")
+        with self._lock:
+            self._closed = True
         self.progress.note(None, f"StopTask: {reason}")
 
     # -- what it says ----------------------------------------------------------------------------------------
@@ -363,17 +431,21 @@ class AwsTask:
         return self.containers[name].wait_for_log(pattern, timeout)
 
     def describe_failure(self) -> str:
-        lines = [
-            f"task {self.family}:{self.revision} ({self.id}) failed to start: {self.stop_code}: {self.stopped_reason}"
-        ]
-        return "\n".join([*lines, self._container_lines()]).rstrip()
+        return self._failure_text(self._fresh())
 
-    def _container_lines(self) -> str:
+    def _failure_text(self, seen: TaskSeen | None) -> str:
+        """Why the task stopped before it ran: ECS's stop code and reason, and each container's state."""
+        code, reason = (seen.stop_code, seen.stopped_reason) if seen is not None else (None, None)
+        first = f"task {self.family}:{self.revision} ({self.id}) failed to start: {code}: {reason}"
+        return "\n".join([first, self._container_lines(seen)]).rstrip()
+
+    def _container_lines(self, seen: TaskSeen | None) -> str:
         lines = []
-        for c in self.containers.values():
+        for name in self.containers:
+            c = seen.container(name) if seen is not None else ContainerSeen(name)
             code = "" if c.exit_code is None else f" exit code {c.exit_code}"
             why = f" - {c.reason}" if c.reason else ""
-            lines.append(f"  {c.name}: {c.status}{code}{why}")
+            lines.append(f"  {name}: {c.status}{code}{why}")
         return "\n".join(lines)
 
     def _last_lines_of_failed(self) -> str:
@@ -510,26 +582,33 @@ class AwsContainer:
         return "".join(f"{line.text}\n" for line in self.log_lines())
 
     def wait_for_log(self, pattern: str | re.Pattern[str], timeout: float = 30.0, *, raw: bool = False) -> str:
-        """Wait for a log line matching ``pattern``, reading the stream with a growing delay; fails at once
-        when the container has stopped without one."""
+        """Wait for a log line matching ``pattern``, reading the stream with a growing delay; fails when the
+        container has stopped without one, once LOG_GRACE_AFTER_STOP seconds have let CloudWatch Logs catch up."""
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         clock = self._task._clock
         deadline = clock.monotonic() + timeout
+        stopped_at: float | None = None
         for delay in poll_delays():
             lines = self.log_lines()
             match = next((line.text for line in lines if regex.search(line.text)), None)
             if match is not None:
                 return match
-            if self.status == STOPPED:
-                raise EcsTaskError(f"container {self.name!r} is STOPPED; no log line matched {regex.pattern!r}")
             now = clock.monotonic()
+            if stopped_at is None and self.status == STOPPED:
+                stopped_at = now
+            if stopped_at is not None and now - stopped_at >= LOG_GRACE_AFTER_STOP:
+                raise EcsTaskError(
+                    f"container {self.name!r} is STOPPED; no log line matched {regex.pattern!r}, read until "
+                    f"{LOG_GRACE_AFTER_STOP:g} s after it stopped"
+                )
             if now >= deadline:
                 tail = "".join(f"    {line.text}\n" for line in lines[-10:])
                 raise TimeoutError(
                     f"container {self.name!r}: no log line matched {regex.pattern!r} within {timeout:g} s; it is "
                     f"{self.status}; its last log lines:\n{tail}"
                 )
-            clock.sleep(min(delay, deadline - now))
+            ends = deadline if stopped_at is None else min(deadline, stopped_at + LOG_GRACE_AFTER_STOP)
+            clock.sleep(max(min(delay, ends - now), 0.0))
         raise AssertionError("poll_delays never ends")
 
     # -- what needs a Docker engine --------------------------------------------------------------------------
@@ -574,6 +653,16 @@ class AwsContainer:
     @property
     def metadata_uri_v3(self) -> str:
         return self.metadata_uri
+
+
+def _stopping(seen: TaskSeen) -> bool:
+    """STOPPED, or being stopped with a stop code: ECS stops a Fargate task that cannot pull its image at once,
+    and its last status takes a minute more to say so."""
+    return seen.status == STOPPED or (seen.desired_status == STOPPED and seen.stop_code is not None)
+
+
+def _start_over(seen: TaskSeen) -> bool:
+    return seen.status == RUNNING or _stopping(seen)
 
 
 def _event_time(event: Mapping[str, Any]) -> str:

@@ -145,18 +145,18 @@ def aws_planned(config: pytest.Config, resolved: settings.Settings | None = None
     """The requests the AWS backend would send for the session task; nothing is read from AWS.
 
     The session id is ``PYTEST_ECSTASK_SESSION``, else made up, as a run makes its own; the host is this
-    machine's id, as a run tags it. Secrets and environment files stay the references ECS is given: none is
-    resolved or read.
+    machine's id, as a run tags it; the run's lease file and process, which only a run has, are placeholders.
+    Secrets and environment files stay the references ECS is given: none is resolved or read.
     """
     import os
 
-    from pytest_ecstask.ecsrequests import build_requests
+    from pytest_ecstask.ecsrequests import LEASE, OWNER, build_requests
     from pytest_ecstask.lifecycle import SESSION_ENV, host_id, new_session_id
 
     resolved = resolved or settings.resolve(config)
     options, taskdef = _session_task(config, resolved)
     session = os.environ.get(SESSION_ENV) or new_session_id()
-    return build_requests(taskdef, options.images, resolved, session, host_id())
+    return build_requests(taskdef, options.images, resolved, session, host_id(), lease=LEASE, owner=OWNER)
 
 
 def _session_task(config: pytest.Config, resolved: settings.Settings) -> tuple[TaskOptions, TaskDefinition]:

@@ -5,6 +5,10 @@ here and raised again as an :class:`EcsTaskError` that names the call and says w
 permission, no credentials, no region). boto3 is imported when a backend is first made, never when the plugin
 loads: a run on Docker needs no boto3, and a run on ECS without it is told ``pip install pytest-ecstask[aws]``.
 
+botocore logs each request's headers and body at DEBUG: a run's captured logs (``--log-level=DEBUG``, a
+failing test's report) must not get them, so a backend raises the ``botocore``, ``boto3`` and ``urllib3``
+loggers to INFO when they are set lower.
+
 The region and the credentials come from boto3's usual chain (``AWS_REGION``, ``AWS_PROFILE``, the
 configuration files, an instance or task role); ``--ecs-region`` names the region of a local run's metadata
 and has no part here.
@@ -12,6 +16,7 @@ and has no part here.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -24,6 +29,7 @@ BOTO3_MISSING = "--ecs-backend=aws needs boto3, which is not installed: pip inst
 POLICY = "the IAM policy in the AWS backend's documentation lists what the backend calls"
 DESCRIBE_BATCH = 100  # DescribeTasks takes 100 tasks at most
 DELETE_BATCH = 10  # DeleteTaskDefinitions takes 10 revisions at most
+QUIET_LOGGERS = ("botocore", "boto3", "urllib3")  # their DEBUG lines carry request headers and bodies
 
 
 def boto3_installed() -> bool:
@@ -47,6 +53,7 @@ class EcsBackend:
             import boto3
 
             session = boto3.session.Session()
+        _quiet_loggers()
         self._session = session
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.Lock()
@@ -144,20 +151,30 @@ class EcsBackend:
         return found
 
     def describe_task(self, cluster: str, arn: str) -> Mapping[str, Any]:
+        """The task; TaskMissing when ECS does not know it (not yet, right after RunTask; or no longer)."""
         found = self.describe_tasks(cluster, [arn])
         if not found:
-            raise EcsTaskError(f"DescribeTasks: ECS no longer knows task {arn} in cluster {cluster}")
+            raise TaskMissing(f"DescribeTasks: ECS does not know task {arn} in cluster {cluster}")
         return found[0]
 
     def stop_task(self, cluster: str, arn: str, reason: str) -> None:
         with _calling("StopTask", f"{arn} in cluster {cluster}"):
             self.client("ecs").stop_task(cluster=cluster, task=arn, reason=reason[:255])
 
-    def running_tasks(self, cluster: str) -> list[str]:
-        """The ARNs of the cluster's tasks that are to run (desired status RUNNING)."""
+    def running_tasks(self, cluster: str, started_by: str | None = None) -> list[str]:
+        """The ARNs of the cluster's tasks that are to run (desired status RUNNING); with ``started_by``,
+        those RunTask started with it only."""
+        arguments = {"cluster": cluster, "desiredStatus": "RUNNING"}
+        if started_by:
+            arguments["startedBy"] = started_by
         with _calling("ListTasks", f"in cluster {cluster}"):
-            pages = self.client("ecs").get_paginator("list_tasks").paginate(cluster=cluster, desiredStatus="RUNNING")
+            pages = self.client("ecs").get_paginator("list_tasks").paginate(**arguments)
             return [arn for page in pages for arn in page.get("taskArns") or []]
+
+    def tag_resource(self, arn: str, tags: Mapping[str, str]) -> None:
+        """Add (or change) tags of a task or a revision."""
+        with _calling("TagResource", arn):
+            self.client("ecs").tag_resource(resourceArn=arn, tags=[{"key": k, "value": v} for k, v in tags.items()])
 
     # -- where a task is reached -------------------------------------------------------------------------
 
@@ -205,8 +222,10 @@ class EcsBackend:
             try:
                 with _calling("logs:GetLogEvents", f"of stream {stream} in group {group}"):
                     page = client.get_log_events(**arguments)
-            except _NotFound:
-                return events, token  # nothing written yet
+            except _NotFound as exc:
+                if "log group" in str(exc).lower():
+                    raise EcsTaskError(_no_log_group(group, region, exc)) from None
+                return events, token  # the stream: nothing written yet
             events += page.get("events") or []
             following = page.get("nextForwardToken")
             # The last page gives back the token it was asked with.
@@ -215,10 +234,31 @@ class EcsBackend:
             token = str(following)
 
 
+def _no_log_group(group: str, region: str | None, error: EcsTaskError) -> str:
+    where = f" in region {region}" if region else ""
+    return (
+        f"CloudWatch Logs group {group}{where} does not exist, so ECS cannot write the container's output "
+        f"there either: create the group, or give the container's logConfiguration the option "
+        f"awslogs-create-group 'true' (its execution role then needs logs:CreateLogGroup) ({error})"
+    )
+
+
+def _quiet_loggers() -> None:
+    """botocore's DEBUG lines hold request headers and bodies: never in a run's captured logs."""
+    for name in QUIET_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.INFO:  # NOTSET included: it would follow the root logger's DEBUG
+            logger.setLevel(logging.INFO)
+
+
 def _client_config() -> Any:
     from botocore.config import Config
 
     return Config(retries={"mode": "standard"}, user_agent_extra=f"pytest-ecstask/{__version__}")
+
+
+class TaskMissing(EcsTaskError):
+    """DescribeTasks does not know the task: not yet (ECS is eventually consistent), or no longer."""
 
 
 class _NotFound(EcsTaskError):
@@ -266,6 +306,9 @@ def _calling(operation: str, what: str) -> Iterator[None]:
             "to the region of the cluster (--ecs-region is the region of a local run's metadata only)"
         ) from None
     except errors.ParamValidationError as exc:
-        raise EcsTaskError(f"{where}: botocore refused the request: {exc}") from None
+        from pytest_ecstask.ecsrequests import without_values
+
+        # botocore quotes the values it refuses, and a value may be a secret: the parameter and the type only.
+        raise EcsTaskError(f"{where}: botocore refused the request: {without_values(str(exc))}") from None
     except errors.BotoCoreError as exc:
         raise EcsTaskError(f"{where}: {type(exc).__name__}: {exc}") from None

@@ -13,8 +13,9 @@ run's settings, never from the Docker plan, so nothing a local run adds (its lab
   provider strategy and, for awsvpc, the subnets, security groups and public IP; started by and tagged
   with the session id.
 
-Both carry the host's id in a tag beside the session id, so that a sweep on the same host can ask the run's
-lease whether the run still lives (``pytest_ecstask.awssweep``).
+Both carry, beside the session id, the tags a sweep judges the run by, as a Docker sweep reads the same
+labels (``pytest_ecstask.awssweep``): the host's id, the path of the run's lease and the process
+(``host:pid``) that sent them. While it runs, the run adds ``pytest-ecstask.alive``, its heartbeat.
 
 Both are checked against botocore's ECS model, as boto3 checks a request before sending it, and against the
 rules ECS enforces beyond shapes that a setting can break. Every problem is told at once.
@@ -30,7 +31,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask.errors import EcsTaskError, problem_list
-from pytest_ecstask.lifecycle import HOST_ID_ENV, LABEL_HOST, LABEL_SESSION, SESSION_ENV
+from pytest_ecstask.lifecycle import (
+    HOST_ID_ENV,
+    LABEL_ALIVE,
+    LABEL_HOST,
+    LABEL_LEASE,
+    LABEL_OWNER,
+    LABEL_SESSION,
+    SESSION_ENV,
+)
 from pytest_ecstask.plan import resolve_image
 from pytest_ecstask.secretvalues import parse_value_from, secret_uses
 from pytest_ecstask.settings import DEFAULT_AWS_LAUNCH_TYPE
@@ -42,8 +51,13 @@ if TYPE_CHECKING:
 
 SESSION_TAG = LABEL_SESSION  # the key of the session id's tag: the label key of what runs on Docker
 HOST_TAG = LABEL_HOST  # the key of the host id's tag: which host's leases can tell whether the run lives
+LEASE_TAG = LABEL_LEASE  # the run's lease file: a sweep on the host asks it whether the run lives
+OWNER_TAG = LABEL_OWNER  # host:pid of the process that sent the request: asked when the lease file is gone
+ALIVE_TAG = LABEL_ALIVE  # the run's heartbeat (a UTC time), added while it runs: see awsrun
 STARTED_BY_PREFIX = "pytest-ecstask-"
 REVISION = "<revision>"  # in a plan, where RunTask names the revision RegisterTaskDefinition returns
+LEASE = "<lease>"  # in a plan, the lease file of the run
+OWNER = "<host:pid>"  # in a plan, the process of the run that sends the request
 SECRETS_RESOLVED_BY_ECS = "ECS resolves secrets itself with the task's execution role"
 
 # ECS's limits that botocore's model does not carry.
@@ -51,6 +65,7 @@ _STARTED_BY = re.compile(r"[A-Za-z0-9_-]{1,128}")
 _TAG_VALUE = re.compile(r"[\w\s.:/=+@-]{0,256}")  # letters, digits, spaces and _.:/=+-@
 _NOT_IN_TAG_VALUE = re.compile(r"[^\w\s.:/=+@-]")
 _TAGS_MAX = 50
+_RUN_TAG_KEYS = (SESSION_TAG, HOST_TAG, LEASE_TAG, OWNER_TAG, ALIVE_TAG)
 _FAMILY_MAX = 255
 _S3_OBJECT_ARN = re.compile(r"arn:[a-z-]+:s3:::[^/]+/.+")
 
@@ -63,6 +78,8 @@ class EcsRequests:
     register_task_definition: Mapping[str, Any]
     run_task: Mapping[str, Any]
     host: str = ""  # the host id in the tags ("" when none is)
+    lease: str = ""  # the lease path in the tags ("" when none is)
+    owner: str = ""  # host:pid in the tags ("" when none is)
 
     def as_data(self) -> dict[str, Any]:
         """The requests by operation name, in the order they are sent (``--ecs-plan --ecs-json``)."""
@@ -70,14 +87,22 @@ class EcsRequests:
 
 
 def build_requests(
-    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str, host: str = ""
+    taskdef: TaskDefinition,
+    images: Mapping[str, str],
+    settings: Settings,
+    session_id: str,
+    host: str = "",
+    *,
+    lease: str = "",
+    owner: str = "",
 ) -> EcsRequests:
     """Both requests for one task; an EcsTaskError lists everything ECS would refuse in them.
 
-    ``host``: this host's id (``lifecycle.host_id``), tagged beside the session id; "" tags none.
+    Tagged beside the session id, each when given: ``host``, this host's id (``lifecycle.host_id``);
+    ``lease``, the run's lease file; ``owner``, the sending process as ``host:pid`` (``lifecycle.owner``).
     """
-    register = register_task_definition(taskdef, images, settings, session_id, host)
-    run = run_task(taskdef, settings, session_id, host=host)
+    register = register_task_definition(taskdef, images, settings, session_id, host, lease=lease, owner=owner)
+    run = run_task(taskdef, settings, session_id, host=host, lease=lease, owner=owner)
     problems = [
         *_registration_problems(taskdef, register, settings),
         *_run_problems(taskdef, settings, session_id),
@@ -86,7 +111,7 @@ def build_requests(
     ]
     if problems:
         raise EcsTaskError(problem_list(taskdef.source, problems, "things ECS would refuse"))
-    return EcsRequests(session_id, register, run, host_tag_value(host))
+    return EcsRequests(session_id, register, run, host_tag_value(host), lease, owner)
 
 
 def family(taskdef: TaskDefinition, settings: Settings) -> str:
@@ -103,9 +128,18 @@ def host_tag_value(host: str) -> str:
     return _NOT_IN_TAG_VALUE.sub("-", host)[:256]
 
 
-def run_tags(session_id: str, host: str = "") -> list[dict[str, str]]:
-    """The tags of what a run registers and runs: its session id, and the id of its host when given."""
-    return [session_tag(session_id), *([{"key": HOST_TAG, "value": host_tag_value(host)}] if host else [])]
+def fits_a_tag(value: str) -> bool:
+    """Whether ECS takes ``value`` as a tag value as it is (a lease path may not: a Windows path, a long one)."""
+    return bool(_TAG_VALUE.fullmatch(value))
+
+
+def run_tags(session_id: str, host: str = "", lease: str = "", owner: str = "") -> list[dict[str, str]]:
+    """The tags of what a run registers and runs: its session id, and its host, lease and process when given."""
+    tags = [session_tag(session_id)]
+    if host:
+        tags.append({"key": HOST_TAG, "value": host_tag_value(host)})
+    tags += [{"key": key, "value": value} for key, value in ((LEASE_TAG, lease), (OWNER_TAG, owner)) if value]
+    return tags
 
 
 def started_by(session_id: str) -> str:
@@ -114,15 +148,22 @@ def started_by(session_id: str) -> str:
 
 
 def register_task_definition(
-    taskdef: TaskDefinition, images: Mapping[str, str], settings: Settings, session_id: str, host: str = ""
+    taskdef: TaskDefinition,
+    images: Mapping[str, str],
+    settings: Settings,
+    session_id: str,
+    host: str = "",
+    *,
+    lease: str = "",
+    owner: str = "",
 ) -> dict[str, Any]:
-    """The task definition as ECS takes it, in the family of its own, images mapped, the session among its tags."""
+    """The task definition as ECS takes it, in the family of its own, images mapped, the run among its tags."""
     request = copy.deepcopy(dict(taskdef.raw))
     request["family"] = family(taskdef, settings)
     for container in request["containerDefinitions"]:
         container["image"] = resolve_image(str(container["image"]), images)
-    tags = [t for t in request.get("tags") or [] if t.get("key") not in (SESSION_TAG, HOST_TAG)]
-    request["tags"] = [*tags, *run_tags(session_id, host)]
+    tags = [t for t in request.get("tags") or [] if t.get("key") not in _RUN_TAG_KEYS]
+    request["tags"] = [*tags, *run_tags(session_id, host, lease, owner)]
     return request
 
 
@@ -132,6 +173,9 @@ def run_task(
     session_id: str,
     task_definition: str | None = None,
     host: str = "",
+    *,
+    lease: str = "",
+    owner: str = "",
 ) -> dict[str, Any]:
     """RunTask for one task of ``task_definition`` (family:revision; in a plan, the family and ``<revision>``)."""
     request: dict[str, Any] = {
@@ -139,7 +183,7 @@ def run_task(
         "taskDefinition": task_definition or f"{family(taskdef, settings)}:{REVISION}",
         "count": 1,
         "startedBy": started_by(session_id),
-        "tags": run_tags(session_id, host),
+        "tags": run_tags(session_id, host, lease, owner),
         "propagateTags": "TASK_DEFINITION",  # the task gets the task definition's tags too
         "enableExecuteCommand": False,
         **_capacity(settings),
@@ -177,10 +221,11 @@ def _registration_problems(taskdef: TaskDefinition, register: Mapping[str, Any],
             f"{settings.aws_family_suffix!r}, has {len(register['family'])} characters; ECS takes families up "
             f"to {_FAMILY_MAX}"
         )
-    if len(register["tags"]) > _TAGS_MAX:
+    count = len(register["tags"]) + 1  # and the heartbeat, added while the run goes on
+    if count > _TAGS_MAX:
         problems.append(
-            f"{taskdef.field_path('tags')}: {len(register['tags'])} tags with the run's own (its session and host); ECS takes {_TAGS_MAX} "
-            "at most"
+            f"{taskdef.field_path('tags')}: {count} tags with the run's own (its session, host, lease, process "
+            f"and heartbeat); ECS takes {_TAGS_MAX} at most"
         )
     return problems + _secret_problems(taskdef) + _environment_file_problems(taskdef)
 
@@ -254,7 +299,17 @@ def model_problems(operation: str, request: Mapping[str, Any]) -> list[str]:
     report = ParamValidator().validate(request, shape)
     if not report.has_errors():
         return []
-    return [f"{operation}: {line}" for line in report.generate_report().splitlines()]
+    return [f"{operation}: {line}" for line in without_values(report.generate_report()).splitlines()]
+
+
+# botocore's ``Invalid type for parameter X, value: V, type: ...`` (and ``Invalid value``, ``Invalid length``):
+# the value goes, the parameter's path and the types or bounds stay.
+_QUOTED_VALUE = re.compile(r", value: .*?, (?=type: <|valid min )", re.S)
+
+
+def without_values(report: str) -> str:
+    """botocore's validation report without the values it quotes: a refused value may be a secret."""
+    return _QUOTED_VALUE.sub(", ", report)
 
 
 # -- --ecs-plan --ecs-backend=aws ------------------------------------------------------------------------
@@ -269,8 +324,9 @@ def format_requests(requests: EcsRequests) -> str:
         "the tags of both requests, and in startedBy.",
         *(
             [
-                f"Host {requests.host} ({HOST_ID_ENV}, else this machine's id): in the tags of both requests, so "
-                "that a sweep on this host can ask the run's lease whether it lives."
+                f"Host {requests.host} ({HOST_ID_ENV}, else this machine's id): in the tags of both requests, with "
+                f"the run's lease file ({LEASE} in the plan) and its process ({OWNER}), so that a sweep on this "
+                "host can ask the run's lease whether it lives."
             ]
             if requests.host
             else []

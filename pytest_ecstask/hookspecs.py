@@ -47,6 +47,7 @@ def pytest_ecstask_resolve_image(image: str, container: str) -> str | None:
     """The image to run for ``container``, after the ``--ecs-image`` / ``ecs_images`` mapping.
 
     Return None to keep ``image`` (already mapped). Build an image here and return its tag, for example.
+    Not asked with ``--ecs-backend=aws``: ECS cannot pull an image of this machine; the mappings choose.
     """
 
 

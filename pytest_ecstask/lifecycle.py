@@ -37,6 +37,9 @@ LABEL_ROLE = f"{LABEL_PREFIX}.role"
 LABEL_HOST = f"{LABEL_PREFIX}.host"
 LABEL_LEASE = f"{LABEL_PREFIX}.lease"
 LABEL_KEEP = f"{LABEL_PREFIX}.keep"
+# A run's heartbeat, the UTC time it last said it lives (on ECS, where another host's lease cannot be asked):
+# the age rule counts from it when it is later than the creation time.
+LABEL_ALIVE = f"{LABEL_PREFIX}.alive"
 # --ecs-reuse: the path of the reuse record (this host's lease directory) of a session task kept for the next run
 LABEL_REUSE = f"{LABEL_PREFIX}.reuse"
 # "1" on every resource of a run that keeps a sentinel: without a sentinel, such a run is dead.
@@ -466,11 +469,18 @@ def _by_sentinel(r: Resource, seen: SentinelSeen | None, now: datetime, graces: 
 
 
 def _by_age(r: Resource, now: datetime, max_age_seconds: float) -> Verdict:
+    """Old enough to go, counted from its creation, or from its run's last heartbeat when that is later."""
     created = parse_rfc3339(r.labels.get(LABEL_CREATED, ""))
+    alive = parse_rfc3339(r.labels.get(LABEL_ALIVE, ""))
+    host = r.labels.get(LABEL_HOST, "?")
+    if alive is not None and (created is None or alive > created):
+        since = (now - alive).total_seconds()
+        if since > max_age_seconds:
+            return Verdict(r, True, f"from host {host}, its run's last heartbeat {since:.0f} s ago")
+        return Verdict(r, False, f"from host {host}, its run's last heartbeat only {since:.0f} s ago")
     if created is None:
         return Verdict(r, False, "no creation time: cannot tell its age")
     age = (now - created).total_seconds()
-    host = r.labels.get(LABEL_HOST, "?")
     if age > max_age_seconds:
         return Verdict(r, True, f"from host {host}, {age:.0f} s old")
     return Verdict(r, False, f"from host {host}, only {age:.0f} s old")

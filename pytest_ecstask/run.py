@@ -238,7 +238,7 @@ class Run:
             from pytest_ecstask.awstask import AwsTask
 
             if isinstance(task, AwsTask):
-                self.ecs.close_task(task)
+                self.ecs.close_task(task, finishing)
                 return
         task = cast("Task", task)  # every task of a Docker run
         if task in self.open_tasks:

@@ -8,14 +8,21 @@ tests/test_ecsbackend.py's, with botocore's Stubber.
 from __future__ import annotations
 
 import json
+import threading
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from conftest import MockedAws
-from pytest_ecstask.ecsbackend import BOTO3_MISSING
-from pytest_ecstask.ecsrequests import HOST_TAG, SESSION_TAG
-from pytest_ecstask.lifecycle import Lease, lease_dir
+from pytest_ecstask.ecsbackend import BOTO3_MISSING, EcsBackend
+from pytest_ecstask.ecsrequests import ALIVE_TAG, HOST_TAG, LEASE_TAG, OWNER_TAG, SESSION_TAG
+from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.lifecycle import Lease, Owner, lease_dir, owner
+from pytest_ecstask.run import Run
+from pytest_ecstask.settings import resolve
 
 SESSION = "5e55100aa001"
 HOST = "test-host/0123456789abcdef"  # the mocked_aws fixture's PYTEST_ECSTASK_HOST_ID
@@ -54,6 +61,20 @@ def tags(described: dict[str, Any]) -> dict[str, str]:
     return {t["key"]: t["value"] for t in described.get("tags") or []}
 
 
+def run_of(project: pytest.Pytester, is_worker: bool = False, *args: str) -> Run:
+    """One process of a run of SESSION (the controller, or a worker), in this one: moto fakes AWS here only."""
+    config = project.parseconfig(*args)
+    lease = str(lease_dir() / f"{SESSION}.lease")
+    return Run(config, resolve(config), SESSION, Owner(SESSION, HOST, lease), None, is_worker=is_worker)
+
+
+class NeedsDocker:
+    """A wait strategy that needs the Docker container: on ECS it fails the start, after RunTask."""
+
+    def wait_until_ready(self, target: Any) -> None:
+        target.get_wrapped_container()
+
+
 def test_a_marked_test_runs_its_task_on_ecs_and_the_run_leaves_nothing(
     project: pytest.Pytester, mocked_aws: MockedAws
 ) -> None:
@@ -78,7 +99,8 @@ def test_a_marked_test_runs_its_task_on_ecs_and_the_run_leaves_nothing(
     [task] = mocked_aws.tasks("STOPPED")
     assert task["lastStatus"] == "STOPPED" and task["stoppedReason"] == "pytest-ecstask: the test is over"
     assert task["startedBy"] == f"pytest-ecstask-{SESSION}"
-    assert tags(task) == {SESSION_TAG: SESSION, HOST_TAG: HOST}
+    lease = str(lease_dir() / f"{SESSION}.lease")
+    assert tags(task) == {SESSION_TAG: SESSION, HOST_TAG: HOST, LEASE_TAG: lease, OWNER_TAG: owner()}
     assert mocked_aws.tasks("RUNNING") == []
     assert mocked_aws.revisions("web-ecstask") == []  # deregistered, then deleted
 
@@ -214,9 +236,10 @@ def test_without_boto3_the_run_says_how_to_install_it(
 # -- --ecs-sweep-orphans --ecs-backend=aws ---------------------------------------------------------------
 
 
-def leftovers(mocked_aws: MockedAws, session: str, host: str) -> tuple[str, str]:
-    """What a run of ``session`` on ``host`` left: a running task and its active revision."""
+def leftovers(mocked_aws: MockedAws, session: str, host: str, more: dict[str, str] | None = None) -> tuple[str, str]:
+    """What a run of ``session`` on ``host`` left: a running task and its active revision (``more``: tags)."""
     run_tags = [{"key": SESSION_TAG, "value": session}, {"key": HOST_TAG, "value": host}]
+    run_tags += [{"key": k, "value": v} for k, v in (more or {}).items()]
     definition = {k: v for k, v in WEB.items() if k != "family"}
     registered = mocked_aws.ecs.register_task_definition(family=f"web-{session}-ecstask", tags=run_tags, **definition)
     revision = registered["taskDefinition"]["taskDefinitionArn"]
@@ -269,6 +292,131 @@ def test_the_sweep_stops_and_removes_what_dead_runs_left_and_nothing_else(
     assert not (lease_dir() / "dead01.lease").exists()
 
 
+def test_a_live_run_s_lease_is_asked_where_its_tag_says_and_its_process_when_the_file_is_gone(
+    project: pytest.Pytester, mocked_aws: MockedAws, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "another-lease-dir"  # a run with its own PYTEST_ECSTASK_LEASE_DIR or TMPDIR
+    elsewhere.mkdir()
+    held = Lease.acquire("live02", elsewhere)
+    live = leftovers(mocked_aws, "live02", HOST, {LEASE_TAG: str(held.path), OWNER_TAG: "gone-host:1"})
+    lost = leftovers(mocked_aws, "live03", HOST, {LEASE_TAG: str(elsewhere / "live03.lease"), OWNER_TAG: owner()})
+    dead = leftovers(mocked_aws, "dead03", HOST, {LEASE_TAG: str(elsewhere / "dead03.lease"), OWNER_TAG: "gone-host:1"})
+    try:
+        result = project.runpytest("-p", "no:cacheprovider", "--ecs-sweep-orphans", "--ecs-json")
+    finally:
+        held.release()
+    assert result.ret == 0, result.stderr.str()
+    report = json.loads(result.stdout.str())
+    left = {r["id"]: r["why"] for r in report["left"]}
+    assert left[live[0]] == left[live[1]] == "its run (live02) is alive"
+    assert left[lost[0]].startswith("its run (live03) cannot be checked")  # its process lives: this one
+    assert {r["id"] for r in report["removed"]} == set(dead)
+
+
+def test_the_heartbeat_keeps_a_long_run_from_another_host_s_sweep(
+    project: pytest.Pytester, mocked_aws: MockedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.awsrun import finish_run
+    from pytest_ecstask.awssweep import sweep_ecs
+
+    run = run_of(project)
+    task = run.ecs.start_task(project.path / "web.json", {}, project.path, None)
+    heartbeat = run.ecs._heartbeat
+    assert heartbeat is not None and heartbeat.is_alive()
+    beat = datetime.now(timezone.utc) + timedelta(seconds=1)  # later than ECS's own creation times
+    assert run.ecs.beat(beat.isoformat(timespec="milliseconds").replace("+00:00", "Z")) == []
+    [revision] = mocked_aws.revisions("web-ecstask")
+    revision_tags = mocked_aws.ecs.list_tags_for_resource(resourceArn=revision)["tags"]
+    assert tags(mocked_aws.tasks("RUNNING")[0])[ALIVE_TAG] == tags({"tags": revision_tags})[ALIVE_TAG]
+    monkeypatch.setenv("PYTEST_ECSTASK_HOST_ID", "other-host/1")  # the sweep of another host
+    young = sweep_ecs(EcsBackend(), "ci", "-ecstask", dry_run=True, now=beat + timedelta(hours=1))
+    assert young.chosen == [] and {v.resource.id for v in young.left} == {task.arn, revision}
+    assert {v.why for v in young.left} == {f"from host {HOST}, its run's last heartbeat only 3600 s ago"}
+    old = sweep_ecs(EcsBackend(), "ci", "-ecstask", dry_run=True, now=beat + timedelta(hours=3))
+    assert {v.why for v in old.chosen} == {f"from host {HOST}, its run's last heartbeat 10800 s ago"}
+    finish_run(run)
+    heartbeat.join(5)
+    assert not heartbeat.is_alive()
+
+
+def test_a_revision_that_cannot_be_described_is_left_with_why_and_the_sweep_goes_on(
+    project: pytest.Pytester, mocked_aws: MockedAws, swept: dict[str, tuple[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.awssweep import sweep_ecs
+
+    backend = EcsBackend()
+    described = backend.describe_task_definition
+    deleted = swept["dead"][1]  # by its own run, between ListTaskDefinitions and DescribeTaskDefinition
+
+    def describe(arn: str) -> Any:
+        if arn == deleted:
+            raise EcsTaskError(f"DescribeTaskDefinition {arn}: ClientException: Unable to describe task definition.")
+        return described(arn)
+
+    monkeypatch.setattr(backend, "describe_task_definition", describe)
+    report = sweep_ecs(backend, "ci", "-ecstask")
+    assert {v.resource.id: v.why for v in report.left}[deleted] == (
+        f"could not be described: DescribeTaskDefinition {deleted}: ClientException: Unable to describe task "
+        "definition."
+    )
+    assert swept["dead"][0] in {v.resource.id for v in report.chosen} and report.failed == []
+
+
+def test_a_stoptask_that_fails_at_teardown_is_tried_again_at_the_end_of_the_run(
+    project: pytest.Pytester, mocked_aws: MockedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.awsrun import finish_run
+
+    run = run_of(project)
+    task = run.ecs.start_task(project.path / "web.json", {}, project.path, None)
+    stop = run.ecs.backend.stop_task
+    reasons: list[str] = []
+
+    def throttled_once(cluster: str, arn: str, reason: str) -> None:
+        reasons.append(reason)
+        if len(reasons) == 1:
+            raise EcsTaskError(f"StopTask {arn} in cluster {cluster}: ThrottlingException: Rate exceeded")
+        stop(cluster, arn, reason)
+
+    monkeypatch.setattr(run.ecs.backend, "stop_task", throttled_once)
+    run.close_task(task)  # the test's teardown: a warning
+    assert task in run.ecs.open_tasks and [t["taskArn"] for t in mocked_aws.tasks("RUNNING")] == [task.arn]
+    finish_run(run)
+    assert mocked_aws.tasks("RUNNING") == [] and len(reasons) == 2
+
+
+def test_two_threads_registering_the_same_task_definition_register_it_once(tmp_path: Path) -> None:
+    from pytest_ecstask.awsrun import EcsRun
+
+    class SlowRegistration:
+        """RegisterTaskDefinition that lets a second thread ask for the same request while it is under way."""
+
+        def __init__(self) -> None:
+            self.registered = 0
+            self.second: list[tuple[str, int]] = []
+            self.other = threading.Thread(target=lambda: self.second.append(ecs.register({"family": "web-ecstask"})))
+
+        def register_task_definition(self, request: Any) -> tuple[str, int]:
+            self.registered += 1
+            if self.registered == 1:
+                self.other.start()
+                self.other.join(0.5)  # it waits for this registration to end, or registers again
+            return f"arn:aws:ecs:eu-west-1:1:task-definition/web-ecstask:{self.registered}", self.registered
+
+        def deregister_task_definition(self, arn: str) -> None:
+            pass
+
+        def delete_task_definitions(self, arns: Any) -> list[tuple[str, str]]:
+            return []
+
+    backend = SlowRegistration()
+    ecs = EcsRun(SimpleNamespace(session_dir=tmp_path / "run.d", notes=[], config=None), backend)  # type: ignore[arg-type]
+    first = ecs.register({"family": "web-ecstask"})
+    backend.other.join()
+    ecs.finish()
+    assert backend.registered == 1 and backend.second == [first]
+
+
 def test_a_dry_run_and_the_cap_remove_nothing(
     project: pytest.Pytester, mocked_aws: MockedAws, swept: dict[str, tuple[str, str]]
 ) -> None:
@@ -311,14 +459,9 @@ def test_under_xdist_one_worker_starts_the_session_task_the_others_follow_and_th
     # The processes of an xdist run, in this one (moto fakes AWS in this process only): the controller and
     # two workers, sharing the run's session and its folder.
     from pytest_ecstask.awsrun import finish_run, shared_session_task
-    from pytest_ecstask.lifecycle import Owner
-    from pytest_ecstask.run import Run
-    from pytest_ecstask.settings import resolve
 
-    config = project.parseconfig()
-    owner = Owner(SESSION, HOST, str(lease_dir() / f"{SESSION}.lease"))
-    controller = Run(config, resolve(config), SESSION, owner, None, is_worker=False)
-    workers = [Run(config, resolve(config), SESSION, owner, None, is_worker=True) for _ in range(2)]
+    controller = run_of(project)
+    workers = [run_of(project, is_worker=True) for _ in range(2)]
     first, second = (shared_session_task(w, project.path / "web.json", {}) for w in workers)
     assert first.arn == second.arn and first.task_definition == second.task_definition == "web-ecstask:1"
     assert second.status == "RUNNING"
@@ -336,14 +479,9 @@ def test_under_xdist_one_worker_starts_the_session_task_the_others_follow_and_th
 def test_under_xdist_a_session_task_that_failed_to_start_fails_the_other_workers_the_same_way(
     project: pytest.Pytester, mocked_aws: MockedAws
 ) -> None:
-    from pytest_ecstask.awsrun import shared_session_task
-    from pytest_ecstask.lifecycle import Owner
-    from pytest_ecstask.run import Run
-    from pytest_ecstask.settings import resolve
+    from pytest_ecstask.awsrun import finish_run, shared_session_task
 
-    config = project.parseconfig("--ecs-aws-cluster=gone")
-    owner = Owner(SESSION, HOST, str(lease_dir() / f"{SESSION}.lease"))
-    workers = [Run(config, resolve(config), SESSION, owner, None, is_worker=True) for _ in range(2)]
+    workers = [run_of(project, True, "--ecs-aws-cluster=gone") for _ in range(2)]
     messages = []
     for worker in workers:
         with pytest.raises(pytest.fail.Exception) as failed:
@@ -352,4 +490,50 @@ def test_under_xdist_a_session_task_that_failed_to_start_fails_the_other_workers
         mocked_aws.ecs.create_cluster(clusterName="gone")  # a second RunTask would start a task now
     assert messages[0] == messages[1]
     assert mocked_aws.ecs.list_tasks(cluster="gone")["taskArns"] == []
+    for worker in workers:
+        finish_run(worker)
     assert messages[0].startswith("RunTask of web-ecstask:1 in cluster gone: ClusterNotFoundException")
+
+
+def test_under_xdist_a_session_task_started_and_not_stopped_after_a_failed_start_is_stopped_by_the_controller(
+    project: pytest.Pytester, mocked_aws: MockedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.awsrun import finish_run, shared_session_task
+
+    controller = run_of(project)
+    workers = [run_of(project, is_worker=True) for _ in range(2)]
+
+    def throttled(cluster: str, arn: str, reason: str) -> None:
+        raise EcsTaskError(f"StopTask {arn} in cluster {cluster}: ThrottlingException: Rate exceeded")
+
+    monkeypatch.setattr(workers[0].ecs.backend, "stop_task", throttled)
+    messages = []
+    for worker in workers:
+        with pytest.raises(pytest.fail.Exception) as failed:
+            shared_session_task(worker, project.path / "web.json", {"app": NeedsDocker()})
+        messages.append(str(failed.value))
+    assert messages[0] == messages[1]
+    assert messages[0].startswith("container 'app' of task web-ecstask:1 did not get ready: ")
+    assert "\n  StopTask failed too (StopTask " in messages[0]
+    [running] = mocked_aws.tasks("RUNNING")
+    for worker in workers:
+        finish_run(worker)  # a worker never stops the session task
+    finish_run(controller)
+    [stopped] = mocked_aws.tasks("STOPPED")
+    assert stopped["taskArn"] == running["taskArn"]
+    assert stopped["stoppedReason"] == "pytest-ecstask: the run is over"
+
+
+def test_under_xdist_the_controller_stops_what_a_crashed_worker_left_and_removes_its_revisions(
+    project: pytest.Pytester, mocked_aws: MockedAws
+) -> None:
+    from pytest_ecstask.awsrun import finish_run
+
+    controller, crashed = run_of(project), run_of(project, is_worker=True)
+    task = crashed.ecs.start_task(project.path / "web.json", {}, project.path, None)
+    assert mocked_aws.revisions("web-ecstask") != []  # the worker crashed: no finish_run of its own
+    finish_run(controller)
+    [stopped] = mocked_aws.tasks("STOPPED")
+    assert stopped["taskArn"] == task.arn and stopped["stoppedReason"] == "pytest-ecstask: the run is over"
+    assert mocked_aws.revisions("web-ecstask") == []
+    crashed.ecs._over.set()  # its heartbeat, which would have ended with its process

@@ -7,6 +7,7 @@ addresses, bridge-mode ports; and the start timeout, on a clock of the test's ow
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -76,6 +77,17 @@ class StubbedSession:
     def __call__(self, service: str) -> Stubber:
         self.client(service)
         return self.stubbers[service]
+
+    def count(self, service: str, operation: str) -> list[int]:
+        """How often ``operation`` is called from now on, asked or not: a call no answer was given for
+        counts too (the backend turns it into an EcsTaskError, which a test must not miss)."""
+        calls = [0]
+
+        def counted(**_: Any) -> None:
+            calls[0] += 1
+
+        self.client(service).meta.events.register(f"provide-client-params.{service}.{operation}", counted)
+        return calls
 
 
 class FakeClock(Clock):
@@ -314,6 +326,52 @@ def test_waiting_for_a_log_line_reads_the_stream_until_it_comes(aws: StubbedSess
     assert clock.sleeps[-1:] == [0.5]  # the stream did not exist yet at the first read
 
 
+def test_a_container_s_last_lines_are_waited_for_a_while_after_it_stopped(aws: StubbedSession) -> None:
+    clock = FakeClock()
+    task = task_of(aws, clock=clock)
+    started(aws, task, described("RUNNING", container("app", "RUNNING")))
+    task.start()
+    logs = aws("logs")
+    logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/0"}, STREAM)
+    answer(aws, described("STOPPED", container("app", "STOPPED", exitCode=0)))
+    clock.now += 1.0
+    logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/0"}, {**STREAM, "nextToken": "f/0"})
+    logs.add_response(
+        "get_log_events",
+        {"events": [{"timestamp": 9, "message": "done: 3 rows"}], "nextForwardToken": "f/1"},
+        {**STREAM, "nextToken": "f/0"},
+    )
+    logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/1"}, {**STREAM, "nextToken": "f/1"})
+    assert task.wait_for_log("app", r"done: \d+ rows", timeout=30) == "done: 3 rows"
+
+
+def test_a_container_that_stopped_without_the_line_fails_the_wait_after_the_grace(aws: StubbedSession) -> None:
+    clock = FakeClock()
+    task = task_of(aws, clock=clock)
+    started(aws, task, described("STOPPED", container("app", "STOPPED", exitCode=0)))
+    task.start()
+    logs = aws("logs")
+    logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/0"}, STREAM)
+    for _ in range(8):  # read at 0, 0.5, 1.25, ... 9.59375 and 10 s after it was seen STOPPED
+        logs.add_response("get_log_events", {"events": [], "nextForwardToken": "f/0"}, {**STREAM, "nextToken": "f/0"})
+    with pytest.raises(
+        EcsTaskError, match=r"is STOPPED; no log line matched 'ready', read until 10 s after it stopped"
+    ):
+        task.wait_for_log("app", "ready", timeout=60)
+    assert clock.now == 10.0
+
+
+def test_a_log_group_that_does_not_exist_is_an_error_that_says_so(aws: StubbedSession) -> None:
+    task = task_of(aws)
+    started(aws, task, described("RUNNING", container("app", "RUNNING")))
+    task.start()
+    aws("logs").add_client_error(
+        "get_log_events", "ResourceNotFoundException", "The specified log group does not exist."
+    )
+    with pytest.raises(EcsTaskError, match=r"^CloudWatch Logs group /ci/web does not exist, so ECS cannot write"):
+        task.containers["app"].logs()
+
+
 def test_a_task_not_running_within_the_start_timeout_is_stopped_and_fails_the_start(aws: StubbedSession) -> None:
     clock = FakeClock()
     task = task_of(aws, clock=clock, start_timeout=2.0)
@@ -328,12 +386,102 @@ def test_a_task_not_running_within_the_start_timeout_is_stopped_and_fails_the_st
         task.start()
     assert str(failed.value).splitlines() == [
         f"task web-ecstask:1 ({TASK_ID}) did not reach RUNNING within 2 s (--ecs-start-timeout, ini "
-        "ecs_start_timeout); it was PENDING, and is stopped",
+        "ecs_start_timeout); it was PENDING",
         "  app: PENDING",
         "  proxy: PENDING",
     ]
     assert clock.sleeps == [0.5, 0.75, 0.75]  # growing, and cut short at the deadline
+    aws("ecs").assert_no_pending_responses()  # stopped
     task.close()  # once only
+
+
+def test_a_stoptask_that_fails_after_the_timeout_is_said_after_the_timeout_and_tried_again(
+    aws: StubbedSession,
+) -> None:
+    task = task_of(aws, start_timeout=0.5)
+    pending = described("PENDING", container("app", "PENDING"))
+    started(aws, task, pending, pending)
+    aws("ecs").add_client_error("stop_task", "ThrottlingException", "Rate exceeded")
+    with pytest.raises(TaskFailedToStart) as failed:
+        task.start()
+    lines = str(failed.value).splitlines()
+    assert lines[0].startswith(f"task web-ecstask:1 ({TASK_ID}) did not reach RUNNING within 0.5 s ")
+    assert lines[-1].startswith(
+        f"  StopTask failed too (StopTask {ARN} in cluster ci: ThrottlingException: Rate exceeded); the end of "
+        "the run tries again"
+    )
+    aws("ecs").add_response(
+        "stop_task",
+        {"task": described("STOPPING")},
+        {"cluster": "ci", "task": ARN, "reason": "pytest-ecstask: the run is over"},
+    )
+    task.close("the run is over")  # not closed by the failed StopTask: this one stops it
+    task.close()  # and once it is stopped, never again
+
+
+def test_a_task_describetasks_does_not_know_yet_is_waited_for(aws: StubbedSession) -> None:
+    task = task_of(aws)
+    started(aws, task)
+    aws("ecs").add_response("describe_tasks", {"tasks": [], "failures": [{"arn": ARN, "reason": "MISSING"}]}, DESCRIBE)
+    answer(aws, described("RUNNING", container("app", "RUNNING")))
+    assert task.start().status == "RUNNING"
+    assert "DescribeTasks does not know the task yet" in [e.what for e in task.timeline]
+
+
+def test_an_error_of_aws_after_runtask_stops_the_task_and_raises_the_error(aws: StubbedSession) -> None:
+    task = task_of(aws)
+    started(aws, task)
+    aws("ecs").add_client_error("describe_tasks", "ExpiredTokenException", "The security token has expired")
+    aws("ecs").add_response(
+        "stop_task",
+        {"task": described("STOPPING")},
+        {"cluster": "ci", "task": ARN, "reason": "pytest-ecstask: its start failed"},
+    )
+    with pytest.raises(EcsTaskError, match=r"^DescribeTasks in cluster ci: ExpiredTokenException: .* have expired"):
+        task.start()
+    aws("ecs").assert_no_pending_responses()  # StopTask was sent
+
+
+def test_a_batch_task_whose_essential_container_exited_0_before_it_was_seen_running_started(
+    aws: StubbedSession,
+) -> None:
+    task = task_of(aws)
+    started(
+        aws,
+        task,
+        described(
+            "STOPPED",
+            container("app", "STOPPED", exitCode=0),
+            container("proxy", "STOPPED", exitCode=137),  # not essential
+            stopCode="EssentialContainerExited",
+            stoppedReason="Essential container in task exited",
+        ),
+    )
+    assert task.start() is task
+    assert (task.status, task.containers["app"].exit_code) == ("STOPPED", 0)
+    task.close()  # stopped already: no StopTask
+
+
+def test_a_task_ecs_is_stopping_fails_its_start_at_once_with_the_stop_code_and_reason(aws: StubbedSession) -> None:
+    clock = FakeClock()
+    task = task_of(aws, clock=clock)
+    deprovisioning = described(
+        "DEPROVISIONING",
+        container("app", "STOPPED", reason="CannotPullContainerError: pull access denied for web"),
+        container("proxy", "PENDING"),
+        desiredStatus="STOPPED",
+        stopCode="TaskFailedToStart",
+        stoppedReason="CannotPullContainerError: pull access denied for web",
+    )
+    started(aws, task, described("PENDING"), deprovisioning)
+    with pytest.raises(TaskFailedToStart) as failed:
+        task.start()  # no StopTask: ECS stops it already
+    assert str(failed.value).splitlines()[:2] == [
+        f"task web-ecstask:1 ({TASK_ID}) failed to start: TaskFailedToStart: CannotPullContainerError: pull "
+        "access denied for web",
+        "  app: STOPPED - CannotPullContainerError: pull access denied for web",
+    ]
+    assert clock.sleeps == [0.5]
 
 
 def test_stop_waits_for_stopped(aws: StubbedSession) -> None:
@@ -359,6 +507,15 @@ def test_the_public_address_is_the_network_interface_s(aws: StubbedSession) -> N
     )
     assert task.containers["app"].address(8080) == ("203.0.113.7", 8080)
     assert task.containers["proxy"].host == "203.0.113.7"  # asked once
+
+
+def test_a_public_address_without_a_network_interface_is_an_error_not_the_private_one(aws: StubbedSession) -> None:
+    task = task_of(aws, public_ip=True)
+    no_eni = {"type": "ElasticNetworkInterface", "details": [{"name": "privateIPv4Address", "value": "10.0.1.23"}]}
+    started(aws, task, described("RUNNING", container("app", "RUNNING"), attachments=[no_eni]))
+    task.start()
+    with pytest.raises(EcsTaskError, match=r"ECS reports no elastic network interface, whose public IP address"):
+        task.containers["app"].address(8080)
 
 
 def test_a_bridge_task_is_reached_at_its_instance_on_the_port_ecs_bound(aws: StubbedSession) -> None:
@@ -434,6 +591,41 @@ def test_a_denied_call_names_the_permission_and_the_policy(aws: StubbedSession) 
     )
 
 
+def test_a_refused_parameter_is_named_with_its_type_never_its_value(aws_env: None) -> None:
+    import boto3
+
+    session = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
+    request = {"family": "web", "containerDefinitions": [{"name": "app", "image": "x", "memory": "hunter2-secret"}]}
+    with pytest.raises(EcsTaskError) as refused:
+        EcsBackend(session).register_task_definition(request)  # refused before anything is sent
+    assert "hunter2-secret" not in str(refused.value)
+    assert (
+        "Invalid type for parameter containerDefinitions[0].memory, type: <class 'str'>, valid types: <class 'int'>"
+    ) in str(refused.value)
+
+
+@pytest.fixture
+def botocore_loggers() -> Iterator[None]:
+    """The loggers as a fresh process has them (NOTSET: they follow the root logger), put back afterwards."""
+    loggers = [logging.getLogger(name) for name in ("botocore", "boto3", "urllib3")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    yield
+    for logger, level in zip(loggers, levels, strict=True):
+        logger.setLevel(level)
+
+
+def test_botocore_logs_nothing_of_a_request_into_a_test_s_captured_logs_at_debug(
+    aws: StubbedSession, botocore_loggers: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    backend = EcsBackend(aws)
+    aws("ecs").add_response("stop_task", {"task": described("STOPPING")}, {"cluster": "ci", "task": ARN, "reason": "x"})
+    backend.stop_task("ci", ARN, "x")
+    assert [r.name for r in caplog.records if r.name.split(".")[0] in ("botocore", "boto3", "urllib3")] == []
+
+
 def test_revisions_are_deleted_ten_at_a_time_and_a_region_without_deletion_is_no_error(aws: StubbedSession) -> None:
     arns = [f"arn:aws:ecs:{REGION}:123456789012:task-definition/web-ecstask:{n}" for n in range(1, 13)]
     ecs = aws("ecs")
@@ -467,11 +659,14 @@ def test_a_failed_describe_leaves_the_last_answer_standing_and_says_so(aws: Stub
     task.start()
     clock.now += 1.0
     aws("ecs").add_client_error("describe_tasks", "AccessDeniedException", "not authorized")
+    described_calls = aws.count("ecs", "DescribeTasks")
     assert task.status == "RUNNING"
     assert task.timeline[-1].what.startswith(
         "the last answer stands: DescribeTasks in cluster ci: AccessDeniedException: not authorized"
     )
+    lines = len(task.timeline)
     assert task.containers["app"].status == "RUNNING"  # not asked again within the second
+    assert described_calls == [1] and len(task.timeline) == lines
 
 
 class ReadsTheAddress:

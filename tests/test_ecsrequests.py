@@ -19,12 +19,19 @@ import pytest
 
 from pytest_ecstask.commands import aws_planned
 from pytest_ecstask.ecsrequests import (
+    ALIVE_TAG,
+    HOST_TAG,
+    LEASE,
+    LEASE_TAG,
+    OWNER,
+    OWNER_TAG,
     REVISION,
     SECRETS_RESOLVED_BY_ECS,
     SESSION_TAG,
     EcsRequests,
     build_requests,
     model_problems,
+    without_values,
 )
 from pytest_ecstask.errors import EcsTaskError, TaskDefinitionError
 from pytest_ecstask.settings import CapacityProvider, Settings, resolve
@@ -73,10 +80,15 @@ def checkout(**changes: Any) -> TaskDefinition:
 
 
 def requests(
-    taskdef: TaskDefinition | None = None, images: dict[str, str] | None = None, host: str = "", **given: Any
+    taskdef: TaskDefinition | None = None,
+    images: dict[str, str] | None = None,
+    host: str = "",
+    lease: str = "",
+    owner: str = "",
+    **given: Any,
 ) -> EcsRequests:
     settings = Settings(**{"aws_subnets": SUBNET, **given})
-    return build_requests(taskdef or checkout(), images or {}, settings, SESSION, host)
+    return build_requests(taskdef or checkout(), images or {}, settings, SESSION, host, lease=lease, owner=owner)
 
 
 def refused(taskdef: TaskDefinition | None = None, session: str = SESSION, **given: Any) -> str:
@@ -260,6 +272,19 @@ def test_the_session_tag_of_the_task_definition_is_replaced_not_doubled() -> Non
     assert tags == [{"key": "team", "value": "payments"}, {"key": SESSION_TAG, "value": SESSION}]
 
 
+def test_both_requests_carry_the_run_s_host_lease_and_process_for_the_sweep_and_replace_stale_ones() -> None:
+    stale = [{"key": LEASE_TAG, "value": "/old.lease"}, {"key": ALIVE_TAG, "value": "2020-01-01T00:00:00Z"}]
+    made = requests(checkout(tags=stale), host="ci/1", lease="/tmp/pytest-ecstask/s.lease", owner="ci:4242")
+    run_tags = [
+        {"key": SESSION_TAG, "value": SESSION},
+        {"key": HOST_TAG, "value": "ci/1"},
+        {"key": LEASE_TAG, "value": "/tmp/pytest-ecstask/s.lease"},
+        {"key": OWNER_TAG, "value": "ci:4242"},
+    ]
+    assert made.register_task_definition["tags"] == run_tags
+    assert made.run_task["tags"] == run_tags
+
+
 def test_image_mappings_apply_to_the_registration() -> None:
     images = {f"{ECR}/checkout:*": f"{ECR}/checkout:ci-1234"}
     containers = requests(images=images).register_task_definition["containerDefinitions"]
@@ -330,10 +355,10 @@ def test_a_family_too_long_with_its_suffix_and_too_many_tags_are_refused() -> No
         f"$.family: '{'f' * 250}-ecstask', with --ecs-aws-family-suffix '-ecstask', has 258 characters" in long_family
     )
     many = [{"key": f"k{i}", "value": "v"} for i in range(50)]
-    assert "$.tags: 51 tags with the run's own (its session and host); ECS takes 50 at most" in refused(
-        checkout(tags=many)
-    )
-    assert len(requests(checkout(tags=many[:49])).register_task_definition["tags"]) == 50
+    assert (
+        "$.tags: 52 tags with the run's own (its session, host, lease, process and heartbeat); ECS takes 50 at most"
+    ) in refused(checkout(tags=many))
+    assert len(requests(checkout(tags=many[:48])).register_task_definition["tags"]) == 49  # and the heartbeat
 
 
 # -- RunTask ---------------------------------------------------------------------------------------------
@@ -408,10 +433,14 @@ def test_started_by_keeps_to_what_ecs_takes_and_the_tag_carries_the_session_id()
 
 def test_botocore_s_model_refuses_a_request_of_the_wrong_shape() -> None:
     assert model_problems("RunTask", requests().run_task) == []
-    assert model_problems("RunTask", {"cluster": "ci", "count": "1"}) == [
+    # botocore quotes a refused value; a value may be a secret: the parameter and the types only.
+    assert model_problems("RunTask", {"cluster": "ci", "count": "s3cr3t"}) == [
         'RunTask: Missing required parameter in input: "taskDefinition"',
-        "RunTask: Invalid type for parameter count, value: 1, type: <class 'str'>, valid types: <class 'int'>",
+        "RunTask: Invalid type for parameter count, type: <class 'str'>, valid types: <class 'int'>",
     ]
+    assert without_values("Invalid length for parameter family, value: , valid min length: 1") == (
+        "Invalid length for parameter family, valid min length: 1"
+    )
     unknown = model_problems("RegisterTaskDefinition", {"family": "f", "containerDefinitions": [], "labels": {}})
     assert len(unknown) == 1
     assert unknown[0].startswith(
@@ -533,7 +562,7 @@ def test_the_plan_as_json_is_the_requests(project: pytest.Pytester) -> None:
     result = project.runpytest("--ecs-plan", "--ecs-json", "--ecs-aws-public-ip")
     assert result.ret == 0, result.stderr.str()
     printed = json.loads(result.stdout.str())
-    expected = requests(host=HOST, aws_public_ip=True)
+    expected = requests(host=HOST, lease=LEASE, owner=OWNER, aws_public_ip=True)
     assert printed == expected.as_data() == aws_planned(project.parseconfig("--ecs-aws-public-ip")).as_data()
     assert list(printed) == ["RegisterTaskDefinition", "RunTask"]
     assert SECRET_VALUE not in result.stdout.str()

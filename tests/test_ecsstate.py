@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from pytest_ecstask.awssweep import REVISION, TASK, ecs_resource
-from pytest_ecstask.ecsrequests import HOST_TAG, SESSION_TAG, host_tag_value
+from pytest_ecstask.ecsrequests import ALIVE_TAG, HOST_TAG, LEASE_TAG, OWNER_TAG, SESSION_TAG, host_tag_value
 from pytest_ecstask.ecsstate import (
     Change,
     ContainerSeen,
@@ -167,9 +167,20 @@ def test_only_what_carries_a_session_is_a_run_s_and_this_host_s_runs_are_asked_b
     mine = ecs_resource(TASK, ARN, "t", {SESSION_TAG: "s1", HOST_TAG: "ci runner-7"}, NOW)
     theirs = ecs_resource(REVISION, "arn:td", "web-ecstask:3", {SESSION_TAG: "s2", HOST_TAG: "other/1"}, NOW)
     assert mine is not None and theirs is not None
-    assert mine.labels["pytest-ecstask.lease"] == str(tmp_path / "s1.lease")
+    assert mine.labels["pytest-ecstask.lease"] == str(tmp_path / "s1.lease")  # no lease tag: this sweep's folder
     assert "pytest-ecstask.lease" not in theirs.labels
     assert theirs.labels["pytest-ecstask.created"] == "2026-03-01T12:00:00Z"
+    tagged = {SESSION_TAG: "s3", HOST_TAG: "ci runner-7", LEASE_TAG: "/elsewhere/s3.lease", OWNER_TAG: "ci:42"}
+    moved = ecs_resource(TASK, ARN, "t", {**tagged, ALIVE_TAG: "2026-03-01T13:00:00.000Z"}, NOW)
+    assert moved is not None
+    assert (moved.labels["pytest-ecstask.lease"], moved.labels["pytest-ecstask.owner"]) == (
+        "/elsewhere/s3.lease",
+        "ci:42",
+    )
+    assert moved.labels["pytest-ecstask.alive"] == "2026-03-01T13:00:00.000Z"
+    # A lease tag naming another file than the session's lease: not taken (a sweep removes a dead run's lease).
+    other_file = ecs_resource(TASK, ARN, "t", {**tagged, LEASE_TAG: "/home/ci/.bashrc"}, NOW)
+    assert other_file is not None and other_file.labels["pytest-ecstask.lease"] == str(tmp_path / "s3.lease")
 
 
 @pytest.mark.parametrize(
@@ -197,6 +208,29 @@ def test_this_host_s_runs_by_their_lease_and_another_host_s_by_their_age(
     [verdict] = classify([resource], this_host="this/1", now=NOW, max_age_seconds=7200, is_held=is_held)
     assert verdict.remove is remove and verdict.why.startswith(why)
     assert len(asked) == (1 if host == "this/1" else 0)
+
+
+@pytest.mark.parametrize(
+    ("created", "alive", "remove", "why"),
+    [
+        (10**5, 600, False, "from host other/2, its run's last heartbeat only 600 s ago"),
+        (10**5, 7300, True, "from host other/2, its run's last heartbeat 7300 s ago"),
+        (600, 10**5, False, "from host other/2, only 600 s old"),  # a heartbeat older than the creation
+        (None, 600, False, "from host other/2, its run's last heartbeat only 600 s ago"),
+    ],
+)
+def test_another_host_s_run_is_as_old_as_its_last_heartbeat(
+    created: int | None, alive: int, remove: bool, why: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTEST_ECSTASK_HOST_ID", "this/1")
+    stamp = (NOW - timedelta(seconds=alive)).isoformat().replace("+00:00", "Z")
+    when = None if created is None else NOW - timedelta(seconds=created)
+    resource = ecs_resource(
+        REVISION, "arn:td", "web-ecstask:3", {SESSION_TAG: "s2", HOST_TAG: "other/2", ALIVE_TAG: stamp}, when
+    )
+    assert resource is not None
+    [verdict] = classify([resource], this_host="this/1", now=NOW, max_age_seconds=7200)
+    assert (verdict.remove, verdict.why) == (remove, why)
 
 
 def test_the_aws_backend_s_modules_import_no_boto3() -> None:
