@@ -76,6 +76,7 @@ KEPT_UNKNOWN_SECONDS = 60.0  # how long it goes on serving them while Docker can
 SHUTDOWN_POLL_SECONDS = 0.05  # how soon the server notices a shutdown asked (the run waits for it to go)
 TOKEN_VARIABLE = "PYTEST_ECSTASK_ENDPOINT_TOKEN"  # the control token, for a server given its socket
 DOCKER_CONNECT_DELAY_SECONDS = 2.0  # a server given its socket connects to Docker then, or when first needed
+INSPECT_RETRY_SECONDS = 0.1  # before asking the engine again an inspect it refused
 HANDOFF_WAIT_SECONDS = 5.0  # how long an unknown id waits for a registration handed over on stdin
 LISTEN_BACKLOG = 128
 
@@ -269,10 +270,23 @@ class DockerReads:
         inspected: dict[str, Mapping[str, Any] | None] = {}
         for name in docker_names:
             try:
-                inspected[name] = dict(self.api.inspect_container(name))
+                inspected[name] = self._inspect_once_more_on_error(name)
             except docker.errors.NotFound:
                 inspected[name] = None
         return inspected
+
+    def _inspect_once_more_on_error(self, name: str) -> dict[str, Any]:
+        """An engine may refuse an inspect while it restarts the container (Podman under load): asked again
+        once, a moment later, before the answer is an error."""
+        import docker.errors
+
+        try:
+            return dict(self.api.inspect_container(name))
+        except docker.errors.NotFound:
+            raise
+        except docker.errors.APIError:
+            time.sleep(INSPECT_RETRY_SECONDS)
+            return dict(self.api.inspect_container(name))
 
     def task_addresses(self, record: TaskRecord) -> set[str]:
         return task_addresses(record, self.inspect(record.network_owners()))
