@@ -867,3 +867,73 @@ def test_a_server_given_its_socket_connects_to_docker_later_unless_a_request_nee
     started = time.monotonic()
     assert reads.api == "api"  # a request needs Docker: it connects at once
     assert time.monotonic() - started < 5
+
+
+def test_an_answer_that_is_not_the_servers_is_an_endpoint_error_not_a_traceback() -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from pytest_ecstask.endpoints import EndpointUnavailable, adopt_served
+
+    class NotJson(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "9")
+            self.end_headers()
+            self.wfile.write(b"<html/>\n ")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    other = HTTPServer(("127.0.0.1", 0), NotJson)
+    threading.Thread(target=other.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    try:
+        info = EndpointInfo(41999, "t" * 32, 1, control_host="127.0.0.1", control_port=other.server_address[1])
+        from pytest_ecstask.endpoints import _request
+
+        with pytest.raises(EndpointUnavailable) as raised:
+            _request(info, "POST", "/_ecstask/adopt", {})
+        assert str(raised.value) == (
+            "the endpoint server gave no usable answer to POST /_ecstask/adopt (JSONDecodeError)"
+        )
+        assert not adopt_served(info, "t", "/leases/x.lease")  # the run then serves the task itself
+    finally:
+        other.shutdown()
+        other.server_close()
+
+
+def test_a_record_names_only_a_local_server_on_the_endpoint_address() -> None:
+    from pytest_ecstask.endpoints import info_from_record, info_record
+
+    local = EndpointInfo(41999, "t" * 32, 7)
+    assert info_from_record(info_record(local)) == local
+    relay = EndpointInfo(41999, "t" * 32, 7, mode="relay", control_host="127.0.0.1", control_port=5000)
+    assert info_from_record(info_record(relay)) is None
+    elsewhere = {**info_record(local), "control_host": "203.0.113.9"}  # where the token would go
+    assert info_from_record(elsewhere) is None
+    assert info_from_record({"port": "x"}) is None and info_from_record(None) is None
+
+
+def test_an_inspect_the_engine_refuses_is_asked_again_once() -> None:
+    import docker.errors
+
+    from pytest_ecstask.endpoints import DockerReads
+
+    class Restarting:
+        def __init__(self, refusals: int) -> None:
+            self.refusals = refusals
+            self.asked = 0
+
+        def inspect_container(self, name: str) -> dict[str, Any]:
+            self.asked += 1
+            if self.asked <= self.refusals:
+                raise docker.errors.APIError("container state improper")
+            return {"Name": name}
+
+    once = Restarting(1)
+    assert DockerReads(once).inspect(["app"]) == {"app": {"Name": "app"}}  # type: ignore[arg-type]
+    assert once.asked == 2
+    twice = Restarting(2)
+    with pytest.raises(docker.errors.APIError):
+        DockerReads(twice).inspect(["app"])  # type: ignore[arg-type]
+    assert twice.asked == 2

@@ -259,3 +259,30 @@ def test_a_task_kept_for_reuse_stays_while_used_or_recently_used_and_goes_when_i
     assert verdict((60.0, "", "t2")) == (True, "its run (s1) is dead: lease /leases/s1.lease is free")  # replaced
     # --ecs-include-kept: judged as any other resource; its run's lease is free, so it goes.
     assert verdict((60.0, "", "t1"), include_kept=True)[0] is True
+
+
+def test_a_run_folder_others_can_open_or_another_made_is_refused_naming_it(tmp_path: Any) -> None:
+    import os
+    import stat
+
+    import pytest
+
+    from pytest_ecstask.errors import EcsTaskError
+    from pytest_ecstask.lifecycle import private_dir, write_private
+
+    made = private_dir(tmp_path / "s1.d")
+    assert stat.S_IMODE(made.stat().st_mode) == 0o700
+    write_private(made / "endpoint.json", "{}")
+    assert stat.S_IMODE((made / "endpoint.json").stat().st_mode) == 0o600
+    assert private_dir(made) == made  # there already, and the user's only: taken as it is
+    opened = tmp_path / "s2.d"
+    opened.mkdir(mode=0o755)
+    os.chmod(opened, 0o755)  # whatever the umask: others may open it
+    with pytest.raises(EcsTaskError) as raised:
+        private_dir(opened)
+    assert str(raised.value).startswith(f"{opened}: this run's folder in the lease directory is not a folder of")
+    assert "PYTEST_ECSTASK_LEASE_DIR" in str(raised.value)
+    link = tmp_path / "s3.d"
+    link.symlink_to(made)
+    with pytest.raises(EcsTaskError):
+        private_dir(link)  # a link, even to a private folder
