@@ -857,8 +857,13 @@ def _serve_local(api: docker.APIClient, token: str, port: int) -> Started | str:
     return server, None, {"port": server.server_address[1], "port_refused": refused, "mode": "local"}
 
 
-def _bind_local(port: int) -> tuple[socket.socket, str] | str:
-    """A socket listening on 169.254.170.2 at ``port``, else at any port (with why not ``port``); or why none."""
+# Linux's IP_FREEBIND (not named by every Python's socket module): bind an address the host does not own yet.
+IP_FREEBIND = 15
+
+
+def _bind_local(port: int, ahead: bool = False) -> tuple[socket.socket, str] | str:
+    """A socket listening on 169.254.170.2 at ``port``, else at any port (with why not ``port``); or why none.
+    ``ahead``: before the address is the host's (the endpoint network is made after)."""
     import socket
 
     errors = []
@@ -868,6 +873,8 @@ def _bind_local(port: int) -> tuple[socket.socket, str] | str:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as http.server does
+            if ahead:
+                sock.setsockopt(socket.IPPROTO_IP, IP_FREEBIND, 1)
             sock.bind((ENDPOINT_IP, candidate))
             sock.listen(LISTEN_BACKLOG)
         except OSError as exc:
@@ -1001,7 +1008,7 @@ def _announced_server(announce: Path, wanted: str) -> EndpointInfo | None:
     mode ``wanted``; None (the stale announcement removed) when one is to be started."""
     if not announce.exists():
         return None
-    data = json.loads(announce.read_text())
+    data = _network_settled(announce, json.loads(announce.read_text()))
     if "error" in data and data.get("mode", "local") == wanted:
         raise _unavailable(data)
     if "error" not in data and _answers(info := _info(data)):
@@ -1039,7 +1046,11 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
     """A local server on a socket bound here: the network made and the address bound in this process, the
     server process started on that socket, announced at once. The port is known before the server process
     has even started, so the first task's containers are created while it does; what reaches the socket
-    meanwhile waits in its backlog (the task registers before any container starts)."""
+    meanwhile waits in its backlog (the task registers before any container starts).
+
+    When the network is still to be made on an engine whose networks are this machine's, the address is
+    bound ahead of it (IP_FREEBIND) and the network is made in a thread (``_make_network_after``): the
+    first task's registration waits for it, so no container starts before the address is the host's."""
     from filelock import FileLock
 
     from pytest_ecstask.lifecycle import lease_dir
@@ -1048,15 +1059,12 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
     directory = lease_dir()
     anchor = engine.pause_image() if engine.podman else None
     with FileLock(str(directory / "endpoint-network.lock"), thread_local=False):
-        try:
-            ensure_network(engine.api, anchor)
-        except Exception as exc:
-            data: dict[str, Any] = {"error": f"could not create the {SUBNET} network: {exc}", "mode": "local"}
-            _announce(announce, data)
-            raise _unavailable(data) from None
-        bound = _bind_local(port)
+        ahead = anchor is None and _network_can_follow(engine.api)
+        if not ahead:
+            _make_network(engine.api, anchor, announce)
+        bound = _bind_local(port, ahead)
         if isinstance(bound, str):
-            data = {"error": bound, "mode": "local", "bind_failed": True}
+            data: dict[str, Any] = {"error": bound, "mode": "local", "bind_failed": True}
             _announce(announce, data)
             remove_network_if_unused(engine.api, directory, session_id)  # made for nothing (a remote engine)
             raise _unavailable(data)
@@ -1073,13 +1081,129 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
         if process.stdin is not None:
             with _handoffs_lock:
                 _handoffs[process.pid] = process.stdin
-        _announce(announce, data)
+        # Other processes of the run wait for "network": "pending" to go before they use the server.
+        _announce(announce, {**data, "network": "pending"} if ahead else data)
+    if ahead:  # once the lock is free for it
+        with _handoffs_lock:
+            _networks[process.pid] = _NetworkAfter(engine.api, announce, dict(data), process)
     return _info(data)
+
+
+def _make_network(api: docker.APIClient, anchor: str | None, announce: Path) -> None:
+    try:
+        ensure_network(api, anchor)
+    except Exception as exc:
+        data = {"error": f"could not create the {SUBNET} network: {exc}", "mode": "local"}
+        _announce(announce, data)
+        raise _unavailable(data) from None
+
+
+def _network_can_follow(api: docker.APIClient) -> bool:
+    """Whether the endpoint network may be made after the server's address is bound: it does not exist
+    yet, the system can bind ahead (Linux), and the engine's networks are this machine's (the default
+    bridge's gateway is a local address), so that the endpoint address will be this machine's too."""
+    import docker.errors
+
+    if not sys.platform.startswith("linux") or api.networks(names=[NETWORK_NAME]):
+        return False
+    try:
+        bridge = api.inspect_network("bridge")
+    except docker.errors.APIError:
+        return False
+    return any(_is_local(gateway) for gateway in _gateways(bridge))
+
+
+def _gateways(network: Mapping[str, Any]) -> list[str]:
+    """A network's gateway addresses: as configured, else (as Docker gives them) its subnet's first host."""
+    import ipaddress
+
+    found = []
+    for config in (network.get("IPAM") or {}).get("Config") or []:
+        if config.get("Gateway"):
+            found.append(str(config["Gateway"]).split("/")[0])
+        elif config.get("Subnet"):
+            with contextlib.suppress(ValueError, StopIteration):
+                found.append(str(next(ipaddress.ip_network(str(config["Subnet"]), strict=False).hosts())))
+    return found
+
+
+class _NetworkAfter:
+    """The endpoint network, made in a thread after the server's address was bound ahead of it."""
+
+    def __init__(self, api: docker.APIClient, announce: Path, data: Mapping[str, Any], process: Any) -> None:
+        self.error = ""
+        self._done = threading.Event()
+        self._args = (api, announce, data, process)
+        threading.Thread(target=self._make, name="ecstask-endpoint-network", daemon=True).start()
+
+    def _make(self) -> None:
+        from filelock import FileLock
+
+        from pytest_ecstask.lifecycle import lease_dir
+
+        api, announce, data, process = self._args
+        try:
+            with FileLock(str(lease_dir() / "endpoint-network.lock"), thread_local=False):
+                _make_network(api, None, announce)
+            if not _address_is_here(ENDPOINT_IP):
+                failed = {
+                    "error": f"the {SUBNET} network was made, but {ENDPOINT_IP} is not an address of this machine: "
+                    "the engine's networks are elsewhere; --ecs-endpoints=relay reaches them",
+                    "mode": "local",
+                }
+                _announce(announce, failed)
+                raise _unavailable(failed)
+            _announce(announce, data)
+        except Exception as exc:
+            self.error = str(exc)
+            with contextlib.suppress(OSError):
+                process.terminate()  # it serves nobody
+        finally:
+            self._done.set()
+
+    def wait(self) -> None:
+        self._done.wait()
+        if self.error:
+            raise EndpointUnavailable(self.error)
+
+    def settle(self) -> None:
+        self._done.wait()
+
+
+def _address_is_here(address: str) -> bool:
+    """Whether ``address`` is this machine's now (``_is_local`` remembers its first answer)."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.bind((address, 0))
+        except OSError:
+            return False
+    return True
+
+
+def _network_made(info: EndpointInfo) -> None:
+    """Before a task registers, so before its containers start: the address is the host's (or why not)."""
+    with _handoffs_lock:
+        making = _networks.get(info.pid)
+    if making is not None:
+        making.wait()
+
+
+def _network_settled(announce: Path, data: dict[str, Any]) -> dict[str, Any]:
+    """The announcement of a server whose network another process is still making, once it is made."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while data.get("network") == "pending" and _alive(int(data["pid"])) and time.monotonic() < deadline:
+        time.sleep(0.01)
+        data = json.loads(announce.read_text())
+    return data
 
 
 # The stdin of each server this process started on a socket it bound: the first task registers there, so
 # it needs not wait for the server process to start. Closed after that one, or at the run's end.
 _handoffs: dict[int, IO[bytes]] = {}
+# The endpoint networks this process makes after binding their servers' address ahead (by server pid).
+_networks: dict[int, _NetworkAfter] = {}
 _handoffs_lock = threading.Lock()
 
 
@@ -1098,10 +1222,15 @@ def _hand_over(info: EndpointInfo, record: TaskRecord) -> bool:
 
 
 def close_handoffs() -> None:
-    """At the run's end: servers it started and never registered a task with stop waiting for one."""
+    """At the run's end: servers it started and never registered a task with stop waiting for one; the
+    endpoint networks it is making are made (so that the end removes them)."""
     with _handoffs_lock:
         streams = list(_handoffs.values())
         _handoffs.clear()
+        making = list(_networks.values())
+        _networks.clear()
+    for network in making:  # made before the run's end removes it, not after
+        network.settle()
     for stream in streams:
         with contextlib.suppress(OSError):
             stream.close()
@@ -1197,6 +1326,7 @@ def register(info: EndpointInfo, record: TaskRecord) -> None:
     """Tell the server of a task. Its process may still be starting (the socket was bound for it): the
     registration waits in the socket's backlog until it serves, STARTUP_TIMEOUT at most. The first task of
     the process that started the server is handed over on its stdin instead, without waiting."""
+    _network_made(info)
     if _hand_over(info, record):
         return
     try:

@@ -8,7 +8,8 @@
 - ``commands``: ``--ecs-sweep-orphans`` and ``--ecs-plan``.
 
 Nothing here imports the docker SDK or boto3 at import time, and no Docker connection or AWS client is made
-until a test asks for a task: installing the plugin costs a suite that does not use it nothing.
+until a test asks for a task (or, with a session task definition given, while pytest collects): installing
+the plugin costs a suite that does not use it nothing.
 """
 
 from __future__ import annotations
@@ -78,14 +79,22 @@ def pytest_configure(config: pytest.Config) -> None:
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     run = Run.begin(config, resolved)
-    if resolved.reuse and resolved.taskdef is not None:
-        run.connect_in_background()  # the kept task is looked at as soon as the first test asks for it
+    if _runs_the_session_task(config, resolved):
+        run.connect_in_background()  # while pytest collects: the first test that asks starts the task at once
     config.stash[run_key] = run
     config.stash[session_id_key] = run.session_id
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_ecstask.xdistsession import XdistSessionSharing
 
         config.pluginmanager.register(XdistSessionSharing(run), "ecstask-xdist")
+
+
+def _runs_the_session_task(config: pytest.Config, resolved: settings.Settings) -> bool:
+    """Whether this process will likely start (or take up, or adopt) a session task on Docker: one is given,
+    and it runs tests (not only collecting them, not an xdist controller, whose workers run them)."""
+    if resolved.taskdef is None or resolved.backend == "aws" or config.option.collectonly:
+        return False
+    return hasattr(config, "workerinput") or config.getoption("dist", "no") == "no"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

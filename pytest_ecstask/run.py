@@ -52,6 +52,8 @@ class Run:
     engine_used: str = ""  # which engine the run used (kind, version, where), for the summary
     kept: list[Task] = field(default_factory=list)
     _sweeping: Background | None = None  # the first-use sweep, under way or over
+    _sweeping_network: Background | None = None  # its last step, which no task start waits for
+    _connecting: threading.Thread | None = None  # connect_in_background's: awaited before the run's end
     lock: threading.Lock = field(default_factory=threading.Lock)
     sentinel: Sentinel | None = None  # the lease holder's, from the run's first Docker use on
     _connections: Connections | None = None
@@ -108,15 +110,27 @@ class Run:
         return self._ecs
 
     def connect_in_background(self) -> None:
-        """Open the engine connection alongside collection, for a run sure to need it (its session task kept
-        for reuse); a failure is left for the first use to report."""
-        connections = self.connections
+        """Open the engine connection alongside collection, and begin the first-use sweep, for a run likely
+        to need them (one given a session task); a failure is left for the first use to report."""
 
         def connect() -> None:
             with contextlib.suppress(Exception):
-                connections.engine()
+                engine = self.engine()
+                if not self.settings.reuse:  # an adopted task keeps the server that served it
+                    self.prepare_endpoint(engine)
 
-        threading.Thread(target=connect, name="ecstask-connect", daemon=True).start()
+        self._connecting = threading.Thread(target=connect, name="ecstask-connect", daemon=True)
+        self._connecting.start()
+
+    def prepare_endpoint(self, engine: Engine) -> None:
+        """The endpoint server the run's tasks will ask for, started ahead of them (see ``connect_in_background``)."""
+        from pytest_ecstask.endpointids import EndpointRequest, endpoint_mode
+
+        options = self.task_options({})
+        mode = endpoint_mode(options.endpoints)
+        if mode != "off":
+            request = EndpointRequest(mode, options.endpoint_port, options.relay_image, options.pull)
+            self.connections.prepare_endpoint(self.owner, request, engine.host, engine)
 
     def engine(self) -> Engine:
         """The Docker engine; on the run's first use, a sweep of dead runs' leftovers begins alongside (its
@@ -138,13 +152,20 @@ class Run:
             sweeping.result()
 
     def _first_use(self, engine: Engine) -> None:
-        from pytest_ecstask.sweep import sweep
+        from pytest_ecstask.sweep import sweep, sweep_network
 
         with contextlib.suppress(Exception):  # for the summary: which engine the run used (kind, version)
             (self.session_dir / "engine.txt").write_text(engine.describe())
         report = sweep(
-            engine.api, max_age=self.settings.orphan_age, cap=self.settings.sweep_cap, live_sessions=[self.session_id]
+            engine.api,
+            max_age=self.settings.orphan_age,
+            cap=self.settings.sweep_cap,
+            live_sessions=[self.session_id],
+            network=False,  # it waits for the endpoint network's lock, which this run's first task may hold
         )
+        if not report.refused:
+            with self.lock:
+                self._sweeping_network = Background(sweep_network, engine.api)
         if (len(report.chosen) - len(report.failed)) or report.failed or report.refused:
             # Said in the terminal summary: during a test's setup, output capture would hide it.
             self.notes.extend(
@@ -262,6 +283,8 @@ class Run:
 
             finish_run(self)
             return
+        if self._connecting is not None:  # what it makes is removed below: not made after that
+            self._connecting.join()
         # An interrupted setup, a task never closed; at the controller of an xdist run, the one removal
         # of the shared session task and of whatever crashed workers left.
         for task in reversed(self.open_tasks):
@@ -269,6 +292,10 @@ class Run:
         with self.lock:
             sweeping = self._sweeping
         if sweeping is not None:  # not to be cut short at exit
+            sweeping.settle()
+        with self.lock:
+            sweeping = self._sweeping_network
+        if sweeping is not None:
             sweeping.settle()
         if self._watching is not None:
             self._watching.set()

@@ -115,7 +115,9 @@ def sweep(
     force: bool = False,
     include_kept: bool = False,
     live_sessions: Sequence[str] = (),
+    network: bool = True,
 ) -> SweepReport:
+    """``network`` False: the shared endpoint network is left for ``sweep_network``, called after."""
     from filelock import FileLock
 
     from pytest_ecstask.runtime import list_resources, remove_resources
@@ -148,15 +150,23 @@ def sweep(
         report.failed = remove_resources(api, [v.resource for v in report.chosen])
         serving = _forget_reuse_records(directory, [v.resource for v in report.chosen])
         report.stale_leases = remove_stale_run_files(directory)
-    from pytest_ecstask.endpoints import release_kept, remove_network_if_unused
+    from pytest_ecstask.endpoints import release_kept
 
     for server, task_id in serving:  # after the sweep's lock: each may take seconds to stop
         release_kept(server, task_id)
-    # The shared endpoint network, when no server of any run is left to need it (one killed outright).
-
-    with FileLock(str(directory / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
-        remove_network_if_unused(api, directory, own_session="")
+    if network:
+        sweep_network(api)
     return report
+
+
+def sweep_network(api: docker.APIClient) -> None:
+    """Remove the shared endpoint network when no server of any run is left to need it (one killed outright)."""
+    from filelock import FileLock
+
+    from pytest_ecstask.endpoints import remove_network_if_unused
+
+    with FileLock(str(lease_dir() / "endpoint-network.lock"), timeout=LOCK_TIMEOUT, thread_local=False):
+        remove_network_if_unused(api, lease_dir(), own_session="")
 
 
 def cap_refusal(chosen: int, cap: int, force: bool, dry_run: bool) -> str | None:

@@ -48,6 +48,8 @@ class Connections:
     def __init__(self) -> None:
         self._engine: Engine | None = None
         self._endpoints: dict[str, EndpointInfo | None] = {}  # by session id; None: cannot be served
+        # Started ahead of the first task (``prepare_endpoint``), by session id, with what was asked.
+        self._prepared: dict[str, tuple[EndpointRequest, EndpointInfo]] = {}
         self._lock = threading.Lock()
 
     def engine(self) -> Engine:
@@ -61,8 +63,20 @@ class Connections:
     ) -> EndpointInfo | None:
         with self._lock:
             if owner.session_id not in self._endpoints:
-                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host, engine)
+                asked, prepared = self._prepared.pop(owner.session_id, (None, None))
+                self._endpoints[owner.session_id] = _serve_endpoints(
+                    owner, request, engine_host, engine, prepared if asked == request else None
+                )
             return self._endpoints[owner.session_id]
+
+    def prepare_endpoint(self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine) -> None:
+        """Start the run's endpoint server before its first task asks for it; what fails is left for that
+        task to meet again, and to warn of."""
+        with self._lock:
+            if owner.session_id in self._endpoints or owner.session_id in self._prepared:
+                return
+            with suppress(EndpointUnavailable):
+                self._prepared[owner.session_id] = (request, _start_endpoints(owner, request, engine_host, engine))
 
 
 _process = Connections()
@@ -128,13 +142,17 @@ def endpoint_for(
 
 
 def _serve_endpoints(
-    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+    owner: Owner,
+    request: EndpointRequest,
+    engine_host: str,
+    engine: Engine | None = None,
+    prepared: EndpointInfo | None = None,
 ) -> EndpointInfo | None:
     import warnings
 
-    info: EndpointInfo | None = None
+    info: EndpointInfo | None = prepared
     try:
-        info = _start_endpoints(owner, request, engine_host, engine)
+        info = info or _start_endpoints(owner, request, engine_host, engine)
     except EndpointUnavailable as exc:
         warnings.warn(
             EndpointWarning(
@@ -526,6 +544,8 @@ class Task:
     ) -> None:
         self._engine = engine
         self._pull_times = ("", "")  # when its images were checked (PullStartedAt, PullStoppedAt)
+        # Started here and not yet registered with its endpoint server: nothing to unregister then.
+        self._registration_pending = False
         self.definition = taskdef
         self.plan = plan
         self.options = options
@@ -590,6 +610,7 @@ class Task:
             if self._tell_restart not in self._runner.listeners:
                 self._runner.listeners.append(self._tell_restart)
             register(self.endpoint, task_record(self, pull_started, pull_stopped))
+        self._registration_pending = False
 
     def _tell_restart(self, kind: str, container: str | None, details: Mapping[str, Any]) -> None:
         """The endpoint server's RestartCount: Docker counts no restart the plugin makes in place."""
@@ -599,7 +620,9 @@ class Task:
             restarted(self.endpoint, self.id, container, int(details.get("restart_count", 0)))
 
     def _unregister(self) -> None:
-        if self.endpoint is not None:
+        # A task that failed before it registered asks nothing: a server still waiting for its first task
+        # would hold the request until it gave up waiting.
+        if self.endpoint is not None and not self._registration_pending:
             unregister(self.endpoint, self.id)
 
     def __repr__(self) -> str:
@@ -686,6 +709,7 @@ class Task:
         return out
 
     def start(self) -> Task:
+        self._registration_pending = True
         self._runner.start()
         if self.options.check and self.stop_code == "TaskFailedToStart":
             message = self.describe_failure()

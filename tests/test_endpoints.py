@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -937,3 +938,93 @@ def test_an_inspect_the_engine_refuses_is_asked_again_once() -> None:
     with pytest.raises(docker.errors.APIError):
         DockerReads(twice).inspect(["app"])  # type: ignore[arg-type]
     assert twice.asked == 2
+
+
+def test_a_task_that_fails_before_it_registers_asks_its_server_nothing(image: str) -> None:
+    """A start that fails before its task is registered (here: a missing image) makes no request to unregister
+    it: the run's server may still be waiting for that first task, and would hold the request until then."""
+    import socket
+
+    from pytest_ecstask.errors import TaskFailedToStart
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.task import create_task
+
+    with socket.socket() as server:  # stands where the server listens: it takes connections, answers none
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        server.setblocking(False)
+        info = EndpointInfo(
+            41999, "t" * 32, 1, mode="relay", control_host="127.0.0.1", control_port=server.getsockname()[1]
+        )
+        taskdef = {
+            "family": "unregistered",
+            "containerDefinitions": [{"name": "app", "image": "pytest-ecstask-test/absent:1", "memory": 32}],
+        }
+        task = create_task(taskdef, TaskOptions(pull="never"), served_by=info)
+        with pytest.raises(TaskFailedToStart, match="absent"):
+            task.start()
+        with pytest.raises(BlockingIOError):
+            server.accept()  # nobody asked
+
+
+def test_the_endpoint_address_is_bound_ahead_of_the_network_that_makes_it_the_hosts() -> None:
+    from pytest_ecstask import endpoints
+
+    bound = endpoints._bind_local(0, ahead=True)
+    assert not isinstance(bound, str), bound
+    sock, refused = bound
+    with sock:
+        assert sock.getsockname()[0] == ENDPOINT_IP and sock.getsockname()[1] > 0 and refused == ""
+
+
+def test_another_process_of_the_run_waits_for_the_endpoint_network_being_made(tmp_path: Any) -> None:
+    """A server announced with its network still being made is used once the announcement says it is made;
+    one whose process is gone is not waited for."""
+    import os
+    import threading
+    import time
+
+    from pytest_ecstask import endpoints
+
+    announce = tmp_path / "endpoint.json"
+    final = {"port": 41999, "token": "t" * 48, "pid": os.getpid(), "mode": "local"}
+    pending = {**final, "network": "pending"}
+    announce.write_text(json.dumps(pending))
+    timer = threading.Timer(0.3, lambda: announce.write_text(json.dumps(final)))
+    timer.start()
+    began = time.monotonic()
+    assert endpoints._network_settled(announce, dict(pending)) == final
+    assert time.monotonic() - began >= 0.25
+    timer.join()
+    gone = {**pending, "pid": 2**22 + 1}  # above any pid this machine hands out
+    announce.write_text(json.dumps(gone))
+    assert endpoints._network_settled(announce, dict(gone)) == gone
+
+
+def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registration_and_stops_the_server(
+    docker_api: Any, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from pytest_ecstask import endpoints
+    from pytest_ecstask.endpoints import EndpointUnavailable, register
+
+    monkeypatch.setenv("PYTEST_ECSTASK_LEASE_DIR", str(tmp_path))
+    monkeypatch.setattr(endpoints, "NETWORK_NAME", f"ecstask-test-refused-{os.getpid()}")
+    monkeypatch.setattr(endpoints, "SUBNET", "not-a-subnet")  # the engine refuses it
+    announce = tmp_path / "endpoint.json"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    info = EndpointInfo(41999, "t" * 32, server.pid)
+    try:
+        with endpoints._handoffs_lock:
+            endpoints._networks[server.pid] = endpoints._NetworkAfter(docker_api, announce, {}, server)
+        with pytest.raises(EndpointUnavailable, match="could not create the not-a-subnet network"):
+            register(info, _record())
+        assert server.wait(timeout=10) != 0  # stopped: it would serve nobody
+        assert "not-a-subnet" in json.loads(announce.read_text())["error"]
+    finally:
+        server.kill()
+        with endpoints._handoffs_lock:
+            endpoints._networks.pop(server.pid, None)
+    assert not docker_api.networks(names=[endpoints.NETWORK_NAME])

@@ -499,3 +499,66 @@ def test_the_plan_shows_the_execution_env_of_the_launch_type_a_run_would_set(
     assert result.ret == 0, result.stderr.str()
     (app,) = json.loads(result.stdout.str())["containers"]
     assert app["environment"]["AWS_EXECUTION_ENV"] == execution_env
+
+
+def test_a_run_given_a_session_task_connects_and_starts_its_endpoints_while_pytest_collects(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    """With --ecs-taskdef, the Docker connection, the first-use sweep and the run's endpoint server are under
+    way before any test asks for the task; the first task takes that server up; nothing is left after."""
+    project.makepyfile(
+        """
+        import time
+
+        from pytest_ecstask.plugin import run_key
+
+        prepared = []
+
+        def test_first_asks_for_nothing(request):
+            run = request.config.stash[run_key]
+            deadline = time.monotonic() + 60
+            while not run.connections._prepared and time.monotonic() < deadline:
+                time.sleep(0.05)
+            (_, info), = run.connections._prepared.values()
+            prepared.append(info)
+
+        def test_then_the_task(ecs_task, request):
+            assert ecs_task.endpoint == prepared[0]  # the server started ahead, taken up
+            assert not request.config.stash[run_key].connections._prepared
+            done = ecs_task.containers["app"].exec(f"wget -qO- {ecs_task.metadata_uri}/task")
+            assert done.exit_code == 0, done.output
+        """
+    )
+    result = project.runpytest("--ecs-taskdef=taskdef.json")
+    result.assert_outcomes(passed=2)
+    assert engine_resources(docker_api, session_of(result)) == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "connects"),
+    [
+        (["--ecs-taskdef=taskdef.json", "--collect-only"], False),
+        (["--collect-only"], False),
+        (["--ecs-taskdef=taskdef.json", "-k", "nothing"], True),
+    ],
+)
+def test_who_connects_while_pytest_collects(pytester: pytest.Pytester, args: list[str], connects: bool) -> None:
+    """Only a run that will run tests and was given a session task connects ahead (no engine needed here:
+    the connection's failure is left for a first use that never comes)."""
+    pytester.makefile(".json", taskdef=json.dumps(taskdef()))
+    pytester.makeconftest(
+        """
+        import json
+
+        from pytest_ecstask.plugin import run_key
+
+        def pytest_collection_finish(session):
+            run = session.config.stash[run_key]
+            with open("connecting.json", "w") as f:
+                json.dump(run._connecting is not None, f)
+        """
+    )
+    pytester.makepyfile("def test_one(ecs_task):\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret in (0, 5)  # 5: nothing selected
+    assert json.loads((pytester.path / "connecting.json").read_text()) is connects

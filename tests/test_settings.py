@@ -144,7 +144,7 @@ def test_each_in_process_run_has_its_own_engine_and_endpoints(
     from pytest_ecstask.lifecycle import new_session_id
     from pytest_ecstask.plugin import run_key
 
-    monkeypatch.setattr(task_module, "_serve_endpoints", lambda owner, port, host, engine=None: object())
+    monkeypatch.setattr(task_module, "_serve_endpoints", lambda *args: object())
     monkeypatch.setenv("PYTEST_ECSTASK_SESSION", new_session_id())  # one id, two runs one after the other
     first = pytester.parseconfigure().stash[run_key]
     assert first._connections is None  # nothing is opened before a task asks
@@ -310,7 +310,9 @@ def plan_both(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> Cal
     monkeypatch.setattr(Task, "start", lambda task: task)  # planned, nothing started
     asked: list[EndpointRequest] = []
 
-    def serve(owner: Any, request: EndpointRequest, engine_host: str, engine: Any = None) -> EndpointInfo:
+    def serve(
+        owner: Any, request: EndpointRequest, engine_host: str, engine: Any = None, prepared: Any = None
+    ) -> EndpointInfo:
         asked.append(request)
         return EndpointInfo(request.port or 49153, "token", 0)
 
