@@ -17,7 +17,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return  # no engine: the Docker tests were skipped or have failed already
     from datetime import datetime, timezone
 
-    from pytest_ecstask.lifecycle import classify, host_id
+    from pytest_ecstask.leftovers import classify
+    from pytest_ecstask.lifecycle import host_id
     from pytest_ecstask.runtime import list_resources, remove_resources
 
     # Every run of the suite has ended by now, so what remains of it belongs to a dead run. Resources of

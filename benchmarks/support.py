@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_ecstask.lifecycle import Resource
+    from pytest_ecstask.leftovers import Resource
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:

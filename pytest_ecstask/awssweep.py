@@ -3,7 +3,7 @@
 A run stops its tasks and deregisters its revisions itself; a run that was killed leaves them. They are found
 by what every run puts on them: tasks of the cluster started by ``pytest-ecstask-<session>`` and tagged with
 the session, and active revisions of the families that end with ``--ecs-aws-family-suffix`` tagged with it.
-Each is judged by the rules of the Docker sweep (:func:`lifecycle.classify`), from tags that carry what the
+Each is judged by the rules of the Docker sweep (:func:`leftovers.classify`), from tags that carry what the
 Docker labels carry: a run of this host (the host tag) by the lease its lease tag names (with the process
 of its owner tag when the lease file is gone), so a live run's are never touched and a dead run's go at
 once; another host's, whose lease cannot be asked, once older than ``--ecs-orphan-age``, counted from ECS's
@@ -30,6 +30,7 @@ from pytest_ecstask.ecsrequests import (
 )
 from pytest_ecstask.ecsstate import read_task
 from pytest_ecstask.errors import EcsTaskError
+from pytest_ecstask.leftovers import Resource, Verdict, classify
 from pytest_ecstask.lifecycle import (
     DEFAULT_CAP,
     DEFAULT_MAX_AGE,
@@ -39,9 +40,6 @@ from pytest_ecstask.lifecycle import (
     LABEL_LEASE,
     LABEL_OWNER,
     LABEL_SESSION,
-    Resource,
-    Verdict,
-    classify,
     host_id,
     lease_dir,
     lease_is_held,

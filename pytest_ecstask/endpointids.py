@@ -10,6 +10,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
+# The modes live with the task options (the settings read them at start-up, without these classes).
+from pytest_ecstask.options import ENDPOINT_MODES as ENDPOINT_MODES
+from pytest_ecstask.options import endpoint_mode as endpoint_mode
+
 ENDPOINT_IP = "169.254.170.2"
 
 
@@ -39,20 +43,6 @@ class EndpointInfo:
     def relative_credentials(self) -> bool:
         """The exact ECS form (AWS_CONTAINER_CREDENTIALS_RELATIVE_URI) needs the server on port 80."""
         return self.port == 80
-
-
-ENDPOINT_MODES = ("auto", "local", "relay", "off")
-
-
-def endpoint_mode(value: bool | str) -> str:
-    """The endpoint mode a setting gives: True is auto, False is off (as ``endpoints=`` has always taken)."""
-    if value is True:
-        return "auto"
-    if value is False:
-        return "off"
-    if value not in ENDPOINT_MODES:
-        raise ValueError(f"endpoints: {value!r} is not one of {', '.join(ENDPOINT_MODES)}")
-    return str(value)
 
 
 @dataclass(frozen=True)

@@ -972,10 +972,12 @@ def ensure_server(
     port: int = 0,
     relay: EndpointRequest | None = None,
     engine: Engine | None = None,
+    handoff: bool = True,
 ) -> EndpointInfo:
     """The run's server, started by the first process that needs it (under a file lock); ``relay`` given,
     one whose containers' connections come through the engine's relay. A local server for a process that
-    has the ``engine`` is given a socket bound here (``_start_bound``), so the port is known at once."""
+    has the ``engine`` is given a socket bound here (``_start_bound``, with ``handoff``), so the port is
+    known at once."""
     from filelock import FileLock
 
     from pytest_ecstask.lifecycle import private_dir
@@ -987,7 +989,7 @@ def ensure_server(
         if running is not None:
             return running
         if relay is None and engine is not None:
-            return _start_bound(session_dir, lease_path, session_id, port, engine)
+            return _start_bound(session_dir, lease_path, session_id, port, engine, handoff)
         extra = ("--mode", "relay", "--relay-image", relay.relay_image, "--pull", relay.pull) if relay else ()
         process = _spawn_server(session_dir, lease_path, session_id, port, extra)
         # A relay may need its image pulled first: that is not counted.
@@ -1042,11 +1044,15 @@ def _spawn_server(
         )
 
 
-def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int, engine: Engine) -> EndpointInfo:
+def _start_bound(
+    session_dir: Path, lease_path: str, session_id: str, port: int, engine: Engine, handoff: bool = True
+) -> EndpointInfo:
     """A local server on a socket bound here: the network made and the address bound in this process, the
     server process started on that socket, announced at once. The port is known before the server process
     has even started, so the first task's containers are created while it does; what reaches the socket
-    meanwhile waits in its backlog (the task registers before any container starts).
+    meanwhile waits in its backlog (the task registers before any container starts). ``handoff``: whether
+    this process's first task registers on the server's stdin, or over HTTP (a server started ahead by one
+    xdist worker, whose session task another worker may start: a handoff that may never come).
 
     When the network is still to be made on an engine whose networks are this machine's, the address is
     bound ahead of it (IP_FREEBIND) and the network is made in a thread (``_make_network_after``): the
@@ -1059,7 +1065,7 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
     directory = lease_dir()
     anchor = engine.pause_image() if engine.podman else None
     with FileLock(str(directory / "endpoint-network.lock"), thread_local=False):
-        ahead = anchor is None and _network_can_follow(engine.api)
+        ahead = anchor is None and _network_can_follow(engine)
         if not ahead:
             _make_network(engine.api, anchor, announce)
         bound = _bind_local(port, ahead)
@@ -1074,7 +1080,7 @@ def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int,
             listening = ("--listen-fd", str(sock.fileno()))
             env = {TOKEN_VARIABLE: token}
             process = _spawn_server(
-                session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env, handoff=True
+                session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env, handoff=handoff
             )
             data = {"port": sock.getsockname()[1], "port_refused": refused, "mode": "local"}
         data.update(token=token, pid=process.pid)
@@ -1098,17 +1104,25 @@ def _make_network(api: docker.APIClient, anchor: str | None, announce: Path) -> 
         raise _unavailable(data) from None
 
 
-def _network_can_follow(api: docker.APIClient) -> bool:
+def _network_can_follow(engine: Engine) -> bool:
     """Whether the endpoint network may be made after the server's address is bound: it does not exist
-    yet, the system can bind ahead (Linux), and the engine's networks are this machine's (the default
-    bridge's gateway is a local address), so that the endpoint address will be this machine's too."""
-    import docker.errors
+    yet, the system can bind ahead (Linux), and the engine's networks are this machine's, so that the
+    endpoint address will be this machine's too: the engine runs on this machine's kernel, not rootless (a
+    rootless engine's, or Docker Desktop's, default bridge may have the same address as a local one), and
+    its default bridge's gateway is a local address. Any doubt (an error asking): no."""
+    import platform
 
-    if not sys.platform.startswith("linux") or api.networks(names=[NETWORK_NAME]):
+    if not sys.platform.startswith("linux"):
         return False
     try:
-        bridge = api.inspect_network("bridge")
-    except docker.errors.APIError:
+        version = engine.version()
+        components = " ".join(str(c.get("Name", "")) for c in version.get("Components") or []).lower()
+        if str(version.get("KernelVersion") or "") != platform.release() or "rootless" in components:
+            return False
+        if engine.api.networks(names=[NETWORK_NAME]):
+            return False
+        bridge = engine.api.inspect_network("bridge")
+    except Exception:
         return False
     return any(_is_local(gateway) for gateway in _gateways(bridge))
 
@@ -1145,14 +1159,17 @@ class _NetworkAfter:
         try:
             with FileLock(str(lease_dir() / "endpoint-network.lock"), thread_local=False):
                 _make_network(api, None, announce)
-            if not _address_is_here(ENDPOINT_IP):
-                failed = {
-                    "error": f"the {SUBNET} network was made, but {ENDPOINT_IP} is not an address of this machine: "
-                    "the engine's networks are elsewhere; --ecs-endpoints=relay reaches them",
-                    "mode": "local",
-                }
-                _announce(announce, failed)
-                raise _unavailable(failed)
+                if not _address_is_here(ENDPOINT_IP):
+                    failed = {
+                        "error": f"the {SUBNET} network was made, but {ENDPOINT_IP} is not an address of this "
+                        "machine: the engine's networks are elsewhere; --ecs-endpoints=relay reaches them",
+                        "mode": "local",
+                        "bind_failed": True,
+                    }
+                    _announce(announce, failed)
+                    session, port = announce.parent.name[:-2], int(data["port"])
+                    remove_network_if_unused(api, lease_dir(), session, port)  # made for nothing
+                    raise _unavailable(failed)
             _announce(announce, data)
         except Exception as exc:
             self.error = str(exc)
@@ -1191,9 +1208,17 @@ def _network_made(info: EndpointInfo) -> None:
 
 
 def _network_settled(announce: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """The announcement of a server whose network another process is still making, once it is made."""
+    """The announcement of a server whose network another process is still making, once it is made; an
+    error when that takes longer than STARTUP_TIMEOUT (not a second server on a network still pending)."""
     deadline = time.monotonic() + STARTUP_TIMEOUT
-    while data.get("network") == "pending" and _alive(int(data["pid"])) and time.monotonic() < deadline:
+    while data.get("network") == "pending":
+        pid = int(data["pid"])
+        if not _alive(pid) or _exited(pid):
+            return data  # the server is gone: a new one is started
+        if time.monotonic() > deadline:
+            raise EndpointUnavailable(
+                f"the run's endpoint server waits for its {SUBNET} network longer than {STARTUP_TIMEOUT:.0f} s"
+            )
         time.sleep(0.01)
         data = json.loads(announce.read_text())
     return data

@@ -20,6 +20,18 @@ DEFAULT_AVAILABILITY_ZONE = "us-east-1a"
 DEFAULT_LAUNCH_TYPE = "EC2"
 DEFAULT_RELAY_IMAGE = "python:3.13-alpine"  # any image with python3 3.8 or newer will do
 MASK = "******"  # what a repr, a plan, a report or a log file shows for a secret value or a credential
+ENDPOINT_MODES = ("auto", "local", "relay", "off")
+
+
+def endpoint_mode(value: bool | str) -> str:
+    """The endpoint mode a setting gives: True is auto, False is off (as ``endpoints=`` has always taken)."""
+    if value is True:
+        return "auto"
+    if value is False:
+        return "off"
+    if value not in ENDPOINT_MODES:
+        raise ValueError(f"endpoints: {value!r} is not one of {', '.join(ENDPOINT_MODES)}")
+    return str(value)
 
 
 @dataclass(frozen=True)

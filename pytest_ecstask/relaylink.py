@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_ecstask import relay
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.lifecycle import LABEL_CREATED, LABEL_PREFIX, Resource, now_rfc3339
+from pytest_ecstask.leftovers import Resource
+from pytest_ecstask.lifecycle import LABEL_CREATED, LABEL_PREFIX, now_rfc3339
 
 if TYPE_CHECKING:
     import docker

@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from pytest_ecstask.taskview import AnyTask
 
 
+# In the run's shared folder: a worker's first task asked for the engine (the controller's sentinel starts).
+TASK_ASKED = "task-asked"
+
+
 @dataclass
 class Run:
     """This pytest run as the plugin sees it."""
@@ -53,6 +57,7 @@ class Run:
     kept: list[Task] = field(default_factory=list)
     _sweeping: Background | None = None  # the first-use sweep, under way or over
     _sweeping_network: Background | None = None  # its last step, which no task start waits for
+    _asked_for_task: bool = False  # a worker's first task asked for the engine (TASK_ASKED written)
     _connecting: threading.Thread | None = None  # connect_in_background's: awaited before the run's end
     lock: threading.Lock = field(default_factory=threading.Lock)
     sentinel: Sentinel | None = None  # the lease holder's, from the run's first Docker use on
@@ -115,7 +120,7 @@ class Run:
 
         def connect() -> None:
             with contextlib.suppress(Exception):
-                engine = self.engine()
+                engine = self.engine(for_task=False)
                 if not self.settings.reuse:  # an adopted task keeps the server that served it
                     self.prepare_endpoint(engine)
 
@@ -130,18 +135,24 @@ class Run:
         mode = endpoint_mode(options.endpoints)
         if mode != "off":
             request = EndpointRequest(mode, options.endpoint_port, options.relay_image, options.pull)
-            self.connections.prepare_endpoint(self.owner, request, engine.host, engine)
+            # A worker's server takes no handoff: another worker may start the session task.
+            self.connections.prepare_endpoint(self.owner, request, engine.host, engine, handoff=not self.is_worker)
 
-    def engine(self) -> Engine:
+    def engine(self, for_task: bool = True) -> Engine:
         """The Docker engine; on the run's first use, a sweep of dead runs' leftovers begins alongside (its
-        end is awaited before a task starts: ``swept``)."""
+        end is awaited before a task starts: ``swept``). ``for_task`` False: asked ahead of any task (see
+        ``connect_in_background``), which starts no sentinel yet: its clock starts with the first task."""
         engine = self.connections.engine()
         with self.lock:
             if self._sweeping is None:
                 private_dir(self.session_dir)  # tells the controller Docker was used
-                if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
-                    self.start_sentinel(engine)
                 self._sweeping = Background(self._first_use, engine)
+        if for_task and self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
+            self.start_sentinel(engine)
+        elif for_task and not self._asked_for_task:  # a worker's: tells the controller to start the sentinel
+            self._asked_for_task = True
+            with contextlib.suppress(OSError):
+                (self.session_dir / TASK_ASKED).touch()
         return engine
 
     def swept(self) -> None:
@@ -181,14 +192,16 @@ class Run:
                 self.sentinel.start(after=self.first_start_done)
 
     def watch_for_docker_use(self) -> None:
-        """At an xdist controller: start the sentinel once a worker first uses Docker (its shared folder appears)."""
+        """At an xdist controller: start the sentinel once a worker's first task asks for Docker (TASK_ASKED
+        appears in the run's shared folder; a worker uses Docker earlier, at the session's start, when the
+        run has a session task, but that is no reason to start it yet)."""
         if self._watching is not None:
             return
         done = self._watching = threading.Event()
 
         def watch() -> None:
             while not done.wait(0.05):
-                if self.session_dir.exists():
+                if (self.session_dir / TASK_ASKED).exists():
                     try:
                         self.start_sentinel(self.connections.engine())
                     except EcsTaskError as exc:

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pytest_ecstask.background import Background
 from pytest_ecstask.dockerstate import HEALTHY, PENDING, PROVISIONING, STOPPED, STOPPING, UNHEALTHY, observed_status
 from pytest_ecstask.errors import DockerUnavailable, EcsTaskError, TaskFailedToStart
-from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, Resource, now_rfc3339
+from pytest_ecstask.leftovers import Resource
+from pytest_ecstask.lifecycle import LABEL_SESSION, LABEL_TASK, now_rfc3339
 from pytest_ecstask.pause import (
     normalize_architecture,
     pause_image_tag,

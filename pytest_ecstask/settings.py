@@ -24,16 +24,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_ecstask import options as defaults
-from pytest_ecstask.endpointids import ENDPOINT_MODES, EndpointRequest, endpoint_mode
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.generated import between_markers, write_command
 from pytest_ecstask.lifecycle import DEFAULT_CAP, DEFAULT_MAX_AGE
-from pytest_ecstask.options import TaskOptions
+from pytest_ecstask.options import ENDPOINT_MODES, TaskOptions, endpoint_mode
 
 if TYPE_CHECKING:
     import pytest
 
-    from pytest_ecstask.endpointids import EndpointInfo
+    from pytest_ecstask.endpointids import EndpointInfo, EndpointRequest
     from pytest_ecstask.inputs import TaskInputs
     from pytest_ecstask.lifecycle import Owner
     from pytest_ecstask.plan import PlanOptions
@@ -1049,6 +1048,7 @@ def plan_options(
     """
     import secrets as _secrets
 
+    from pytest_ecstask.endpointids import EndpointRequest
     from pytest_ecstask.lifecycle import new_task_id, now_rfc3339
     from pytest_ecstask.plan import PlanOptions, needs_pause_container
 

@@ -16,6 +16,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_ecstask.leftovers import (
+    Resource,
+    SentinelSeen,
+    Verdict,
+    classify,
+    describe,
+    remove_stale_run_files,
+    sentinels_seen,
+)
 from pytest_ecstask.lifecycle import (
     DEFAULT_CAP,
     DEFAULT_MAX_AGE,
@@ -23,16 +32,9 @@ from pytest_ecstask.lifecycle import (
     LABEL_ROLE,
     LABEL_SESSION,
     ROLE_SENTINEL,
-    Resource,
-    SentinelSeen,
-    Verdict,
-    classify,
-    describe,
     host_id,
     lease_dir,
     lease_is_held,
-    remove_stale_run_files,
-    sentinels_seen,
 )
 
 if TYPE_CHECKING:

@@ -50,10 +50,11 @@ class Connections:
         self._endpoints: dict[str, EndpointInfo | None] = {}  # by session id; None: cannot be served
         # Started ahead of the first task (``prepare_endpoint``), by session id, with what was asked.
         self._prepared: dict[str, tuple[EndpointRequest, EndpointInfo]] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the endpoints'
+        self._engine_lock = threading.Lock()  # apart: a task needing no endpoint waits for none being started
 
     def engine(self) -> Engine:
-        with self._lock:
+        with self._engine_lock:
             if self._engine is None:
                 self._engine = Engine.connect()
             return self._engine
@@ -69,14 +70,17 @@ class Connections:
                 )
             return self._endpoints[owner.session_id]
 
-    def prepare_endpoint(self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine) -> None:
+    def prepare_endpoint(
+        self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine, handoff: bool = True
+    ) -> None:
         """Start the run's endpoint server before its first task asks for it; what fails is left for that
-        task to meet again, and to warn of."""
+        task to meet again, and to warn of. ``handoff``: see ``endpoints._start_bound``."""
         with self._lock:
             if owner.session_id in self._endpoints or owner.session_id in self._prepared:
                 return
             with suppress(EndpointUnavailable):
-                self._prepared[owner.session_id] = (request, _start_endpoints(owner, request, engine_host, engine))
+                started = _start_endpoints(owner, request, engine_host, engine, handoff)
+                self._prepared[owner.session_id] = (request, started)
 
 
 _process = Connections()
@@ -179,7 +183,7 @@ def _serve_endpoints(
 
 
 def _start_endpoints(
-    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None, handoff: bool = True
 ) -> EndpointInfo:
     """The server in the mode asked; ``auto``: a local one where the engine's networks are this machine's,
     else (another machine, Docker Desktop's virtual machine, a rootless engine) one behind the engine's relay."""
@@ -194,7 +198,9 @@ def _start_endpoints(
         )
     if mode == "local":
         try:
-            return ensure_server(session_dir, owner.lease, owner.session_id, request.port, engine=engine)
+            return ensure_server(
+                session_dir, owner.lease, owner.session_id, request.port, engine=engine, handoff=handoff
+            )
         except EndpointUnavailable as exc:
             if request.mode != "auto" or not exc.bind_failed:
                 raise

@@ -21,7 +21,7 @@ from pytest_ecstask.ecsstate import (
     read_task,
 )
 from pytest_ecstask.errors import EcsTaskError
-from pytest_ecstask.lifecycle import classify
+from pytest_ecstask.leftovers import classify
 
 ARN = "arn:aws:ecs:eu-west-1:123456789012:task/ci/0123456789abcdef0123456789abcdef"
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)

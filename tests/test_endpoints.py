@@ -592,7 +592,7 @@ def test_which_server_each_mode_starts_where(
 
     tried: list[str] = []
 
-    def ensure_server(*args: Any, relay: Any = None, engine: Any = None) -> EndpointInfo:
+    def ensure_server(*args: Any, relay: Any = None, engine: Any = None, handoff: bool = True) -> EndpointInfo:
         tried.append("relay" if relay is not None else "local")
         if relay is None and not local_binds:
             raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)", True)
@@ -985,20 +985,56 @@ def test_another_process_of_the_run_waits_for_the_endpoint_network_being_made(tm
     import time
 
     from pytest_ecstask import endpoints
+    from pytest_ecstask.lifecycle import write_private
 
     announce = tmp_path / "endpoint.json"
     final = {"port": 41999, "token": "t" * 48, "pid": os.getpid(), "mode": "local"}
     pending = {**final, "network": "pending"}
-    announce.write_text(json.dumps(pending))
-    timer = threading.Timer(0.3, lambda: announce.write_text(json.dumps(final)))
+    write_private(announce, json.dumps(pending))  # as the server's starter writes it: whole, or not yet
+    timer = threading.Timer(0.3, lambda: write_private(announce, json.dumps(final)))
     timer.start()
     began = time.monotonic()
     assert endpoints._network_settled(announce, dict(pending)) == final
     assert time.monotonic() - began >= 0.25
     timer.join()
     gone = {**pending, "pid": 2**22 + 1}  # above any pid this machine hands out
-    announce.write_text(json.dumps(gone))
+    write_private(announce, json.dumps(gone))
     assert endpoints._network_settled(announce, dict(gone)) == gone
+
+
+def test_only_an_engine_on_this_machines_kernel_not_rootless_with_a_local_bridge_binds_ahead() -> None:
+    """Binding 169.254.170.2 before its network exists is right only where the network will make it this
+    machine's: not on Docker Desktop (its own kernel), not on a rootless engine (its own network namespace,
+    whose bridge may have a local-looking address), not where asking the engine fails."""
+    import platform
+
+    from pytest_ecstask import endpoints
+    from pytest_ecstask.runtime import Engine
+
+    class Answers:  # what the engine says of itself and its networks (the decision is ours, not Docker's)
+        def __init__(self, kernel: str, components: tuple[str, ...] = ("Engine",), gateway: str = "127.0.0.1") -> None:
+            self.kernel, self.components, self.gateway = kernel, components, gateway
+
+        def version(self) -> dict[str, Any]:
+            return {"KernelVersion": self.kernel, "Components": [{"Name": name} for name in self.components]}
+
+        def networks(self, names: list[str]) -> list[Any]:
+            return []
+
+        def inspect_network(self, name: str) -> dict[str, Any]:
+            if self.gateway == "refused":
+                raise RuntimeError("the engine refused")
+            return {"IPAM": {"Config": [{"Subnet": f"{self.gateway}/8"}]}}
+
+    def ahead(api: Answers) -> bool:
+        return endpoints._network_can_follow(Engine(api, "localhost"))  # type: ignore[arg-type]
+
+    here = platform.release()
+    assert ahead(Answers(here))  # the subnet's first host, 127.0.0.1, is this machine's
+    assert not ahead(Answers("6.10.14-linuxkit"))
+    assert not ahead(Answers(here, ("Engine", "rootlesskit")))
+    assert not ahead(Answers(here, gateway="192.0.2.77"))  # TEST-NET-1: nobody's
+    assert not ahead(Answers(here, gateway="refused"))
 
 
 def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registration_and_stops_the_server(
@@ -1018,7 +1054,7 @@ def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registr
     info = EndpointInfo(41999, "t" * 32, server.pid)
     try:
         with endpoints._handoffs_lock:
-            endpoints._networks[server.pid] = endpoints._NetworkAfter(docker_api, announce, {}, server)
+            endpoints._networks[server.pid] = endpoints._NetworkAfter(docker_api, announce, {"port": 1}, server)
         with pytest.raises(EndpointUnavailable, match="could not create the not-a-subnet network"):
             register(info, _record())
         assert server.wait(timeout=10) != 0  # stopped: it would serve nobody

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from conftest import service
+from pytest_ecstask.leftovers import Resource, classify
 from pytest_ecstask.lifecycle import (
     LABEL_CREATED,
     LABEL_HOST,
@@ -27,8 +28,6 @@ from pytest_ecstask.lifecycle import (
     LABEL_TASK,
     ROLE_SENTINEL,
     SENTINEL_GRACE_SECONDS,
-    Resource,
-    classify,
     host_id,
     new_session_id,
     now_rfc3339,

@@ -6,6 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from pytest_ecstask.leftovers import Resource, SentinelSeen, classify, describe, sentinels_seen
 from pytest_ecstask.lifecycle import (
     LABEL_CREATED,
     LABEL_HOST,
@@ -17,12 +18,7 @@ from pytest_ecstask.lifecycle import (
     SENTINEL_GRACE_SECONDS,
     SENTINEL_START_GRACE_SECONDS,
     Owner,
-    Resource,
-    SentinelSeen,
-    classify,
-    describe,
     resource_labels,
-    sentinels_seen,
 )
 
 NOW = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc)

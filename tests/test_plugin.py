@@ -523,7 +523,7 @@ def test_a_run_given_a_session_task_connects_and_starts_its_endpoints_while_pyte
             prepared.append(info)
 
         def test_then_the_task(ecs_task, request):
-            assert ecs_task.endpoint == prepared[0]  # the server started ahead, taken up
+            assert ecs_task.endpoint is prepared[0]  # the server started ahead, taken up (not found again)
             assert not request.config.stash[run_key].connections._prepared
             done = ecs_task.containers["app"].exec(f"wget -qO- {ecs_task.metadata_uri}/task")
             assert done.exit_code == 0, done.output
@@ -534,31 +534,45 @@ def test_a_run_given_a_session_task_connects_and_starts_its_endpoints_while_pyte
     assert engine_resources(docker_api, session_of(result)) == 0
 
 
+CONNECTING_CONFTEST = """
+import json
+
+from pytest_ecstask.plugin import run_key
+
+def pytest_collection_finish(session):
+    run = session.config.stash[run_key]
+    with open("connecting.json", "w") as f:
+        json.dump(run._connecting is not None, f)
+"""
+
+
 @pytest.mark.parametrize(
-    ("args", "connects"),
+    "args",
     [
-        (["--ecs-taskdef=taskdef.json", "--collect-only"], False),
-        (["--collect-only"], False),
-        (["--ecs-taskdef=taskdef.json", "-k", "nothing"], True),
+        ["--ecs-taskdef=taskdef.json", "--collect-only"],
+        ["--ecs-taskdef=taskdef.json", "--fixtures"],
+        ["--ecs-taskdef=taskdef.json", "--setup-plan"],
+        ["--collect-only"],
+        ["-k", "nothing"],
     ],
 )
-def test_who_connects_while_pytest_collects(pytester: pytest.Pytester, args: list[str], connects: bool) -> None:
-    """Only a run that will run tests and was given a session task connects ahead (no engine needed here:
-    the connection's failure is left for a first use that never comes)."""
+def test_a_run_that_shows_what_it_would_do_or_has_no_session_task_does_not_connect_ahead(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
     pytester.makefile(".json", taskdef=json.dumps(taskdef()))
-    pytester.makeconftest(
-        """
-        import json
-
-        from pytest_ecstask.plugin import run_key
-
-        def pytest_collection_finish(session):
-            run = session.config.stash[run_key]
-            with open("connecting.json", "w") as f:
-                json.dump(run._connecting is not None, f)
-        """
-    )
+    pytester.makeconftest(CONNECTING_CONFTEST)
     pytester.makepyfile("def test_one(ecs_task):\n    pass\n")
     result = pytester.runpytest(*args)
     assert result.ret in (0, 5)  # 5: nothing selected
-    assert json.loads((pytester.path / "connecting.json").read_text()) is connects
+    assert json.loads((pytester.path / "connecting.json").read_text()) is False
+
+
+def test_a_run_given_a_session_task_connects_ahead_even_if_no_test_asks(
+    project: pytest.Pytester, docker_api: Any
+) -> None:
+    project.makeconftest(CONNECTING_CONFTEST)
+    project.makepyfile("def test_one(ecs_task):\n    pass\n")
+    result = project.runpytest("--ecs-taskdef=taskdef.json", "-k", "nothing")
+    assert result.ret == 5  # nothing selected
+    assert json.loads((project.path / "connecting.json").read_text()) is True
+    assert engine_resources(docker_api, session_of(result)) == 0  # what it started for nothing, removed

@@ -602,7 +602,8 @@ def test_bridge_dns_servers_search_domains_extra_hosts_and_hostname_reach_the_co
 def test_a_bridge_task_creates_no_network_and_the_sweep_sees_its_containers(run: Run, docker_api: Any) -> None:
     from datetime import datetime, timezone
 
-    from pytest_ecstask.lifecycle import classify, host_id
+    from pytest_ecstask.leftovers import classify
+    from pytest_ecstask.lifecycle import host_id
     from pytest_ecstask.runtime import list_resources
 
     t = run(task(container("app", service()), container("side", service(), essential=False), networkMode="bridge"))
