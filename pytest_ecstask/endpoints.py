@@ -69,6 +69,8 @@ NETWORK_LABEL = "pytest-ecstask.endpoints"
 ANCHOR_NAME = "pytest-ecstask-endpoints-anchor"  # Podman: keeps the network's bridge, and 169.254.170.2, up
 CONTROL = "/_ecstask"
 STARTUP_TIMEOUT = 20.0
+# How long the run's processes wait for the endpoint network another of them makes (the lock may be busy).
+NETWORK_WAIT_TIMEOUT = 150.0
 RELAY_START_TIMEOUT = 300.0  # more, for the relay: its image may be pulled first
 LEASE_POLL_SECONDS = 0.5
 KEPT_CHECK_SECONDS = 5.0  # how often a server whose runs are over checks that the tasks kept for reuse are up
@@ -1088,7 +1090,7 @@ def _start_bound(
             with _handoffs_lock:
                 _handoffs[process.pid] = process.stdin
         # Other processes of the run wait for "network": "pending" to go before they use the server.
-        _announce(announce, {**data, "network": "pending"} if ahead else data)
+        _announce(announce, {**data, "network": "pending", "maker": os.getpid()} if ahead else data)
     if ahead:  # once the lock is free for it
         with _handoffs_lock:
             _networks[process.pid] = _NetworkAfter(engine.api, announce, dict(data), process)
@@ -1157,7 +1159,10 @@ class _NetworkAfter:
 
         api, announce, data, process = self._args
         try:
-            with FileLock(str(lease_dir() / "endpoint-network.lock"), thread_local=False):
+            lock = FileLock(
+                str(lease_dir() / "endpoint-network.lock"), timeout=NETWORK_WAIT_TIMEOUT - 30, thread_local=False
+            )
+            with lock:
                 _make_network(api, None, announce)
                 if not _address_is_here(ENDPOINT_IP):
                     failed = {
@@ -1168,7 +1173,8 @@ class _NetworkAfter:
                     }
                     _announce(announce, failed)
                     session, port = announce.parent.name[:-2], int(data["port"])
-                    remove_network_if_unused(api, lease_dir(), session, port)  # made for nothing
+                    with contextlib.suppress(Exception):  # made for nothing; the error says what matters
+                        remove_network_if_unused(api, lease_dir(), session, port)
                     raise _unavailable(failed)
             _announce(announce, data)
         except Exception as exc:
@@ -1182,6 +1188,10 @@ class _NetworkAfter:
         self._done.wait()
         if self.error:
             raise EndpointUnavailable(self.error)
+
+    @property
+    def failed(self) -> bool:
+        return self._done.is_set() and bool(self.error)
 
     def settle(self) -> None:
         self._done.wait()
@@ -1199,6 +1209,15 @@ def _address_is_here(address: str) -> bool:
     return True
 
 
+def network_failed(info: EndpointInfo) -> bool:
+    """Whether the endpoint network made after ``info``'s server was bound could not be made (or did not
+    make the address this machine's): a task asking for the endpoints now starts anew (in ``auto`` mode, with
+    the relay)."""
+    with _handoffs_lock:
+        making = _networks.get(info.pid)
+    return making is not None and making.failed
+
+
 def _network_made(info: EndpointInfo) -> None:
     """Before a task registers, so before its containers start: the address is the host's (or why not)."""
     with _handoffs_lock:
@@ -1208,16 +1227,18 @@ def _network_made(info: EndpointInfo) -> None:
 
 
 def _network_settled(announce: Path, data: dict[str, Any]) -> dict[str, Any]:
-    """The announcement of a server whose network another process is still making, once it is made; an
-    error when that takes longer than STARTUP_TIMEOUT (not a second server on a network still pending)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
+    """The announcement of a server whose network another process of the run (``maker``) is still making,
+    once it is made. While the maker lives it is waited for, NETWORK_WAIT_TIMEOUT at most (it may wait for
+    the engine-wide network lock, held by a sweep or another run's relay); a maker or server gone: the
+    announcement as it is (a new server is started). Longer: an error, not a second server."""
+    deadline = time.monotonic() + NETWORK_WAIT_TIMEOUT
     while data.get("network") == "pending":
-        pid = int(data["pid"])
-        if not _alive(pid) or _exited(pid):
-            return data  # the server is gone: a new one is started
+        server, maker = int(data["pid"]), int(data.get("maker") or 0)
+        if not _alive(server) or _exited(server) or not _alive(maker):
+            return data
         if time.monotonic() > deadline:
             raise EndpointUnavailable(
-                f"the run's endpoint server waits for its {SUBNET} network longer than {STARTUP_TIMEOUT:.0f} s"
+                f"the run's endpoint server waits for its {SUBNET} network longer than {NETWORK_WAIT_TIMEOUT:.0f} s"
             )
         time.sleep(0.01)
         data = json.loads(announce.read_text())

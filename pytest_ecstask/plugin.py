@@ -94,7 +94,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 # pytest's options that show what a run would do without running a test.
-_SHOWING_ONLY = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan")
+_SHOWING_ONLY = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan", "cacheshow")
 
 
 def _runs_the_session_task(config: pytest.Config, resolved: settings.Settings) -> bool:

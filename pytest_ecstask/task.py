@@ -21,6 +21,7 @@ from pytest_ecstask.endpoints import (
     engine_is_here,
     ensure_server,
     metadata_id,
+    network_failed,
     register,
     unregister,
 )
@@ -63,6 +64,9 @@ class Connections:
         self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
     ) -> EndpointInfo | None:
         with self._lock:
+            cached = self._endpoints.get(owner.session_id)
+            if cached is not None and network_failed(cached):  # its task failed, saying why: try anew
+                del self._endpoints[owner.session_id]
             if owner.session_id not in self._endpoints:
                 asked, prepared = self._prepared.pop(owner.session_id, (None, None))
                 self._endpoints[owner.session_id] = _serve_endpoints(

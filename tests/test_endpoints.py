@@ -989,7 +989,7 @@ def test_another_process_of_the_run_waits_for_the_endpoint_network_being_made(tm
 
     announce = tmp_path / "endpoint.json"
     final = {"port": 41999, "token": "t" * 48, "pid": os.getpid(), "mode": "local"}
-    pending = {**final, "network": "pending"}
+    pending = {**final, "network": "pending", "maker": os.getpid()}
     write_private(announce, json.dumps(pending))  # as the server's starter writes it: whole, or not yet
     timer = threading.Timer(0.3, lambda: write_private(announce, json.dumps(final)))
     timer.start()
@@ -997,9 +997,9 @@ def test_another_process_of_the_run_waits_for_the_endpoint_network_being_made(tm
     assert endpoints._network_settled(announce, dict(pending)) == final
     assert time.monotonic() - began >= 0.25
     timer.join()
-    gone = {**pending, "pid": 2**22 + 1}  # above any pid this machine hands out
-    write_private(announce, json.dumps(gone))
-    assert endpoints._network_settled(announce, dict(gone)) == gone
+    for gone in ({**pending, "pid": 2**22 + 1}, {**pending, "maker": 2**22 + 1}):  # above any pid handed out
+        write_private(announce, json.dumps(gone))  # the server, or the process making its network, is gone
+        assert endpoints._network_settled(announce, dict(gone)) == gone
 
 
 def test_only_an_engine_on_this_machines_kernel_not_rootless_with_a_local_bridge_binds_ahead() -> None:
@@ -1057,6 +1057,7 @@ def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registr
             endpoints._networks[server.pid] = endpoints._NetworkAfter(docker_api, announce, {"port": 1}, server)
         with pytest.raises(EndpointUnavailable, match="could not create the not-a-subnet network"):
             register(info, _record())
+        assert endpoints.network_failed(info)  # the next task that asks starts anew
         assert server.wait(timeout=10) != 0  # stopped: it would serve nobody
         assert "not-a-subnet" in json.loads(announce.read_text())["error"]
     finally:

@@ -539,7 +539,7 @@ import json
 
 from pytest_ecstask.plugin import run_key
 
-def pytest_collection_finish(session):
+def pytest_sessionfinish(session):  # every run here has a session (--cache-show collects nothing)
     run = session.config.stash[run_key]
     with open("connecting.json", "w") as f:
         json.dump(run._connecting is not None, f)
@@ -552,6 +552,7 @@ def pytest_collection_finish(session):
         ["--ecs-taskdef=taskdef.json", "--collect-only"],
         ["--ecs-taskdef=taskdef.json", "--fixtures"],
         ["--ecs-taskdef=taskdef.json", "--setup-plan"],
+        ["--ecs-taskdef=taskdef.json", "-p", "cacheprovider", "--cache-show"],
         ["--collect-only"],
         ["-k", "nothing"],
     ],

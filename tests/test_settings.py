@@ -141,10 +141,11 @@ def test_each_in_process_run_has_its_own_engine_and_endpoints(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from pytest_ecstask import task as task_module
+    from pytest_ecstask.endpointids import EndpointInfo
     from pytest_ecstask.lifecycle import new_session_id
     from pytest_ecstask.plugin import run_key
 
-    monkeypatch.setattr(task_module, "_serve_endpoints", lambda *args: object())
+    monkeypatch.setattr(task_module, "_serve_endpoints", lambda *args: EndpointInfo(8123, "token", 1))
     monkeypatch.setenv("PYTEST_ECSTASK_SESSION", new_session_id())  # one id, two runs one after the other
     first = pytester.parseconfigure().stash[run_key]
     assert first._connections is None  # nothing is opened before a task asks
