@@ -974,12 +974,10 @@ def ensure_server(
     port: int = 0,
     relay: EndpointRequest | None = None,
     engine: Engine | None = None,
-    handoff: bool = True,
 ) -> EndpointInfo:
     """The run's server, started by the first process that needs it (under a file lock); ``relay`` given,
     one whose containers' connections come through the engine's relay. A local server for a process that
-    has the ``engine`` is given a socket bound here (``_start_bound``, with ``handoff``), so the port is
-    known at once."""
+    has the ``engine`` is given a socket bound here (``_start_bound``), so the port is known at once."""
     from filelock import FileLock
 
     from pytest_ecstask.lifecycle import private_dir
@@ -991,7 +989,7 @@ def ensure_server(
         if running is not None:
             return running
         if relay is None and engine is not None:
-            return _start_bound(session_dir, lease_path, session_id, port, engine, handoff)
+            return _start_bound(session_dir, lease_path, session_id, port, engine)
         extra = ("--mode", "relay", "--relay-image", relay.relay_image, "--pull", relay.pull) if relay else ()
         process = _spawn_server(session_dir, lease_path, session_id, port, extra)
         # A relay may need its image pulled first: that is not counted.
@@ -1046,18 +1044,14 @@ def _spawn_server(
         )
 
 
-def _start_bound(
-    session_dir: Path, lease_path: str, session_id: str, port: int, engine: Engine, handoff: bool = True
-) -> EndpointInfo:
+def _start_bound(session_dir: Path, lease_path: str, session_id: str, port: int, engine: Engine) -> EndpointInfo:
     """A local server on a socket bound here: the network made and the address bound in this process, the
     server process started on that socket, announced at once. The port is known before the server process
     has even started, so the first task's containers are created while it does; what reaches the socket
-    meanwhile waits in its backlog (the task registers before any container starts). ``handoff``: whether
-    this process's first task registers on the server's stdin, or over HTTP (a server started ahead by one
-    xdist worker, whose session task another worker may start: a handoff that may never come).
+    meanwhile waits in its backlog (the task registers before any container starts).
 
     When the network is still to be made on an engine whose networks are this machine's, the address is
-    bound ahead of it (IP_FREEBIND) and the network is made in a thread (``_make_network_after``): the
+    bound ahead of it (IP_FREEBIND) and the network is made in a thread (``_NetworkAfter``): the
     first task's registration waits for it, so no container starts before the address is the host's."""
     from filelock import FileLock
 
@@ -1082,7 +1076,7 @@ def _start_bound(
             listening = ("--listen-fd", str(sock.fileno()))
             env = {TOKEN_VARIABLE: token}
             process = _spawn_server(
-                session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env, handoff=handoff
+                session_dir, lease_path, session_id, port, listening, (sock.fileno(),), env, handoff=True
             )
             data = {"port": sock.getsockname()[1], "port_refused": refused, "mode": "local"}
         data.update(token=token, pid=process.pid)

@@ -8,8 +8,7 @@
 - ``commands``: ``--ecs-sweep-orphans`` and ``--ecs-plan``.
 
 Nothing here imports the docker SDK or boto3 at import time, and no Docker connection or AWS client is made
-until a test asks for a task (or, with a session task definition given, from the session's start, while
-pytest collects): installing the plugin costs a suite that does not use it nothing.
+until a test asks for a task: installing the plugin costs a suite that does not use it nothing.
 """
 
 from __future__ import annotations
@@ -79,33 +78,14 @@ def pytest_configure(config: pytest.Config) -> None:
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     run = Run.begin(config, resolved)
+    if resolved.reuse and resolved.taskdef is not None:
+        run.connect_in_background()  # the kept task is looked at as soon as the first test asks for it
     config.stash[run_key] = run
     config.stash[session_id_key] = run.session_id
     if config.pluginmanager.hasplugin("xdist"):
         from pytest_ecstask.xdistsession import XdistSessionSharing
 
         config.pluginmanager.register(XdistSessionSharing(run), "ecstask-xdist")
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    run = session.config.stash.get(run_key, None)
-    if run is not None and _runs_the_session_task(session.config, run.settings):
-        run.connect_in_background()  # while pytest collects: the first test that asks starts the task at once
-
-
-# pytest's options that show what a run would do without running a test.
-_SHOWING_ONLY = ("collectonly", "showfixtures", "show_fixtures_per_test", "setupplan", "cacheshow")
-
-
-def _runs_the_session_task(config: pytest.Config, resolved: settings.Settings) -> bool:
-    """Whether this process will likely start (or take up, or adopt) a session task on Docker: one is given,
-    and it runs tests (not only showing them or their fixtures, not an xdist controller, whose workers run
-    them)."""
-    if resolved.taskdef is None or resolved.backend == "aws":
-        return False
-    if any(getattr(config.option, name, False) for name in _SHOWING_ONLY):
-        return False
-    return hasattr(config, "workerinput") or config.getoption("dist", "no") == "no"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -35,10 +35,6 @@ if TYPE_CHECKING:
     from pytest_ecstask.taskview import AnyTask
 
 
-# In the run's shared folder: a worker's first task asked for the engine (the controller's sentinel starts).
-TASK_ASKED = "task-asked"
-
-
 @dataclass
 class Run:
     """This pytest run as the plugin sees it."""
@@ -57,7 +53,6 @@ class Run:
     kept: list[Task] = field(default_factory=list)
     _sweeping: Background | None = None  # the first-use sweep, under way or over
     _sweeping_network: Background | None = None  # its last step, which no task start waits for
-    _asked_for_task: bool = False  # a worker's first task asked for the engine (TASK_ASKED written)
     _connecting: threading.Thread | None = None  # connect_in_background's: awaited before the run's end
     lock: threading.Lock = field(default_factory=threading.Lock)
     sentinel: Sentinel | None = None  # the lease holder's, from the run's first Docker use on
@@ -115,44 +110,27 @@ class Run:
         return self._ecs
 
     def connect_in_background(self) -> None:
-        """Open the engine connection alongside collection, and begin the first-use sweep, for a run likely
-        to need them (one given a session task); a failure is left for the first use to report."""
+        """Open the engine connection alongside collection, for a run sure to need it (its session task kept
+        for reuse); a failure is left for the first use to report."""
+        connections = self.connections
 
         def connect() -> None:
             with contextlib.suppress(Exception):
-                engine = self.engine(for_task=False)
-                if not self.settings.reuse:  # an adopted task keeps the server that served it
-                    self.prepare_endpoint(engine)
+                connections.engine()
 
         self._connecting = threading.Thread(target=connect, name="ecstask-connect", daemon=True)
         self._connecting.start()
 
-    def prepare_endpoint(self, engine: Engine) -> None:
-        """The endpoint server the run's tasks will ask for, started ahead of them (see ``connect_in_background``)."""
-        from pytest_ecstask.endpointids import EndpointRequest, endpoint_mode
-
-        options = self.task_options({})
-        mode = endpoint_mode(options.endpoints)
-        if mode != "off":
-            request = EndpointRequest(mode, options.endpoint_port, options.relay_image, options.pull)
-            # A worker's server takes no handoff: another worker may start the session task.
-            self.connections.prepare_endpoint(self.owner, request, engine.host, engine, handoff=not self.is_worker)
-
-    def engine(self, for_task: bool = True) -> Engine:
+    def engine(self) -> Engine:
         """The Docker engine; on the run's first use, a sweep of dead runs' leftovers begins alongside (its
-        end is awaited before a task starts: ``swept``). ``for_task`` False: asked ahead of any task (see
-        ``connect_in_background``), which starts no sentinel yet: its clock starts with the first task."""
+        end is awaited before a task starts: ``swept``)."""
         engine = self.connections.engine()
         with self.lock:
             if self._sweeping is None:
                 private_dir(self.session_dir)  # tells the controller Docker was used
+                if self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
+                    self.start_sentinel(engine)
                 self._sweeping = Background(self._first_use, engine)
-        if for_task and self.lease is not None:  # the lease holder's own first use: its sentinel starts alongside
-            self.start_sentinel(engine)
-        elif for_task and not self._asked_for_task:  # a worker's: tells the controller to start the sentinel
-            self._asked_for_task = True
-            with contextlib.suppress(OSError):
-                (self.session_dir / TASK_ASKED).touch()
         return engine
 
     def swept(self) -> None:
@@ -192,16 +170,14 @@ class Run:
                 self.sentinel.start(after=self.first_start_done)
 
     def watch_for_docker_use(self) -> None:
-        """At an xdist controller: start the sentinel once a worker's first task asks for Docker (TASK_ASKED
-        appears in the run's shared folder; a worker uses Docker earlier, at the session's start, when the
-        run has a session task, but that is no reason to start it yet)."""
+        """At an xdist controller: start the sentinel once a worker first uses Docker (its shared folder appears)."""
         if self._watching is not None:
             return
         done = self._watching = threading.Event()
 
         def watch() -> None:
             while not done.wait(0.05):
-                if (self.session_dir / TASK_ASKED).exists():
+                if self.session_dir.exists():
                     try:
                         self.start_sentinel(self.connections.engine())
                     except EcsTaskError as exc:
@@ -296,7 +272,7 @@ class Run:
 
             finish_run(self)
             return
-        if self._connecting is not None:  # what it makes is removed below: not made after that
+        if self._connecting is not None:  # a connection still being opened is not cut short at exit
             self._connecting.join()
         # An interrupted setup, a task never closed; at the controller of an xdist run, the one removal
         # of the shared session task and of whatever crashed workers left.

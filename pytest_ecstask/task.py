@@ -49,8 +49,6 @@ class Connections:
     def __init__(self) -> None:
         self._engine: Engine | None = None
         self._endpoints: dict[str, EndpointInfo | None] = {}  # by session id; None: cannot be served
-        # Started ahead of the first task (``prepare_endpoint``), by session id, with what was asked.
-        self._prepared: dict[str, tuple[EndpointRequest, EndpointInfo]] = {}
         self._lock = threading.Lock()  # the endpoints'
         self._engine_lock = threading.Lock()  # apart: a task needing no endpoint waits for none being started
 
@@ -68,23 +66,8 @@ class Connections:
             if cached is not None and network_failed(cached):  # its task failed, saying why: try anew
                 del self._endpoints[owner.session_id]
             if owner.session_id not in self._endpoints:
-                asked, prepared = self._prepared.pop(owner.session_id, (None, None))
-                self._endpoints[owner.session_id] = _serve_endpoints(
-                    owner, request, engine_host, engine, prepared if asked == request else None
-                )
+                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host, engine)
             return self._endpoints[owner.session_id]
-
-    def prepare_endpoint(
-        self, owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine, handoff: bool = True
-    ) -> None:
-        """Start the run's endpoint server before its first task asks for it; what fails is left for that
-        task to meet again, and to warn of. ``handoff``: see ``endpoints._start_bound``."""
-        with self._lock:
-            if owner.session_id in self._endpoints or owner.session_id in self._prepared:
-                return
-            with suppress(EndpointUnavailable):
-                started = _start_endpoints(owner, request, engine_host, engine, handoff)
-                self._prepared[owner.session_id] = (request, started)
 
 
 _process = Connections()
@@ -150,17 +133,13 @@ def endpoint_for(
 
 
 def _serve_endpoints(
-    owner: Owner,
-    request: EndpointRequest,
-    engine_host: str,
-    engine: Engine | None = None,
-    prepared: EndpointInfo | None = None,
+    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
 ) -> EndpointInfo | None:
     import warnings
 
-    info: EndpointInfo | None = prepared
+    info: EndpointInfo | None = None
     try:
-        info = info or _start_endpoints(owner, request, engine_host, engine)
+        info = _start_endpoints(owner, request, engine_host, engine)
     except EndpointUnavailable as exc:
         warnings.warn(
             EndpointWarning(
@@ -187,7 +166,7 @@ def _serve_endpoints(
 
 
 def _start_endpoints(
-    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None, handoff: bool = True
+    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
 ) -> EndpointInfo:
     """The server in the mode asked; ``auto``: a local one where the engine's networks are this machine's,
     else (another machine, Docker Desktop's virtual machine, a rootless engine) one behind the engine's relay."""
@@ -202,9 +181,7 @@ def _start_endpoints(
         )
     if mode == "local":
         try:
-            return ensure_server(
-                session_dir, owner.lease, owner.session_id, request.port, engine=engine, handoff=handoff
-            )
+            return ensure_server(session_dir, owner.lease, owner.session_id, request.port, engine=engine)
         except EndpointUnavailable as exc:
             if request.mode != "auto" or not exc.bind_failed:
                 raise

@@ -592,7 +592,7 @@ def test_which_server_each_mode_starts_where(
 
     tried: list[str] = []
 
-    def ensure_server(*args: Any, relay: Any = None, engine: Any = None, handoff: bool = True) -> EndpointInfo:
+    def ensure_server(*args: Any, relay: Any = None, engine: Any = None) -> EndpointInfo:
         tried.append("relay" if relay is not None else "local")
         if relay is None and not local_binds:
             raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)", True)

@@ -1,0 +1,115 @@
+"""The cold scenario for two versions of the package side by side: did a change make the first task faster?
+
+    python benchmarks/compare_cold.py OTHER_CHECKOUT [--rounds N] [--more-tests N]
+
+OTHER_CHECKOUT is another checkout of the project (``git worktree add /tmp/before REV``). Each round runs,
+in a rotating order, a fresh pytest process of this checkout's plugin, one of the other's, and the SDK
+thread-pool baseline of ``cold_scenarios`` (the same task of 8 containers, the same timing plugin), so that
+the machine's drift hits the three alike. Prints the medians of the setup phase and of the whole process,
+and each version's ratio to the pool. ``--more-tests N``: N trivial tests more in each project, collected
+(so inside the setup phase) and run after the task's test, as in a suite whose collection takes time.
+Everything made on the engine is removed by the runs themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cold_scenarios
+from support import BENCH_LABEL, ROOT, build_image, docker_api
+
+VARIANTS = ("this", "other", "pool")
+
+
+def prepare(folder: Path, image: str, more_tests: int = 0) -> None:
+    from pytest_ecstask.options import TaskOptions
+    from pytest_ecstask.task import create_task
+
+    (folder / "taskdef.json").write_text(json.dumps(cold_scenarios.taskdef(image)))
+    (folder / "ecstask_bench_timing.py").write_text(cold_scenarios.TIMING_PLUGIN)
+    plan = create_task(cold_scenarios.taskdef(image), TaskOptions(pull="never", endpoints=False)).plan
+    bodies = {
+        "bodies": [dict(c.create_body) for c in plan.containers],
+        "names": [c.docker_name for c in plan.containers],
+        "label": BENCH_LABEL,
+        "run": "compare",
+    }
+    (folder / "bodies.json").write_text(json.dumps(bodies))
+    ours = folder / "ours"
+    ours.mkdir()
+    (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
+    (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+    sdk = folder / "sdk"
+    sdk.mkdir()
+    (sdk / "pytest.ini").write_text("[pytest]\n")
+    (sdk / "conftest.py").write_text(cold_scenarios.SDK_CONFTEST)
+    (sdk / "test_cold.py").write_text("def test_cold(sdk_task):\n    assert len(sdk_task) == 8\n")
+    more = "".join(f"def test_more_{i}():\n    pass\n\n" for i in range(more_tests))
+    for project in (ours, sdk):
+        if more_tests:
+            (project / "test_z_more.py").write_text(more)  # after test_cold.py: the task's test runs first
+
+
+def one(folder: Path, variant: str, other: Path) -> tuple[float, float]:
+    """(setup, whole process) of one fresh pytest process, in seconds."""
+    timing = folder / "timing.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}  # bytecode cached
+    env["ECSTASK_BENCH_TIMING"] = str(timing)
+    checkout = other if variant == "other" else ROOT
+    env["PYTHONPATH"] = os.pathsep.join([str(folder), str(checkout)])  # before the installed plugin
+    if variant == "pool":
+        cwd, args = folder / "sdk", ["-p", "no:ecstask"]
+        env["ECSTASK_BENCH_VARIANT"] = "pool"
+    else:
+        cwd, args = folder / "ours", ["--ecs-taskdef", "../taskdef.json"]
+    began = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "ecstask_bench_timing", "-p", "no:cacheprovider", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    took = time.perf_counter() - began
+    if result.returncode != 0:
+        raise RuntimeError(f"{variant}: pytest exited {result.returncode}:\n{result.stdout[-2000:]}")
+    measured = json.loads(timing.read_text())
+    timing.unlink()
+    return float(measured["setup"]), took
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("other", type=Path, help="another checkout of the project")
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--more-tests", type=int, default=0, help="trivial tests more, collected and run")
+    args = parser.parse_args()
+    image = build_image(docker_api())
+    samples: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
+    with tempfile.TemporaryDirectory(prefix="ecstask-compare-cold-") as tmp:
+        folder = Path(tmp)
+        prepare(folder, image, args.more_tests)
+        for variant in VARIANTS:  # warm-up: bytecode caches, the image in the page cache
+            one(folder, variant, args.other)
+        for round_ in range(args.rounds):
+            for variant in VARIANTS[round_ % 3 :] + VARIANTS[: round_ % 3]:
+                samples[variant].append(one(folder, variant, args.other))
+    pool = statistics.median(s for s, _ in samples["pool"])
+    for variant, measured in samples.items():
+        setup = statistics.median(s for s, _ in measured)
+        whole = statistics.median(w for _, w in measured)
+        print(f"{variant:5}  setup {setup:.3f} s (/ pool {setup / pool:.2f})  whole process {whole:.3f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
