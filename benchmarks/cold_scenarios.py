@@ -105,31 +105,44 @@ def taskdef(image: str) -> dict[str, Any]:
     }
 
 
-def cold_start(ctx: Any) -> list[Row]:
+def write_projects(folder: Path, image: str, owner: Any, run_id: str, more_tests: int = 0) -> None:
+    """The task definition, the timing plugin, and two pytest projects in ``folder``: ``ours`` (the plugin's
+    session task) and ``sdk`` (the same containers, from the task's own plan, made by the bare SDK).
+    ``more_tests``: trivial tests more in each, collected before and run after the task's test."""
     from pytest_ecstask.options import TaskOptions
     from pytest_ecstask.task import create_task
+
+    (folder / "taskdef.json").write_text(json.dumps(taskdef(image)))
+    plan = create_task(taskdef(image), TaskOptions(pull="never", endpoints=False), owner=owner).plan
+    bodies = [dict(c.create_body) for c in plan.containers]
+    names = [c.docker_name for c in plan.containers]
+    (folder / "bodies.json").write_text(
+        json.dumps({"bodies": bodies, "names": names, "label": BENCH_LABEL, "run": run_id})
+    )
+    (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
+    ours = folder / "ours"
+    ours.mkdir()
+    (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
+    (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+    sdk = folder / "sdk"
+    sdk.mkdir()
+    (sdk / "pytest.ini").write_text("[pytest]\n")
+    (sdk / "conftest.py").write_text(SDK_CONFTEST)
+    (sdk / "test_cold.py").write_text(f"def test_cold(sdk_task):\n    assert len(sdk_task) == {CONTAINERS}\n")
+    if more_tests:
+        more = "".join(f"def test_more_{i}():\n    pass\n\n" for i in range(more_tests))
+        for project in (ours, sdk):
+            (project / "test_z_more.py").write_text(more)  # after test_cold.py: the task's test runs first
+
+
+def cold_start(ctx: Any) -> list[Row]:
 
     variants = ("ours", "sdk one by one", "sdk pool")
     samples: dict[str, dict[str, list[float]]] = {v: {"setup": [], "teardown": [], "process": []} for v in variants}
     with tempfile.TemporaryDirectory(prefix="ecstask-bench-cold-") as tmp:
         folder = Path(tmp)
-        (folder / "taskdef.json").write_text(json.dumps(taskdef(ctx.image)))
-        plan = create_task(taskdef(ctx.image), TaskOptions(pull="never", endpoints=False), owner=ctx.owner).plan
-        bodies = [dict(c.create_body) for c in plan.containers]
-        names = [c.docker_name for c in plan.containers]
-        (folder / "bodies.json").write_text(
-            json.dumps({"bodies": bodies, "names": names, "label": BENCH_LABEL, "run": ctx.run_id})
-        )
-        (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
-        ours = folder / "ours"
-        ours.mkdir()
-        (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
-        (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
-        sdk = folder / "sdk"
-        sdk.mkdir()
-        (sdk / "pytest.ini").write_text("[pytest]\n")
-        (sdk / "conftest.py").write_text(SDK_CONFTEST)
-        (sdk / "test_cold.py").write_text(f"def test_cold(sdk_task):\n    assert len(sdk_task) == {CONTAINERS}\n")
+        write_projects(folder, ctx.image, ctx.owner, ctx.run_id)
+        ours, sdk = folder / "ours", folder / "sdk"
         timing = folder / "timing.json"
 
         def one(variant: str) -> dict[str, float]:

@@ -24,38 +24,9 @@ import time
 from pathlib import Path
 
 import cold_scenarios
-from support import BENCH_LABEL, ROOT, build_image, docker_api
+from support import ROOT, build_image, docker_api
 
 VARIANTS = ("this", "other", "pool")
-
-
-def prepare(folder: Path, image: str, more_tests: int = 0) -> None:
-    from pytest_ecstask.options import TaskOptions
-    from pytest_ecstask.task import create_task
-
-    (folder / "taskdef.json").write_text(json.dumps(cold_scenarios.taskdef(image)))
-    (folder / "ecstask_bench_timing.py").write_text(cold_scenarios.TIMING_PLUGIN)
-    plan = create_task(cold_scenarios.taskdef(image), TaskOptions(pull="never", endpoints=False)).plan
-    bodies = {
-        "bodies": [dict(c.create_body) for c in plan.containers],
-        "names": [c.docker_name for c in plan.containers],
-        "label": BENCH_LABEL,
-        "run": "compare",
-    }
-    (folder / "bodies.json").write_text(json.dumps(bodies))
-    ours = folder / "ours"
-    ours.mkdir()
-    (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
-    (ours / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
-    sdk = folder / "sdk"
-    sdk.mkdir()
-    (sdk / "pytest.ini").write_text("[pytest]\n")
-    (sdk / "conftest.py").write_text(cold_scenarios.SDK_CONFTEST)
-    (sdk / "test_cold.py").write_text("def test_cold(sdk_task):\n    assert len(sdk_task) == 8\n")
-    more = "".join(f"def test_more_{i}():\n    pass\n\n" for i in range(more_tests))
-    for project in (ours, sdk):
-        if more_tests:
-            (project / "test_z_more.py").write_text(more)  # after test_cold.py: the task's test runs first
 
 
 def one(folder: Path, variant: str, other: Path) -> tuple[float, float]:
@@ -97,7 +68,7 @@ def main() -> int:
     samples: dict[str, list[tuple[float, float]]] = {v: [] for v in VARIANTS}
     with tempfile.TemporaryDirectory(prefix="ecstask-compare-cold-") as tmp:
         folder = Path(tmp)
-        prepare(folder, image, args.more_tests)
+        cold_scenarios.write_projects(folder, image, None, "compare", args.more_tests)
         for variant in VARIANTS:  # warm-up: bytecode caches, the image in the page cache
             one(folder, variant, args.other)
         for round_ in range(args.rounds):

@@ -1002,6 +1002,22 @@ def test_another_process_of_the_run_waits_for_the_endpoint_network_being_made(tm
         assert endpoints._network_settled(announce, dict(gone)) == gone
 
 
+def test_a_network_pending_too_long_is_an_endpoint_error_not_a_second_server(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask import endpoints
+    from pytest_ecstask.endpoints import EndpointUnavailable
+    from pytest_ecstask.lifecycle import write_private
+
+    monkeypatch.setattr(endpoints, "NETWORK_WAIT_TIMEOUT", 0.6)
+    announce = tmp_path / "endpoint.json"
+    pending = {"port": 41999, "token": "t" * 48, "pid": os.getpid(), "maker": os.getpid(), "network": "pending"}
+    write_private(announce, json.dumps(pending))  # both processes live; the network never comes
+    with pytest.raises(EndpointUnavailable) as raised:
+        endpoints._network_settled(announce, dict(pending))
+    assert str(raised.value) == "the run's endpoint server waits for its 169.254.170.0/24 network longer than 1 s"
+
+
 def test_only_an_engine_on_this_machines_kernel_not_rootless_with_a_local_bridge_binds_ahead() -> None:
     """Binding 169.254.170.2 before its network exists is right only where the network will make it this
     machine's: not on Docker Desktop (its own kernel), not on a rootless engine (its own network namespace,
