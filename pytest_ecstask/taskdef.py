@@ -20,12 +20,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from .apimodel import ModelShape, operation_input
 from .errors import TaskDefinitionError
 
 if TYPE_CHECKING:
-    from botocore.model import ListShape, MapShape, ServiceModel, Shape, StringShape, StructureShape
+    from botocore.model import ServiceModel
 
 __all__ = [
     "READ_ONLY_FIELDS",
@@ -451,27 +452,28 @@ def ecs_service_model() -> ServiceModel:
 
 
 @functools.cache
-def _register_input_shape() -> StructureShape:
-    shape = ecs_service_model().operation_model("RegisterTaskDefinition").input_shape
+def _register_input_shape() -> ModelShape:
+    # The same model, read without importing botocore (see apimodel): checking starts every run.
+    shape = operation_input("RegisterTaskDefinition")
     if shape is None:
         raise RuntimeError("botocore's ECS model has no RegisterTaskDefinition input")
     return shape
 
 
-def _container_shape() -> StructureShape:
-    return cast("StructureShape", cast("ListShape", _register_input_shape().members["containerDefinitions"]).member)
+def _container_shape() -> ModelShape:
+    return _register_input_shape().members["containerDefinitions"].member
 
 
-def _check_value(value: Any, shape: Shape, where: _Where, out: _Problems, strict: bool) -> None:
+def _check_value(value: Any, shape: ModelShape, where: _Where, out: _Problems, strict: bool) -> None:
     kind = shape.type_name
     if kind == "structure":
-        _check_structure(value, cast("StructureShape", shape), where, out)
+        _check_structure(value, shape, where, out)
     elif kind == "list":
-        _check_list(value, cast("ListShape", shape), where, out, strict)
+        _check_list(value, shape, where, out, strict)
     elif kind == "map":
-        _check_map(value, cast("MapShape", shape), where, out)
+        _check_map(value, shape, where, out)
     elif kind == "string":
-        _check_string(value, cast("StringShape", shape), where, out, strict)
+        _check_string(value, shape, where, out, strict)
     elif kind in ("integer", "long"):
         _check_integer(value, shape, where, out)
     elif kind == "boolean":
@@ -484,7 +486,7 @@ def _check_value(value: Any, shape: Shape, where: _Where, out: _Problems, strict
 
 def _check_structure(
     value: Any,
-    shape: StructureShape,
+    shape: ModelShape,
     where: _Where,
     out: _Problems,
     locate: Callable[[str], _Where] | None = None,
@@ -512,7 +514,7 @@ def _check_structure(
             out.add(where, f"missing {key!r} (required in {label})")
 
 
-def _unknown_key_message(key: str, shape: StructureShape) -> str:
+def _unknown_key_message(key: str, shape: ModelShape) -> str:
     label = _SHAPE_LABELS.get(shape.name, f"a {shape.name}")
     text = f"unknown key {key!r} in {label}"
     # A field one level off is the commonest mistake (networkMode inside a container): say where it goes.
@@ -544,7 +546,7 @@ def _listed_fields(shape_name: str) -> frozenset[str]:
     return frozenset()
 
 
-def _check_list(value: Any, shape: ListShape, where: _Where, out: _Problems, strict: bool) -> None:
+def _check_list(value: Any, shape: ModelShape, where: _Where, out: _Problems, strict: bool) -> None:
     if not isinstance(value, list):
         _add_wrong_type(value, "an array", where, out)
         return
@@ -557,7 +559,7 @@ def _check_list(value: Any, shape: ListShape, where: _Where, out: _Problems, str
         _check_value(item, shape.member, where.index(i), out, strict)
 
 
-def _check_map(value: Any, shape: MapShape, where: _Where, out: _Problems) -> None:
+def _check_map(value: Any, shape: ModelShape, where: _Where, out: _Problems) -> None:
     if not isinstance(value, dict):
         _add_wrong_type(value, "an object", where, out)
         return
@@ -580,7 +582,7 @@ def _lone_surrogate_message(value: str) -> str:
     )
 
 
-def _check_string(value: Any, shape: StringShape, where: _Where, out: _Problems, strict: bool) -> None:
+def _check_string(value: Any, shape: ModelShape, where: _Where, out: _Problems, strict: bool) -> None:
     if not isinstance(value, str):
         _add_wrong_type(value, "a string", where, out)
         return
@@ -604,7 +606,7 @@ def _check_string(value: Any, shape: StringShape, where: _Where, out: _Problems,
         out.add(where, f"{_show(value)} is longer than {high} characters")
 
 
-def _check_integer(value: Any, shape: Shape, where: _Where, out: _Problems) -> None:
+def _check_integer(value: Any, shape: ModelShape, where: _Where, out: _Problems) -> None:
     # bool is an int to Python but not to the API; "256" is a string even where it looks like a number.
     if isinstance(value, bool) or not isinstance(value, int):
         _add_wrong_type(value, "an integer", where, out)

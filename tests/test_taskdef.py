@@ -323,26 +323,16 @@ def test_register_input_shape() -> None:
 
 
 def test_a_botocore_without_the_ecs_input_model_is_a_plain_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    import botocore.session
-
+    from pytest_ecstask import apimodel
     from pytest_ecstask import taskdef as taskdef_module
 
-    class BrokenModel:
-        def get_service_model(self, name: str) -> BrokenModel:
-            return self
-
-        def operation_model(self, name: str) -> Any:
-            return type("Operation", (), {"input_shape": None})()
-
-    monkeypatch.setattr(botocore.session, "get_session", BrokenModel)
-    taskdef_module.ecs_service_model.cache_clear()
+    monkeypatch.setattr(apimodel, "ecs_model", lambda: {"operations": {}, "shapes": {}})
     taskdef_module._register_input_shape.cache_clear()
     try:
         with pytest.raises(RuntimeError, match=r"^botocore's ECS model has no RegisterTaskDefinition input$"):
             parse_task_definition(task(), "td.json")
     finally:
         # The real model again for the tests that follow.
-        taskdef_module.ecs_service_model.cache_clear()
         taskdef_module._register_input_shape.cache_clear()
 
 
