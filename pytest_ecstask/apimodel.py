@@ -3,10 +3,10 @@
 Importing botocore's session, client and model modules takes about 0.15 s, and every run given a task
 definition checks it at its start. The check needs only the model's shapes, so this module reads botocore's
 own model file (``botocore/data/ecs/<latest version>/service-2.json[.gz]``) as JSON and walks it with the
-few attributes of ``botocore.model.Shape`` the check uses. Where botocore's loader would read something
-else (``AWS_DATA_PATH``, models under ``~/.aws/models``, a ``data_path`` in the AWS config file, an
-``sdk-extras`` file to merge), the model comes from botocore's loader instead, so the result is always the
-model botocore itself would use.
+few attributes of ``botocore.model.Shape`` the check uses. Where botocore could read something else
+(``AWS_DATA_PATH``, models under ``~/.aws/models``, a ``data_path`` or ``api_versions`` setting in the AWS
+config file, an ``sdk-extras`` file to merge), the model comes from a botocore session instead, as it did
+before, so the result is always the model botocore itself would use.
 """
 
 from __future__ import annotations
@@ -31,10 +31,11 @@ class ModelShape:
 
     __slots__ = ("_members", "_model", "_shapes", "name")
 
-    def __init__(self, name: str, shapes: Mapping[str, Any]) -> None:
+    def __init__(self, name: str, shapes: Mapping[str, Any], traits: Mapping[str, Any] | None = None) -> None:
         self.name = name
         self._shapes = shapes
-        self._model: Mapping[str, Any] = shapes[name]
+        # Traits written on the reference to a shape are merged over it, as botocore merges them.
+        self._model: Mapping[str, Any] = {**shapes[name], **traits} if traits else shapes[name]
         self._members: dict[str, ModelShape] | None = None
 
     def __repr__(self) -> str:
@@ -80,8 +81,8 @@ class ModelShape:
         return self._ref(self._model["value"])
 
     def _ref(self, ref: Mapping[str, Any]) -> ModelShape:
-        # Member traits beside "shape" (documentation, locationName) change nothing a check reads.
-        return ModelShape(ref["shape"], self._shapes)
+        traits = {key: value for key, value in ref.items() if key != "shape"}
+        return ModelShape(ref["shape"], self._shapes, traits)
 
 
 def operation_input(operation: str) -> ModelShape | None:
@@ -102,22 +103,22 @@ def ecs_model() -> Mapping[str, Any]:
         with opener(path, "rt", encoding="utf-8") as f:
             loaded: Mapping[str, Any] = json.load(f)
         return loaded
-    import botocore.loaders  # the slow, general way: every search path and extra botocore knows
+    import botocore.session  # the slow, general way: every setting, search path and extra botocore knows
 
-    return dict(botocore.loaders.create_loader().load_service_model(SERVICE, _TYPE))
+    return dict(botocore.session.get_session().get_service_data(SERVICE))
 
 
 def ecs_model_file() -> Path | None:
     """The file botocore's loader reads the ECS model from, where that can be told without it: None when
     its search could find another (a user's data path or models) or an extra it would merge."""
-    if os.environ.get("AWS_DATA_PATH") or _config_sets_data_path():
+    if os.environ.get("AWS_DATA_PATH") or _config_may_choose_the_model():
         return None
-    if (Path.home() / ".aws" / "models" / SERVICE).exists():
+    if (Path(os.path.expanduser("~")) / ".aws" / "models" / SERVICE).exists():
         return None
-    spec = importlib.util.find_spec("botocore")
-    if spec is None or not spec.submodule_search_locations:
+    root = _botocore_root()
+    if root is None:
         return None
-    service = Path(next(iter(spec.submodule_search_locations))) / "data" / SERVICE
+    service = root / "data" / SERVICE
     try:
         versions = sorted(p for p in service.iterdir() if _model_in(p))
     except OSError:
@@ -137,11 +138,21 @@ def _model_in(version: Path) -> Path | None:
     return None
 
 
-def _config_sets_data_path() -> bool:
-    """Whether the AWS config file may name a ``data_path`` for botocore's loader (read coarsely: any
-    mention sends the model through botocore)."""
-    config = Path(os.environ.get("AWS_CONFIG_FILE") or Path.home() / ".aws" / "config")
+def _botocore_root() -> Path | None:
+    """The folder of the installed botocore package, found without importing it."""
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _config_may_choose_the_model() -> bool:
+    """Whether the AWS config file may set botocore's ``data_path`` or ``api_versions`` (read coarsely, as
+    botocore reads names: any mention in any case sends the model through botocore)."""
+    name = os.environ.get("AWS_CONFIG_FILE") or "~/.aws/config"
     try:
-        return "data_path" in config.read_text(encoding="utf-8", errors="replace")
+        text = Path(os.path.expanduser(os.path.expandvars(name))).read_text(encoding="utf-8", errors="replace")
     except OSError:
         return False
+    text = text.lower()
+    return "data_path" in text or "api_versions" in text

@@ -8,10 +8,9 @@ import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-import botocore.loaders
+import botocore
 import botocore.session
 import pytest
 
@@ -25,7 +24,7 @@ def plain_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
-    for name in ("AWS_DATA_PATH", "AWS_CONFIG_FILE"):
+    for name in ("AWS_DATA_PATH", "AWS_CONFIG_FILE", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
         monkeypatch.delenv(name, raising=False)
     ecs_model.cache_clear()
     yield home
@@ -70,29 +69,66 @@ def test_the_model_file_is_the_one_botocores_loader_reads(plain_home: Path) -> N
     path = ecs_model_file()
     assert path is not None
     assert path.is_relative_to(Path(botocore.__file__).parent / "data" / "ecs")
-    assert ecs_model() == botocore.loaders.create_loader().load_service_model("ecs", "service-2")
+    assert ecs_model() == botocore.session.get_session().get_service_data("ecs")
 
 
-@pytest.mark.parametrize("why", ["AWS_DATA_PATH", "models in ~/.aws/models", "data_path in the AWS config"])
-def test_where_botocore_could_read_another_model_its_loader_is_asked(
-    why: str, plain_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+SMALL_MODEL = {
+    "version": "2.0",
+    "metadata": {"apiVersion": "2099-01-01", "protocol": "json", "serviceId": "ECS"},
+    "operations": {"RegisterTaskDefinition": {"name": "RegisterTaskDefinition", "input": {"shape": "Request"}}},
+    "shapes": {
+        "Request": {"type": "structure", "required": ["family"], "members": {"family": {"shape": "String"}}},
+        "String": {"type": "string"},
+    },
+}
+
+
+@pytest.mark.parametrize("route", ["AWS_DATA_PATH", "data_path in the AWS config", "DATA_PATH in the AWS config"])
+def test_a_data_path_given_to_botocore_gives_its_model(
+    route: str, plain_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    if why == "AWS_DATA_PATH":
-        monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path / "nothing-here"))
-    elif why == "models in ~/.aws/models":
+    data = tmp_path / "models"
+    (data / "ecs" / "2099-01-01").mkdir(parents=True)
+    (data / "ecs" / "2099-01-01" / "service-2.json").write_text(json.dumps(SMALL_MODEL))
+    if route == "AWS_DATA_PATH":
+        monkeypatch.setenv("AWS_DATA_PATH", str(data))
+    else:
+        (plain_home / ".aws").mkdir()
+        key = route.split()[0]
+        (plain_home / ".aws" / "config").write_text(f"[default]\n{key} = {data}\n")
+    assert ecs_model_file() is None
+    assert botocore.session.get_session().get_service_data("ecs") == SMALL_MODEL  # what botocore reads
+    assert ecs_model() == SMALL_MODEL
+    shape = operation_input("RegisterTaskDefinition")
+    assert shape is not None
+    assert (list(shape.members), shape.required_members) == (["family"], ["family"])
+
+
+@pytest.mark.parametrize("why", ["models in ~/.aws/models", "api_versions in the AWS config"])
+def test_where_botocore_could_read_another_model_a_session_reads_it(
+    why: str, plain_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if why == "models in ~/.aws/models":
         (plain_home / ".aws" / "models" / "ecs").mkdir(parents=True)
     else:
         (plain_home / ".aws").mkdir()
-        (plain_home / ".aws" / "config").write_text("[default]\ndata_path = /somewhere\n")
+        (plain_home / ".aws" / "config").write_text("[default]\napi_versions =\n    ecs = 2014-11-13\n")
     assert ecs_model_file() is None
-    # The same model still, from botocore's loader (nothing was found in the paths given here).
-    assert ecs_model() == botocore.loaders.create_loader().load_service_model("ecs", "service-2")
-    assert operation_input("RegisterTaskDefinition") is not None
+    assert ecs_model() == botocore.session.get_session().get_service_data("ecs")
+
+
+def test_traits_on_a_reference_are_merged_over_its_shape() -> None:
+    shapes: dict[str, Any] = {
+        "Item": {"type": "structure", "members": {"tag": {"shape": "Text", "max": 3}}},
+        "Text": {"type": "string", "min": 1, "max": 10},
+    }
+    tag = ModelShape("Item", shapes).members["tag"]
+    assert (tag.name, tag.metadata.get("min"), tag.metadata.get("max")) == ("Text", 1, 3)
+    assert shapes["Text"]["max"] == 10  # the model itself is left as it was
 
 
 def _fake_botocore(root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    spec = SimpleNamespace(submodule_search_locations=[str(root)])
-    monkeypatch.setattr(apimodel.importlib.util, "find_spec", lambda name: spec if name == "botocore" else None)
+    monkeypatch.setattr(apimodel, "_botocore_root", lambda: root)
     return root / "data" / "ecs"
 
 
