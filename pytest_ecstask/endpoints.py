@@ -54,6 +54,7 @@ from pytest_ecstask.metadata import (
     task_response,
     with_network_stats,
 )
+from pytest_ecstask.options import ENDPOINT_SUBNET
 from pytest_ecstask.relay import is_local as _is_local  # one probe: bind the address
 
 if TYPE_CHECKING:
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 
     from pytest_ecstask.runtime import Engine
 
-SUBNET = "169.254.170.0/24"
+SUBNET = ENDPOINT_SUBNET
 NETWORK_NAME = "pytest-ecstask-endpoints"
 NETWORK_LABEL = "pytest-ecstask.endpoints"
 ANCHOR_NAME = "pytest-ecstask-endpoints-anchor"  # Podman: keeps the network's bridge, and 169.254.170.2, up
@@ -1102,10 +1103,22 @@ def _make_network(api: docker.APIClient, anchor: str | None, announce: Path) -> 
 
 def _network_can_follow(engine: Engine) -> bool:
     """Whether the endpoint network may be made after the server's address is bound: it does not exist
-    yet, the system can bind ahead (Linux), and the engine's networks are this machine's, so that the
-    endpoint address will be this machine's too: the engine runs on this machine's kernel, not rootless (a
-    rootless engine's, or Docker Desktop's, default bridge may have the same address as a local one), and
-    its default bridge's gateway is a local address. Any doubt (an error asking): no."""
+    yet, the system can bind ahead (Linux), and the engine's networks are this machine's
+    (``engine_networks_here``), so that the endpoint address will be this machine's too. Any doubt (an
+    error asking): no."""
+    if not engine_networks_here(engine):
+        return False
+    try:
+        return not engine.api.networks(names=[NETWORK_NAME])
+    except Exception:
+        return False
+
+
+def engine_networks_here(engine: Engine) -> bool:
+    """Whether the engine makes its networks in this process's network namespace (Linux only): it runs on
+    this machine's kernel, not rootless (a rootless engine's, or Docker Desktop's, default bridge may have
+    the same address as a local one), and its default bridge's gateway is a local address. Any doubt (an
+    error asking): no."""
     import platform
 
     if not sys.platform.startswith("linux"):
@@ -1114,8 +1127,6 @@ def _network_can_follow(engine: Engine) -> bool:
         version = engine.version()
         components = " ".join(str(c.get("Name", "")) for c in version.get("Components") or []).lower()
         if str(version.get("KernelVersion") or "") != platform.release() or "rootless" in components:
-            return False
-        if engine.api.networks(names=[NETWORK_NAME]):
             return False
         bridge = engine.api.inspect_network("bridge")
     except Exception:

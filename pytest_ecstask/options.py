@@ -34,6 +34,39 @@ def endpoint_mode(value: bool | str) -> str:
     return str(value)
 
 
+ENDPOINT_SUBNET = "169.254.170.0/24"  # the endpoint network's: 169.254.170.2 is its gateway
+# How a process finds its own AWS credentials or task metadata at a link-local address: CodeBuild and ECS
+# tasks (169.254.170.2), EKS Pod Identity (169.254.170.23).
+OWN_ENDPOINT_VARIABLES = (
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "ECS_CONTAINER_METADATA_URI_V4",
+    "ECS_CONTAINER_METADATA_URI",
+)
+
+
+def own_endpoint_variable(environ: Mapping[str, str]) -> str | None:
+    """The variable by which this process gets its own AWS credentials or metadata from an address of the
+    endpoint subnet, if one does: the endpoint network would take that address from it. Read at a run's
+    start (``Run.begin``); nothing is imported unless one of the variables is set."""
+    given = [(name, environ[name].strip()) for name in OWN_ENDPOINT_VARIABLES if environ.get(name, "").strip()]
+    if not given:
+        return None
+    import ipaddress
+    from urllib.parse import urlsplit
+
+    subnet = ipaddress.ip_network(ENDPOINT_SUBNET)
+    for name, value in given:
+        if name == "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI":
+            return name  # a path on 169.254.170.2, as every SDK reads it
+        try:
+            if ipaddress.ip_address(urlsplit(value).hostname or "") in subnet:
+                return name
+        except ValueError:  # a host name, or no URL at all: not an address of the subnet
+            continue
+    return None
+
+
 @dataclass(frozen=True)
 class TaskOptions:
     """How to run a task: what ``create_task`` and ``run_task`` take.

@@ -25,6 +25,7 @@ from pytest_ecstask import reporting
 from pytest_ecstask.background import Background
 from pytest_ecstask.errors import EcsTaskError
 from pytest_ecstask.lifecycle import SESSION_ENV, Lease, Owner, host_id, lease_dir, new_session_id, private_dir
+from pytest_ecstask.options import own_endpoint_variable
 from pytest_ecstask.settings import Settings, for_task
 
 if TYPE_CHECKING:
@@ -62,6 +63,7 @@ class Run:
     first_start_done: threading.Event = field(default_factory=threading.Event)  # the sentinel waits for it
     _ended: bool = False  # past the point where the sentinel is removed: no new one
     _ecs: EcsRun | None = None  # --ecs-backend=aws: made on first use
+    own_endpoint: str | None = None  # the variable by which the process gets its own credentials, at its start
 
     @classmethod
     def begin(cls, config: pytest.Config, settings: Settings) -> Run:
@@ -76,7 +78,16 @@ class Run:
             lease = _take_lease(session_id)
             lease_path = str(lease.path)
         owner = Owner(session_id, host_id(), lease_path, settings.keep, sentinel=True)
-        return cls(config, settings, session_id, owner, lease, is_worker=hasattr(config, "workerinput"))
+        own_endpoint = own_endpoint_variable(os.environ)  # before fixtures or tests change the environment
+        return cls(
+            config,
+            settings,
+            session_id,
+            owner,
+            lease,
+            is_worker=hasattr(config, "workerinput"),
+            own_endpoint=own_endpoint,
+        )
 
     @property
     def session_dir(self) -> Path:
@@ -90,7 +101,7 @@ class Run:
 
         with self.lock:
             if self._connections is None:
-                self._connections = Connections()
+                self._connections = Connections(self.own_endpoint)
                 use_connections(self.session_id, self._connections)
             return self._connections
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 import time
@@ -16,9 +17,11 @@ from pytest_ecstask import __version__
 from pytest_ecstask.credentials import TaskCredentials, from_mapping
 from pytest_ecstask.endpointids import EndpointRequest
 from pytest_ecstask.endpoints import (
+    NETWORK_NAME,
     EndpointInfo,
     EndpointUnavailable,
     engine_is_here,
+    engine_networks_here,
     ensure_server,
     metadata_id,
     network_failed,
@@ -30,7 +33,7 @@ from pytest_ecstask.inputs import TaskSource as TaskSource  # re-exported: impor
 from pytest_ecstask.inputs import load_source as load_source
 from pytest_ecstask.inputs import resolve_credentials, resolve_inputs
 from pytest_ecstask.lifecycle import Owner, lease_dir, process_owner
-from pytest_ecstask.options import TaskOptions
+from pytest_ecstask.options import TaskOptions, own_endpoint_variable
 from pytest_ecstask.plan import TaskPlan, build_plan
 from pytest_ecstask.runtime import LOG_TAIL_ON_FAILURE, Engine, TaskRunner, fetch_log_lines
 from pytest_ecstask.secretvalues import SecretMask
@@ -46,7 +49,10 @@ class Connections:
     outside pytest the process has its own (``get_engine``).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, own_endpoint: str | None = None) -> None:
+        # The variable by which this process gets its own credentials from the endpoint subnet, read at the
+        # run's start (``options.own_endpoint_variable``): its endpoint network would take the address.
+        self.own_endpoint = own_endpoint
         self._engine: Engine | None = None
         self._endpoints: dict[str, EndpointInfo | None] = {}  # by session id; None: cannot be served
         self._lock = threading.Lock()  # the endpoints'
@@ -66,11 +72,13 @@ class Connections:
             if cached is not None and network_failed(cached):  # its task failed, saying why: try anew
                 del self._endpoints[owner.session_id]
             if owner.session_id not in self._endpoints:
-                self._endpoints[owner.session_id] = _serve_endpoints(owner, request, engine_host, engine)
+                self._endpoints[owner.session_id] = _serve_endpoints(
+                    owner, request, engine_host, engine, self.own_endpoint
+                )
             return self._endpoints[owner.session_id]
 
 
-_process = Connections()
+_process = Connections(own_endpoint_variable(os.environ))
 _runs: dict[str, Connections] = {}  # session id -> the connections of a pytest run going on in this process
 
 
@@ -133,12 +141,18 @@ def endpoint_for(
 
 
 def _serve_endpoints(
-    owner: Owner, request: EndpointRequest, engine_host: str, engine: Engine | None = None
+    owner: Owner,
+    request: EndpointRequest,
+    engine_host: str,
+    engine: Engine | None = None,
+    own_endpoint: str | None = None,
 ) -> EndpointInfo | None:
     import warnings
 
     info: EndpointInfo | None = None
+    taken = ""
     try:
+        taken = _own_endpoint_taken(own_endpoint, request, engine)
         info = _start_endpoints(owner, request, engine_host, engine)
     except EndpointUnavailable as exc:
         warnings.warn(
@@ -151,6 +165,8 @@ def _serve_endpoints(
             ),
             stacklevel=4,
         )
+    if info is not None and taken:
+        warnings.warn(EndpointWarning(taken), stacklevel=4)
     port = request.port
     if info is not None and port and info.port != port:
         warnings.warn(
@@ -187,6 +203,48 @@ def _start_endpoints(
                 raise
             # The engine's networks are not this machine's (Docker Desktop, a rootless engine): relay.
     return ensure_server(session_dir, owner.lease, owner.session_id, request.port, relay=request)
+
+
+def _own_endpoint_taken(own_endpoint: str | None, request: EndpointRequest, engine: Engine | None) -> str:
+    """Where this process gets its own AWS credentials or metadata from 169.254.170.0/24 (``own_endpoint``:
+    CodeBuild, an ECS task, EKS Pod Identity) and a Docker engine makes its networks here (Docker in the
+    same container or pod), making the endpoint network would take that address from this process while
+    the run lasts. ``auto`` leaves the endpoints off (EndpointUnavailable); ``local`` and ``relay`` take it:
+    the text of their warning (given once the endpoints are served), after the default boto3 session has
+    fetched its credentials while it still can. "" otherwise. Never shows the variable's value."""
+    if own_endpoint is None or engine is None or engine.podman or not engine_networks_here(engine):
+        return ""
+    try:
+        if engine.api.networks(names=[NETWORK_NAME]):
+            return ""  # another run took the address already: nothing more is taken
+    except Exception:
+        pass
+    taken = (
+        f"this process gets its own AWS credentials or task metadata from 169.254.170.0/24 ({own_endpoint} is "
+        "set: CodeBuild, an ECS task or EKS Pod Identity), and the Docker engine makes its networks in this "
+        "process's network, so the endpoint network would take that address from it while the run lasts: a "
+        "test's own AWS call, a secret read from AWS, or another step of the job would find no credentials"
+    )
+    if request.mode == "auto":
+        raise EndpointUnavailable(
+            f"{taken}. --ecs-endpoints=local serves the endpoints anyway; a Docker engine in a container of its "
+            "own (a dind service with its own network) avoids it"
+        )
+    _fetch_own_credentials()
+    return f"{taken} (--ecs-endpoints={request.mode}: taken; boto3's default session fetched its credentials first)"
+
+
+def _fetch_own_credentials() -> None:
+    """Have boto3's default session (where the plugin assumes roles, reads secrets and S3 files) fetch this
+    process's credentials now, while their address is reachable; it keeps them until they near expiry."""
+    try:
+        import boto3
+
+        credentials = boto3._get_default_session().get_credentials()
+        if credentials is not None:
+            credentials.get_frozen_credentials()
+    except Exception:  # no boto3, no credentials: nothing to keep
+        pass
 
 
 def _is_status_strategy(strategy: Any) -> bool:

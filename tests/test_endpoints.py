@@ -1051,6 +1051,10 @@ def test_only_an_engine_on_this_machines_kernel_not_rootless_with_a_local_bridge
     assert not ahead(Answers(here, ("Engine", "rootlesskit")))
     assert not ahead(Answers(here, gateway="192.0.2.77"))  # TEST-NET-1: nobody's
     assert not ahead(Answers(here, gateway="refused"))
+    # The endpoint network there already: the engine's networks are here, but nothing is to be made.
+    made = Answers(here)
+    made.networks = lambda names: [{"Name": names[0]}]  # type: ignore[method-assign]
+    assert endpoints.engine_networks_here(Engine(made, "localhost")) and not ahead(made)  # type: ignore[arg-type]
 
 
 def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registration_and_stops_the_server(
@@ -1081,3 +1085,151 @@ def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registr
         with endpoints._handoffs_lock:
             endpoints._networks.pop(server.pid, None)
     assert not docker_api.networks(names=[endpoints.NETWORK_NAME])
+
+
+@pytest.mark.parametrize(
+    ("environ", "found"),
+    [
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "/v2/credentials/id"}, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"),
+        (
+            {"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/v1/credentials"},
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        ),
+        ({"ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc"}, "ECS_CONTAINER_METADATA_URI_V4"),
+        ({"ECS_CONTAINER_METADATA_URI": "http://169.254.170.2:80/v3/abc"}, "ECS_CONTAINER_METADATA_URI"),
+        (  # several: the first in OWN_ENDPOINT_VARIABLES' order that points into the subnet
+            {
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:8080/creds",
+                "ECS_CONTAINER_METADATA_URI_V4": "http://169.254.170.2/v4/abc",
+            },
+            "ECS_CONTAINER_METADATA_URI_V4",
+        ),
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:8080/creds"}, None),  # loopback: untouched
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.169.254/creds"}, None),  # EC2's IMDS
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.171.2/creds"}, None),  # the next /24
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://[fd00:ec2::23]/v1/credentials"}, None),  # IPv6
+        ({"AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://localhost/creds"}, None),
+        ({"ECS_CONTAINER_METADATA_URI_V4": "not a url"}, None),
+        ({"AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": " "}, None),
+        ({}, None),
+    ],
+)
+def test_a_process_getting_its_own_credentials_from_the_endpoint_subnet_is_recognised(
+    environ: dict[str, str], found: str | None
+) -> None:
+    from pytest_ecstask.options import own_endpoint_variable
+
+    assert own_endpoint_variable(environ) == found
+
+
+class _GuardEngine:
+    """What the guard asks of an engine: Podman or not, and whether the endpoint network exists."""
+
+    def __init__(self, podman: bool = False, network_exists: bool = False) -> None:
+        self.podman = podman
+        self.api = self
+        self._exists = network_exists
+
+    def networks(self, names: list[str]) -> list[Any]:
+        return [{"Name": names[0]}] if self._exists else []
+
+
+@pytest.mark.parametrize(
+    ("mode", "variable", "engine", "networks_here", "tried", "warned"),
+    [
+        ("auto", True, _GuardEngine(), True, [], "--ecs-endpoints=local serves the endpoints anyway"),  # left off
+        ("local", True, _GuardEngine(), True, ["local"], "(--ecs-endpoints=local: taken;"),
+        ("relay", True, _GuardEngine(), True, ["relay"], "(--ecs-endpoints=relay: taken;"),
+        ("auto", False, _GuardEngine(), None, ["local"], ""),  # the engine is not even asked
+        ("auto", True, _GuardEngine(), False, ["local"], ""),  # the engine's networks are elsewhere
+        ("auto", True, _GuardEngine(network_exists=True), True, ["local"], ""),  # taken already by another run
+        ("auto", True, _GuardEngine(podman=True), None, ["local"], ""),  # Podman: not checked
+    ],
+)
+def test_the_endpoint_network_does_not_silently_take_this_process_own_credentials_address(
+    monkeypatch: pytest.MonkeyPatch,
+    mode: str,
+    variable: bool,
+    engine: _GuardEngine,
+    networks_here: bool | None,
+    tried: list[str],
+    warned: str,
+) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.lifecycle import Owner
+
+    started: list[str] = []
+
+    def ensure_server(*args: Any, relay: Any = None, engine: Any = None) -> EndpointInfo:
+        started.append("relay" if relay is not None else "local")
+        return EndpointInfo(8123, "t", 1, mode=started[-1])
+
+    def here(engine: Any) -> bool:
+        assert networks_here is not None, "the engine was asked, though nothing needed it"
+        return networks_here
+
+    monkeypatch.setattr(task_module, "ensure_server", ensure_server)
+    monkeypatch.setattr(task_module, "engine_networks_here", here)
+    connections = task_module.Connections("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" if variable else None)
+    owner = Owner(f"own-endpoint-{mode}-{variable}-{networks_here}", "host/x", "/nonexistent.lease")
+    request = EndpointRequest(mode, relay_image="img")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        info = connections.endpoint(owner, request, "localhost", engine)  # type: ignore[arg-type]
+        assert connections.endpoint(owner, request, "localhost", engine) is info  # once per run
+    assert started == tried
+    assert (info is not None) is bool(tried)
+    texts = [str(w.message) for w in caught]
+    if not warned:
+        assert texts == []
+        return
+    assert len(texts) == 1 and warned in texts[0]
+    assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set" in texts[0] and "EKS Pod Identity" in texts[0]
+
+
+def test_taking_the_address_is_not_announced_when_the_endpoints_then_fail(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.endpoints import EndpointUnavailable
+    from pytest_ecstask.lifecycle import Owner
+
+    def unavailable(*args: Any, **kwargs: Any) -> Any:
+        raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)")
+
+    monkeypatch.setattr(task_module, "ensure_server", unavailable)
+    monkeypatch.setattr(task_module, "engine_networks_here", lambda engine: True)
+    connections = task_module.Connections("ECS_CONTAINER_METADATA_URI_V4")
+    owner = Owner("own-endpoint-failed", "host/x", "/nonexistent.lease")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert connections.endpoint(owner, EndpointRequest("local"), "localhost", _GuardEngine()) is None  # type: ignore[arg-type]
+    texts = [str(w.message) for w in caught]
+    assert len(texts) == 1 and "endpoints are off: cannot bind 169.254.170.2" in texts[0]
+
+
+def test_a_run_reads_its_own_credentials_variables_at_its_start(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pytest_ecstask.run import Run
+
+    seen: list[Any] = []
+    monkeypatch.setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")
+    monkeypatch.setattr(Run, "begin", _recording(Run.begin, seen))
+    pytester.makepyfile(
+        """
+        import os
+
+        def test_changes_the_environment():
+            os.environ.pop("AWS_CONTAINER_CREDENTIALS_FULL_URI")
+        """
+    )
+    pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
+    assert [run.own_endpoint for run in seen] == ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+
+
+def _recording(begin: Any, seen: list[Any]) -> Any:
+    def record(config: Any, settings: Any) -> Any:
+        run = begin(config, settings)
+        seen.append(run)
+        return run
+
+    return classmethod(lambda cls, config, settings: record(config, settings))
