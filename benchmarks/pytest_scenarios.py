@@ -48,11 +48,26 @@ def pytest_env(bytecode_cache: bool = True, **extra: str) -> dict[str, str]:
 
 
 def run_pytest(folder: Path, args: list[str], env: dict[str, str], timeout: float = 600) -> tuple[float, Any]:
+    took, _, result = run_pytest_timed(folder, args, env, timeout)
+    return took, result
+
+
+def run_pytest_timed(
+    folder: Path, args: list[str], env: dict[str, str], timeout: float = 600
+) -> tuple[float, float, Any]:
+    """(wall seconds, CPU seconds of the process and its children, result) of one pytest run. The CPU time
+    is what waited-for children used (``RUSAGE_CHILDREN``): none other ends meanwhile in these scenarios."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *args], cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
     )
-    return time.perf_counter() - t0, result
+    took = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return took, cpu, result
 
 
 def _check(result: Any, what: str) -> None:
@@ -124,6 +139,7 @@ def unused_plugin(ctx: Any) -> list[Row]:
         "-p no:ecstask, no bytecode cache": (without_args, False),
     }
     samples: dict[str, list[float]] = {name: [] for name in variants}
+    cpu: dict[str, list[float]] = {name: [] for name in variants}
     with tempfile.TemporaryDirectory(prefix="ecstask-bench-unused-") as tmp:
         folder = Path(tmp) / "suite"
         write_trivial_suite(folder, tests)
@@ -132,11 +148,12 @@ def unused_plugin(ctx: Any) -> list[Row]:
         for rep in range(reps):
             for name in rotated(list(variants), rep):
                 args, cached = variants[name]
-                took, result = run_pytest(folder, args, pytest_env(cached))
+                took, used, result = run_pytest_timed(folder, args, pytest_env(cached))
                 _check(result, f"collect-only {name}")
                 if f"{tests} tests collected" not in result.stdout:
                     raise RuntimeError(f"expected {tests} tests collected:\n{result.stdout[-500:]}")
                 samples[name].append(took)
+                cpu[name].append(used)
         ctx.log(
             "  collect-only of {} tests ({} reps): {}".format(
                 tests, reps, ", ".join(f"{name} {median(v):.3f} s" for name, v in samples.items())
@@ -159,6 +176,15 @@ def unused_plugin(ctx: Any) -> list[Row]:
             f"installed plugin; median of per-repetition ratios {samples['paired_ratio_median'][0]:.3f}"
             if paired
             else "",
+        ),
+        Row(
+            f"plugin unused: CPU time of pytest --collect-only of {tests} tests / -p no:ecstask",
+            median(cpu["with plugin"]),
+            median(cpu["-p no:ecstask"]),
+            unit="s",
+            samples={"cpu": cpu},
+            note="user and system CPU seconds of the pytest process: what the plugin adds, without the wall "
+            "clock's scheduling noise on a shared machine",
         ),
         Row(
             "plugin unused, PYTHONDONTWRITEBYTECODE=1 (this machine's env): collect-only / -p no:ecstask",

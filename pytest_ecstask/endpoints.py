@@ -1114,11 +1114,11 @@ def _network_can_follow(engine: Engine) -> bool:
         return False
 
 
-def engine_networks_here(engine: Engine) -> bool:
+def engine_networks_here(engine: Engine, when_unsure: bool = False) -> bool:
     """Whether the engine makes its networks in this process's network namespace (Linux only): it runs on
     this machine's kernel, not rootless (a rootless engine's, or Docker Desktop's, default bridge may have
-    the same address as a local one), and its default bridge's gateway is a local address. Any doubt (an
-    error asking): no."""
+    the same address as a local one), and its default bridge's gateway is a local address. An error asking
+    gives ``when_unsure``."""
     import platform
 
     if not sys.platform.startswith("linux"):
@@ -1130,7 +1130,7 @@ def engine_networks_here(engine: Engine) -> bool:
             return False
         bridge = engine.api.inspect_network("bridge")
     except Exception:
-        return False
+        return when_unsure
     return any(_is_local(gateway) for gateway in _gateways(bridge))
 
 

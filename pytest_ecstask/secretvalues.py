@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,7 @@ SECRETS_MANAGER = "secretsmanager"
 
 # The agent reads environment files with Go's bufio.Scanner, which fails on a line of 64 KiB or more.
 _MAX_ENV_LINE_BYTES = 64 * 1024
+_CLIENTS_LOCK = threading.Lock()  # boto3 clients for the AWS secret resolver are made one at a time
 
 HOW_TO_GIVE_SECRETS = (
     "give values with a secrets file (--ecs-secrets-file or ini ecs_secrets_file), a "
@@ -251,8 +253,10 @@ def aws_resolver(region: str, session: Any = None) -> SecretResolver:
                 raise EcsTaskError(f"no {service} client was given to the AWS secret resolver")
             return session[service]
         if (service, where) not in clients:
-            maker: Any = session if session is not None else boto3.session.Session()
-            clients[(service, where)] = maker.client(service, region_name=where)
+            # boto3's default session, as for the task role and S3 files: credentials fetched once.
+            maker: Any = session if session is not None else boto3._get_default_session()
+            with _CLIENTS_LOCK:  # a boto3 session is not safe to make clients from in two threads at once
+                clients[(service, where)] = maker.client(service, region_name=where)
         return clients[(service, where)]
 
     def resolve(ref: SecretReference) -> str | None:

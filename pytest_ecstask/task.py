@@ -212,7 +212,9 @@ def _own_endpoint_taken(own_endpoint: str | None, request: EndpointRequest, engi
     the run lasts. ``auto`` leaves the endpoints off (EndpointUnavailable); ``local`` and ``relay`` take it:
     the text of their warning (given once the endpoints are served), after the default boto3 session has
     fetched its credentials while it still can. "" otherwise. Never shows the variable's value."""
-    if own_endpoint is None or engine is None or engine.podman or not engine_networks_here(engine):
+    if own_endpoint is None or engine is None or engine.podman:
+        return ""
+    if not engine_networks_here(engine, when_unsure=True):  # unsure: as if here, the safe side
         return ""
     try:
         if engine.api.networks(names=[NETWORK_NAME]):
@@ -235,8 +237,9 @@ def _own_endpoint_taken(own_endpoint: str | None, request: EndpointRequest, engi
 
 
 def _fetch_own_credentials() -> None:
-    """Have boto3's default session (where the plugin assumes roles, reads secrets and S3 files) fetch this
-    process's credentials now, while their address is reachable; it keeps them until they near expiry."""
+    """Have boto3's default session (the one the plugin assumes task roles, reads secrets and S3 environment
+    files with) fetch this process's credentials now, while their address is reachable; it keeps them until
+    they near expiry."""
     try:
         import boto3
 

@@ -1138,8 +1138,8 @@ class _GuardEngine:
     ("mode", "variable", "engine", "networks_here", "tried", "warned"),
     [
         ("auto", True, _GuardEngine(), True, [], "--ecs-endpoints=local serves the endpoints anyway"),  # left off
-        ("local", True, _GuardEngine(), True, ["local"], "(--ecs-endpoints=local: taken;"),
-        ("relay", True, _GuardEngine(), True, ["relay"], "(--ecs-endpoints=relay: taken;"),
+        ("local", True, _GuardEngine(), True, ["fetched", "local"], "(--ecs-endpoints=local: taken;"),
+        ("relay", True, _GuardEngine(), True, ["fetched", "relay"], "(--ecs-endpoints=relay: taken;"),
         ("auto", False, _GuardEngine(), None, ["local"], ""),  # the engine is not even asked
         ("auto", True, _GuardEngine(), False, ["local"], ""),  # the engine's networks are elsewhere
         ("auto", True, _GuardEngine(network_exists=True), True, ["local"], ""),  # taken already by another run
@@ -1164,12 +1164,15 @@ def test_the_endpoint_network_does_not_silently_take_this_process_own_credential
         started.append("relay" if relay is not None else "local")
         return EndpointInfo(8123, "t", 1, mode=started[-1])
 
-    def here(engine: Any) -> bool:
+    def here(engine: Any, when_unsure: bool = False) -> bool:
         assert networks_here is not None, "the engine was asked, though nothing needed it"
+        assert when_unsure, "an engine that cannot say where its networks are counts as here"
         return networks_here
 
     monkeypatch.setattr(task_module, "ensure_server", ensure_server)
     monkeypatch.setattr(task_module, "engine_networks_here", here)
+    # boto3's default session is not asked for real: the order is what matters, fetched before it is taken.
+    monkeypatch.setattr(task_module, "_fetch_own_credentials", lambda: started.append("fetched"))
     connections = task_module.Connections("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" if variable else None)
     owner = Owner(f"own-endpoint-{mode}-{variable}-{networks_here}", "host/x", "/nonexistent.lease")
     request = EndpointRequest(mode, relay_image="img")
@@ -1196,7 +1199,8 @@ def test_taking_the_address_is_not_announced_when_the_endpoints_then_fail(monkey
         raise EndpointUnavailable("cannot bind 169.254.170.2 (port any: Cannot assign requested address)")
 
     monkeypatch.setattr(task_module, "ensure_server", unavailable)
-    monkeypatch.setattr(task_module, "engine_networks_here", lambda engine: True)
+    monkeypatch.setattr(task_module, "engine_networks_here", lambda engine, when_unsure=False: True)
+    monkeypatch.setattr(task_module, "_fetch_own_credentials", lambda: None)
     connections = task_module.Connections("ECS_CONTAINER_METADATA_URI_V4")
     owner = Owner("own-endpoint-failed", "host/x", "/nonexistent.lease")
     with warnings.catch_warnings(record=True) as caught:
@@ -1224,6 +1228,12 @@ def test_a_run_reads_its_own_credentials_variables_at_its_start(
     )
     pytester.runpytest_inprocess("-p", "no:cacheprovider").assert_outcomes(passed=1)
     assert [run.own_endpoint for run in seen] == ["AWS_CONTAINER_CREDENTIALS_FULL_URI"]
+    from pytest_ecstask.task import use_connections
+
+    try:  # and the run's connections use it
+        assert seen[0].connections.own_endpoint == "AWS_CONTAINER_CREDENTIALS_FULL_URI"
+    finally:
+        use_connections(seen[0].session_id, None)
 
 
 def _recording(begin: Any, seen: list[Any]) -> Any:
