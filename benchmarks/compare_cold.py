@@ -17,13 +17,12 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cold_scenarios
+from pytest_scenarios import _check, run_pytest
 from support import ROOT, build_image, docker_api
 
 VARIANTS = ("this", "other", "pool")
@@ -41,18 +40,8 @@ def one(folder: Path, variant: str, other: Path) -> tuple[float, float]:
         env["ECSTASK_BENCH_VARIANT"] = "pool"
     else:
         cwd, args = folder / "ours", ["--ecs-taskdef", "../taskdef.json"]
-    began = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "ecstask_bench_timing", "-p", "no:cacheprovider", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    took = time.perf_counter() - began
-    if result.returncode != 0:
-        raise RuntimeError(f"{variant}: pytest exited {result.returncode}:\n{result.stdout[-2000:]}")
+    took, result = run_pytest(cwd, ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider", *args], env, 300)
+    _check(result, variant)
     measured = json.loads(timing.read_text())
     timing.unlink()
     return float(measured["setup"]), took

@@ -96,13 +96,17 @@ def operation_input(operation: str) -> ModelShape | None:
 
 @functools.cache
 def ecs_model() -> Mapping[str, Any]:
-    """The ECS model as botocore would load it: from its own file where that is what botocore reads."""
+    """The ECS model as botocore would load it: from its own file where that is what botocore reads. A file
+    that cannot be read is left to botocore, whose error then says what is wrong with its installation."""
     path = ecs_model_file()
     if path is not None:
         opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", encoding="utf-8") as f:
-            loaded: Mapping[str, Any] = json.load(f)
-        return loaded
+        try:
+            with opener(path, "rt", encoding="utf-8") as f:
+                loaded: Mapping[str, Any] = json.load(f)
+            return loaded
+        except (OSError, EOFError, ValueError):  # unreadable, truncated, not JSON (or not UTF-8)
+            pass
     import botocore.session  # the slow, general way: every setting, search path and extra botocore knows
 
     return dict(botocore.session.get_session().get_service_data(SERVICE))

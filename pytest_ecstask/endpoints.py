@@ -1158,16 +1158,14 @@ class _NetworkAfter:
         threading.Thread(target=self._make, name="ecstask-endpoint-network", daemon=True).start()
 
     def _make(self) -> None:
-        from filelock import FileLock
+        from filelock import FileLock, Timeout
 
         from pytest_ecstask.lifecycle import lease_dir
 
         api, announce, data, process = self._args
+        path, waited = lease_dir() / "endpoint-network.lock", NETWORK_WAIT_TIMEOUT - 30
         try:
-            lock = FileLock(
-                str(lease_dir() / "endpoint-network.lock"), timeout=NETWORK_WAIT_TIMEOUT - 30, thread_local=False
-            )
-            with lock:
+            with FileLock(str(path), timeout=waited, thread_local=False):
                 _make_network(api, None, announce)
                 if not _address_is_here(ENDPOINT_IP):
                     failed = {
@@ -1182,11 +1180,18 @@ class _NetworkAfter:
                         remove_network_if_unused(api, lease_dir(), session, port)
                     raise _unavailable(failed)
             _announce(announce, data)
+        except Timeout:
+            self.error = (
+                f"the engine-wide endpoint network lock ({path}) stayed taken for {waited:g} s: a sweep, or "
+                "another run making or removing the network, holds it"
+            )
+            _announce(announce, {"error": self.error, "mode": "local"})  # the run's other processes stop waiting
         except Exception as exc:
             self.error = str(exc)
-            with contextlib.suppress(OSError):
-                process.terminate()  # it serves nobody
         finally:
+            if self.error:
+                with contextlib.suppress(OSError):
+                    process.terminate()  # it serves nobody
             self._done.set()
 
     def wait(self) -> None:

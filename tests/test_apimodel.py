@@ -165,6 +165,20 @@ def test_a_gzipped_model_is_read(plain_home: Path, tmp_path: Path, monkeypatch: 
     assert operation_input("Missing") is None
 
 
+@pytest.mark.parametrize("damage", ["not JSON", "a truncated gzip file"])
+def test_a_model_file_that_cannot_be_read_is_left_to_botocore(
+    damage: str, plain_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service = _fake_botocore(tmp_path / "botocore", monkeypatch)
+    (service / "2014-11-13").mkdir(parents=True)
+    if damage == "not JSON":
+        (service / "2014-11-13" / "service-2.json").write_text("{ half a model")
+    else:
+        (service / "2014-11-13" / "service-2.json.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    assert ecs_model_file() is not None
+    assert ecs_model() == botocore.session.get_session().get_service_data("ecs")  # what botocore reads
+
+
 def test_checking_a_task_definition_does_not_import_botocore(tmp_path: Path) -> None:
     # botocore's import is what the model file saves a run at its start (about 0.15 s).
     code = textwrap.dedent(

@@ -1087,6 +1087,42 @@ def test_an_endpoint_network_the_engine_refuses_after_the_bind_fails_the_registr
     assert not docker_api.networks(names=[endpoints.NETWORK_NAME])
 
 
+def test_an_endpoint_network_lock_held_too_long_fails_the_registration_with_the_reason(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+    import sys
+
+    from filelock import FileLock
+
+    from pytest_ecstask import endpoints
+    from pytest_ecstask.endpoints import EndpointUnavailable, register
+
+    monkeypatch.setenv("PYTEST_ECSTASK_LEASE_DIR", str(tmp_path))
+    monkeypatch.setattr(endpoints, "NETWORK_WAIT_TIMEOUT", 30.5)  # the lock is waited for 0.5 s
+    announce = tmp_path / "endpoint.json"
+    server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    info = EndpointInfo(41998, "t" * 32, server.pid)
+    held = FileLock(str(tmp_path / "endpoint-network.lock"), thread_local=False)
+    try:
+        with held:  # a sweep, or another run, holds it meanwhile
+            with endpoints._handoffs_lock:
+                endpoints._networks[server.pid] = endpoints._NetworkAfter(None, announce, {"port": 1}, server)  # type: ignore[arg-type]
+            with pytest.raises(EndpointUnavailable) as raised:
+                register(info, _record())
+        assert str(raised.value) == (
+            f"the engine-wide endpoint network lock ({tmp_path / 'endpoint-network.lock'}) stayed taken for 0.5 s: "
+            "a sweep, or another run making or removing the network, holds it"
+        )
+        assert json.loads(announce.read_text())["error"] == str(raised.value)  # other processes stop waiting
+        assert endpoints.network_failed(info)
+        assert server.wait(timeout=10) != 0  # stopped: it would serve nobody
+    finally:
+        server.kill()
+        with endpoints._handoffs_lock:
+            endpoints._networks.pop(server.pid, None)
+
+
 @pytest.mark.parametrize(
     ("environ", "found"),
     [
