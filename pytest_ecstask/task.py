@@ -232,22 +232,24 @@ def _own_endpoint_taken(own_endpoint: str | None, request: EndpointRequest, engi
             f"{taken}. --ecs-endpoints=local serves the endpoints anyway; a Docker engine in a container of its "
             "own (a dind service with its own network) avoids it"
         )
-    _fetch_own_credentials()
-    return f"{taken} (--ecs-endpoints={request.mode}: taken; boto3's default session fetched its credentials first)"
+    fetched = "fetched its credentials first" if _fetch_own_credentials() else "had no credentials to fetch first"
+    return f"{taken} (--ecs-endpoints={request.mode}: taken; boto3's default session {fetched})"
 
 
-def _fetch_own_credentials() -> None:
+def _fetch_own_credentials() -> bool:
     """Have boto3's default session (the one the plugin assumes task roles, reads secrets and S3 environment
     files with) fetch this process's credentials now, while their address is reachable; it keeps them until
-    they near expiry."""
+    they near expiry. False: no boto3, or no credentials it could fetch."""
     try:
         import boto3
 
         credentials = boto3._get_default_session().get_credentials()
-        if credentials is not None:
-            credentials.get_frozen_credentials()
-    except Exception:  # no boto3, no credentials: nothing to keep
-        pass
+        if credentials is None:
+            return False
+        credentials.get_frozen_credentials()
+        return True
+    except Exception:
+        return False
 
 
 def _is_status_strategy(strategy: Any) -> bool:

@@ -1174,7 +1174,14 @@ class _GuardEngine:
     ("mode", "variable", "engine", "networks_here", "tried", "warned"),
     [
         ("auto", True, _GuardEngine(), True, [], "--ecs-endpoints=local serves the endpoints anyway"),  # left off
-        ("local", True, _GuardEngine(), True, ["fetched", "local"], "(--ecs-endpoints=local: taken;"),
+        (
+            "local",
+            True,
+            _GuardEngine(),
+            True,
+            ["fetched", "local"],
+            "(--ecs-endpoints=local: taken; boto3's default session fetched its credentials first)",
+        ),
         ("relay", True, _GuardEngine(), True, ["fetched", "relay"], "(--ecs-endpoints=relay: taken;"),
         ("auto", False, _GuardEngine(), None, ["local"], ""),  # the engine is not even asked
         ("auto", True, _GuardEngine(), False, ["local"], ""),  # the engine's networks are elsewhere
@@ -1208,7 +1215,7 @@ def test_the_endpoint_network_does_not_silently_take_this_process_own_credential
     monkeypatch.setattr(task_module, "ensure_server", ensure_server)
     monkeypatch.setattr(task_module, "engine_networks_here", here)
     # boto3's default session is not asked for real: the order is what matters, fetched before it is taken.
-    monkeypatch.setattr(task_module, "_fetch_own_credentials", lambda: started.append("fetched"))
+    monkeypatch.setattr(task_module, "_fetch_own_credentials", lambda: started.append("fetched") is None)
     connections = task_module.Connections("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI" if variable else None)
     owner = Owner(f"own-endpoint-{mode}-{variable}-{networks_here}", "host/x", "/nonexistent.lease")
     request = EndpointRequest(mode, relay_image="img")
@@ -1224,6 +1231,22 @@ def test_the_endpoint_network_does_not_silently_take_this_process_own_credential
         return
     assert len(texts) == 1 and warned in texts[0]
     assert "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI is set" in texts[0] and "EKS Pod Identity" in texts[0]
+
+
+def test_taking_the_address_says_when_boto3_had_nothing_to_fetch_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pytest_ecstask import task as task_module
+    from pytest_ecstask.lifecycle import Owner
+
+    monkeypatch.setattr(task_module, "ensure_server", lambda *args, **kwargs: EndpointInfo(8123, "t", 1))
+    monkeypatch.setattr(task_module, "engine_networks_here", lambda engine, when_unsure=False: True)
+    monkeypatch.setattr(task_module, "_fetch_own_credentials", lambda: False)  # no boto3, or no credentials
+    connections = task_module.Connections("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI")
+    owner = Owner("own-endpoint-nothing-fetched", "host/x", "/nonexistent.lease")
+    with pytest.warns(task_module.EndpointWarning) as warned:
+        assert connections.endpoint(owner, EndpointRequest("local"), "localhost", _GuardEngine()) is not None  # type: ignore[arg-type]
+    assert str(warned[0].message).endswith(
+        "(--ecs-endpoints=local: taken; boto3's default session had no credentials to fetch first)"
+    )
 
 
 def test_taking_the_address_is_not_announced_when_the_endpoints_then_fail(monkeypatch: pytest.MonkeyPatch) -> None:
