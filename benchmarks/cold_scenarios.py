@@ -210,58 +210,117 @@ def cold_start(ctx: Any) -> list[Row]:
     ]
 
 
+# The baseline of a run that adopts a kept task: the same test, without the plugin, whose session fixture
+# finds the kept task's containers with the bare SDK and inspects them, concurrently: the least a fixture that
+# takes up running containers does. Its conftest imports the SDK, as the cold baselines' do.
+REUSE_CONFTEST = """\
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import docker
+import pytest
+
+
+class Task:
+    status = "RUNNING"
+
+
+@pytest.fixture(scope="session")
+def ecs_task():
+    api = docker.from_env().api
+    found = api.containers(filters={"label": os.environ["ECSTASK_BENCH_KEPT"]})
+    with ThreadPoolExecutor(len(found)) as pool:
+        states = list(pool.map(api.inspect_container, [c["Id"] for c in found]))
+    assert len(states) == int(os.environ["ECSTASK_BENCH_CONTAINERS"])
+    assert all(s["State"]["Running"] for s in states)
+    return Task()
+"""
+
+
 def reused_start(ctx: Any) -> list[Row]:
-    """--ecs-reuse: the setup of the session task in a run that adopts the task the run before it kept."""
+    """--ecs-reuse: the setup of the session task in a run that adopts the task the run before it kept, and
+    the whole process against a run without the plugin that inspects the same containers (REUSE_CONFTEST)."""
     import subprocess
     import sys
 
-    samples: dict[str, list[float]] = {"adopted setup": [], "adopted teardown": []}
+    from pytest_ecstask.lifecycle import LABEL_TASK
+
+    variants = ("ours", "sdk inspect")
+    samples: dict[str, dict[str, list[float]]] = {v: {"setup": [], "teardown": [], "process": []} for v in variants}
     with tempfile.TemporaryDirectory(prefix="ecstask-bench-reuse-") as tmp:
         folder = Path(tmp)
-        (folder / "taskdef.json").write_text(json.dumps(taskdef(ctx.image)))
+        ours, sdk = folder / "ours", folder / "sdk"
+        for project in (ours, sdk):
+            project.mkdir()
+            (project / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
+        (ours / "taskdef.json").write_text(json.dumps(taskdef(ctx.image)))
+        (ours / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
+        (sdk / "pytest.ini").write_text("[pytest]\n")
+        (sdk / "conftest.py").write_text(REUSE_CONFTEST)
         (folder / "ecstask_bench_timing.py").write_text(TIMING_PLUGIN)
-        (folder / "pytest.ini").write_text("[pytest]\necs_pull = never\necs_stop_timeout = 2\n")
-        (folder / "test_cold.py").write_text("def test_cold(ecs_task):\n    assert ecs_task.status == 'RUNNING'\n")
         timing = folder / "timing.json"
-        args = ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider", "--ecs-taskdef", "taskdef.json", "--ecs-reuse"]
-        env = pytest_env(True, ECSTASK_BENCH_TIMING=str(timing))
+        common = ["-p", "ecstask_bench_timing", "-p", "no:cacheprovider"]
+        args = {
+            "ours": [*common, "--ecs-taskdef", "taskdef.json", "--ecs-reuse"],
+            "sdk inspect": [*common, "-p", "no:ecstask"],
+        }
+        env = pytest_env(True, ECSTASK_BENCH_TIMING=str(timing), ECSTASK_BENCH_CONTAINERS=str(CONTAINERS))
         env["PYTHONPATH"] = f"{folder}:{env['PYTHONPATH']}"
 
-        def one() -> dict[str, float]:
-            _, result = run_pytest(folder, args, env)
+        def one(variant: str) -> dict[str, float]:
+            took, result = run_pytest(ours if variant == "ours" else sdk, args[variant], env)
             ctx.sessions.update(re.findall(r"ecstask: session ([0-9a-f]+)", result.stdout))
-            _check(result, "reuse")
-            if "reuse: adopted task" not in result.stdout:
+            _check(result, f"reuse, {variant}")
+            if variant == "ours" and "reuse: adopted task" not in result.stdout:
                 raise RuntimeError(f"reuse: the task was not adopted:\n{result.stdout[-2000:]}")
-            return dict(json.loads(timing.read_text()))
+            return {**json.loads(timing.read_text()), "process": took}
 
         try:
-            _check(run_pytest(folder, args, env)[1], "reuse, the run that keeps the task")
-            one()  # warm-up
-            for _ in range(ctx.repeat * 2):
-                measured = attempt(ctx, "reuse", one)
-                samples["adopted setup"].append(measured["setup"])
-                samples["adopted teardown"].append(measured["teardown"])
+            first = run_pytest(ours, args["ours"], env)[1]
+            _check(first, "reuse, the run that keeps the task")
+            kept = re.search(r"reuse: task \S+ ([0-9a-f]+) kept for the next run", first.stdout)
+            if kept is None:
+                raise RuntimeError(f"reuse: no task was kept:\n{first.stdout[-2000:]}")
+            env["ECSTASK_BENCH_KEPT"] = f"{LABEL_TASK}={kept.group(1)}"
+            for variant in variants:  # warm-up
+                one(variant)
+            for rep in range(ctx.repeat * 2):
+                for variant in rotated(list(variants), rep):
+                    measured = attempt(ctx, f"reuse {variant}", partial(one, variant))
+                    for phase in ("setup", "teardown", "process"):
+                        samples[variant][phase].append(measured[phase])
         finally:
             subprocess.run(
                 [sys.executable, "-m", "pytest", "--ecs-sweep-orphans", "--ecs-include-kept"],
-                cwd=folder,
+                cwd=ours,
                 env=env,
                 capture_output=True,
                 timeout=300,
             )
+    adopted, baseline = samples["ours"], samples["sdk inspect"]
     ctx.log(
-        f"  adopted: setup {median(samples['adopted setup']):.3f} s, teardown {median(samples['adopted teardown']):.3f} s"
+        f"  adopted: setup {median(adopted['setup']):.3f} s, teardown {median(adopted['teardown']):.3f} s, "
+        f"process {median(adopted['process']):.3f} s; SDK inspect: setup {median(baseline['setup']):.3f} s, "
+        f"process {median(baseline['process']):.3f} s"
     )
     return [
         Row(
             "reuse: the next run adopts the kept task (8 containers), setup",
-            median(samples["adopted setup"]),
+            median(adopted["setup"]),
             None,
             unit="s",
             kind="max",
             target=0.1,
             samples=samples,
         ),
-        Row("reuse: the same run, teardown (the task kept)", median(samples["adopted teardown"]), None, unit="s"),
+        Row("reuse: the same run, teardown (the task kept)", median(adopted["teardown"]), None, unit="s"),
+        Row(
+            "reuse: the whole pytest process (wall clock) vs SDK inspect of the kept containers",
+            median(adopted["process"]),
+            median(baseline["process"]),
+            unit="s",
+            note="the baseline imports the docker SDK in its conftest and inspects the kept containers from a "
+            "session fixture; ours also imports testcontainers, plans the task, checks its images, takes up its "
+            "endpoint server and sweeps",
+        ),
     ]

@@ -323,3 +323,22 @@ def test_reuse_without_an_engine_fails_the_test_with_the_reason_not_a_traceback(
     result.assert_outcomes(errors=1)
     result.stdout.fnmatch_lines(["*ecstask: --ecs-reuse: DockerUnavailable: No Docker engine answered*"])
     assert "Traceback" not in result.stdout.str()
+
+
+@pytest.mark.parametrize("reuse", [True, False], ids=["reuse", "no reuse"])
+def test_a_reuse_run_imports_the_docker_sdk_before_collection_and_another_run_at_its_first_task(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, reuse: bool
+) -> None:
+    # Imported in the thread that connects, the SDK would share the interpreter with collection and end
+    # after the session starts, in the adoption's path; a run that may start no task does not import it.
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    pytester.makefile(".json", reused=json.dumps(taskdef(IMAGE)))
+    pytester.makeconftest(
+        "import sys\n\n\ndef pytest_collection(session):\n"
+        "    print('SDK imported:', 'testcontainers.core.docker_client' in sys.modules, 'docker' in sys.modules)\n"
+    )
+    pytester.makepyfile(test_reused="def test_x():\n    pass\n")
+    args = ["--ecs-taskdef=reused.json", "-p", "no:cacheprovider", "-s", *(["--ecs-reuse"] if reuse else [])]
+    result = pytester.runpytest_subprocess(*args)
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines([f"SDK imported: {reuse} {reuse}"])
