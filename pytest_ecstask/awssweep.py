@@ -2,14 +2,16 @@
 
 A run stops its tasks and deregisters its revisions itself; a run that was killed leaves them. They are found
 by what every run puts on them: tasks of the cluster started by ``pytest-ecstask-<session>`` and tagged with
-the session, and active revisions of the families that end with ``--ecs-aws-family-suffix`` tagged with it.
+the session, and revisions of the families that end with ``--ecs-aws-family-suffix`` tagged with it: active
+ones, and inactive ones (deregistered by a run that could not delete them).
 Each is judged by the rules of the Docker sweep (:func:`leftovers.classify`), from tags that carry what the
 Docker labels carry: a run of this host (the host tag) by the lease its lease tag names (with the process
 of its owner tag when the lease file is gone), so a live run's are never touched and a dead run's go at
 once; another host's, whose lease cannot be asked, once older than ``--ecs-orphan-age``, counted from ECS's
 own ``createdAt`` or ``registeredAt``, or from the run's heartbeat tag when that is later. Tasks are
-stopped, revisions deregistered and then deleted. The cap, the dry run and the report, as text or JSON, are
-the Docker sweep's. A revision that cannot be described (a run removed it meanwhile) is left, with why.
+stopped, active revisions deregistered, then revisions deleted (where ECS has no DeleteTaskDefinitions, an
+inactive one is left, with why). The cap, the dry run and the report, as text or JSON, are the Docker
+sweep's. A revision that cannot be described (a run removed it meanwhile) is left, with why.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ from pytest_ecstask.sweep import SweepReport, cap_refusal
 if TYPE_CHECKING:
     from pytest_ecstask.ecsbackend import EcsBackend
 
-TASK, REVISION = "task", "task definition"
+TASK, REVISION, INACTIVE_REVISION = "task", "task definition", "inactive task definition"
+_REVISION_KINDS = {"ACTIVE": REVISION, "INACTIVE": INACTIVE_REVISION}  # DELETE_IN_PROGRESS: going already
+# An inactive revision (deregistered, not deleted) where ECS deletes none: left, as the run that left it did.
+NO_DELETION = "inactive (deregistered); this region has no DeleteTaskDefinitions to delete it, and it runs nothing"
 _LABELS_OF_TAGS = ((LEASE_TAG, LABEL_LEASE), (OWNER_TAG, LABEL_OWNER), (ALIVE_TAG, LABEL_ALIVE))
 
 
@@ -93,23 +98,28 @@ def session_tasks(backend: EcsBackend, cluster: str) -> list[Resource]:
 
 
 def session_revisions(backend: EcsBackend, suffix: str) -> tuple[list[Resource], list[Verdict]]:
-    """The active revisions of the families with the suffix that a run registered: by its session tag; and
-    those that could not be described (removed by their run since they were listed, most likely), left."""
+    """The revisions, active or inactive (a run deregistered them and could not delete them), of the families
+    with the suffix that a run registered: by its session tag; and those that could not be described
+    (removed by their run since they were listed, most likely), left."""
     found = []
     unread = []
-    for family in backend.families(suffix):
-        for arn in backend.revisions(family):
-            name = arn.rsplit("/", 1)[-1]
-            try:
-                described, tags = backend.describe_task_definition(arn)
-            except EcsTaskError as exc:
-                unread.append(Verdict(Resource(REVISION, arn, name, {}), False, f"could not be described: {exc}"))
-                continue
-            registered = described.get("registeredAt")
-            created = registered if isinstance(registered, datetime) else None
-            resource = ecs_resource(REVISION, arn, name, tags, created)
-            if resource is not None:
-                found.append(resource)
+    # Without DeleteTaskDefinitions (an older botocore) an inactive revision cannot go: not even looked at.
+    statuses = ("ACTIVE", "INACTIVE") if backend.deletes_task_definitions() else ("ACTIVE",)
+    listed = [arn for family in backend.families(suffix) for s in statuses for arn in backend.revisions(family, s)]
+    for arn in listed:
+        name = arn.rsplit("/", 1)[-1]
+        try:
+            described, tags = backend.describe_task_definition(arn)
+        except EcsTaskError as exc:
+            unread.append(Verdict(Resource(REVISION, arn, name, {}), False, f"could not be described: {exc}"))
+            continue
+        # Its status now, not the listing's: another sweep may have deregistered or deleted it meanwhile.
+        kind = _REVISION_KINDS.get(str(described.get("status", "ACTIVE")))
+        registered = described.get("registeredAt")
+        created = registered if isinstance(registered, datetime) else None
+        resource = ecs_resource(kind, arn, name, tags, created) if kind is not None else None
+        if resource is not None:
+            found.append(resource)
     return found, unread
 
 
@@ -141,29 +151,42 @@ def sweep_ecs(
     report.refused = cap_refusal(len(report.chosen), cap, force, dry_run)
     if report.refused or dry_run:
         return report
-    report.failed = remove(backend, cluster, [v.resource for v in report.chosen])
+    report.failed, undeletable = remove(backend, cluster, [v.resource for v in report.chosen])
+    if undeletable:
+        report.chosen = [v for v in report.chosen if v.resource not in undeletable]
+        report.left += [Verdict(r, False, NO_DELETION) for r in undeletable]
     return report
 
 
-def remove(backend: EcsBackend, cluster: str, resources: Sequence[Resource]) -> list[tuple[Resource, str]]:
-    """Stop the tasks first (their revisions can go while they stop), then deregister and delete the
-    revisions; returns what could not be removed, and why."""
+def remove(
+    backend: EcsBackend, cluster: str, resources: Sequence[Resource]
+) -> tuple[list[tuple[Resource, str]], list[Resource]]:
+    """Stop the tasks first (their revisions can go while they stop), then deregister the active revisions
+    and delete them and the inactive ones; returns what could not be removed, and why, and the inactive
+    revisions left where ECS deletes none."""
     failed: list[tuple[Resource, str]] = []
-    deregistered: dict[str, Resource] = {}
+    to_delete: dict[str, Resource] = {}
     for r in resources:
         try:
             if r.kind == TASK:
                 backend.stop_task(cluster, r.id, f"pytest-ecstask sweep: its run ({r.session}) is over")
-            else:
+            elif r.kind == REVISION:
                 backend.deregister_task_definition(r.id)
-                deregistered[r.id] = r
+                to_delete[r.id] = r
+            else:
+                to_delete[r.id] = r
         except EcsTaskError as exc:
             failed.append((r, str(exc)))
+    if not to_delete:
+        return failed, []
     try:
-        not_deleted = backend.delete_task_definitions(list(deregistered))
+        not_deleted = backend.delete_task_definitions(list(to_delete))
     except EcsTaskError as exc:
-        not_deleted = [(arn, str(exc)) for arn in deregistered]
-    failed += [
-        (deregistered[arn], f"deregistered, not deleted: {why}") for arn, why in not_deleted if arn in deregistered
-    ]
-    return failed
+        not_deleted = [(arn, str(exc)) for arn in to_delete]
+    if not_deleted is None:  # the active ones were deregistered: inactive now, as the inactive ones stay
+        return failed, [r for r in to_delete.values() if r.kind == INACTIVE_REVISION]
+    for arn, why in not_deleted:
+        if arn in to_delete:
+            done = "deregistered, not deleted" if to_delete[arn].kind == REVISION else "not deleted"
+            failed.append((to_delete[arn], f"{done}: {why}"))
+    return failed, []

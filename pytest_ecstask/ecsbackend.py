@@ -79,23 +79,29 @@ class EcsBackend:
         with _calling("DeregisterTaskDefinition", arn):
             self.client("ecs").deregister_task_definition(taskDefinition=arn)
 
-    def delete_task_definitions(self, arns: Sequence[str]) -> list[tuple[str, str]]:
+    def deletes_task_definitions(self) -> bool:
+        """Whether this botocore has DeleteTaskDefinitions (a region may still refuse it)."""
+        return hasattr(self.client("ecs"), "delete_task_definitions")
+
+    def delete_task_definitions(self, arns: Sequence[str]) -> list[tuple[str, str]] | None:
         """Delete deregistered revisions; returns (ARN, why) of those ECS did not delete.
 
-        Where ECS has no DeleteTaskDefinitions (an older botocore, a region without it) nothing is deleted and
-        nothing is said: a deregistered revision is inactive, and runs nothing.
+        None where ECS has no DeleteTaskDefinitions (an older botocore, a region without it): nothing is
+        deleted, and a deregistered revision stays inactive, which runs nothing.
         """
+        if not self.deletes_task_definitions():
+            return None
         client = self.client("ecs")
-        if not arns or not hasattr(client, "delete_task_definitions"):
-            return []
         failed: list[tuple[str, str]] = []
         for start in range(0, len(arns), DELETE_BATCH):
             batch = list(arns[start : start + DELETE_BATCH])
             try:
                 with _calling("DeleteTaskDefinitions", ", ".join(batch)):
                     answer = client.delete_task_definitions(taskDefinitions=batch)
-            except _Unsupported:
-                return failed
+            except _Unsupported as exc:
+                if start == 0:
+                    return None
+                return failed + [(arn, str(exc)) for arn in arns[start:]]
             failed += [(str(f.get("arn")), str(f.get("reason"))) for f in answer.get("failures") or []]
         return failed
 
@@ -106,18 +112,18 @@ class EcsBackend:
         return answer["taskDefinition"], {str(t["key"]): str(t["value"]) for t in answer.get("tags") or []}
 
     def families(self, suffix: str) -> list[str]:
-        """The families with active revisions whose name ends with ``suffix``."""
+        """The families with revisions, active or inactive, whose name ends with ``suffix``."""
         with _calling("ListTaskDefinitionFamilies", ""):
-            pages = self.client("ecs").get_paginator("list_task_definition_families").paginate(status="ACTIVE")
+            pages = self.client("ecs").get_paginator("list_task_definition_families").paginate(status="ALL")
             return [f for page in pages for f in page.get("families") or [] if str(f).endswith(suffix)]
 
-    def revisions(self, family: str) -> list[str]:
-        """The ARNs of the family's active revisions."""
+    def revisions(self, family: str, status: str = "ACTIVE") -> list[str]:
+        """The ARNs of the family's revisions in ``status``: ACTIVE, or INACTIVE (deregistered, not deleted)."""
         with _calling("ListTaskDefinitions", f"of family {family}"):
             pages = self.client("ecs").get_paginator("list_task_definitions")
             return [
                 arn
-                for page in pages.paginate(familyPrefix=family, status="ACTIVE")
+                for page in pages.paginate(familyPrefix=family, status=status)
                 for arn in page.get("taskDefinitionArns") or []
             ]
 

@@ -8,7 +8,9 @@
 - ``commands``: ``--ecs-sweep-orphans`` and ``--ecs-plan``.
 
 Nothing here imports the docker SDK or boto3 at import time, and no Docker connection or AWS client is made
-until a test asks for a task: installing the plugin costs a suite that does not use it nothing.
+until a test asks for a task: installing the plugin costs a suite that does not use it nothing. The one
+exception is a process that runs tests with ``--ecs-reuse`` and a session task: it imports the SDK as pytest
+configures it and connects while it collects, so that the kept task is adopted at once.
 """
 
 from __future__ import annotations
@@ -78,7 +80,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except EcsTaskError as exc:
         raise pytest.UsageError(str(exc)) from None
     run = Run.begin(config, resolved)
-    if resolved.reuse and resolved.taskdef is not None:
+    if resolved.reuse and resolved.taskdef is not None and runs_tests(config):
         run.connect_in_background()  # the kept task is looked at as soon as the first test asks for it
     config.stash[run_key] = run
     config.stash[session_id_key] = run.session_id
@@ -86,6 +88,14 @@ def pytest_configure(config: pytest.Config) -> None:
         from pytest_ecstask.xdistsession import XdistSessionSharing
 
         config.pluginmanager.register(XdistSessionSharing(run), "ecstask-xdist")
+
+
+def runs_tests(config: pytest.Config) -> bool:
+    """Whether this process runs tests: not with --collect-only, nor pytest-xdist's controller, which hands
+    them to its workers."""
+    if config.option.collectonly:
+        return False
+    return hasattr(config, "workerinput") or getattr(config.option, "dist", "no") == "no"
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

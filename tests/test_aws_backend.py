@@ -292,6 +292,68 @@ def test_the_sweep_stops_and_removes_what_dead_runs_left_and_nothing_else(
     assert not (lease_dir() / "dead01.lease").exists()
 
 
+def test_a_revision_a_run_could_not_delete_is_a_warning_and_the_next_sweep_deletes_it(
+    project: pytest.Pytester, mocked_aws: MockedAws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def throttled(self: EcsBackend, arns: Any) -> list[tuple[str, str]]:
+        return [(arn, "Rate exceeded") for arn in arns]
+
+    project.makepyfile('import pytest\n\n@pytest.mark.ecs_task("web.json")\ndef test_on_ecs(ecs_task):\n    pass\n')
+    with monkeypatch.context() as patched:
+        patched.setattr(EcsBackend, "delete_task_definitions", throttled)
+        result = project.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    [revision] = mocked_aws.revisions("web-ecstask")
+    result.stdout.fnmatch_lines(
+        [
+            f"*ecstask: could not delete {revision} (deregistered, so inactive): Rate exceeded. pytest "
+            "--ecs-sweep-orphans --ecs-backend=aws tries again once this run is over*"
+        ]
+    )
+    # That run's process is gone (the run here was in this process): its lease file went with its end.
+    mocked_aws.ecs.tag_resource(resourceArn=revision, tags=[{"key": OWNER_TAG, "value": "gone-host:1"}])
+    swept = project.runpytest("-p", "no:cacheprovider", "--ecs-sweep-orphans")
+    assert swept.ret == 0
+    swept.stdout.fnmatch_lines(["removed inactive task definition web-ecstask:1: its run (5e55100aa001) is dead: *"])
+    assert mocked_aws.revisions("web-ecstask") == []
+
+
+@pytest.mark.parametrize("ecs", ["deletes revisions", "a region that refuses it", "a botocore without it"])
+def test_the_sweep_deletes_the_revisions_a_dead_run_deregistered_and_could_not_delete(
+    project: pytest.Pytester, mocked_aws: MockedAws, monkeypatch: pytest.MonkeyPatch, ecs: str
+) -> None:
+    # A run whose DeleteTaskDefinitions failed at its end (throttled, cut off) leaves its revisions inactive.
+    left = {run: leftovers(mocked_aws, run, HOST)[1] for run in ("dead02", "live02")}
+    for arn in left.values():
+        mocked_aws.ecs.deregister_task_definition(taskDefinition=arn)
+    Lease.acquire("dead02").release()
+    if ecs == "a region that refuses it":
+        monkeypatch.setattr(EcsBackend, "delete_task_definitions", lambda self, arns: None)
+    elif ecs == "a botocore without it":
+        monkeypatch.setattr(EcsBackend, "deletes_task_definitions", lambda self: False)
+    live = Lease.acquire("live02")
+    try:
+        result = project.runpytest("-p", "no:cacheprovider", "--ecs-sweep-orphans", "--ecs-json")
+    finally:
+        live.release()
+    assert result.ret == 0, result.stderr.str()
+    report = json.loads(result.stdout.str())
+    revisions = {r["id"]: r for r in report["removed"] + report["left"] + report["failed"] if r["kind"] != "task"}
+    assert mocked_aws.revisions("web-live02-ecstask") == [left["live02"]]
+    if ecs == "a botocore without it":  # an inactive revision cannot go: not looked at
+        assert revisions == {} and mocked_aws.revisions("web-dead02-ecstask") == [left["dead02"]]
+        return
+    assert {r["kind"] for r in revisions.values()} == {"inactive task definition"}
+    assert revisions[left["live02"]]["why"] == "its run (live02) is alive"
+    if ecs == "deletes revisions":
+        assert left["dead02"] in {r["id"] for r in report["removed"]}
+        assert mocked_aws.revisions("web-dead02-ecstask") == []
+    else:
+        assert revisions[left["dead02"]]["why"].startswith("inactive (deregistered); this region has no Delete")
+        assert left["dead02"] not in {r["id"] for r in report["removed"]}
+        assert mocked_aws.revisions("web-dead02-ecstask") == [left["dead02"]]
+
+
 def test_a_live_run_s_lease_is_asked_where_its_tag_says_and_its_process_when_the_file_is_gone(
     project: pytest.Pytester, mocked_aws: MockedAws, tmp_path: Path
 ) -> None:

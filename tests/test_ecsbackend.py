@@ -637,7 +637,38 @@ def test_revisions_are_deleted_ten_at_a_time_and_a_region_without_deletion_is_no
     ecs.add_response("delete_task_definitions", {"taskDefinitions": []}, {"taskDefinitions": arns[10:]})
     assert EcsBackend(aws).delete_task_definitions(arns) == [(arns[0], "still in use")]
     ecs.add_client_error("delete_task_definitions", "UnsupportedFeatureException", "not in this region")
-    assert EcsBackend(aws).delete_task_definitions(arns[:1]) == []
+    assert EcsBackend(aws).delete_task_definitions(arns[:1]) is None  # none deleted: they stay inactive
+
+
+def test_the_sweep_finds_the_inactive_revisions_of_every_family_and_takes_each_by_its_described_status(
+    aws: StubbedSession,
+) -> None:
+    from pytest_ecstask.awssweep import INACTIVE_REVISION, session_revisions
+
+    arn = f"arn:aws:ecs:{REGION}:123456789012:task-definition/web-ecstask:"
+    ecs = aws("ecs")
+    # A family whose revisions are all inactive is listed only with status ALL.
+    ecs.add_response("list_task_definition_families", {"families": ["web-ecstask", "web"]}, {"status": "ALL"})
+    ecs.add_response(
+        "list_task_definitions",
+        {"taskDefinitionArns": [arn + "1"]},
+        {"familyPrefix": "web-ecstask", "status": "ACTIVE"},
+    )
+    ecs.add_response(
+        "list_task_definitions",
+        {"taskDefinitionArns": [arn + "2", arn + "3"]},
+        {"familyPrefix": "web-ecstask", "status": "INACTIVE"},
+    )
+    tags = [{"key": "pytest-ecstask.session", "value": SESSION}]
+    # 1 was deregistered since it was listed, 3 is being deleted by another sweep: not touched.
+    for n, status in ((1, "INACTIVE"), (2, "INACTIVE"), (3, "DELETE_IN_PROGRESS")):
+        described = {"taskDefinitionArn": arn + str(n), "family": "web-ecstask", "revision": n, "status": status}
+        expected = {"taskDefinition": arn + str(n), "include": ["TAGS"]}
+        ecs.add_response("describe_task_definition", {"taskDefinition": described, "tags": tags}, expected)
+    found, unread = session_revisions(EcsBackend(aws), "-ecstask")
+    assert [(r.kind, r.id) for r in found] == [(INACTIVE_REVISION, arn + "1"), (INACTIVE_REVISION, arn + "2")]
+    assert unread == []
+    ecs.assert_no_pending_responses()
 
 
 def test_tasks_are_described_a_hundred_at_a_time(aws: StubbedSession) -> None:

@@ -325,20 +325,47 @@ def test_reuse_without_an_engine_fails_the_test_with_the_reason_not_a_traceback(
     assert "Traceback" not in result.stdout.str()
 
 
-@pytest.mark.parametrize("reuse", [True, False], ids=["reuse", "no reuse"])
-def test_a_reuse_run_imports_the_docker_sdk_before_collection_and_another_run_at_its_first_task(
-    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, reuse: bool
+WATCH_IMPORTS = """
+import sys, threading
+
+
+class Watch:
+    def find_spec(self, name, path, target=None):
+        if name == "testcontainers.core.docker_client":
+            print("imported in", threading.current_thread().name, flush=True)
+        return None
+
+
+sys.meta_path.insert(0, Watch())
+
+
+def pytest_collection(session):
+    print("at collection:", "testcontainers.core.docker_client" in sys.modules, flush=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "imported"),
+    [
+        (["--ecs-reuse"], ["imported in MainThread", "at collection: True"]),
+        ([], ["at collection: False"]),
+        (["--ecs-reuse", "--collect-only"], ["at collection: False"]),
+        (["--ecs-reuse", "-n", "1"], []),  # the controller, which collects nothing; its worker's output is not shown
+    ],
+    ids=["reuse", "no reuse", "collect only", "xdist controller"],
+)
+def test_a_reuse_run_imports_the_docker_sdk_before_collection_and_a_run_that_may_start_no_task_does_not(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, args: list[str], imported: list[str]
 ) -> None:
     # Imported in the thread that connects, the SDK would share the interpreter with collection and end
-    # after the session starts, in the adoption's path; a run that may start no task does not import it.
+    # after the session starts, in the adoption's path.
     monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")  # no other plugin imports docker
     pytester.makefile(".json", reused=json.dumps(taskdef(IMAGE)))
-    pytester.makeconftest(
-        "import sys\n\n\ndef pytest_collection(session):\n"
-        "    print('SDK imported:', 'testcontainers.core.docker_client' in sys.modules, 'docker' in sys.modules)\n"
-    )
+    pytester.makeconftest(WATCH_IMPORTS)
     pytester.makepyfile(test_reused="def test_x():\n    pass\n")
-    args = ["--ecs-taskdef=reused.json", "-p", "no:cacheprovider", "-s", *(["--ecs-reuse"] if reuse else [])]
-    result = pytester.runpytest_subprocess(*args)
-    result.assert_outcomes(passed=1)
-    result.stdout.fnmatch_lines([f"SDK imported: {reuse} {reuse}"])
+    plugins = ["-p", "pytest_ecstask.plugin", "-p", "xdist.plugin", "-p", "no:cacheprovider"]
+    result = pytester.runpytest_subprocess(*plugins, "--ecs-taskdef=reused.json", "-s", *args)
+    assert result.ret == 0, result.stdout.str()
+    seen = [line for line in result.stdout.lines if line.startswith(("imported in", "at collection:"))]
+    assert seen == imported
