@@ -268,16 +268,21 @@ def swept(project: pytest.Pytester, mocked_aws: MockedAws) -> dict[str, tuple[st
     return found
 
 
-def test_the_sweep_stops_and_removes_what_dead_runs_left_and_nothing_else(
-    project: pytest.Pytester, mocked_aws: MockedAws, swept: dict[str, tuple[str, str]]
-) -> None:
-    live = Lease.acquire("live01")
+def sweep_json_while_alive(project: pytest.Pytester, session: str) -> dict[str, Any]:
+    """The JSON report of ``--ecs-sweep-orphans`` while the run of ``session`` holds its lease (is alive)."""
+    live = Lease.acquire(session)
     try:
         result = project.runpytest("-p", "no:cacheprovider", "--ecs-sweep-orphans", "--ecs-json")
     finally:
         live.release()
     assert result.ret == 0, result.stderr.str()
-    report = json.loads(result.stdout.str())
+    return dict(json.loads(result.stdout.str()))
+
+
+def test_the_sweep_stops_and_removes_what_dead_runs_left_and_nothing_else(
+    project: pytest.Pytester, mocked_aws: MockedAws, swept: dict[str, tuple[str, str]]
+) -> None:
+    report = sweep_json_while_alive(project, "live01")
     removed = {r["id"]: r for r in report["removed"]}
     assert set(removed) == set(swept["dead"])
     assert {r["kind"] for r in removed.values()} == {"task", "task definition"}
@@ -331,13 +336,7 @@ def test_the_sweep_deletes_the_revisions_a_dead_run_deregistered_and_could_not_d
         monkeypatch.setattr(EcsBackend, "delete_task_definitions", lambda self, arns: None)
     elif ecs == "a botocore without it":
         monkeypatch.setattr(EcsBackend, "deletes_task_definitions", lambda self: False)
-    live = Lease.acquire("live02")
-    try:
-        result = project.runpytest("-p", "no:cacheprovider", "--ecs-sweep-orphans", "--ecs-json")
-    finally:
-        live.release()
-    assert result.ret == 0, result.stderr.str()
-    report = json.loads(result.stdout.str())
+    report = sweep_json_while_alive(project, "live02")
     revisions = {r["id"]: r for r in report["removed"] + report["left"] + report["failed"] if r["kind"] != "task"}
     assert mocked_aws.revisions("web-live02-ecstask") == [left["live02"]]
     if ecs == "a botocore without it":  # an inactive revision cannot go: not looked at

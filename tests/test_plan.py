@@ -19,7 +19,7 @@ from pytest_ecstask.plan import (
     plan_data,
     resolve_image,
 )
-from pytest_ecstask.taskdef import DependencyCondition, parse_task_definition
+from pytest_ecstask.taskdef import DependencyCondition, TaskDefinitionWarning, parse_task_definition
 
 OPTIONS = PlanOptions(
     task_id="0123456789abcdef0123456789abcdef",
@@ -220,7 +220,19 @@ def test_a_pause_container_is_planned_exactly_when_the_task_shares_namespaces(
 
 
 def test_fields_set_to_false_zero_or_empty_are_left_to_docker_unless_zero_means_something() -> None:
-    p = plan(
+    with pytest.warns(TaskDefinitionWarning, match=r"memoryReservation \(container 'app'\): 0 MiB"):
+        p = plan_with_zeros()
+    body = p.container("app").create_body
+    host = body["HostConfig"]
+    assert (body["Cmd"], body["Entrypoint"]) == ([], [])
+    assert (host["ShmSize"], host["MemorySwappiness"]) == (0, 0)
+    assert not {"WorkingDir", "OpenStdin"} & set(body)
+    left_out = {"CpuShares", "MemoryReservation", "Privileged", "Dns", "Ulimits", "Init", "CapAdd", "CapDrop"}
+    assert not (left_out | {"Tmpfs", "Devices", "MemorySwap"}) & set(host)
+
+
+def plan_with_zeros() -> TaskPlan:
+    return plan(
         c(
             "app",
             command=[],
@@ -243,13 +255,6 @@ def test_fields_set_to_false_zero_or_empty_are_left_to_docker_unless_zero_means_
             },
         )
     )
-    body = p.container("app").create_body
-    host = body["HostConfig"]
-    assert (body["Cmd"], body["Entrypoint"]) == ([], [])
-    assert (host["ShmSize"], host["MemorySwappiness"]) == (0, 0)
-    assert not {"WorkingDir", "OpenStdin"} & set(body)
-    left_out = {"CpuShares", "MemoryReservation", "Privileged", "Dns", "Ulimits", "Init", "CapAdd", "CapDrop"}
-    assert not (left_out | {"Tmpfs", "Devices", "MemorySwap"}) & set(host)
 
 
 def test_host_and_none_network_modes_have_no_task_network() -> None:
