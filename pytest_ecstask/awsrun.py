@@ -250,7 +250,7 @@ def remove_revisions(config: pytest.Config, backend: EcsBackend, arns: list[str]
         except EcsTaskError as exc:
             reporting.warn(config, f"ecstask: could not deregister {arn}: {exc}")
     try:
-        failures = backend.delete_task_definitions(deregistered) if deregistered else []
+        failures = backend.delete_task_definitions(deregistered)
     except EcsTaskError as exc:
         failures = [(", ".join(deregistered), str(exc))]
     for arn, why in failures or []:  # None: ECS here deletes no revision

@@ -177,8 +177,6 @@ def remove(
                 to_delete[r.id] = r
         except EcsTaskError as exc:
             failed.append((r, str(exc)))
-    if not to_delete:
-        return failed, []
     try:
         not_deleted = backend.delete_task_definitions(list(to_delete))
     except EcsTaskError as exc:

@@ -89,6 +89,8 @@ class EcsBackend:
         None where ECS has no DeleteTaskDefinitions (an older botocore, a region without it): nothing is
         deleted, and a deregistered revision stays inactive, which runs nothing.
         """
+        if not arns:
+            return []
         if not self.deletes_task_definitions():
             return None
         client = self.client("ecs")

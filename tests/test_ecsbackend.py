@@ -638,6 +638,14 @@ def test_revisions_are_deleted_ten_at_a_time_and_a_region_without_deletion_is_no
     assert EcsBackend(aws).delete_task_definitions(arns) == [(arns[0], "still in use")]
     ecs.add_client_error("delete_task_definitions", "UnsupportedFeatureException", "not in this region")
     assert EcsBackend(aws).delete_task_definitions(arns[:1]) is None  # none deleted: they stay inactive
+    # Refused after a first batch was deleted: the rest are named, with ECS's reason.
+    ecs.add_response("delete_task_definitions", {"taskDefinitions": []}, {"taskDefinitions": arns[:10]})
+    ecs.add_client_error("delete_task_definitions", "UnsupportedFeatureException", "not in this region")
+    not_deleted = EcsBackend(aws).delete_task_definitions(arns)
+    assert [arn for arn, _ in not_deleted or []] == arns[10:]
+    assert all("not in this region" in why for _, why in not_deleted or [])
+    assert EcsBackend(aws).delete_task_definitions([]) == []  # nothing asked of ECS
+    ecs.assert_no_pending_responses()
 
 
 def test_the_sweep_finds_the_inactive_revisions_of_every_family_and_takes_each_by_its_described_status(
